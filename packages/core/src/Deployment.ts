@@ -1,0 +1,277 @@
+/** The deployment request (SPEC 2.1), its validation into a spec, and every derivation of SPEC 2.2. */
+import { Either, ParseResult, Redacted, Schema } from "effect"
+import { sha256 } from "./internal/sha256.js"
+
+// ---------------------------------------------------------------------------------------------
+// Wire request
+
+const fqdnPattern = /^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$/
+const dnsLabelPattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
+
+export const Fqdn = Schema.String.pipe(
+  Schema.maxLength(253, { message: () => "must be at most 253 characters" }),
+  Schema.pattern(fqdnPattern, {
+    message: () => "must be a lowercase fully qualified domain name such as t1.example.com"
+  })
+)
+
+export const DnsLabel = Schema.String.pipe(
+  Schema.pattern(dnsLabelPattern, {
+    message: () => "must be a DNS label: lowercase letters, digits and '-', at most 63 characters"
+  })
+)
+
+const NonEmpty = (what: string) =>
+  Schema.String.pipe(Schema.minLength(1, { message: () => `${what} must not be empty` }))
+
+export const Topology = Schema.Literal("single-region", "active-hotstandby", "active-active")
+export type Topology = typeof Topology.Type
+
+export const RegionRequest = Schema.Struct({
+  provider: NonEmpty("provider"),
+  cloudRegion: NonEmpty("cloudRegion"),
+  controlPlaneSize: NonEmpty("controlPlaneSize"),
+  workerSize: Schema.optional(NonEmpty("workerSize")),
+  workerCount: Schema.optionalWith(
+    Schema.Int.pipe(Schema.between(0, 100, { message: () => "must be an integer from 0 to 100" })),
+    { default: () => 0 }
+  ),
+  clusterMeshName: Schema.optional(DnsLabel)
+})
+export type RegionRequest = typeof RegionRequest.Type
+
+export const ParentDomain = Schema.Struct({
+  name: Fqdn,
+  role: Schema.Literal("primary", "secondary")
+})
+export type ParentDomain = typeof ParentDomain.Type
+
+export const ClusterMeshRequest = Schema.Struct({
+  name: Schema.optional(DnsLabel),
+  id: Schema.optional(Schema.Int.pipe(Schema.between(1, 254, { message: () => "must be an integer from 1 to 254" })))
+})
+
+/** Secrets by name (e.g. `hetznerToken`); each adapter checks that the ones it needs are present. */
+export const Credentials = Schema.Record({ key: Schema.String, value: Schema.Redacted(Schema.String) })
+export type Credentials = typeof Credentials.Type
+
+const sshKeyPattern = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com) [A-Za-z0-9+/]+={0,3}( [^\n]*)?$/
+
+export const DeploymentRequest = Schema.Struct({
+  sovereignFQDN: Fqdn,
+  orgName: NonEmpty("orgName").pipe(Schema.maxLength(200)),
+  orgEmail: Schema.String.pipe(
+    Schema.pattern(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, { message: () => "must be an e-mail address" })
+  ),
+  topology: Schema.optional(Topology),
+  regions: Schema.Array(RegionRequest).pipe(
+    Schema.minItems(1, { message: () => "at least one region is required" }),
+    Schema.maxItems(8, { message: () => "at most 8 regions are supported" })
+  ),
+  parentDomains: Schema.optional(Schema.Array(ParentDomain)),
+  sshPublicKey: Schema.String.pipe(
+    Schema.pattern(sshKeyPattern, { message: () => "must be an OpenSSH public key (ssh-ed25519, ssh-rsa or ecdsa)" })
+  ),
+  haControlPlane: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  clusterMesh: Schema.optional(ClusterMeshRequest),
+  credentials: Schema.optionalWith(Credentials, { default: () => ({}) })
+})
+/** The request as decoded (defaults applied, secrets `Redacted`). */
+export type DeploymentRequest = typeof DeploymentRequest.Type
+/** The request as it arrives on the wire. */
+export type DeploymentRequestJson = typeof DeploymentRequest.Encoded
+
+/** A request after validation: topology and parent domains decided, derivations known to be valid. */
+export interface DeploymentSpec extends DeploymentRequest {
+  readonly topology: Topology
+  readonly parentDomains: ReadonlyArray<ParentDomain>
+}
+
+/** The spec without its secrets: what is stored in clear and returned by the API. */
+export const PublicSpec = Schema.Struct({
+  sovereignFQDN: Schema.String,
+  orgName: Schema.String,
+  orgEmail: Schema.String,
+  topology: Topology,
+  regions: Schema.Array(RegionRequest),
+  parentDomains: Schema.Array(ParentDomain),
+  sshPublicKey: Schema.String,
+  haControlPlane: Schema.Boolean,
+  clusterMesh: Schema.optional(ClusterMeshRequest)
+})
+export type PublicSpec = typeof PublicSpec.Type
+
+export const publicSpec = (spec: DeploymentSpec): PublicSpec => {
+  const { credentials: _credentials, ...rest } = spec
+  return rest
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+
+export const ValidationIssue = Schema.Struct({ path: Schema.String, message: Schema.String })
+export type ValidationIssue = typeof ValidationIssue.Type
+
+/** A request that cannot be accepted; `issues` name each field (`regions.1.cloudRegion`). */
+export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
+  issues: Schema.Array(ValidationIssue)
+}) {
+  override get message() {
+    return this.issues.map((issue) => `${issue.path || "(request)"}: ${issue.message}`).join("; ")
+  }
+}
+
+const decodeRequest = Schema.decodeUnknownEither(DeploymentRequest, { errors: "all", onExcessProperty: "error" })
+
+const issuesOf = (error: ParseResult.ParseError): ReadonlyArray<ValidationIssue> =>
+  ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
+    path: issue.path.map(String).join("."),
+    message: issue._tag === "Unexpected" ? "unknown field" : issue.message
+  }))
+
+/** Decodes and validates a wire request: every rule of SPEC 2.1 and 2.2 that needs no adapter. */
+export const validate = (input: unknown): Either.Either<DeploymentSpec, InvalidRequest> =>
+  Either.flatMap(
+    Either.mapLeft(decodeRequest(input), (error) => new InvalidRequest({ issues: issuesOf(error) })),
+    (request) => {
+      const issues: Array<ValidationIssue> = []
+      const regionCount = request.regions.length
+      const topology: Topology = request.topology ?? (regionCount >= 2 ? "active-hotstandby" : "single-region")
+      if (topology === "single-region" && regionCount >= 2) {
+        issues.push({ path: "topology", message: `single-region cannot have ${regionCount} regions` })
+      }
+      if (topology !== "single-region" && regionCount < 2) {
+        issues.push({ path: "topology", message: `${topology} needs at least 2 regions` })
+      }
+      request.regions.forEach((region, index) => {
+        if (region.workerCount > 0 && region.workerSize === undefined) {
+          issues.push({ path: `regions.${index}.workerSize`, message: "is required when workerCount > 0" })
+        }
+      })
+      const parentDomains = request.parentDomains ?? [{ name: parentOf(request.sovereignFQDN), role: "primary" as const }]
+      if (parentDomains.filter((parent) => parent.role === "primary").length !== 1) {
+        issues.push({ path: "parentDomains", message: "exactly one parent domain must have the role primary" })
+      }
+      const seenParents = new Set<string>()
+      parentDomains.forEach((parent, index) => {
+        if (seenParents.has(parent.name)) {
+          issues.push({ path: `parentDomains.${index}.name`, message: `duplicate parent domain ${parent.name}` })
+        }
+        seenParents.add(parent.name)
+      })
+      if (regionCount >= 2) {
+        const names = request.regions.map((_, index) => clusterNameOf(request, index))
+        names.forEach((name, index) => {
+          const path = index === 0 ? "clusterMesh.name" : `regions.${index}.clusterMeshName`
+          if (!dnsLabelPattern.test(name)) {
+            issues.push({ path, message: `derived cluster name '${name}' is not a valid DNS label` })
+          } else if (names.indexOf(name) !== index) {
+            issues.push({
+              path,
+              message: `derived cluster name '${name}' is already used by region ${names.indexOf(name)}; set regions.${index}.clusterMeshName`
+            })
+          }
+        })
+        const explicitId = request.clusterMesh?.id
+        if (explicitId !== undefined && explicitId + regionCount - 1 > maxClusterId) {
+          issues.push({
+            path: "clusterMesh.id",
+            message: `with ${regionCount} regions the primary cluster id must be at most ${maxClusterId - regionCount + 1}`
+          })
+        }
+      }
+      return issues.length > 0
+        ? Either.left(new InvalidRequest({ issues }))
+        : Either.right({ ...request, topology, parentDomains })
+    }
+  )
+
+// ---------------------------------------------------------------------------------------------
+// Derivations (SPEC 2.2): the one implementation used by cloud-init, mesh, DNS and the flow graph
+
+export const DeploymentId = Schema.String.pipe(
+  Schema.pattern(/^[0-9a-f]{16}$/, { message: () => "must be 16 lowercase hexadecimal characters" })
+)
+export type DeploymentId = typeof DeploymentId.Type
+
+/** Formats 8 random bytes (from the `Ids` port) as a deployment id. */
+export const deploymentIdFromBytes = (bytes: Uint8Array): DeploymentId =>
+  Array.from(bytes.subarray(0, 8), (byte) => byte.toString(16).padStart(2, "0")).join("")
+
+export const firstLabel = (fqdn: string): string => fqdn.split(".")[0] ?? fqdn
+export const parentOf = (fqdn: string): string => fqdn.split(".").slice(1).join(".")
+
+/** The primary region's key is its cloudRegion; a secondary's is `<cloudRegion>-<index>`. */
+export const regionKey = (regions: ReadonlyArray<{ readonly cloudRegion: string }>, index: number): string =>
+  index === 0 ? regions[0]!.cloudRegion : `${regions[index]!.cloudRegion}-${index}`
+
+/** `me-east-215-b` → `me-east-b`: digit runs removed, `--` collapsed, `-` trimmed. */
+export const cloudRegionSlug = (cloudRegion: string): string =>
+  cloudRegion.replace(/[0-9]+/g, "").replace(/-{2,}/g, "-").replace(/^-+|-+$/g, "")
+
+const clusterNameOf = (request: Pick<DeploymentRequest, "sovereignFQDN" | "regions" | "clusterMesh">, index: number): string => {
+  const label = firstLabel(request.sovereignFQDN)
+  if (index === 0) return request.clusterMesh?.name ?? `${label}-mesh`
+  const region = request.regions[index]!
+  return region.clusterMeshName ?? `${label}-${cloudRegionSlug(region.cloudRegion)}`
+}
+
+const maxClusterId = 254
+
+/** The primary's cluster id: explicit, else sha256(deploymentId)[0..4] as big-endian uint32 mod M + 1. */
+export const primaryClusterId = (
+  request: Pick<DeploymentRequest, "regions" | "clusterMesh">,
+  deploymentId: DeploymentId
+): number => {
+  if (request.clusterMesh?.id !== undefined) return request.clusterMesh.id
+  const digest = sha256(new TextEncoder().encode(deploymentId))
+  const word = new DataView(digest.buffer).getUint32(0, false)
+  const modulus = Math.min(252, 255 - request.regions.length)
+  return (word % modulus) + 1
+}
+
+/** Everything derived for one region; the one source of names, ids and CIDRs. */
+export interface Region {
+  readonly index: number
+  readonly key: string
+  readonly primary: boolean
+  readonly provider: string
+  readonly cloudRegion: string
+  readonly controlPlaneSize: string
+  readonly workerSize: string | undefined
+  readonly workerCount: number
+  /** Cilium cluster name (mesh name for ≥ 2 regions; the primary derivation otherwise). */
+  readonly clusterName: string
+  /** Cilium cluster id in 1..254, or 0 for a single region (no mesh). */
+  readonly clusterId: number
+  readonly podCidr: string
+  readonly serviceCidr: string
+}
+
+export const deriveRegions = (
+  spec: Pick<DeploymentRequest, "sovereignFQDN" | "regions" | "clusterMesh">,
+  deploymentId: DeploymentId
+): ReadonlyArray<Region> => {
+  const meshed = spec.regions.length >= 2
+  const primaryId = meshed ? primaryClusterId(spec, deploymentId) : 0
+  return spec.regions.map((region, index) => ({
+    index,
+    key: regionKey(spec.regions, index),
+    primary: index === 0,
+    provider: region.provider,
+    cloudRegion: region.cloudRegion,
+    controlPlaneSize: region.controlPlaneSize,
+    workerSize: region.workerSize,
+    workerCount: region.workerCount,
+    clusterName: clusterNameOf(spec, index),
+    clusterId: meshed ? primaryId + index : 0,
+    podCidr: `10.${42 + index}.0.0/16`,
+    serviceCidr: `10.${96 + index}.0.0/16`
+  }))
+}
+
+export const consoleUrl = (fqdn: string): string => `https://console.${fqdn}`
+
+/** Reads one credential, if the request carried it. */
+export const credential = (spec: Pick<DeploymentRequest, "credentials">, name: string): Redacted.Redacted<string> | undefined =>
+  spec.credentials[name]

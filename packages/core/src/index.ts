@@ -1,0 +1,10 @@
+/** @sovereign/core: the pure domain and the ports of Sovereign. */
+export * as CloudProvider from "./CloudProvider.js"
+export * as ClusterWatch from "./ClusterWatch.js"
+export * as Deployment from "./Deployment.js"
+export * as DnsPlan from "./DnsPlan.js"
+export * as DnsProvider from "./DnsProvider.js"
+export * as HelmRelease from "./HelmRelease.js"
+export * as Job from "./Job.js"
+export * as MeshPlan from "./MeshPlan.js"
+export * as MeshProvider from "./MeshProvider.js"
