@@ -11,7 +11,10 @@ const dnsLabelPattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
 export const Fqdn = Schema.String.pipe(
   Schema.maxLength(253, { message: () => "must be at most 253 characters" }),
   Schema.pattern(fqdnPattern, {
-    message: () => "must be a lowercase fully qualified domain name such as t1.example.com"
+    message: () => "must be a lowercase fully qualified domain name of at least 2 labels, such as t1.example.com"
+  }),
+  Schema.filter((name) => name.split(".").every((label) => label.length <= 63 && !label.endsWith("-")), {
+    message: () => "every label must be at most 63 characters and must not end with '-'"
   })
 )
 
@@ -31,12 +34,12 @@ export const RegionRequest = Schema.Struct({
   provider: NonEmpty("provider"),
   cloudRegion: NonEmpty("cloudRegion"),
   controlPlaneSize: NonEmpty("controlPlaneSize"),
-  workerSize: Schema.optional(NonEmpty("workerSize")),
+  workerSize: Schema.optionalWith(NonEmpty("workerSize"), { exact: true }),
   workerCount: Schema.optionalWith(
     Schema.Int.pipe(Schema.between(0, 100, { message: () => "must be an integer from 0 to 100" })),
-    { default: () => 0 }
+    { exact: true, default: () => 0 }
   ),
-  clusterMeshName: Schema.optional(DnsLabel)
+  clusterMeshName: Schema.optionalWith(DnsLabel, { exact: true })
 })
 export type RegionRequest = typeof RegionRequest.Type
 
@@ -47,8 +50,8 @@ export const ParentDomain = Schema.Struct({
 export type ParentDomain = typeof ParentDomain.Type
 
 export const ClusterMeshRequest = Schema.Struct({
-  name: Schema.optional(DnsLabel),
-  id: Schema.optional(Schema.Int.pipe(Schema.between(1, 254, { message: () => "must be an integer from 1 to 254" })))
+  name: Schema.optionalWith(DnsLabel, { exact: true }),
+  id: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 254, { message: () => "must be an integer from 1 to 254" })), { exact: true })
 })
 
 /** Secrets by name (e.g. `hetznerToken`); each adapter checks that the ones it needs are present. */
@@ -63,18 +66,18 @@ export const DeploymentRequest = Schema.Struct({
   orgEmail: Schema.String.pipe(
     Schema.pattern(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, { message: () => "must be an e-mail address" })
   ),
-  topology: Schema.optional(Topology),
+  topology: Schema.optionalWith(Topology, { exact: true }),
   regions: Schema.Array(RegionRequest).pipe(
     Schema.minItems(1, { message: () => "at least one region is required" }),
     Schema.maxItems(8, { message: () => "at most 8 regions are supported" })
   ),
-  parentDomains: Schema.optional(Schema.Array(ParentDomain)),
+  parentDomains: Schema.optionalWith(Schema.Array(ParentDomain), { exact: true }),
   sshPublicKey: Schema.String.pipe(
     Schema.pattern(sshKeyPattern, { message: () => "must be an OpenSSH public key (ssh-ed25519, ssh-rsa or ecdsa)" })
   ),
-  haControlPlane: Schema.optionalWith(Schema.Boolean, { default: () => false }),
-  clusterMesh: Schema.optional(ClusterMeshRequest),
-  credentials: Schema.optionalWith(Credentials, { default: () => ({}) })
+  haControlPlane: Schema.optionalWith(Schema.Boolean, { exact: true, default: () => false }),
+  clusterMesh: Schema.optionalWith(ClusterMeshRequest, { exact: true }),
+  credentials: Schema.optionalWith(Credentials, { exact: true, default: () => ({}) })
 })
 /** The request as decoded (defaults applied, secrets `Redacted`). */
 export type DeploymentRequest = typeof DeploymentRequest.Type
@@ -97,7 +100,7 @@ export const PublicSpec = Schema.Struct({
   parentDomains: Schema.Array(ParentDomain),
   sshPublicKey: Schema.String,
   haControlPlane: Schema.Boolean,
-  clusterMesh: Schema.optional(ClusterMeshRequest)
+  clusterMesh: Schema.optionalWith(ClusterMeshRequest, { exact: true })
 })
 export type PublicSpec = typeof PublicSpec.Type
 
@@ -123,10 +126,16 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("Invali
 
 const decodeRequest = Schema.decodeUnknownEither(DeploymentRequest, { errors: "all", onExcessProperty: "error" })
 
+// Schema messages quote the offending value ("Expected string, actual …"); under `credentials`
+// that value is a secret, so those issues name the field and say what is expected instead.
 const issuesOf = (error: ParseResult.ParseError): ReadonlyArray<ValidationIssue> =>
   ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
     path: issue.path.map(String).join("."),
-    message: issue._tag === "Unexpected" ? "unknown field" : issue.message
+    message: issue._tag === "Unexpected"
+      ? "unknown field"
+      : issue.path[0] === "credentials"
+      ? "must be an object whose values are strings (the value is secret and not shown)"
+      : issue.message
   }))
 
 /** Decodes and validates a wire request: every rule of SPEC 2.1 and 2.2 that needs no adapter. */
@@ -138,10 +147,16 @@ export const validate = (input: unknown): Either.Either<DeploymentSpec, InvalidR
       const regionCount = request.regions.length
       const topology: Topology = request.topology ?? (regionCount >= 2 ? "active-hotstandby" : "single-region")
       if (topology === "single-region" && regionCount >= 2) {
-        issues.push({ path: "topology", message: `single-region cannot have ${regionCount} regions` })
+        issues.push({
+          path: "topology",
+          message: `single-region allows exactly 1 region but ${regionCount} were given; use active-hotstandby or active-active, or remove regions`
+        })
       }
       if (topology !== "single-region" && regionCount < 2) {
-        issues.push({ path: "topology", message: `${topology} needs at least 2 regions` })
+        issues.push({
+          path: "topology",
+          message: `${topology} needs at least 2 regions but 1 was given; add a region or use single-region`
+        })
       }
       request.regions.forEach((region, index) => {
         if (region.workerCount > 0 && region.workerSize === undefined) {
@@ -149,8 +164,17 @@ export const validate = (input: unknown): Either.Either<DeploymentSpec, InvalidR
         }
       })
       const parentDomains = request.parentDomains ?? [{ name: parentOf(request.sovereignFQDN), role: "primary" as const }]
+      if (request.parentDomains === undefined && parentOf(request.sovereignFQDN).split(".").length < 2) {
+        issues.push({
+          path: "parentDomains",
+          message: `the default parent domain of ${request.sovereignFQDN} would be '${parentOf(request.sovereignFQDN)}', which has fewer than 2 labels; set parentDomains explicitly`
+        })
+      }
       if (parentDomains.filter((parent) => parent.role === "primary").length !== 1) {
-        issues.push({ path: "parentDomains", message: "exactly one parent domain must have the role primary" })
+        issues.push({
+          path: "parentDomains",
+          message: `exactly one parent domain must have the role primary, found ${parentDomains.filter((parent) => parent.role === "primary").length}`
+        })
       }
       const seenParents = new Set<string>()
       parentDomains.forEach((parent, index) => {
