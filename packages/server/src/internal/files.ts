@@ -1,0 +1,34 @@
+/** Small file helpers for the data directory: private (0700/0600) and written atomically. */
+import { randomBytes } from "node:crypto"
+import * as fs from "node:fs"
+import * as path from "node:path"
+
+export const ensurePrivateDir = (dir: string): void => {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+}
+
+/** Writes a file readable only by its owner: temp file, fsync, rename. */
+export const writePrivateFile = (file: string, contents: string | Uint8Array): void => {
+  ensurePrivateDir(path.dirname(file))
+  const temp = `${file}.${randomBytes(6).toString("hex")}.tmp`
+  const fd = fs.openSync(temp, "w", 0o600)
+  try {
+    fs.writeSync(fd, typeof contents === "string" ? Buffer.from(contents) : contents)
+    fs.fsyncSync(fd)
+  } finally {
+    fs.closeSync(fd)
+  }
+  fs.renameSync(temp, file)
+}
+
+/** Reads the file, or creates it with `generate()` when it does not exist yet. */
+export const readOrCreatePrivateFile = (file: string, generate: () => string): { readonly contents: string; readonly created: boolean } => {
+  try {
+    return { contents: fs.readFileSync(file, "utf8"), created: false }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error
+    const contents = generate()
+    writePrivateFile(file, contents)
+    return { contents, created: true }
+  }
+}
