@@ -1,0 +1,1 @@
+export * as FakeKubernetesApi from "./FakeKubernetesApi.js"
