@@ -17,81 +17,74 @@ export const initial = statements(
     status text NOT NULL,
     spec jsonb NOT NULL,
     sealed_credentials text NOT NULL,
-    results jsonb NOT NULL DEFAULT '{}'::jsonb,
+    results jsonb NOT NULL,
     error text,
-    postback_hash text NOT NULL,
+    version integer NOT NULL,
     created_at bigint NOT NULL,
     updated_at bigint NOT NULL,
+    phase1_started_at bigint,
     finished_at bigint,
-    version integer NOT NULL DEFAULT 1
+    adopted_at bigint
   )`,
-  `CREATE INDEX deployments_owner ON deployments (owner)`,
-  `CREATE INDEX deployments_status ON deployments (status)`,
+  `CREATE INDEX deployments_owner ON deployments (owner, created_at DESC)`,
+  `CREATE INDEX deployments_fqdn ON deployments (fqdn, status)`,
   `CREATE TABLE deployment_events (
-    deployment_id text NOT NULL REFERENCES deployments (id) ON DELETE CASCADE,
+    deployment_id text NOT NULL,
     seq bigint NOT NULL,
-    at bigint NOT NULL,
     event jsonb NOT NULL,
     PRIMARY KEY (deployment_id, seq)
   )`,
+  `CREATE TABLE step_journal (
+    deployment_id text NOT NULL,
+    job_name text NOT NULL,
+    at bigint NOT NULL,
+    entry jsonb NOT NULL,
+    PRIMARY KEY (deployment_id, job_name)
+  )`,
   `CREATE TABLE jobs (
-    deployment_id text NOT NULL REFERENCES deployments (id) ON DELETE CASCADE,
+    deployment_id text NOT NULL,
     job_name text NOT NULL,
     job jsonb NOT NULL,
-    updated_at bigint NOT NULL,
     PRIMARY KEY (deployment_id, job_name)
   )`,
   `CREATE TABLE executions (
     id text PRIMARY KEY,
-    deployment_id text NOT NULL REFERENCES deployments (id) ON DELETE CASCADE,
+    deployment_id text NOT NULL,
     job_name text NOT NULL,
-    status text NOT NULL,
-    started_at bigint NOT NULL,
-    finished_at bigint,
-    line_count integer NOT NULL DEFAULT 0
+    execution jsonb NOT NULL,
+    started_at bigint NOT NULL
   )`,
-  `CREATE INDEX executions_job ON executions (deployment_id, job_name)`,
+  `CREATE INDEX executions_job ON executions (deployment_id, job_name, started_at DESC)`,
   `CREATE TABLE log_lines (
-    execution_id text NOT NULL REFERENCES executions (id) ON DELETE CASCADE,
+    execution_id text NOT NULL,
     line_number integer NOT NULL,
     at bigint NOT NULL,
     level text NOT NULL,
     message text NOT NULL,
     PRIMARY KEY (execution_id, line_number)
   )`,
+  `CREATE TABLE flow_heads (
+    deployment_id text PRIMARY KEY,
+    seq bigint NOT NULL
+  )`,
   `CREATE TABLE flow_events (
-    deployment_id text NOT NULL REFERENCES deployments (id) ON DELETE CASCADE,
+    deployment_id text NOT NULL,
     seq bigint NOT NULL,
+    at bigint NOT NULL,
     message jsonb NOT NULL,
     PRIMARY KEY (deployment_id, seq)
   )`,
   `CREATE TABLE kubeconfigs (
-    deployment_id text NOT NULL REFERENCES deployments (id) ON DELETE CASCADE,
+    deployment_id text NOT NULL,
     region text NOT NULL,
     sealed text NOT NULL,
     received_at bigint NOT NULL,
     PRIMARY KEY (deployment_id, region)
   )`,
-  `CREATE TABLE step_journal (
-    deployment_id text NOT NULL REFERENCES deployments (id) ON DELETE CASCADE,
-    step text NOT NULL,
-    region text NOT NULL,
-    status text NOT NULL,
-    result jsonb,
-    error text,
-    updated_at bigint NOT NULL,
-    PRIMARY KEY (deployment_id, step)
-  )`,
   `CREATE TABLE simulator_state (
     key text PRIMARY KEY,
     state jsonb NOT NULL,
     updated_at bigint NOT NULL
-  )`,
-  `CREATE TABLE postback_uses (
-    deployment_id text NOT NULL REFERENCES deployments (id) ON DELETE CASCADE,
-    region text NOT NULL,
-    used_at bigint NOT NULL,
-    PRIMARY KEY (deployment_id, region)
   )`
 )
 

@@ -13,7 +13,7 @@ for (const backend of backends) {
             SELECT table_name AS "tableName" FROM information_schema.tables
             WHERE table_schema = current_schema() ORDER BY table_name`
           expect(tables.map((row) => row.tableName)).toEqual(
-            expect.arrayContaining(["deployments", "deployment_events", "jobs", "executions", "log_lines", "flow_events", "kubeconfigs", "step_journal"])
+            expect.arrayContaining(["deployments", "deployment_events", "jobs", "executions", "log_lines", "flow_events", "kubeconfigs", "step_journal", "simulator_state"])
           )
           yield* sql`INSERT INTO simulator_state (key, state, updated_at) VALUES ('counter', ${JSON.stringify({ n: 0 })}::jsonb, ${Date.now()})`
           // Twenty concurrent read-modify-write transactions: serialised, none lost.

@@ -1,0 +1,614 @@
+/**
+ * The persistence ports of core (DeploymentRepo, JobRepo, FlowEvents, Kubeconfigs) on `@effect/sql`,
+ * one implementation for Postgres and PGlite. Changes are committed first and announced to in-process
+ * subscribers afterwards, so a tail never sees what a crash could still lose.
+ */
+import { SqlClient, type SqlError } from "@effect/sql"
+import { DeploymentRepo, FlowEvents, Job, JobRepo, Kubeconfigs, Secrets } from "@sovereign/core"
+import { Context, Effect, Layer, Option, PubSub, Queue, Redacted, Schema, Stream } from "effect"
+
+type DeploymentRecord = DeploymentRepo.DeploymentRecord
+type DeploymentEvent = DeploymentRepo.DeploymentEvent
+
+/** In-process announcements of committed changes; one per server process. */
+export interface AnnouncementsShape {
+  readonly deploymentEvents: PubSub.PubSub<DeploymentEvent>
+  readonly flowEvents: PubSub.PubSub<FlowEvents.FlowEvent>
+  readonly kubeconfigs: PubSub.PubSub<{ readonly deploymentId: string; readonly regionKey: string }>
+  /** Job changes, for streams that recompose the flow (e.g. the job projection benchmark). */
+  readonly jobs: PubSub.PubSub<{ readonly deploymentId: string }>
+}
+
+export class Announcements extends Context.Tag("@sovereign/server/Announcements")<Announcements, AnnouncementsShape>() {}
+
+export const layerAnnouncements: Layer.Layer<Announcements> = Layer.effect(
+  Announcements,
+  Effect.all({
+    deploymentEvents: PubSub.unbounded<DeploymentEvent>(),
+    flowEvents: PubSub.unbounded<FlowEvents.FlowEvent>(),
+    kubeconfigs: PubSub.unbounded<{ readonly deploymentId: string; readonly regionKey: string }>(),
+    jobs: PubSub.sliding<{ readonly deploymentId: string }>(1024)
+  })
+)
+
+const json = (value: unknown) => JSON.stringify(value)
+
+/** Replay then live without gaps or duplicates: subscribe first, read the replay, skip what it covered. */
+const replayThenLive = <A extends { readonly seq: number; readonly deploymentId: string }, E>(
+  pubsub: PubSub.PubSub<A>,
+  deploymentId: string,
+  afterSeq: number,
+  replay: (afterSeq: number) => Effect.Effect<ReadonlyArray<A>, E>
+): Stream.Stream<A, E> =>
+  Stream.unwrapScoped(
+    Effect.gen(function* () {
+      const subscription = yield* PubSub.subscribe(pubsub)
+      const stored = yield* replay(afterSeq)
+      let last = stored.length > 0 ? stored[stored.length - 1]!.seq : afterSeq
+      const live = Stream.fromQueue(subscription).pipe(
+        Stream.filter((event) => {
+          if (event.deploymentId !== deploymentId || event.seq <= last) return false
+          last = event.seq
+          return true
+        })
+      )
+      return Stream.concat(Stream.fromIterable(stored), live)
+    })
+  )
+
+// ---------------------------------------------------------------------------------------------
+// DeploymentRepo
+
+const DeploymentRow = Schema.Struct({
+  id: Schema.String,
+  owner: Schema.String,
+  status: DeploymentRepo.Status,
+  spec: Schema.Unknown,
+  sealed_credentials: Schema.String,
+  results: Schema.Unknown,
+  error: Schema.NullOr(Schema.String),
+  version: Schema.Number,
+  created_at: Schema.Number,
+  updated_at: Schema.Number,
+  phase1_started_at: Schema.NullOr(Schema.Number),
+  finished_at: Schema.NullOr(Schema.Number),
+  adopted_at: Schema.NullOr(Schema.Number)
+})
+
+const decodeRecord = Schema.decodeUnknown(DeploymentRepo.DeploymentRecord)
+const decodeRow = Schema.decodeUnknown(DeploymentRow)
+const decodeEvent = Schema.decodeUnknown(DeploymentRepo.DeploymentEvent)
+const decodeJournal = Schema.decodeUnknown(DeploymentRepo.JournalEntry)
+
+const repoError = (reason: typeof DeploymentRepo.DeploymentRepoErrorReason.Type, message: string) =>
+  new DeploymentRepo.DeploymentRepoError({ reason, message })
+
+const unavailable = (error: SqlError.SqlError) => repoError("Unavailable", `the database failed: ${error.message}`)
+
+const recordOfRow = (row: unknown) =>
+  decodeRow(row).pipe(
+    Effect.flatMap((r) =>
+      decodeRecord({
+        id: r.id,
+        owner: r.owner,
+        status: r.status,
+        spec: r.spec,
+        sealedCredentials: r.sealed_credentials,
+        results: r.results,
+        ...(r.error === null ? {} : { error: r.error }),
+        version: r.version,
+        createdAt: r.created_at,
+        updatedAt: r.updated_at,
+        ...(r.phase1_started_at === null ? {} : { phase1StartedAt: r.phase1_started_at }),
+        ...(r.finished_at === null ? {} : { finishedAt: r.finished_at }),
+        ...(r.adopted_at === null ? {} : { adoptedAt: r.adopted_at })
+      })
+    ),
+    Effect.mapError((error) => repoError("Unknown", `a stored deployment does not decode: ${error.message}`))
+  )
+
+const columnsOf = (record: DeploymentRecord) => ({
+  id: record.id,
+  owner: record.owner,
+  fqdn: record.spec.sovereignFQDN,
+  status: record.status,
+  spec: json(record.spec),
+  sealed_credentials: record.sealedCredentials,
+  results: json(record.results),
+  error: record.error ?? null,
+  version: record.version,
+  created_at: record.createdAt,
+  updated_at: record.updatedAt,
+  phase1_started_at: record.phase1StartedAt ?? null,
+  finished_at: record.finishedAt ?? null,
+  adopted_at: record.adoptedAt ?? null
+})
+
+export const makeDeploymentRepo = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const announcements = yield* Announcements
+
+  const appendIn = (id: string, events: ReadonlyArray<DeploymentRepo.NewDeploymentEvent>) =>
+    Effect.gen(function* () {
+      if (events.length === 0) return [] as ReadonlyArray<DeploymentEvent>
+      const [head] = yield* sql<{ last: number | null }>`SELECT max(seq) AS last FROM deployment_events WHERE deployment_id = ${id}`
+      const first = (head?.last ?? 0) + 1
+      const numbered = events.map((event, index): DeploymentEvent => ({ ...event, seq: first + index, deploymentId: id }))
+      for (const event of numbered) {
+        yield* sql`INSERT INTO deployment_events (deployment_id, seq, event) VALUES (${id}, ${event.seq}, ${json(event)}::jsonb)`
+      }
+      return numbered
+    })
+
+  const writeRecord = (record: DeploymentRecord) => {
+    const c = columnsOf(record)
+    return sql`UPDATE deployments SET status = ${c.status}, results = ${c.results}::jsonb, error = ${c.error},
+      version = ${c.version}, updated_at = ${c.updated_at}, phase1_started_at = ${c.phase1_started_at},
+      finished_at = ${c.finished_at}, adopted_at = ${c.adopted_at}
+      WHERE id = ${c.id}`
+  }
+
+  const lockFqdn = (fqdn: string) => sql`SELECT pg_advisory_xact_lock(hashtext(${fqdn}))`
+
+  const service: DeploymentRepo.DeploymentRepoService = {
+    create: (record, event) =>
+      sql
+        .withTransaction(
+          Effect.gen(function* () {
+            yield* lockFqdn(record.spec.sovereignFQDN)
+            const existing = yield* sql<{ id: string }>`SELECT id FROM deployments WHERE id = ${record.id}`
+            if (existing.length > 0) return yield* repoError("Conflict", `deployment ${record.id} exists`)
+            const holders = yield* sql<{ id: string; status: string }>`
+              SELECT id, status FROM deployments
+              WHERE fqdn = ${record.spec.sovereignFQDN} AND status IN ${sql.in(DeploymentRepo.inFlight)}`
+            const holder = holders[0]
+            if (holder !== undefined) {
+              return yield* repoError(
+                "Conflict",
+                `${record.spec.sovereignFQDN} is already in flight as deployment ${holder.id} (${holder.status})`
+              )
+            }
+            const stored: DeploymentRecord = { ...record, version: 1, updatedAt: record.createdAt }
+            const c = columnsOf(stored)
+            yield* sql`INSERT INTO deployments (id, owner, fqdn, status, spec, sealed_credentials, results, error, version,
+              created_at, updated_at, phase1_started_at, finished_at, adopted_at)
+              VALUES (${c.id}, ${c.owner}, ${c.fqdn}, ${c.status}, ${c.spec}::jsonb, ${c.sealed_credentials}, ${c.results}::jsonb,
+              ${c.error}, ${c.version}, ${c.created_at}, ${c.updated_at}, ${c.phase1_started_at}, ${c.finished_at}, ${c.adopted_at})`
+            const numbered = yield* appendIn(record.id, [event])
+            return { stored, numbered }
+          })
+        )
+        .pipe(
+          Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))),
+          Effect.tap(({ numbered }) => PubSub.publishAll(announcements.deploymentEvents, numbered)),
+          Effect.map(({ stored }) => stored)
+        ),
+    get: (id) =>
+      sql`SELECT * FROM deployments WHERE id = ${id}`.pipe(
+        Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))),
+        Effect.flatMap((rows) => (rows[0] === undefined ? Effect.succeedNone : Effect.asSome(recordOfRow(rows[0]))))
+      ),
+    list: (filter) =>
+      Effect.gen(function* () {
+        const conditions = [
+          ...(filter.owner === undefined ? [] : [sql`owner = ${filter.owner}`]),
+          ...(filter.statuses === undefined ? [] : filter.statuses.length === 0 ? [sql`false`] : [sql`status IN ${sql.in(filter.statuses)}`])
+        ]
+        const rows = yield* sql`SELECT * FROM deployments WHERE ${sql.and(conditions)} ORDER BY created_at DESC, id ASC`
+        return yield* Effect.forEach(rows, recordOfRow)
+      }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error)))),
+    update: (id, expectedVersion, changes, events, updatedAt) =>
+      sql
+        .withTransaction(
+          Effect.gen(function* () {
+            const rows = yield* sql`SELECT * FROM deployments WHERE id = ${id} FOR UPDATE`
+            if (rows[0] === undefined) return yield* repoError("NotFound", `deployment ${id} not found`)
+            const current = yield* recordOfRow(rows[0])
+            if (current.version !== expectedVersion) {
+              return yield* repoError("VersionConflict", `deployment ${id} is at version ${current.version}, not ${expectedVersion}`)
+            }
+            const { clear, ...fields } = changes
+            const next: Record<string, unknown> = { ...current, ...fields, version: current.version + 1, updatedAt }
+            for (const key of clear ?? []) delete next[key]
+            const record = yield* decodeRecord(next).pipe(
+              Effect.mapError((error) => repoError("Unknown", `the changed deployment does not decode: ${error.message}`))
+            )
+            yield* writeRecord(record)
+            const numbered = yield* appendIn(id, events)
+            return { record, events: numbered }
+          })
+        )
+        .pipe(
+          Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))),
+          Effect.tap(({ events }) => PubSub.publishAll(announcements.deploymentEvents, events))
+        ),
+    appendEvents: (id, events) =>
+      sql
+        .withTransaction(
+          Effect.gen(function* () {
+            const rows = yield* sql`SELECT id FROM deployments WHERE id = ${id} FOR UPDATE`
+            if (rows.length === 0) return yield* repoError("NotFound", `deployment ${id} not found`)
+            return yield* appendIn(id, events)
+          })
+        )
+        .pipe(
+          Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))),
+          Effect.tap((numbered) => PubSub.publishAll(announcements.deploymentEvents, numbered))
+        ),
+    events: (id, afterSeq) => readEvents(id, afterSeq),
+    tail: (id, afterSeq) => replayThenLive(announcements.deploymentEvents, id, afterSeq, (after) => readEvents(id, after)),
+    recordStep: (entry) =>
+      sql`INSERT INTO step_journal (deployment_id, job_name, at, entry) VALUES (${entry.deploymentId}, ${entry.jobName}, ${entry.at}, ${json(entry)}::jsonb)
+        ON CONFLICT (deployment_id, job_name) DO UPDATE SET at = excluded.at, entry = excluded.entry`.pipe(
+        Effect.asVoid,
+        Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error)))
+      ),
+    journal: (id) =>
+      sql<{ entry: unknown }>`SELECT entry FROM step_journal WHERE deployment_id = ${id} ORDER BY at ASC, job_name ASC`.pipe(
+        Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))),
+        Effect.flatMap((rows) =>
+          Effect.forEach(rows, (row) =>
+            decodeJournal(row.entry).pipe(Effect.mapError((error) => repoError("Unknown", `a journal entry does not decode: ${error.message}`)))
+          )
+        )
+      ),
+    remove: (id) =>
+      sql
+        .withTransaction(
+          Effect.all([
+            sql`DELETE FROM deployment_events WHERE deployment_id = ${id}`,
+            sql`DELETE FROM step_journal WHERE deployment_id = ${id}`,
+            sql`DELETE FROM deployments WHERE id = ${id}`
+          ])
+        )
+        .pipe(Effect.asVoid, Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))))
+  }
+
+  function readEvents(id: string, afterSeq: number) {
+    return sql<{ event: unknown }>`SELECT event FROM deployment_events WHERE deployment_id = ${id} AND seq > ${afterSeq} ORDER BY seq ASC`.pipe(
+      Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))),
+      Effect.flatMap((rows) =>
+        Effect.forEach(rows, (row) =>
+          decodeEvent(row.event).pipe(Effect.mapError((error) => repoError("Unknown", `an event does not decode: ${error.message}`)))
+        )
+      )
+    )
+  }
+
+  return service
+})
+
+// ---------------------------------------------------------------------------------------------
+// JobRepo
+
+const decodeJob = Schema.decodeUnknown(Job.Job)
+const decodeExecution = Schema.decodeUnknown(Job.Execution)
+
+const jobError = (reason: typeof JobRepo.JobRepoErrorReason.Type, message: string) => new JobRepo.JobRepoError({ reason, message })
+const jobUnavailable = (error: SqlError.SqlError) => jobError("Unavailable", `the database failed: ${error.message}`)
+const corrupt = (what: string) => (error: { readonly message: string }) => jobError("Unknown", `${what} does not decode: ${error.message}`)
+
+export const makeJobRepo = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const announcements = yield* Announcements
+
+  const readJob = (deploymentId: string, jobName: string, forUpdate: boolean) =>
+    (forUpdate
+      ? sql<{ job: unknown }>`SELECT job FROM jobs WHERE deployment_id = ${deploymentId} AND job_name = ${jobName} FOR UPDATE`
+      : sql<{ job: unknown }>`SELECT job FROM jobs WHERE deployment_id = ${deploymentId} AND job_name = ${jobName}`
+    ).pipe(
+      Effect.flatMap((rows) => (rows[0] === undefined ? Effect.succeedNone : Effect.asSome(decodeJob(rows[0].job).pipe(Effect.mapError(corrupt("a stored job"))))))
+    )
+
+  const writeJob = (job: Job.Job) =>
+    sql`INSERT INTO jobs (deployment_id, job_name, job) VALUES (${job.deploymentId}, ${job.jobName}, ${json(job)}::jsonb)
+      ON CONFLICT (deployment_id, job_name) DO UPDATE SET job = excluded.job`
+
+  const upsertOne = (incoming: Job.Job) =>
+    Effect.gen(function* () {
+      const job: Job.Job = { ...incoming, id: Job.jobId(incoming.deploymentId, incoming.jobName) }
+      const stored = yield* readJob(job.deploymentId, job.jobName, true)
+      const merged = Job.merge(Option.getOrUndefined(stored), job)
+      yield* writeJob(merged)
+      return merged
+    })
+
+  const announce = (deploymentIds: Iterable<string>) =>
+    Effect.forEach(new Set(deploymentIds), (deploymentId) => PubSub.publish(announcements.jobs, { deploymentId }), { discard: true })
+
+  const readExecution = (executionId: string, forUpdate: boolean) =>
+    (forUpdate
+      ? sql<{ execution: unknown }>`SELECT execution FROM executions WHERE id = ${executionId} FOR UPDATE`
+      : sql<{ execution: unknown }>`SELECT execution FROM executions WHERE id = ${executionId}`
+    ).pipe(
+      Effect.flatMap((rows) =>
+        rows[0] === undefined ? Effect.succeedNone : Effect.asSome(decodeExecution(rows[0].execution).pipe(Effect.mapError(corrupt("a stored execution"))))
+      )
+    )
+
+  const writeExecution = (execution: Job.Execution, jobName: string) =>
+    sql`INSERT INTO executions (id, deployment_id, job_name, execution, started_at)
+      VALUES (${execution.id}, ${execution.deploymentId}, ${jobName}, ${json(execution)}::jsonb, ${execution.startedAt})
+      ON CONFLICT (id) DO UPDATE SET execution = excluded.execution`
+
+  const executionOf = (deploymentId: string, executionId: string, forUpdate: boolean) =>
+    Effect.flatMap(readExecution(executionId, forUpdate), (found) =>
+      Option.isSome(found) && found.value.deploymentId === deploymentId
+        ? Effect.succeed(found.value)
+        : Effect.fail(jobError("NotFound", `execution ${executionId} not found in deployment ${deploymentId}`))
+    )
+
+  const service: JobRepo.JobRepoService = {
+    upsert: (job) =>
+      sql.withTransaction(upsertOne(job)).pipe(
+        Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error))),
+        Effect.tap((stored) => announce([stored.deploymentId]))
+      ),
+    upsertMany: (jobs) =>
+      (jobs.length === 0 ? Effect.succeed<ReadonlyArray<Job.Job>>([]) : sql.withTransaction(Effect.forEach(jobs, upsertOne)) as Effect.Effect<ReadonlyArray<Job.Job>, SqlError.SqlError | JobRepo.JobRepoError>).pipe(
+        Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error))),
+        Effect.tap((stored) => announce(stored.map((job) => job.deploymentId)))
+      ),
+    list: (deploymentId) =>
+      sql<{ job: unknown }>`SELECT job FROM jobs WHERE deployment_id = ${deploymentId} ORDER BY job_name COLLATE "C" ASC`.pipe(
+        Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error))),
+        Effect.flatMap((rows) => Effect.forEach(rows, (row) => decodeJob(row.job).pipe(Effect.mapError(corrupt("a stored job")))))
+      ),
+    get: (deploymentId, jobNameOrId) =>
+      Effect.gen(function* () {
+        const jobName = Job.jobNameOf(deploymentId, jobNameOrId)
+        const job = yield* readJob(deploymentId, jobName, false)
+        if (Option.isNone(job)) return Option.none<JobRepo.JobWithExecutions>()
+        const rows = yield* sql<{ execution: unknown }>`SELECT execution FROM executions
+          WHERE deployment_id = ${deploymentId} AND job_name = ${jobName} ORDER BY started_at DESC, id DESC`
+        const executions = yield* Effect.forEach(rows, (row) => decodeExecution(row.execution).pipe(Effect.mapError(corrupt("a stored execution"))))
+        return Option.some({ job: job.value, executions })
+      }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error)))),
+    startExecution: (deploymentId, jobName, executionId, at) =>
+      sql
+        .withTransaction(
+          Effect.gen(function* () {
+            const stored = yield* readJob(deploymentId, jobName, true)
+            if (Option.isNone(stored)) return yield* jobError("NotFound", `job ${jobName} not found in deployment ${deploymentId}`)
+            const job = stored.value
+            const execution: Job.Execution = { id: executionId, jobId: job.id, deploymentId, status: "running", startedAt: at, lineCount: 0 }
+            yield* writeExecution(execution, jobName)
+            const { finishedAt: _finishedAt, ...rest } = job
+            yield* writeJob({ ...rest, status: "running", startedAt: job.startedAt ?? at, durationMs: 0, latestExecutionId: executionId })
+            return execution
+          })
+        )
+        .pipe(
+          Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error))),
+          Effect.tap(() => announce([deploymentId]))
+        ),
+    finishExecution: (deploymentId, executionId, status, at) =>
+      sql
+        .withTransaction(
+          Effect.gen(function* () {
+            const execution = yield* executionOf(deploymentId, executionId, true)
+            if (execution.status !== "running") return
+            const jobName = Job.jobNameOf(deploymentId, execution.jobId)
+            yield* writeExecution(Job.finishExecution(execution, status, at), jobName)
+            const stored = yield* readJob(deploymentId, jobName, true)
+            if (Option.isSome(stored)) {
+              const job = stored.value
+              yield* writeJob({
+                ...job,
+                status,
+                finishedAt: at,
+                durationMs: job.startedAt === undefined ? 0 : Math.max(0, at - job.startedAt)
+              })
+            }
+          })
+        )
+        .pipe(
+          Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error))),
+          Effect.tap(() => announce([deploymentId]))
+        ),
+    appendLog: (deploymentId, executionId, lines) =>
+      sql
+        .withTransaction(
+          Effect.gen(function* () {
+            const execution = yield* executionOf(deploymentId, executionId, true)
+            if (lines.length === 0) return
+            const rows = lines.map((line, index) => ({
+              execution_id: executionId,
+              line_number: execution.lineCount + index + 1,
+              at: line.timestamp,
+              level: line.level,
+              message: line.message
+            }))
+            yield* sql`INSERT INTO log_lines ${sql.insert(rows)}`
+            yield* writeExecution({ ...execution, lineCount: execution.lineCount + lines.length }, Job.jobNameOf(deploymentId, execution.jobId))
+          })
+        )
+        .pipe(Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error)))),
+    logs: (deploymentId, executionId, fromLine, limit) =>
+      Effect.gen(function* () {
+        const execution = yield* executionOf(deploymentId, executionId, false)
+        const start = fromLine <= 0 ? 1 : fromLine
+        const size = limit <= 0 ? 500 : Math.min(limit, 5000)
+        const rows = yield* sql<{ line_number: number; at: number; level: string; message: string }>`
+          SELECT line_number, at, level, message FROM log_lines
+          WHERE execution_id = ${executionId} AND line_number >= ${start} ORDER BY line_number ASC LIMIT ${size}`
+        const lines = yield* Effect.forEach(rows, (row) =>
+          Schema.decodeUnknown(Job.LogLine)({ lineNumber: row.line_number, timestamp: row.at, level: row.level, message: row.message }).pipe(
+            Effect.mapError(corrupt("a log line"))
+          )
+        )
+        return { lines, total: execution.lineCount, executionFinished: execution.status !== "running" }
+      }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error)))),
+    remove: (deploymentId) =>
+      sql
+        .withTransaction(
+          Effect.all([
+            sql`DELETE FROM log_lines WHERE execution_id IN (SELECT id FROM executions WHERE deployment_id = ${deploymentId})`,
+            sql`DELETE FROM executions WHERE deployment_id = ${deploymentId}`,
+            sql`DELETE FROM jobs WHERE deployment_id = ${deploymentId}`
+          ])
+        )
+        .pipe(Effect.asVoid, Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error))))
+  }
+  return service
+})
+
+// ---------------------------------------------------------------------------------------------
+// FlowEvents
+
+const flowUnavailable = (error: SqlError.SqlError) =>
+  new FlowEvents.FlowEventsError({ reason: "Unavailable", message: `the database failed: ${error.message}` })
+
+export const makeFlowEvents = (options: { readonly retention?: number } = {}) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const announcements = yield* Announcements
+    const retention = options.retention ?? FlowEvents.defaultRetention
+
+    const latest = (deploymentId: string) =>
+      Effect.map(sql<{ seq: number }>`SELECT seq FROM flow_heads WHERE deployment_id = ${deploymentId}`, (rows) => rows[0]?.seq ?? 0)
+
+    const read = (deploymentId: string, afterSeq: number) =>
+      Effect.map(
+        sql<{ seq: number; at: number; message: unknown }>`SELECT seq, at, message FROM flow_events
+          WHERE deployment_id = ${deploymentId} AND seq > ${afterSeq} ORDER BY seq ASC`,
+        (rows) => rows.map((row): FlowEvents.FlowEvent => ({ seq: row.seq, deploymentId, at: row.at, message: row.message }))
+      )
+
+    const service: FlowEvents.FlowEventsService = {
+      publish: (deploymentId, messages, at) =>
+        (messages.length === 0
+          ? Effect.succeed<ReadonlyArray<FlowEvents.FlowEvent>>([])
+          : (sql.withTransaction(
+              Effect.gen(function* () {
+                const [head] = yield* sql<{ seq: number }>`
+                  INSERT INTO flow_heads (deployment_id, seq) VALUES (${deploymentId}, ${messages.length})
+                  ON CONFLICT (deployment_id) DO UPDATE SET seq = flow_heads.seq + ${messages.length}
+                  RETURNING seq`
+                const last = head!.seq
+                const published = messages.map(
+                  (message, index): FlowEvents.FlowEvent => ({ seq: last - messages.length + index + 1, deploymentId, at, message })
+                )
+                yield* sql`INSERT INTO flow_events ${sql.insert(
+                  published.map((event) => ({ deployment_id: deploymentId, seq: event.seq, at, message: json(event.message) }))
+                )}`
+                if (last > retention) {
+                  yield* sql`DELETE FROM flow_events WHERE deployment_id = ${deploymentId} AND seq <= ${last - retention}`
+                }
+                return published
+              })
+            ) as Effect.Effect<ReadonlyArray<FlowEvents.FlowEvent>, SqlError.SqlError>)
+        ).pipe(
+          Effect.catchTag("SqlError", (error) => Effect.fail(flowUnavailable(error))),
+          Effect.tap((published) => PubSub.publishAll(announcements.flowEvents, published))
+        ),
+      since: (deploymentId, afterSeq) =>
+        Effect.gen(function* () {
+          const last = yield* latest(deploymentId)
+          const events = yield* read(deploymentId, afterSeq)
+          const oldest = events[0]?.seq ?? last + 1
+          if (afterSeq < last && afterSeq + 1 < oldest) return Option.none()
+          return Option.some(events)
+        }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(flowUnavailable(error)))),
+      latestSeq: (deploymentId) => latest(deploymentId).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(flowUnavailable(error)))),
+      tail: (deploymentId, afterSeq) =>
+        replayThenLive(announcements.flowEvents, deploymentId, afterSeq, (after) =>
+          read(deploymentId, after).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(flowUnavailable(error))))
+        ),
+      remove: (deploymentId) =>
+        sql
+          .withTransaction(
+            Effect.all([
+              sql`DELETE FROM flow_events WHERE deployment_id = ${deploymentId}`,
+              sql`DELETE FROM flow_heads WHERE deployment_id = ${deploymentId}`
+            ])
+          )
+          .pipe(Effect.asVoid, Effect.catchTag("SqlError", (error) => Effect.fail(flowUnavailable(error))))
+    }
+    return service
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Kubeconfigs
+
+const kubeconfigError = (reason: typeof Kubeconfigs.KubeconfigErrorReason.Type, message: string, region?: string) =>
+  new Kubeconfigs.KubeconfigError({ reason, message, ...(region === undefined ? {} : { region }) })
+
+export const makeKubeconfigs = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const announcements = yield* Announcements
+  const secrets = yield* Secrets.Secrets
+  const unavailableKc = (error: SqlError.SqlError) => kubeconfigError("Unavailable", `the database failed: ${error.message}`)
+
+  const lookup = (deploymentId: string, regionKey: string) =>
+    sql<{ sealed: string }>`SELECT sealed FROM kubeconfigs WHERE deployment_id = ${deploymentId} AND region = ${regionKey}`.pipe(
+      Effect.catchTag("SqlError", (error) => Effect.fail(unavailableKc(error))),
+      Effect.flatMap((rows) =>
+        rows[0] === undefined
+          ? Effect.succeedNone
+          : Effect.asSome(
+              secrets.unseal(rows[0].sealed).pipe(Effect.mapError((error) => kubeconfigError("Unknown", error.message, regionKey)))
+            )
+      )
+    )
+
+  const service: Kubeconfigs.KubeconfigsService = {
+    put: (deploymentId, regionKey, kubeconfig, receivedAt) =>
+      Effect.gen(function* () {
+        if (Redacted.value(kubeconfig).trim() === "") {
+          return yield* kubeconfigError("Empty", "the kubeconfig is empty", regionKey)
+        }
+        const sealed = yield* secrets.seal(kubeconfig).pipe(Effect.mapError((error) => kubeconfigError("Unknown", error.message, regionKey)))
+        const inserted = yield* sql<{ region: string }>`INSERT INTO kubeconfigs (deployment_id, region, sealed, received_at)
+          VALUES (${deploymentId}, ${regionKey}, ${sealed}, ${receivedAt})
+          ON CONFLICT (deployment_id, region) DO NOTHING RETURNING region`.pipe(
+          Effect.catchTag("SqlError", (error) => Effect.fail(unavailableKc(error)))
+        )
+        if (inserted.length === 0) {
+          return yield* kubeconfigError("AlreadySet", `region ${regionKey} already delivered its kubeconfig`, regionKey)
+        }
+        yield* PubSub.publish(announcements.kubeconfigs, { deploymentId, regionKey })
+      }),
+    get: lookup,
+    arrivals: (deploymentId) =>
+      sql<{ region: string; received_at: number }>`SELECT region, received_at FROM kubeconfigs
+        WHERE deployment_id = ${deploymentId} ORDER BY received_at ASC, region ASC`.pipe(
+        Effect.map((rows) => rows.map((row) => ({ regionKey: row.region, receivedAt: row.received_at }))),
+        Effect.catchTag("SqlError", (error) => Effect.fail(unavailableKc(error)))
+      ),
+    await: (deploymentId, regionKey) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const subscription = yield* PubSub.subscribe(announcements.kubeconfigs)
+          while (true) {
+            const found = yield* lookup(deploymentId, regionKey)
+            if (Option.isSome(found)) return found.value
+            let arrived = false
+            while (!arrived) {
+              const next = yield* Queue.take(subscription)
+              arrived = next.deploymentId === deploymentId && next.regionKey === regionKey
+            }
+          }
+        })
+      ),
+    remove: (deploymentId) =>
+      sql`DELETE FROM kubeconfigs WHERE deployment_id = ${deploymentId}`.pipe(
+        Effect.asVoid,
+        Effect.catchTag("SqlError", (error) => Effect.fail(unavailableKc(error)))
+      )
+  }
+  return service
+})
+
+/** Every persistence port on the `SqlClient` in context (with one set of announcements). */
+export const layer = (options: { readonly flowRetention?: number } = {}): Layer.Layer<
+  DeploymentRepo.DeploymentRepo | JobRepo.JobRepo | FlowEvents.FlowEvents | Kubeconfigs.Kubeconfigs | Announcements,
+  never,
+  SqlClient.SqlClient | Secrets.Secrets
+> =>
+  Layer.mergeAll(
+    Layer.effect(DeploymentRepo.DeploymentRepo, makeDeploymentRepo),
+    Layer.effect(JobRepo.JobRepo, makeJobRepo),
+    Layer.effect(FlowEvents.FlowEvents, makeFlowEvents({ ...(options.flowRetention === undefined ? {} : { retention: options.flowRetention }) })),
+    Layer.effect(Kubeconfigs.Kubeconfigs, makeKubeconfigs)
+  ).pipe(Layer.provideMerge(layerAnnouncements))
