@@ -146,7 +146,13 @@ const describe = (record: RecordSet): string =>
   }`
 
 /** Types that may not share a name with anything else, so our A record cannot be added beside them. */
-const exclusiveTypes: ReadonlySet<string> = new Set(["CNAME", "DNAME"])
+const exclusiveTypes: ReadonlySet<string> = new Set(["CNAME", "DNAME", "ALIAS"])
+
+/**
+ * Types at one of our names that change what a client gets for it (another address, an alias, a
+ * claim in TXT); SOA, NS, MX, CAA and the like coexist with an A record and are no conflict.
+ */
+const conflictingTypes: ReadonlySet<string> = new Set(["AAAA", "TXT", ...exclusiveTypes])
 
 /**
  * Compares what a zone holds with what one deployment wants there. Records owned by someone else
@@ -175,7 +181,9 @@ export const plan = (
     const wantedKey = key(record.name, record.type)
     if (wanted.has(wantedKey)) continue
     wanted.add(wantedKey)
-    const others = (byName.get(record.name) ?? []).filter((existing) => key(existing.name, existing.type) !== wantedKey)
+    const others = (byName.get(record.name) ?? []).filter((existing) =>
+      key(existing.name, existing.type) !== wantedKey && conflictingTypes.has(existing.type.toUpperCase())
+    )
     for (const other of others) {
       if (other.owner === owner) continue
       warnings.push({
@@ -183,7 +191,7 @@ export const plan = (
         message: `${describe(other)} sits at ${record.name}, which this deployment publishes; left untouched`
       })
     }
-    const blocked = others.some((other) => exclusiveTypes.has(other.type.toUpperCase()) && other.owner !== owner)
+    const blocked = others.some((other) => exclusiveTypes.has(other.type.toUpperCase()))
     const existing = byKey.get(wantedKey)
     if (existing === undefined) {
       if (!blocked) create.push(record)

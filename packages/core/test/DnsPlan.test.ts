@@ -124,6 +124,16 @@ describe("plan", () => {
     ])
   })
 
+  it("SOA and NS at our apex (the FQDN is its own zone) are no conflict", () => {
+    const current: Array<RecordSet> = [
+      { name: "t1.x.", type: "SOA", ttl: 3600, records: ["ns1.t1.x. hostmaster.t1.x. 1 10800 3600 604800 3600"] },
+      { name: "t1.x.", type: "NS", ttl: 3600, records: ["ns1.t1.x."] }
+    ]
+    const result = plan(current, desired, "sync", us)
+    expect(result.warnings).toEqual([])
+    expect(result.changes.create).toHaveLength(3)
+  })
+
   it("reports a wildcard that covers our names and points elsewhere, but not one that points at us", () => {
     const elsewhere = plan([a("*.t1.x.", "203.0.113.50")], desired, "sync", us)
     expect(elsewhere.warnings).toEqual([expect.objectContaining({ name: "*.t1.x.", reason: "wildcard-covers-name" })])
