@@ -2,6 +2,7 @@
 export * as CloudProvider from "./CloudProvider.js"
 export * as ClusterWatch from "./ClusterWatch.js"
 export * as Deployment from "./Deployment.js"
+export * as DeploymentStatus from "./DeploymentStatus.js"
 export * as DeploymentRepo from "./DeploymentRepo.js"
 export * as DnsPlan from "./DnsPlan.js"
 export * as DnsProvider from "./DnsProvider.js"
