@@ -138,77 +138,89 @@ const issuesOf = (error: ParseResult.ParseError): ReadonlyArray<ValidationIssue>
       : issue.message
   }))
 
+// Unknown fields are reported, but a request whose only schema problem is a typo is still checked
+// for its cross-field rules, so the caller sees every problem in one answer.
+const decodeIgnoringUnknownFields = Schema.decodeUnknownEither(DeploymentRequest, { errors: "all", onExcessProperty: "ignore" })
+
 /** Decodes and validates a wire request: every rule of SPEC 2.1 and 2.2 that needs no adapter. */
 export const validate = (input: unknown): Either.Either<DeploymentSpec, InvalidRequest> =>
-  Either.flatMap(
-    Either.mapLeft(decodeRequest(input), (error) => new InvalidRequest({ issues: issuesOf(error) })),
-    (request) => {
-      const issues: Array<ValidationIssue> = []
-      const regionCount = request.regions.length
-      const topology: Topology = request.topology ?? (regionCount >= 2 ? "active-hotstandby" : "single-region")
-      if (topology === "single-region" && regionCount >= 2) {
-        issues.push({
-          path: "topology",
-          message: `single-region allows exactly 1 region but ${regionCount} were given; use active-hotstandby or active-active, or remove regions`
-        })
-      }
-      if (topology !== "single-region" && regionCount < 2) {
-        issues.push({
-          path: "topology",
-          message: `${topology} needs at least 2 regions but 1 was given; add a region or use single-region`
-        })
-      }
-      request.regions.forEach((region, index) => {
-        if (region.workerCount > 0 && region.workerSize === undefined) {
-          issues.push({ path: `regions.${index}.workerSize`, message: "is required when workerCount > 0" })
-        }
-      })
-      const parentDomains = request.parentDomains ?? [{ name: parentOf(request.sovereignFQDN), role: "primary" as const }]
-      if (request.parentDomains === undefined && parentOf(request.sovereignFQDN).split(".").length < 2) {
-        issues.push({
-          path: "parentDomains",
-          message: `the default parent domain of ${request.sovereignFQDN} would be '${parentOf(request.sovereignFQDN)}', which has fewer than 2 labels; set parentDomains explicitly`
-        })
-      }
-      if (parentDomains.filter((parent) => parent.role === "primary").length !== 1) {
-        issues.push({
-          path: "parentDomains",
-          message: `exactly one parent domain must have the role primary, found ${parentDomains.filter((parent) => parent.role === "primary").length}`
-        })
-      }
-      const seenParents = new Set<string>()
-      parentDomains.forEach((parent, index) => {
-        if (seenParents.has(parent.name)) {
-          issues.push({ path: `parentDomains.${index}.name`, message: `duplicate parent domain ${parent.name}` })
-        }
-        seenParents.add(parent.name)
-      })
-      if (regionCount >= 2) {
-        const names = request.regions.map((_, index) => clusterNameOf(request, index))
-        names.forEach((name, index) => {
-          const path = index === 0 ? "clusterMesh.name" : `regions.${index}.clusterMeshName`
-          if (!dnsLabelPattern.test(name)) {
-            issues.push({ path, message: `derived cluster name '${name}' is not a valid DNS label` })
-          } else if (names.indexOf(name) !== index) {
-            issues.push({
-              path,
-              message: `derived cluster name '${name}' is already used by region ${names.indexOf(name)}; set regions.${index}.clusterMeshName`
-            })
-          }
-        })
-        const explicitId = request.clusterMesh?.id
-        if (explicitId !== undefined && explicitId + regionCount - 1 > maxClusterId) {
-          issues.push({
-            path: "clusterMesh.id",
-            message: `with ${regionCount} regions the primary cluster id must be at most ${maxClusterId - regionCount + 1}`
-          })
-        }
-      }
-      return issues.length > 0
-        ? Either.left(new InvalidRequest({ issues }))
-        : Either.right({ ...request, topology, parentDomains })
+  Either.match(decodeRequest(input), {
+    onLeft: (error) => {
+      const lenient = decodeIgnoringUnknownFields(input)
+      const ruleIssues = Either.isRight(lenient) ? checkRules(lenient.right).issues : []
+      return Either.left(new InvalidRequest({ issues: [...issuesOf(error), ...ruleIssues] }))
+    },
+    onRight: (request) => {
+      const { issues, spec } = checkRules(request)
+      return issues.length > 0 ? Either.left(new InvalidRequest({ issues })) : Either.right(spec)
     }
-  )
+  })
+
+/** The cross-field rules of SPEC 2.1 and 2.2 over a decoded request. */
+const checkRules = (request: DeploymentRequest): { readonly issues: ReadonlyArray<ValidationIssue>; readonly spec: DeploymentSpec } => {
+  const issues: Array<ValidationIssue> = []
+  const regionCount = request.regions.length
+  const topology: Topology = request.topology ?? (regionCount >= 2 ? "active-hotstandby" : "single-region")
+  if (topology === "single-region" && regionCount >= 2) {
+    issues.push({
+      path: "topology",
+      message: `single-region allows exactly 1 region but ${regionCount} were given; use active-hotstandby or active-active, or remove regions`
+    })
+  }
+  if (topology !== "single-region" && regionCount < 2) {
+    issues.push({
+      path: "topology",
+      message: `${topology} needs at least 2 regions but 1 was given; add a region or use single-region`
+    })
+  }
+  request.regions.forEach((region, index) => {
+    if (region.workerCount > 0 && region.workerSize === undefined) {
+      issues.push({ path: `regions.${index}.workerSize`, message: "is required when workerCount > 0" })
+    }
+  })
+  const parentDomains = request.parentDomains ?? [{ name: parentOf(request.sovereignFQDN), role: "primary" as const }]
+  if (request.parentDomains === undefined && parentOf(request.sovereignFQDN).split(".").length < 2) {
+    issues.push({
+      path: "parentDomains",
+      message: `the default parent domain of ${request.sovereignFQDN} would be '${parentOf(request.sovereignFQDN)}', which has fewer than 2 labels; set parentDomains explicitly`
+    })
+  }
+  if (parentDomains.filter((parent) => parent.role === "primary").length !== 1) {
+    issues.push({
+      path: "parentDomains",
+      message: `exactly one parent domain must have the role primary, found ${parentDomains.filter((parent) => parent.role === "primary").length}`
+    })
+  }
+  const seenParents = new Set<string>()
+  parentDomains.forEach((parent, index) => {
+    if (seenParents.has(parent.name)) {
+      issues.push({ path: `parentDomains.${index}.name`, message: `duplicate parent domain ${parent.name}` })
+    }
+    seenParents.add(parent.name)
+  })
+  if (regionCount >= 2) {
+    const names = request.regions.map((_, index) => clusterNameOf(request, index))
+    names.forEach((name, index) => {
+      const path = index === 0 ? "clusterMesh.name" : `regions.${index}.clusterMeshName`
+      if (!dnsLabelPattern.test(name)) {
+        issues.push({ path, message: `derived cluster name '${name}' is not a valid DNS label` })
+      } else if (names.indexOf(name) !== index) {
+        issues.push({
+          path,
+          message: `derived cluster name '${name}' is already used by region ${names.indexOf(name)}; set regions.${index}.clusterMeshName`
+        })
+      }
+    })
+    const explicitId = request.clusterMesh?.id
+    if (explicitId !== undefined && explicitId + regionCount - 1 > maxClusterId) {
+      issues.push({
+        path: "clusterMesh.id",
+        message: `with ${regionCount} regions the primary cluster id must be at most ${maxClusterId - regionCount + 1}`
+      })
+    }
+  }
+  return { issues, spec: { ...request, topology, parentDomains } }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Derivations (SPEC 2.2): the one implementation used by cloud-init, mesh, DNS and the flow graph

@@ -133,6 +133,14 @@ describe("Deployment.validate rejects, naming the field", () => {
     )
   })
 
+  it("a typo does not hide the cross-field rules", () => {
+    const issues = issuesOf(request({ regions: [region("fsn1"), region("hel1", { workerCount: 2, workerSzie: "cpx42" })] }))
+    expect(issues).toEqual([
+      { path: "regions.1.workerSzie", message: "unknown field" },
+      { path: "regions.1.workerSize", message: "is required when workerCount > 0" }
+    ])
+  })
+
   it("renders issues as the JSON 400 body of SPEC 2.1", () => {
     const result = Deployment.validate(request({ regions: [region("fsn1"), { provider: "hetzner", controlPlaneSize: "cpx32" }] }))
     expect(Either.isLeft(result)).toBe(true)
