@@ -1,0 +1,100 @@
+/** The simulator's knobs: time scale, seed and faults, parsed from the same strings the server reads. */
+import { Config, ConfigError, Duration, Either, Schema } from "effect"
+
+export interface Faults {
+  /** HelmRelease names (with or without `bp-`) whose install never succeeds: InstallFailed retries, then Stalled. */
+  readonly failCharts: ReadonlyArray<string>
+  /** Probability in 0..1 that one cloud API call answers 429 or 5xx (retryable). */
+  readonly cloudErrorRate: number
+  /** Extra time before a control plane calls back with its kubeconfig; `infinity` = never. */
+  readonly kubeconfigDelay: Duration.Duration
+  /** Cloud regions (`fsn1`) where every step fails permanently. */
+  readonly regionFail: ReadonlyArray<string>
+}
+
+export interface SimulatorOptions {
+  /** Time scale: 1 = realistic minutes, 200 = 200× faster. */
+  readonly speed: number
+  readonly seed: number
+  readonly faults: Faults
+}
+
+export const noFaults: Faults = { failCharts: [], cloudErrorRate: 0, kubeconfigDelay: Duration.zero, regionFail: [] }
+
+export const defaultOptions: SimulatorOptions = { speed: 1, seed: 1, faults: noFaults }
+
+export class InvalidFaults extends Schema.TaggedError<InvalidFaults>()("InvalidFaults", { message: Schema.String }) {}
+
+const durationPattern = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/
+
+/** `90s`, `15m`, `2h`, `500ms`, or `never`. */
+export const parseDuration = (text: string): Either.Either<Duration.Duration, InvalidFaults> => {
+  const trimmed = text.trim()
+  if (trimmed === "never" || trimmed === "infinity") return Either.right(Duration.infinity)
+  const match = durationPattern.exec(trimmed)
+  if (match === null) return Either.left(new InvalidFaults({ message: `'${text}' is not a duration such as 90s, 15m or 2h` }))
+  const value = Number(match[1])
+  const unit = match[2] as "ms" | "s" | "m" | "h"
+  const millis = unit === "ms" ? value : unit === "s" ? value * 1000 : unit === "m" ? value * 60_000 : value * 3_600_000
+  return Either.right(Duration.millis(millis))
+}
+
+/**
+ * `fail-chart=bp-harbor,cloud-error-rate=0.2,kubeconfig-delay=20m,region-fail=hel1` (SOVEREIGN_SIM_FAULTS).
+ * Keys may repeat (`fail-chart=a,fail-chart=b`); unknown keys are an error so typos do not pass silently.
+ */
+export const parseFaults = (text: string): Either.Either<Faults, InvalidFaults> => {
+  let faults: { -readonly [K in keyof Faults]: Faults[K] } = { ...noFaults, failCharts: [], regionFail: [] }
+  for (const entry of text.split(",").map((part) => part.trim()).filter((part) => part !== "")) {
+    const equals = entry.indexOf("=")
+    const key = equals < 0 ? entry : entry.slice(0, equals).trim()
+    const value = equals < 0 ? "" : entry.slice(equals + 1).trim()
+    if (value === "") return Either.left(new InvalidFaults({ message: `fault '${key}' needs a value (key=value)` }))
+    switch (key) {
+      case "fail-chart":
+        faults = { ...faults, failCharts: [...faults.failCharts, value] }
+        break
+      case "region-fail":
+        faults = { ...faults, regionFail: [...faults.regionFail, value] }
+        break
+      case "cloud-error-rate": {
+        const rate = Number(value)
+        if (!Number.isFinite(rate) || rate < 0 || rate > 1) {
+          return Either.left(new InvalidFaults({ message: `cloud-error-rate must be a number from 0 to 1, not '${value}'` }))
+        }
+        faults = { ...faults, cloudErrorRate: rate }
+        break
+      }
+      case "kubeconfig-delay": {
+        const delay = parseDuration(value)
+        if (Either.isLeft(delay)) return Either.left(delay.left)
+        faults = { ...faults, kubeconfigDelay: delay.right }
+        break
+      }
+      default:
+        return Either.left(
+          new InvalidFaults({ message: `unknown fault '${key}' (known: fail-chart, cloud-error-rate, kubeconfig-delay, region-fail)` })
+        )
+    }
+  }
+  return Either.right(faults)
+}
+
+/** Reads `SOVEREIGN_SIM_SPEED` (default 1), `SOVEREIGN_SIM_SEED` (default 1), `SOVEREIGN_SIM_FAULTS` (default none). */
+export const config: Config.Config<SimulatorOptions> = Config.all({
+  speed: Config.number("SOVEREIGN_SIM_SPEED").pipe(
+    Config.withDefault(1),
+    Config.validate({ message: "SOVEREIGN_SIM_SPEED must be a positive number", validation: (speed) => speed > 0 })
+  ),
+  seed: Config.integer("SOVEREIGN_SIM_SEED").pipe(Config.withDefault(1)),
+  faults: Config.string("SOVEREIGN_SIM_FAULTS").pipe(
+    Config.withDefault(""),
+    Config.mapOrFail((text) =>
+      Either.mapLeft(parseFaults(text), (error) => ConfigError.InvalidData([], error.message))
+    )
+  )
+})
+
+/** Whether a fault names this release (`harbor` and `bp-harbor` both match `bp-harbor`). */
+export const chartFails = (faults: Faults, releaseName: string): boolean =>
+  faults.failCharts.some((chart) => chart === releaseName || `bp-${chart}` === releaseName)
