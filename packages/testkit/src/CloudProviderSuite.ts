@@ -1,0 +1,254 @@
+/** The CloudProvider conformance suite: every cloud adapter (and the simulator) must pass it against its own backend. */
+import { describe, expect, it } from "@effect/vitest"
+import { CloudProvider, Deployment } from "@sovereign/core"
+import { Context, Effect, Either, Layer, Option, Redacted } from "effect"
+import type { Scope } from "effect"
+
+/** What a backend holds, owned or not; lets the suite see what the port itself would not report. */
+export interface CloudInspectorService {
+  readonly resources: Effect.Effect<ReadonlyArray<{ readonly kind: string; readonly name: string; readonly labels: Readonly<Record<string, string>> }>>
+}
+
+/** Optional: a world that provides it gets the "nothing unowned, nothing left" checks too. */
+export class CloudInspector extends Context.Tag("@sovereign/testkit/CloudInspector")<CloudInspector, CloudInspectorService>() {}
+
+export interface SampleRegion {
+  readonly provider: string
+  readonly cloudRegion: string
+  readonly controlPlaneSize: string
+  readonly workerSize?: string
+  readonly workerCount?: number
+}
+
+export interface SampleOptions {
+  readonly id: string
+  readonly fqdn: string
+  readonly regions: ReadonlyArray<SampleRegion>
+  readonly haControlPlane?: boolean
+  readonly credentials?: Readonly<Record<string, string>>
+  readonly postbackBaseUrl?: string
+  readonly postbackToken?: string
+}
+
+/** A validated deployment with its derivations, as the orchestrator hands it to the port. */
+export const sampleDeployment = (options: SampleOptions): CloudProvider.CloudDeployment => {
+  const request = {
+    sovereignFQDN: options.fqdn,
+    orgName: "Conformance",
+    orgEmail: "ops@example.com",
+    regions: options.regions,
+    sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForConformanceTestsOnly0000000000000 ops@example.com",
+    haControlPlane: options.haControlPlane ?? false,
+    credentials: options.credentials ?? {}
+  }
+  const spec = Either.getOrThrowWith(Deployment.validate(request), (error) => new Error(error.message))
+  return {
+    id: options.id,
+    spec,
+    regions: Deployment.deriveRegions(spec, options.id),
+    postback: {
+      baseUrl: options.postbackBaseUrl ?? "https://sovereign.example.com",
+      token: Redacted.make(options.postbackToken ?? "postback-token-for-conformance")
+    }
+  }
+}
+
+/** Steps in dependency order per region, regions side by side: how the orchestrator applies a plan. */
+export const orderSteps = (steps: ReadonlyArray<CloudProvider.CloudStep>): ReadonlyArray<ReadonlyArray<CloudProvider.CloudStep>> => {
+  const regions = [...new Set(steps.map((step) => step.region))]
+  return regions.map((region) => {
+    const pending = steps.filter((step) => step.region === region)
+    const done = new Set<string>()
+    const ordered: Array<CloudProvider.CloudStep> = []
+    while (pending.length > 0) {
+      const ready = pending.findIndex((step) => step.dependsOn.every((dependency) => done.has(dependency)))
+      if (ready < 0) throw new Error(`steps of region ${region} have a cycle or a dangling dependency`)
+      const [step] = pending.splice(ready, 1)
+      ordered.push(step!)
+      done.add(step!.name)
+    }
+    return ordered
+  })
+}
+
+/** Plans and applies every step (regions in parallel); returns each step's result by `<region>:<step>`. */
+export const applyAll = (deployment: CloudProvider.CloudDeployment, options: { readonly stepsPerRegion?: number } = {}) =>
+  Effect.gen(function*() {
+    const cloud = yield* CloudProvider.CloudProvider
+    const plan = yield* cloud.plan(deployment)
+    const results = new Map<string, CloudProvider.StepResult>()
+    yield* Effect.forEach(orderSteps(plan), (regionSteps) =>
+      Effect.forEach(regionSteps.slice(0, options.stepsPerRegion ?? regionSteps.length), (step) =>
+        cloud.apply(deployment, step).pipe(Effect.tap((result) => Effect.sync(() => results.set(`${step.region}:${step.name}`, result))))
+      , { discard: true }), { concurrency: "unbounded", discard: true })
+    return results
+  })
+
+const deploymentLabel = "sovereign.dev/deployment"
+const regionLabel = "sovereign.dev/region"
+
+const byId = (resources: ReadonlyArray<CloudProvider.CloudResource>) =>
+  [...resources].map((resource) => `${resource.kind}/${resource.id}/${resource.name}`).sort()
+
+export interface CloudProviderSuiteOptions {
+  /** Names the `describe` block. */
+  readonly name: string
+  /** A fresh world per test: the provider, and optionally a CloudInspector of the same backend. */
+  readonly layer: Layer.Layer<CloudProvider.CloudProvider, unknown, Scope.Scope>
+  /** Regions the sample deployments use (at least two, so the mesh-related naming is exercised). */
+  readonly regions: ReadonlyArray<SampleRegion>
+  readonly credentials?: Readonly<Record<string, string>>
+  /** A cloudRegion the adapter must refuse, if it refuses any (the simulator accepts every name). */
+  readonly unknownCloudRegion?: string
+  /** Wraps every test program (e.g. to install a scaled Clock). */
+  readonly around?: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+}
+
+/** Registers the suite's tests in the calling test file. */
+export const run = (options: CloudProviderSuiteOptions): void => {
+  const sample = (overrides: Partial<SampleOptions> = {}) =>
+    sampleDeployment({
+      id: "0123456789abcdef",
+      fqdn: "t1.example.com",
+      regions: options.regions,
+      ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+      ...overrides
+    })
+  const neighbour = () => sample({ id: "fedcba9876543210", fqdn: "t10.example.com" })
+
+  const test = (name: string, body: Effect.Effect<void, unknown, CloudProvider.CloudProvider | Scope.Scope>) =>
+    it.scopedLive(name, () => {
+      const program = body.pipe(Effect.provide(options.layer))
+      return options.around === undefined ? program : options.around(program)
+    })
+
+  const inspector = Effect.serviceOption(CloudInspector)
+
+  describe(`CloudProvider conformance: ${options.name}`, () => {
+    test("declares its provider name and whether it can resume", Effect.gen(function*() {
+      const cloud = yield* CloudProvider.CloudProvider
+      expect(cloud.provider.length).toBeGreaterThan(0)
+      expect(typeof cloud.capabilities.resumable).toBe("boolean")
+    }))
+
+    test("accepts the sample request", Effect.gen(function*() {
+      const cloud = yield* CloudProvider.CloudProvider
+      expect(yield* cloud.validate(sample().spec)).toEqual([])
+    }))
+
+    if (options.unknownCloudRegion !== undefined) {
+      const unknown = options.unknownCloudRegion
+      test("names the field of a region it cannot build", Effect.gen(function*() {
+        const cloud = yield* CloudProvider.CloudProvider
+        const regions = options.regions.map((region, index) => (index === 1 ? { ...region, cloudRegion: unknown } : region))
+        const issues = yield* cloud.validate(sample({ regions }).spec)
+        expect(issues.map((issue) => issue.path)).toContain("regions.1.cloudRegion")
+      }))
+    }
+
+    test("plans steps for every region, with dependencies inside the region and no cycle", Effect.gen(function*() {
+      const cloud = yield* CloudProvider.CloudProvider
+      const deployment = sample()
+      const plan = yield* cloud.plan(deployment)
+      expect(new Set(plan.map((step) => step.region))).toEqual(new Set(deployment.regions.map((region) => region.key)))
+      for (const step of plan) {
+        const sameRegion = plan.filter((other) => other.region === step.region).map((other) => other.name)
+        expect(step.name).not.toMatch(/[/:]/)
+        for (const dependency of step.dependsOn) expect(sameRegion).toContain(dependency)
+      }
+      const keys = plan.map((step) => `${step.region}:${step.name}`)
+      expect(new Set(keys).size).toBe(keys.length)
+      expect(() => orderSteps(plan)).not.toThrow()
+      expect(yield* cloud.plan(deployment)).toEqual(plan)
+    }))
+
+    test("applies the plan, labels what it creates, and reports outputs for every region", Effect.gen(function*() {
+      const cloud = yield* CloudProvider.CloudProvider
+      const deployment = sample()
+      yield* applyAll(deployment)
+      const inventory = yield* cloud.inventory(deployment)
+      expect(inventory.length).toBeGreaterThan(0)
+      const keys = deployment.regions.map((region) => region.key)
+      for (const resource of inventory) {
+        expect(resource.labels[deploymentLabel]).toBe(deployment.id)
+        expect(keys).toContain(resource.labels[regionLabel])
+      }
+      const outputs = yield* cloud.outputs(deployment)
+      expect(outputs.map((output) => output.regionKey).sort()).toEqual([...keys].sort())
+      for (const output of outputs) {
+        expect(output.controlPlaneIPs.length).toBe(deployment.spec.haControlPlane ? 3 : 1)
+        expect(output.loadBalancerIP).toMatch(/^\d+\.\d+\.\d+\.\d+$/)
+      }
+    }))
+
+    test("a second apply of every step finds instead of creating", Effect.gen(function*() {
+      const cloud = yield* CloudProvider.CloudProvider
+      const deployment = sample()
+      const first = yield* applyAll(deployment)
+      const before = yield* cloud.inventory(deployment)
+      const second = yield* applyAll(deployment)
+      expect(byId(yield* cloud.inventory(deployment))).toEqual(byId(before))
+      for (const [step, result] of first) {
+        expect(byId(second.get(step)!.resources)).toEqual(byId(result.resources))
+      }
+    }))
+
+    test("resumes a half-applied deployment without duplicating anything", Effect.gen(function*() {
+      const cloud = yield* CloudProvider.CloudProvider
+      const deployment = sample({ haControlPlane: true })
+      yield* applyAll(deployment, { stepsPerRegion: 2 })
+      yield* applyAll(deployment)
+      const inventory = yield* cloud.inventory(deployment)
+      const names = inventory.map((resource) => `${resource.kind}/${resource.name}`)
+      expect(new Set(names).size).toBe(names.length)
+      yield* applyAll(deployment)
+      expect(byId(yield* cloud.inventory(deployment))).toEqual(byId(inventory))
+      const outputs = yield* cloud.outputs(deployment)
+      for (const output of outputs) expect(output.controlPlaneIPs.length).toBe(3)
+    }))
+
+    test("creates nothing it does not label as its own", Effect.gen(function*() {
+      const deployment = sample()
+      yield* applyAll(deployment)
+      const backend = yield* inspector
+      if (Option.isNone(backend)) return
+      const prefix = `${Deployment.firstLabel(deployment.spec.sovereignFQDN)}-`
+      const mine = (yield* backend.value.resources).filter((resource) => resource.name.startsWith(prefix))
+      expect(mine.length).toBeGreaterThan(0)
+      for (const resource of mine) expect(resource.labels[deploymentLabel]).toBe(deployment.id)
+    }))
+
+    test("purges everything it owns, verifies it, and a second purge finds nothing", Effect.gen(function*() {
+      const cloud = yield* CloudProvider.CloudProvider
+      const deployment = sample()
+      yield* applyAll(deployment)
+      const report = yield* cloud.purge(deployment)
+      expect(report.remaining).toEqual([])
+      expect(report.errors).toEqual([])
+      expect(report.deleted.length).toBeGreaterThan(0)
+      expect(yield* cloud.inventory(deployment)).toEqual([])
+      const backend = yield* inspector
+      if (Option.isSome(backend)) {
+        const left = (yield* backend.value.resources).filter((resource) => resource.labels[deploymentLabel] === deployment.id)
+        expect(left).toEqual([])
+      }
+      const again = yield* cloud.purge(deployment)
+      expect(again.deleted).toEqual([])
+      expect(again.remaining).toEqual([])
+    }))
+
+    test("purging t1 never touches t10, whose names merely share a prefix", Effect.gen(function*() {
+      const cloud = yield* CloudProvider.CloudProvider
+      const mine = sample()
+      const theirs = neighbour()
+      yield* applyAll(theirs)
+      yield* applyAll(mine)
+      const theirsBefore = yield* cloud.inventory(theirs)
+      const report = yield* cloud.purge(mine)
+      expect(report.remaining).toEqual([])
+      for (const resource of report.deleted) expect(resource.labels[deploymentLabel] ?? mine.id).toBe(mine.id)
+      expect(byId(yield* cloud.inventory(theirs))).toEqual(byId(theirsBefore))
+      expect((yield* cloud.outputs(theirs)).length).toBe(theirs.regions.length)
+    }))
+  })
+}
