@@ -1,1 +1,5 @@
-export {}
+/** @sovereign/adapter-kubernetes: verified Kubernetes clients, the HelmRelease ClusterWatch and the handover access object. */
+export * as KubeClient from "./KubeClient.js"
+export * as KubernetesClusterAccess from "./KubernetesClusterAccess.js"
+export * as KubernetesClusterWatch from "./KubernetesClusterWatch.js"
+export * as KubernetesSchema from "./KubernetesSchema.js"
