@@ -36,16 +36,19 @@ const replace = (record: DnsPlan.RecordSet): RRSetChange => ({
   comments: record.owner === undefined ? [] : [{ content: `${ownerPrefix}${record.owner}`, account: ownerAccount }]
 })
 
-/** Creates and updates are both REPLACE (PowerDNS has no create-only changetype); deletes carry no records. */
+/**
+ * Creates and updates are both REPLACE (PowerDNS has no create-only changetype); deletes carry no
+ * records and go first, so an A record may replace a CNAME of ours in the same atomic PATCH.
+ */
 export const toPatch = (changes: DnsPlan.DnsChanges): PatchZone => ({
   rrsets: [
-    ...changes.create.map(replace),
-    ...changes.update.map(replace),
     ...changes.delete.map((record): RRSetChange => ({
       name: DnsPlan.canonical(record.name),
       type: record.type.toUpperCase(),
       changetype: "DELETE"
-    }))
+    })),
+    ...changes.create.map(replace),
+    ...changes.update.map(replace)
   ]
 })
 

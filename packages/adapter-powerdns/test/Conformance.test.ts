@@ -1,4 +1,4 @@
 import { DnsProviderSuite } from "@sovereign/testkit"
-import { providerOnRealPowerDns } from "./support.js"
+import { powerDnsWorld } from "./support.js"
 
-DnsProviderSuite.run("powerdns", { layer: providerOnRealPowerDns(["conformance.test."]), zone: "conformance.test." })
+DnsProviderSuite.run("powerdns", { layer: powerDnsWorld(["conformance.test."]), zone: "conformance.test." })

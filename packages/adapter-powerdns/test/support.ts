@@ -29,5 +29,3 @@ export const powerDnsWorld = (zones: ReadonlyArray<string>) => {
     Layer.provideMerge(Layer.merge(server, countingHttpClient.pipe(Layer.provideMerge(log))))
   )
 }
-
-export const providerOnRealPowerDns = (zones: ReadonlyArray<string>) => powerDnsWorld(zones)

@@ -15,7 +15,7 @@ export type RecordSet = typeof RecordSet.Type
 export const DnsPolicy = Schema.Literal("sync", "upsert-only", "create-only")
 export type DnsPolicy = typeof DnsPolicy.Type
 
-/** What one zone needs changed. Applied only when non-empty, in one atomic request. */
+/** What one zone needs changed. Applied only when non-empty, in one atomic request, deletes first. */
 export const DnsChanges = Schema.Struct({
   create: Schema.Array(RecordSet),
   update: Schema.Array(RecordSet),
@@ -191,7 +191,10 @@ export const plan = (
         message: `${describe(other)} sits at ${record.name}, which this deployment publishes; left untouched`
       })
     }
-    const blocked = others.some((other) => exclusiveTypes.has(other.type.toUpperCase()))
+    // Our own alias goes in the same batch under sync (deletes are sent first), so it blocks nothing.
+    const blocked = others.some((other) =>
+      exclusiveTypes.has(other.type.toUpperCase()) && !(other.owner === owner && policy === "sync")
+    )
     const existing = byKey.get(wantedKey)
     if (existing === undefined) {
       if (!blocked) create.push(record)

@@ -166,8 +166,12 @@ describe("plan", () => {
   const policyArb = fc.constantFrom<DnsPolicy>("sync", "upsert-only", "create-only")
 
   it.prop("under every policy no change touches a record whose owner differs from ours", [zoneArb, desiredArb, policyArb], ([current, wanted, policy]) => {
-    const { changes } = plan(current, wanted, policy, us)
+    const { changes, warnings } = plan(current, wanted, policy, us)
     const existing = new Map(current.map((record) => [`${canonical(record.name)} ${record.type}`, record]))
+    for (const want of wanted) {
+      const there = existing.get(`${want.name} A`)
+      if (there !== undefined && there.owner !== us) expect(warnings.map((warning) => warning.name)).toContain(want.name)
+    }
     for (const change of [...changes.update, ...changes.delete]) {
       expect(existing.get(`${change.name} ${change.type}`)?.owner).toBe(us)
     }
@@ -178,7 +182,7 @@ describe("plan", () => {
     if (policy !== "sync") expect(changes.delete).toEqual([])
     if (policy === "create-only") expect(changes.update).toEqual([])
     for (const record of wipePlan(current, us).delete) expect(record.owner).toBe(us)
-  })
+  }, { fastCheck: { numRuns: 1000 } })
 
   it.prop("applying a plan and planning again yields nothing to do", [zoneArb, desiredArb, policyArb], ([current, wanted, policy]) => {
     const { changes } = plan(current, wanted, policy, us)
@@ -189,5 +193,5 @@ describe("plan", () => {
       ...changes.update
     ]
     expect(isEmpty(plan(after, wanted, policy, us).changes)).toBe(true)
-  })
+  }, { fastCheck: { numRuns: 1000 } })
 })
