@@ -30,9 +30,17 @@ const NonEmpty = (what: string) =>
 export const Topology = Schema.Literal("single-region", "active-hotstandby", "active-active")
 export type Topology = typeof Topology.Type
 
+// Region keys are built from cloudRegion and end up in job ids, URLs (`?region=`) and file names,
+// so a cloudRegion is held to DNS-label characters: no `/` and no `:` (SPEC §9.8).
+const CloudRegion = Schema.String.pipe(
+  Schema.pattern(dnsLabelPattern, {
+    message: () => "must be a cloud region name: lowercase letters, digits and '-', at most 63 characters (e.g. fsn1)"
+  })
+)
+
 export const RegionRequest = Schema.Struct({
   provider: NonEmpty("provider"),
-  cloudRegion: NonEmpty("cloudRegion"),
+  cloudRegion: CloudRegion,
   controlPlaneSize: NonEmpty("controlPlaneSize"),
   workerSize: Schema.optionalWith(NonEmpty("workerSize"), { exact: true }),
   workerCount: Schema.optionalWith(
@@ -46,13 +54,13 @@ export type RegionRequest = typeof RegionRequest.Type
 export const ParentDomain = Schema.Struct({
   name: Fqdn,
   role: Schema.Literal("primary", "secondary")
-})
+}).annotations({ message: () => "must be an object with a name and a role (primary or secondary)" })
 export type ParentDomain = typeof ParentDomain.Type
 
 export const ClusterMeshRequest = Schema.Struct({
   name: Schema.optionalWith(DnsLabel, { exact: true }),
   id: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 254, { message: () => "must be an integer from 1 to 254" })), { exact: true })
-})
+}).annotations({ message: () => "must be an object with an optional name and id" })
 
 /** Secrets by name (e.g. `hetznerToken`); each adapter checks that the ones it needs are present. */
 export const Credentials = Schema.Record({ key: Schema.String, value: Schema.Redacted(Schema.String) })
@@ -67,11 +75,14 @@ export const DeploymentRequest = Schema.Struct({
     Schema.pattern(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, { message: () => "must be an e-mail address" })
   ),
   topology: Schema.optionalWith(Topology, { exact: true }),
-  regions: Schema.Array(RegionRequest).pipe(
+  regions: Schema.Array(RegionRequest).annotations({ message: () => "must be an array of regions" }).pipe(
     Schema.minItems(1, { message: () => "at least one region is required" }),
     Schema.maxItems(8, { message: () => "at most 8 regions are supported" })
   ),
-  parentDomains: Schema.optionalWith(Schema.Array(ParentDomain), { exact: true }),
+  parentDomains: Schema.optionalWith(
+    Schema.Array(ParentDomain).annotations({ message: () => "must be an array of parent domains" }),
+    { exact: true }
+  ),
   sshPublicKey: Schema.String.pipe(
     Schema.pattern(sshKeyPattern, { message: () => "must be an OpenSSH public key (ssh-ed25519, ssh-rsa or ecdsa)" })
   ),
@@ -128,15 +139,35 @@ const decodeRequest = Schema.decodeUnknownEither(DeploymentRequest, { errors: "a
 
 // Schema messages quote the offending value ("Expected string, actual …"); under `credentials`
 // that value is a secret, so those issues name the field and say what is expected instead.
-const issuesOf = (error: ParseResult.ParseError): ReadonlyArray<ValidationIssue> =>
-  ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({
-    path: issue.path.map(String).join("."),
-    message: issue._tag === "Unexpected"
-      ? "unknown field"
-      : issue.path[0] === "credentials"
-      ? "must be an object whose values are strings (the value is secret and not shown)"
-      : issue.message
-  }))
+const messageOf = (issue: ParseResult.ArrayFormatterIssue): string => {
+  if (issue._tag === "Unexpected") return "unknown field"
+  if (issue.path[0] === "credentials") return "must be an object whose values are strings (the value is secret and not shown)"
+  // Structs with defaults are transformations, whose own message annotation never shows.
+  if (issue.message.startsWith("Expected Struct (Encoded side)")) {
+    return issue.path.length === 0 ? "the request must be a JSON object" : "must be an object"
+  }
+  return issue.message
+}
+
+// A value outside a set of literals (topology, role) fails once per literal; those become one issue.
+const issuesOf = (error: ParseResult.ParseError): ReadonlyArray<ValidationIssue> => {
+  const issues: Array<ValidationIssue> = []
+  const alternatives = new Map<string, { readonly index: number; readonly expected: Array<string> }>()
+  for (const issue of ParseResult.ArrayFormatter.formatErrorSync(error)) {
+    const path = issue.path.map(String).join(".")
+    const message = messageOf(issue)
+    const literal = /^Expected ("[^"]*"), actual (.*)$/s.exec(message)
+    const seen = literal === null ? undefined : alternatives.get(path)
+    if (literal !== null && seen !== undefined) {
+      seen.expected.push(literal[1]!)
+      issues[seen.index] = { path, message: `must be one of ${seen.expected.join(", ")}, not ${literal[2]}` }
+      continue
+    }
+    if (literal !== null) alternatives.set(path, { index: issues.length, expected: [literal[1]!] })
+    issues.push({ path, message })
+  }
+  return issues
+}
 
 // Unknown fields are reported, but a request whose only schema problem is a typo is still checked
 // for its cross-field rules, so the caller sees every problem in one answer.
@@ -173,9 +204,16 @@ const checkRules = (request: DeploymentRequest): { readonly issues: ReadonlyArra
       message: `${topology} needs at least 2 regions but 1 was given; add a region or use single-region`
     })
   }
+  const keys = request.regions.map((_, index) => regionKey(request.regions, index))
   request.regions.forEach((region, index) => {
     if (region.workerCount > 0 && region.workerSize === undefined) {
       issues.push({ path: `regions.${index}.workerSize`, message: "is required when workerCount > 0" })
+    }
+    if (keys.indexOf(keys[index]!) !== index) {
+      issues.push({
+        path: `regions.${index}.cloudRegion`,
+        message: `region key '${keys[index]}' is already the key of region ${keys.indexOf(keys[index]!)}; choose another region order`
+      })
     }
   })
   const parentDomains = request.parentDomains ?? [{ name: parentOf(request.sovereignFQDN), role: "primary" as const }]

@@ -83,12 +83,17 @@ describe("Deployment.validate rejects, naming the field", () => {
     ["a region without cloudRegion", request({ regions: [region("fsn1"), { provider: "hetzner", controlPlaneSize: "cpx32" }] }), "regions.1.cloudRegion", /is missing/],
     ["a region without controlPlaneSize", request({ regions: [region("fsn1"), { provider: "hetzner", cloudRegion: "hel1" }] }), "regions.1.controlPlaneSize", /is missing/],
     ["a region without provider", request({ regions: [{ cloudRegion: "fsn1", controlPlaneSize: "cpx32" }, region("hel1")] }), "regions.0.provider", /is missing/],
-    ["an empty cloudRegion", request({ regions: [region(""), region("hel1")] }), "regions.0.cloudRegion", /must not be empty/],
+    ["an empty cloudRegion", request({ regions: [region(""), region("hel1")] }), "regions.0.cloudRegion", /must be a cloud region name/],
+    ["a cloudRegion with '/'", request({ regions: [region("fsn1"), region("eu/west")] }), "regions.1.cloudRegion", /lowercase letters, digits and '-'/],
+    ["a cloudRegion with ':'", request({ regions: [region("fsn1"), region("hel1:a")] }), "regions.1.cloudRegion", /lowercase letters, digits and '-'/],
+    ["two regions with the same key", request({ regions: [region("eu-central-1"), region("eu-central", { clusterMeshName: "t1-b" })] }), "regions.1.cloudRegion", /region key 'eu-central-1' is already the key of region 0/],
+    ["regions that are not an array", request({ regions: "fsn1" }), "regions", /^must be an array of regions$/],
+    ["a region that is not an object", request({ regions: ["fsn1"] }), "regions.0", /^must be an object$/],
     ["a negative workerCount", request({ regions: [region("fsn1", { workerCount: -1 }), region("hel1")] }), "regions.0.workerCount", /0 to 100/],
     ["a fractional workerCount", request({ regions: [region("fsn1", { workerCount: 1.5, workerSize: "cpx42" }), region("hel1")] }), "regions.0.workerCount", /integer/],
     ["workers without workerSize", request({ regions: [region("fsn1"), region("hel1", { workerCount: 3 })] }), "regions.1.workerSize", /required when workerCount > 0/],
     // topology
-    ["an unknown topology", request({ topology: "active-passive" }), "topology", /single-region|active-hotstandby/],
+    ["an unknown topology", request({ topology: "active-passive" }), "topology", /^must be one of "single-region", "active-hotstandby", "active-active", not "active-passive"$/],
     ["single-region with 2 regions", request({ topology: "single-region" }), "topology", /single-region allows exactly 1 region but 2 were given/],
     ["active-hotstandby with 1 region", request({ topology: "active-hotstandby", regions: [region("fsn1")] }), "topology", /active-hotstandby needs at least 2 regions/],
     ["active-active with 1 region", request({ topology: "active-active", regions: [region("fsn1")] }), "topology", /active-active needs at least 2 regions/],
@@ -99,7 +104,9 @@ describe("Deployment.validate rejects, naming the field", () => {
     ["a duplicate parent domain", request({ parentDomains: [{ name: "omani.works", role: "primary" }, { name: "omani.works", role: "secondary" }] }), "parentDomains.1.name", /duplicate parent domain omani.works/],
     ["a one-label parent domain", request({ parentDomains: [{ name: "works", role: "primary" }] }), "parentDomains.0.name", /at least 2 labels/],
     ["a default parent domain of one label", request({ sovereignFQDN: "omani.works", parentDomains: undefined }), "parentDomains", /would be 'works', which has fewer than 2 labels/],
-    ["an unknown parent role", request({ parentDomains: [{ name: "omani.works", role: "owner" }] }), "parentDomains.0.role", /primary|secondary/],
+    ["an unknown parent role", request({ parentDomains: [{ name: "omani.works", role: "owner" }] }), "parentDomains.0.role", /^must be one of "primary", "secondary", not "owner"$/],
+    ["parentDomains that are not an array", request({ parentDomains: "omani.works" }), "parentDomains", /^must be an array of parent domains$/],
+    ["a clusterMesh that is not an object", request({ clusterMesh: 42 }), "clusterMesh", /^must be an object with an optional name and id$/],
     // unknown fields, at their path
     ["an unknown top-level field", request({ hetznerToken: "x" }), "hetznerToken", /unknown field/],
     ["an unknown region field", request({ regions: [region("fsn1", { workerSzie: "cpx42" }), region("hel1")] }), "regions.0.workerSzie", /unknown field/],
@@ -112,14 +119,15 @@ describe("Deployment.validate rejects, naming the field", () => {
     ["a cluster mesh id of 0", request({ clusterMesh: { id: 0 } }), "clusterMesh.id", /1 to 254/],
     ["a cluster mesh id of 255", request({ clusterMesh: { id: 255 } }), "clusterMesh.id", /1 to 254/],
     ["an invalid clusterMeshName", request({ regions: [region("fsn1"), region("hel1", { clusterMeshName: "Hel_1" })] }), "regions.1.clusterMeshName", /DNS label/],
-    ["a body that is not an object", "t1.omani.works", "", /Expected/]
+    ["a body that is not an object", "t1.omani.works", "", /^the request must be a JSON object$/],
+    ["a body that is null", null, "", /^the request must be a JSON object$/]
   ]
 
   it.each(cases)("%s → 400 at '%s'", (_name, input, path, message) => {
     const issues = issuesOf(JSON.parse(JSON.stringify(input)))
     const atPath = issues.filter((issue) => issue.path === path)
-    expect(atPath, `issues were ${JSON.stringify(issues)}`).not.toEqual([])
-    expect(atPath.map((issue) => issue.message).join("\n")).toMatch(message)
+    expect(atPath, `issues were ${JSON.stringify(issues)}`).toHaveLength(1)
+    expect(atPath[0]!.message).toMatch(message)
   })
 
   it("reports every issue at once, each at its own path", () => {
@@ -326,20 +334,18 @@ describe("Deployment derivations (SPEC 2.2)", () => {
     "every cluster id lies in 1..254, ids are consecutive, and ≤ 3 regions equal the original formula",
     { deploymentId: hexId, count: fc.integer({ min: 1, max: 8 }) },
     ({ count, deploymentId }) => {
-      const derived = Deployment.deriveRegions(specsByCount[count - 1]!, deploymentId)
-      if (count === 1) {
-        expect(derived[0]!.clusterId).toBe(0)
-        return
+      const ids = Deployment.deriveRegions(specsByCount[count - 1]!, deploymentId).map((r) => r.clusterId)
+      // Plain comparisons, one assertion: 10,000 runs stay cheap on a shared machine.
+      const expectedIds = count === 1
+        ? [0]
+        : Array.from({ length: count }, (_, index) => ids[0]! + index)
+      const inRange = count === 1 || ids.every((clusterId) => clusterId >= 1 && clusterId <= 254)
+      const original = count === 1 || count > 3 || ids[0] === originalFormula(deploymentId)
+      if (!inRange || !original || ids.join() !== expectedIds.join()) {
+        throw new Error(`deployment ${deploymentId} with ${count} regions got cluster ids ${ids.join(", ")}`)
       }
-      const primary = derived[0]!.clusterId
-      derived.forEach((r, index) => {
-        expect(r.clusterId).toBe(primary + index)
-        expect(r.clusterId).toBeGreaterThanOrEqual(1)
-        expect(r.clusterId).toBeLessThanOrEqual(254)
-      })
-      if (count <= 3) expect(primary).toBe(originalFormula(deploymentId))
     },
-    { fastCheck: { numRuns: 10_000 } }
+    { timeout: 60_000, fastCheck: { numRuns: 10_000 } }
   )
 })
 
