@@ -205,7 +205,7 @@ export type GateInput = Data.TaggedEnum<{
 export const GateInput = Data.taggedEnum<GateInput>()
 
 export type GateNotice = Data.TaggedEnum<{
-  /** The first observation of a release (always, even when already installed), or a change of its status. */
+  /** The first observation of a release (always, even when already installed), or a change of its status or dependencies. */
   ReleaseReported: {
     readonly name: string
     readonly status: ReleaseStatus
@@ -226,6 +226,10 @@ export interface GateStep {
   readonly notices: ReadonlyArray<GateNotice>
 }
 
+/**
+ * A gate whose deadlines count from `now`. A watch resumed after a restart starts a new gate, so
+ * the server's downtime never turns into a timeout of a healthy deployment.
+ */
 export const makeGate = (options: GateOptions, now: number): Phase1Gate => ({
   options,
   startedAt: now,
@@ -380,13 +384,13 @@ export const step = (gate: Phase1Gate, input: GateInput): GateStep => {
       const { release } = input
       const status = deriveState(release)
       const previous = gate.census.get(release.name)
-      if (previous === undefined || !sameStatus(previous.status, status) || previous.dependsOn.join("\n") !== release.dependsOn.join("\n")) {
+      const changed = previous === undefined || !sameStatus(previous.status, status) ||
+        previous.dependsOn.join("\n") !== release.dependsOn.join("\n")
+      if (changed) {
         const census = new Map(gate.census)
         census.set(release.name, { name: release.name, status, dependsOn: release.dependsOn })
         next = { ...gate, census }
-        if (previous === undefined || !sameStatus(previous.status, status)) {
-          notices.push(GateNotice.ReleaseReported({ name: release.name, status, dependsOn: release.dependsOn, first: previous === undefined }))
-        }
+        notices.push(GateNotice.ReleaseReported({ name: release.name, status, dependsOn: release.dependsOn, first: previous === undefined }))
       }
       break
     }

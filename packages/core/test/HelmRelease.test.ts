@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Schema } from "effect"
+import * as fc from "fast-check"
 import * as HelmRelease from "../src/HelmRelease.js"
 import { ReleaseEvent } from "../src/ClusterWatch.js"
 
@@ -191,6 +192,14 @@ describe("Phase1 gate: release events", () => {
       ["installing", true],
       ["installed", false]
     ])
+  })
+
+  it("report a change of dependencies, so the graph learns edges that arrive late", () => {
+    const { notices } = run([
+      Observed({ release: installing("bp-b"), now: at(0) }),
+      Observed({ release: installing("bp-b", ["bp-a"]), now: at(1) })
+    ])
+    expect(notices.map((notice) => notice._tag === "ReleaseReported" && notice.dependsOn)).toEqual([[], ["bp-a"]])
   })
 
   it("report a failure the moment it is observed, before any outcome", () => {
@@ -457,4 +466,70 @@ describe("Phase1 gate: watch events", () => {
     expect(HelmRelease.gateInputOf(ReleaseEvent.Synced(), 5)).toEqual(Synced({ now: 5 }))
     expect(HelmRelease.gateInputOf(ReleaseEvent.Log({ release: "bp-a", level: "INFO", message: "x", timestamp: 1 }), 5)).toBeUndefined()
   })
+})
+
+describe("Phase1 gate: invariants over random event sequences", () => {
+  const names = ["bp-a", "bp-b", "bp-c", "bp-catalyst-platform"]
+  const observation = (name: string, kind: number): Observation => {
+    switch (kind) {
+      case 0: return installed(name)
+      case 1: return installing(name)
+      case 2: return failed(name)
+      case 3: return waiting(name, [names[(names.indexOf(name) + 1) % names.length]!])
+      case 4: return release(name, [ready("False", "InstallFailed")])
+      default: return release(name, [], { suspend: true })
+    }
+  }
+  const action = fc.oneof(
+    fc.record({ kind: fc.constant("observe" as const), name: fc.constantFrom(...names), state: fc.integer({ min: 0, max: 5 }) }),
+    fc.record({ kind: fc.constant("delete" as const), name: fc.constantFrom(...names) }),
+    fc.record({ kind: fc.constant("sync" as const) }),
+    fc.record({ kind: fc.constant("advance" as const), minutes: fc.integer({ min: 0, max: 45 }) })
+  )
+
+  it.prop(
+    "never ready without sync, census, sentinel and every release installed; one verdict at most; no timeout before the soft deadline",
+    { actions: fc.array(action, { maxLength: 40 }), withSentinel: fc.boolean() },
+    ({ actions, withSentinel }) => {
+      let gate = start(withSentinel ? { sentinel: "catalyst-platform" } : {})
+      let now = t0
+      let verdicts = 0
+      for (const next of actions) {
+        if (next.kind === "advance") now += next.minutes * minute
+        const input = next.kind === "observe"
+          ? Observed({ release: observation(next.name, next.state), now })
+          : next.kind === "delete"
+          ? Deleted({ name: next.name, now })
+          : next.kind === "sync"
+          ? Synced({ now })
+          : Tick({ now })
+        const decidedBefore = gate.outcome !== undefined
+        const result = HelmRelease.step(gate, input)
+        if (decidedBefore) expect(result.notices).toEqual([])
+        verdicts += completed(result.notices).length
+        const outcome = result.gate.outcome
+        if (!decidedBefore && outcome !== undefined) {
+          const entries = Array.from(result.gate.census.values())
+          switch (outcome._tag) {
+            case "Ready":
+              expect(result.gate.synced).toBe(true)
+              expect(entries.length).toBeGreaterThan(0)
+              expect(entries.every((entry) => entry.status.state === "installed")).toBe(true)
+              if (withSentinel) expect(entries.some((entry) => entry.name === "bp-catalyst-platform")).toBe(true)
+              break
+            case "Failed":
+              expect(result.gate.synced).toBe(true)
+              expect(entries.some((entry) => entry.status.state === "failed")).toBe(true)
+              break
+            case "TimedOut":
+              expect(now - t0).toBeGreaterThanOrEqual(120 * minute)
+              break
+          }
+        }
+        gate = result.gate
+      }
+      expect(verdicts).toBeLessThanOrEqual(1)
+    },
+    { fastCheck: { numRuns: 500 } }
+  )
 })
