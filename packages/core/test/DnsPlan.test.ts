@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Option } from "effect"
+import { ConfigProvider, Effect, Either, Option } from "effect"
 import * as fc from "fast-check"
-import { canonical, defaultSubdomains, desiredRecords, isEmpty, plan, resolveZone, wipePlan } from "../src/DnsPlan.js"
+import { canonical, defaultSubdomains, desiredRecords, isEmpty, plan, resolveZone, subdomainsConfig, wipePlan } from "../src/DnsPlan.js"
 import type { DnsPolicy, RecordSet } from "../src/DnsPlan.js"
 
 const us = "0123456789abcdef"
@@ -42,6 +42,19 @@ describe("desiredRecords", () => {
     })
     expect(custom.map((record) => record.name)).toEqual(["t1.omani.works.", "console.t1.omani.works.", "docs.t1.omani.works."])
   })
+})
+
+describe("subdomainsConfig", () => {
+  const read = (env: Record<string, string>) =>
+    Effect.either(Effect.withConfigProvider(subdomainsConfig, ConfigProvider.fromMap(new Map(Object.entries(env)))))
+
+  it.effect("keeps the default list when SOVEREIGN_DNS_SUBDOMAINS is unset and replaces it when set", () =>
+    Effect.gen(function*() {
+      expect(yield* read({})).toEqual(Either.right(defaultSubdomains))
+      expect(yield* read({ SOVEREIGN_DNS_SUBDOMAINS: "Console, docs  api,console" })).toEqual(Either.right(["console", "docs", "api"]))
+      expect(Either.isLeft(yield* read({ SOVEREIGN_DNS_SUBDOMAINS: "console,bad_label" }))).toBe(true)
+      expect(Either.isLeft(yield* read({ SOVEREIGN_DNS_SUBDOMAINS: " , " }))).toBe(true)
+    }))
 })
 
 describe("resolveZone", () => {

@@ -17,6 +17,8 @@ export interface PowerDnsServer {
   readonly apiUrl: string
   readonly apiKey: Redacted.Redacted<string>
   readonly serverId: string
+  /** Holds pdns.conf, the sqlite database and the control socket; removed when the server stops. */
+  readonly directory: string
   /** UDP and TCP port on 127.0.0.1 that answers DNS queries. */
   readonly dnsPort: number
   /** Creates a Native zone (canonical name) through the API; an existing zone is fine. */
@@ -112,78 +114,85 @@ export const start = (options: StartOptions = {}): Effect.Effect<PowerDnsServer,
       try: async () => run("sqlite3", [database], await readFile(schema, "utf8")),
       catch: fail("creating the sqlite database")
     })
-    const [dnsPort, webPort] = yield* Effect.tryPromise({
-      try: async () => [await freeDnsPort(), await freeTcpPort()] as const,
-      catch: fail("finding free ports")
+    // A port taken between probing and binding makes pdns_server exit at once: try again on new ports.
+    const launch = Effect.gen(function*() {
+      const [dnsPort, webPort] = yield* Effect.tryPromise({
+        try: async () => [await freeDnsPort(), await freeTcpPort()] as const,
+        catch: fail("finding free ports")
+      })
+      const config = [
+        "launch=gsqlite3",
+        `gsqlite3-database=${database}`,
+        "gsqlite3-dnssec=yes",
+        "local-address=127.0.0.1",
+        `local-port=${dnsPort}`,
+        "api=yes",
+        `api-key=${apiKey}`,
+        "webserver=yes",
+        "webserver-address=127.0.0.1",
+        `webserver-port=${webPort}`,
+        "webserver-allow-from=127.0.0.0/8",
+        `socket-dir=${directory}`,
+        "guardian=no",
+        "daemon=no",
+        "disable-syslog=yes",
+        "loglevel=4"
+      ].join("\n")
+      yield* Effect.tryPromise({ try: () => writeFile(join(directory, "pdns.conf"), `${config}\n`), catch: fail("writing pdns.conf") })
+
+      let output = ""
+      const child = yield* Effect.acquireRelease(
+        Effect.try({
+          try: () => {
+            const process = spawn("pdns_server", [`--config-dir=${directory}`, "--daemon=no", "--guardian=no", `--socket-dir=${directory}`], {
+              stdio: ["ignore", "pipe", "pipe"]
+            })
+            const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4_000))
+            process.stdout?.on("data", keep)
+            process.stderr?.on("data", keep)
+            process.on("error", (error) => keep(Buffer.from(`spawn failed: ${error.message}\n`)))
+            return process
+          },
+          catch: fail("starting pdns_server")
+        }),
+        (process) => Effect.promise(() => stop(process))
+      )
+
+      const apiUrl = `http://127.0.0.1:${webPort}`
+      const request = (method: string, path: string, body?: unknown) =>
+        Effect.tryPromise({
+          try: async () => {
+            const response = await fetch(`${apiUrl}/api/v1/servers/localhost${path}`, {
+              method,
+              headers: { "X-API-Key": apiKey, "Content-Type": "application/json" },
+              ...(body === undefined ? {} : { body: JSON.stringify(body) })
+            })
+            return { status: response.status, body: await response.text() }
+          },
+          catch: fail(`${method} ${path}`)
+        })
+
+      // Wait for the API to answer instead of sleeping; give up with the server's own output.
+      yield* Effect.suspend(() =>
+        child.exitCode !== null || child.signalCode !== null
+          ? Effect.fail(new PowerDnsServerError({ message: `pdns_server exited early:\n${output}` }))
+          : request("GET", "").pipe(
+            Effect.filterOrFail((answer) => answer.status === 200, () => new PowerDnsServerError({ message: "API not ready" }))
+          )
+      ).pipe(
+        Effect.retry({
+          schedule: Schedule.spaced(Duration.millis(50)),
+          while: (error) => !error.message.startsWith("pdns_server exited early")
+        }),
+        Effect.timeoutFail({
+          duration: Duration.seconds(20),
+          onTimeout: () => new PowerDnsServerError({ message: `pdns_server did not answer within 20s:\n${output}` })
+        })
+      )
+      return { apiUrl, request, dnsPort }
     })
-    const config = [
-      "launch=gsqlite3",
-      `gsqlite3-database=${database}`,
-      "gsqlite3-dnssec=yes",
-      "local-address=127.0.0.1",
-      `local-port=${dnsPort}`,
-      "api=yes",
-      `api-key=${apiKey}`,
-      "webserver=yes",
-      "webserver-address=127.0.0.1",
-      `webserver-port=${webPort}`,
-      "webserver-allow-from=127.0.0.0/8",
-      `socket-dir=${directory}`,
-      "guardian=no",
-      "daemon=no",
-      "disable-syslog=yes",
-      "loglevel=4"
-    ].join("\n")
-    yield* Effect.tryPromise({ try: () => writeFile(join(directory, "pdns.conf"), `${config}\n`), catch: fail("writing pdns.conf") })
-
-    let output = ""
-    const child = yield* Effect.acquireRelease(
-      Effect.try({
-        try: () => {
-          const process = spawn("pdns_server", [`--config-dir=${directory}`, "--daemon=no", "--guardian=no", `--socket-dir=${directory}`], {
-            stdio: ["ignore", "pipe", "pipe"]
-          })
-          const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4_000))
-          process.stdout?.on("data", keep)
-          process.stderr?.on("data", keep)
-          process.on("error", (error) => keep(Buffer.from(`spawn failed: ${error.message}\n`)))
-          return process
-        },
-        catch: fail("starting pdns_server")
-      }),
-      (process) => Effect.promise(() => stop(process))
-    )
-
-    const apiUrl = `http://127.0.0.1:${webPort}`
-    const request = (method: string, path: string, body?: unknown) =>
-      Effect.tryPromise({
-        try: async () => {
-          const response = await fetch(`${apiUrl}/api/v1/servers/localhost${path}`, {
-            method,
-            headers: { "X-API-Key": apiKey, "Content-Type": "application/json" },
-            ...(body === undefined ? {} : { body: JSON.stringify(body) })
-          })
-          return { status: response.status, body: await response.text() }
-        },
-        catch: fail(`${method} ${path}`)
-      })
-
-    // Wait for the API to answer instead of sleeping; give up with the server's own output.
-    yield* Effect.suspend(() =>
-      child.exitCode !== null || child.signalCode !== null
-        ? Effect.fail(new PowerDnsServerError({ message: `pdns_server exited early:\n${output}` }))
-        : request("GET", "").pipe(
-          Effect.filterOrFail((answer) => answer.status === 200, () => new PowerDnsServerError({ message: "API not ready" }))
-        )
-    ).pipe(
-      Effect.retry({
-        schedule: Schedule.spaced(Duration.millis(50)),
-        while: (error) => !error.message.startsWith("pdns_server exited early")
-      }),
-      Effect.timeoutFail({
-        duration: Duration.seconds(20),
-        onTimeout: () => new PowerDnsServerError({ message: `pdns_server did not answer within 20s:\n${output}` })
-      })
+    const { apiUrl, request, dnsPort } = yield* launch.pipe(
+      Effect.retry({ times: 3, while: (error) => error.message.startsWith("pdns_server exited early") })
     )
 
     const createZone = (name: string) =>
@@ -196,7 +205,7 @@ export const start = (options: StartOptions = {}): Effect.Effect<PowerDnsServer,
       )
     for (const zone of options.zones ?? []) yield* createZone(zone)
 
-    return { apiUrl, apiKey: Redacted.make(apiKey), serverId: "localhost", dnsPort, createZone, request }
+    return { apiUrl, apiKey: Redacted.make(apiKey), serverId: "localhost", directory, dnsPort, createZone, request }
   })
 
 /** The server as a scoped layer, for `layer(...)` in @effect/vitest. */
