@@ -101,7 +101,7 @@ describe("FakeKubernetesApi through @kubernetes/client-node", () => {
       expect(labelled.items.map((item) => item.metadata?.name)).toEqual(["s1"])
       const none = yield* Effect.promise(() => core.listNamespacedSecret({ namespace: "kube-system", labelSelector: "app!=x" }))
       expect(none.items).toEqual([])
-    }))
+    }), 30_000)
 
   it.scoped("refuses a wrong bearer token with 401 and a client that trusts another CA", () =>
     Effect.gen(function* () {
@@ -113,7 +113,7 @@ describe("FakeKubernetesApi through @kubernetes/client-node", () => {
       const failure = yield* failureOf(wrongCa.core.listNamespacedConfigMap({ namespace: "default" }))
       expect(failure.code).toBe(-1)
       expect(failure.reason).toMatch(/certificate/i)
-    }))
+    }), 30_000)
 
   it.scoped("lists and watches HelmReleases from a resourceVersion, in order, with bookmarks", () =>
     Effect.gen(function* () {
@@ -141,7 +141,7 @@ describe("FakeKubernetesApi through @kubernetes/client-node", () => {
       const versions = watch.events.map((event) => Number(event.object.metadata.resourceVersion))
       expect([...versions].sort((a, b) => a - b)).toEqual(versions)
       watch.stop()
-    }))
+    }), 30_000)
 
   it.scoped("answers a watch from a compacted resourceVersion with a 410 ERROR event, and ends open watches on forceGone", () =>
     Effect.gen(function* () {
@@ -161,7 +161,7 @@ describe("FakeKubernetesApi through @kubernetes/client-node", () => {
       yield* fake.forceGone
       yield* current.until(() => current.state.done)
       expect(current.events.map((event) => [event.type, event.object.code])).toEqual([["ERROR", 410]])
-    }))
+    }), 30_000)
 
   it.scoped("drops watch connections on demand", () =>
     Effect.gen(function* () {
@@ -172,7 +172,7 @@ describe("FakeKubernetesApi through @kubernetes/client-node", () => {
       yield* fake.dropConnections
       yield* watch.until(() => watch.state.done)
       expect(yield* fake.openWatches).toBe(0)
-    }))
+    }), 30_000)
 
   it.scoped("pages a list with limit/continue and expires the continue token after a compaction", () =>
     Effect.gen(function* () {
@@ -187,7 +187,7 @@ describe("FakeKubernetesApi through @kubernetes/client-node", () => {
       yield* fake.put({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "d", namespace: "default" }, data: {} })
       yield* fake.compact
       expect(yield* failureOf(core.listNamespacedConfigMap({ namespace: "default", limit: 2, _continue: token }))).toMatchObject({ code: 410, reason: "Expired" })
-    }))
+    }), 30_000)
 
   it.scoped("applies strategic merge patches with the ip merge key of hostAliases, and merge patches that replace lists", () =>
     Effect.gen(function* () {
@@ -258,7 +258,7 @@ describe("FakeKubernetesApi through @kubernetes/client-node", () => {
         apps.patchNamespacedDeployment({ name: "clustermesh-apiserver", namespace: "kube-system", body: { metadata: { labels: { a: "b" } } } }, strategic)
       )
       expect(noChange.metadata?.generation).toBe(jsonPatched.metadata?.generation)
-    }))
+    }), 30_000)
 
   it.scoped("keeps Service status written by a controller and refuses a strategic merge patch on a custom resource", () =>
     Effect.gen(function* () {
@@ -288,7 +288,7 @@ describe("FakeKubernetesApi through @kubernetes/client-node", () => {
       expect(failure).toMatchObject({ code: 415 })
       const stored = yield* fake.get({ apiVersion: "helm.toolkit.fluxcd.io/v2", kind: "HelmRelease", namespace: "flux-system", name: "bp-a" })
       expect(Option.map(stored, (object) => object["spec"])).toEqual(Option.some(helmRelease("bp-a", "True").spec))
-    }))
+    }), 30_000)
 
   it.scoped("creates cluster-scoped ClusterRoleBindings once", () =>
     Effect.gen(function* () {
@@ -303,7 +303,7 @@ describe("FakeKubernetesApi through @kubernetes/client-node", () => {
       expect(yield* failureOf(rbac.createClusterRoleBinding({ body }))).toMatchObject({ code: 409, reason: "AlreadyExists" })
       const all = yield* fake.list({ apiVersion: "rbac.authorization.k8s.io/v1", kind: "ClusterRoleBinding" })
       expect(all.map((object) => object.metadata.name)).toEqual(["owner"])
-    }))
+    }), 30_000)
 
   it.scoped("fails the next requests on demand", () =>
     Effect.gen(function* () {
@@ -314,5 +314,5 @@ describe("FakeKubernetesApi through @kubernetes/client-node", () => {
       const ok = yield* Effect.promise(() => core.listNamespacedSecret({ namespace: "default" }))
       expect(ok.items).toEqual([])
       expect((yield* fake.requests).map((request) => request.status)).toEqual([503, 200])
-    }))
+    }), 30_000)
 })

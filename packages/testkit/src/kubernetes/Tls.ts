@@ -53,11 +53,17 @@ export interface ServerCertificateOptions {
   readonly clientAuth?: boolean
 }
 
-/** A leaf certificate for a TLS server, signed by `authority`. */
+let leafKeys: forge.pki.rsa.KeyPair | undefined
+
+/**
+ * A leaf certificate for a TLS server, signed by `authority`. Leaf certificates share one key pair
+ * per process (generating RSA keys dominates a fake's start-up); trust still hangs on the CA, whose
+ * key is always fresh.
+ */
 export const makeServerCertificate = (authority: CertificateAuthority, options: ServerCertificateOptions): ServerCertificate => {
   const caCertificate = forge.pki.certificateFromPem(authority.certPem)
   const caKey = forge.pki.privateKeyFromPem(authority.keyPem)
-  const keys = forge.pki.rsa.generateKeyPair({ bits: 2048 })
+  const keys = (leafKeys ??= forge.pki.rsa.generateKeyPair({ bits: 2048 }))
   const certificate = forge.pki.createCertificate()
   certificate.publicKey = keys.publicKey
   certificate.serialNumber = serial()

@@ -1,0 +1,69 @@
+import { describe, expect, it } from "@effect/vitest"
+import { ClusterWatch } from "@sovereign/core"
+import { ClusterWatchSuite, FakeKubernetesApi } from "@sovereign/testkit"
+import { Chunk, Duration, Effect, Redacted, Stream } from "effect"
+import * as KubernetesClusterWatch from "../src/KubernetesClusterWatch.js"
+
+const options: ClusterWatch.WatchOptions = { namespace: "flux-system", namePrefix: "bp-", resyncInterval: Duration.minutes(30) }
+
+/** Events up to and including Synced. */
+const initialList = (fake: FakeKubernetesApi.FakeKubernetesApi, settings: KubernetesClusterWatch.KubernetesClusterWatchOptions = {}) =>
+  KubernetesClusterWatch.make(settings)
+    .watch(Redacted.make(fake.kubeconfig), options)
+    .pipe(
+      Stream.takeUntil((event) => event._tag === "Synced"),
+      Stream.runCollect,
+      Effect.map(Chunk.toArray)
+    )
+
+describe("KubernetesClusterWatch", () => {
+  it.scopedLive("decodes the fields that decide a release's state, and skips what does not decode or match", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeKubernetesApi.make()
+      const release = ClusterWatchSuite.helmReleaseObject("flux-system", "bp-gitea", { ready: { status: "False", reason: "InstallFailed", message: "boom" }, dependsOn: ["bp-keycloak"] }, 3)
+      yield* fake.put({ ...release, status: { ...(release["status"] as object), observedGeneration: 2 } })
+      yield* fake.put(ClusterWatchSuite.helmReleaseObject("flux-system", "bp-broken", { ready: { status: "Maybe" as "True", reason: "x" } }, 1))
+      yield* fake.put(ClusterWatchSuite.helmReleaseObject("flux-system", "cilium", { ready: { status: "True", reason: "x" } }, 1))
+      yield* fake.put(ClusterWatchSuite.helmReleaseObject("other", "bp-elsewhere", { ready: { status: "True", reason: "x" } }, 1))
+      const events = yield* initialList(fake)
+      expect(events.map((event) => event._tag)).toEqual(["Observed", "Synced"])
+      const observed = events[0]!
+      expect(observed._tag === "Observed" && observed.release).toMatchObject({
+        name: "bp-gitea",
+        namespace: "flux-system",
+        generation: 3,
+        observedGeneration: 2,
+        suspend: false,
+        dependsOn: ["bp-keycloak"],
+        conditions: [{ type: "Ready", status: "False", reason: "InstallFailed", message: "boom" }]
+      })
+    }), 30_000)
+
+  it.scopedLive("lists in pages and reports every release of a large namespace before Synced", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeKubernetesApi.make()
+      for (let index = 0; index < 25; index++) {
+        yield* fake.put(ClusterWatchSuite.helmReleaseObject("flux-system", `bp-r${index}`, { ready: { status: "True", reason: "x" } }, 1))
+      }
+      const events = yield* initialList(fake, { listPageSize: 10 })
+      expect(events.filter((event) => event._tag === "Observed")).toHaveLength(25)
+      const lists = (yield* fake.requests).filter((request) => request.path.endsWith("/helmreleases") && !request.watch)
+      expect(lists.map((request) => request.query["limit"])).toEqual(["10", "10", "10"])
+    }), 30_000)
+
+  it.scopedLive("keeps retrying a list the server fails (e.g. Flux not installed yet) until it succeeds", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeKubernetesApi.make()
+      yield* fake.put(ClusterWatchSuite.helmReleaseObject("flux-system", "bp-late", { ready: { status: "True", reason: "x" } }, 1))
+      // A zero reachability budget: one failed probe, then on to the list, whose first two attempts fail.
+      yield* fake.failNext(3, 500)
+      const events = yield* initialList(fake, {
+        reachability: { budget: Duration.zero },
+        reconnectInitialDelay: Duration.millis(10),
+        reconnectMaxDelay: Duration.millis(20)
+      })
+      const statuses = (yield* fake.requests).filter((request) => !request.watch).map((request) => `${request.path.endsWith("/version") ? "probe" : "list"} ${request.status}`)
+      expect(statuses).toEqual(["probe 500", "list 500", "list 500", "list 200"])
+      expect(events.map((event) => event._tag)).toEqual(["Observed", "Synced"])
+    }), 30_000)
+})
