@@ -158,7 +158,8 @@ export type ReleaseFailure = typeof ReleaseFailure.Type
 export const Phase1Ready = Schema.TaggedStruct("Ready", {
   installed: Schema.Number,
   /** Releases counted as installed because they are suspended. */
-  suspended: Schema.Array(Schema.String)
+  suspended: Schema.Array(Schema.String),
+  message: Schema.String
 })
 /** Nothing can progress any more and at least one release failed terminally. */
 export const Phase1Failed = Schema.TaggedStruct("Failed", {
@@ -346,7 +347,9 @@ const decide = (gate: Phase1Gate, now: number, notices: Array<GateNotice>): Phas
     }
     if (gate.options.sentinel === undefined || summary.sentinelSeen) {
       const suspended = Array.from(gate.census.values()).filter((entry) => entry.status.suspended).map((entry) => entry.name)
-      return complete(Phase1Ready.make({ installed: summary.installed, suspended }))
+      const message = `Phase 1 finished: ${summary.installed} release(s) installed` +
+        (suspended.length > 0 ? ` (suspended, counted as installed: ${suspended.join(", ")})` : "")
+      return complete(Phase1Ready.make({ installed: summary.installed, suspended, message }))
     }
   }
   const hardDeadline = gate.startedAt + Duration.toMillis(gate.options.hardCeiling)

@@ -219,7 +219,7 @@ describe("DeploymentStatus events", () => {
   it("map the gate's outcomes, saying what and where", () => {
     const failed = HelmRelease.Phase1Failed.make({ failures: [{ release: "bp-cilium", message: "x" }], blocked: [], message: "Phase 1 finished with 1 failed component(s): bp-cilium (x)" })
     const timedOut = HelmRelease.Phase1TimedOut.make({ installed: 1, total: 2, pending: ["bp-b"], elapsed: Duration.minutes(120), message: "Phase 1 timed out after 120 min" })
-    expect(DeploymentStatus.phase1Event(HelmRelease.Phase1Ready.make({ installed: 3, suspended: [] }), "fsn1")).toEqual(StatusEvent.Phase1Succeeded())
+    expect(DeploymentStatus.phase1Event(HelmRelease.Phase1Ready.make({ installed: 3, suspended: [], message: "Phase 1 finished: 3 release(s) installed" }), "fsn1")).toEqual(StatusEvent.Phase1Succeeded())
     expect(DeploymentStatus.phase1Event(failed, "fsn1")).toEqual(StatusEvent.Phase1Failed({ reason: "region fsn1: Phase 1 finished with 1 failed component(s): bp-cilium (x)" }))
     expect(DeploymentStatus.phase1Event(timedOut, "fsn1")).toEqual(StatusEvent.Phase1TimedOut({ reason: "region fsn1: Phase 1 timed out after 120 min" }))
     expect(DeploymentStatus.phase1Event(undefined, "fsn1")).toEqual(StatusEvent.Phase1Failed({ reason: "region fsn1: Phase 1 ended without an outcome" }))

@@ -155,7 +155,7 @@ describe("Phase1 gate: the initial-sync gate", () => {
       Observed({ release: installed("bp-b", ["bp-a"]), now: at(0) }),
       Synced({ now: at(0) })
     ])
-    expect(gate.outcome).toEqual({ _tag: "Ready", installed: 2, suspended: [] })
+    expect(gate.outcome).toEqual({ _tag: "Ready", installed: 2, suspended: [], message: "Phase 1 finished: 2 release(s) installed" })
     expect(tags(notices)).toEqual(["ReleaseReported", "ReleaseReported", "Completed"])
   })
 
@@ -244,7 +244,7 @@ describe("Phase1 gate: outcomes", () => {
       Deleted({ name: "bp-stuck", now: at(5) })
     ])
     expect(tags(notices).slice(-2)).toEqual(["ReleaseRemoved", "Completed"])
-    expect(gate.outcome).toEqual({ _tag: "Ready", installed: 1, suspended: [] })
+    expect(gate.outcome).toEqual({ _tag: "Ready", installed: 1, suspended: [], message: "Phase 1 finished: 1 release(s) installed" })
   })
 
   it("deleting a release that was never observed changes nothing", () => {
@@ -263,7 +263,12 @@ describe("Phase1 gate: outcomes", () => {
       Observed({ release: release("bp-off", [], { suspend: true }), now: at(0) }),
       Synced({ now: at(0) })
     ])
-    expect(gate.outcome).toEqual({ _tag: "Ready", installed: 2, suspended: ["bp-off"] })
+    expect(gate.outcome).toEqual({
+      _tag: "Ready",
+      installed: 2,
+      suspended: ["bp-off"],
+      message: "Phase 1 finished: 2 release(s) installed (suspended, counted as installed: bp-off)"
+    })
   })
 
   it("a failure waits for independent releases to settle, then fails naming every failure", () => {
@@ -335,7 +340,7 @@ describe("Phase1 gate: the ready sentinel", () => {
     const arrives = HelmRelease.step(without.gate, Observed({ release: installing("bp-catalyst-platform"), now: at(1) }))
     expect(arrives.gate.outcome).toBeUndefined()
     const done = HelmRelease.step(arrives.gate, Observed({ release: installed("bp-catalyst-platform"), now: at(9) }))
-    expect(done.gate.outcome).toEqual({ _tag: "Ready", installed: 2, suspended: [] })
+    expect(done.gate.outcome).toMatchObject({ _tag: "Ready", installed: 2, suspended: [] })
 
     const exact = run([Observed({ release: installed("bp-catalyst-platform"), now: at(0) }), Synced({ now: at(0) })], { sentinel: "bp-catalyst-platform" })
     expect(exact.gate.outcome?._tag).toBe("Ready")
