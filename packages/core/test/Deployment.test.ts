@@ -349,6 +349,67 @@ describe("Deployment derivations (SPEC 2.2)", () => {
   )
 })
 
+describe("Deployment.validate properties", () => {
+  it.prop(
+    "never throws on arbitrary JSON, and every issue names a path",
+    { input: fc.oneof(fc.jsonValue(), fc.record({ sovereignFQDN: fc.jsonValue(), regions: fc.jsonValue(), credentials: fc.jsonValue() })) },
+    ({ input }) => {
+      const result = Deployment.validate(input)
+      if (Either.isLeft(result)) {
+        expect(result.left.issues.length).toBeGreaterThan(0)
+        for (const issue of result.left.issues) expect(typeof issue.path).toBe("string")
+      }
+    },
+    { fastCheck: { numRuns: 300 } }
+  )
+
+  const cloudRegions = ["fsn1", "nbg1", "hel1", "hel2", "ash", "me-east-215-b", "me-east-1", "eu-central-1", "eu-central", "123", "x"]
+  const randomRequest = fc.record({
+    regions: fc.array(
+      fc.record({
+        cloudRegion: fc.constantFrom(...cloudRegions),
+        clusterMeshName: fc.option(fc.constantFrom("a", "b", "t1-hel", "t1-mesh", "Bad_Name"), { nil: undefined })
+      }),
+      { minLength: 1, maxLength: 8 }
+    ),
+    meshName: fc.option(fc.constantFrom("t1-mesh", "core", "t1-hel"), { nil: undefined }),
+    meshId: fc.option(fc.integer({ min: 1, max: 254 }), { nil: undefined }),
+    deploymentId: fc.uint8Array({ minLength: 8, maxLength: 8 }).map(Deployment.deploymentIdFromBytes)
+  })
+
+  it.prop(
+    "an accepted request derives unique keys, unique valid cluster names and ids in 1..254; a rejected one says why",
+    { generated: randomRequest },
+    ({ generated }) => {
+      const input = request({
+        topology: undefined,
+        clusterMesh: generated.meshName === undefined && generated.meshId === undefined
+          ? undefined
+          : { name: generated.meshName, id: generated.meshId },
+        regions: generated.regions.map((r) => region(r.cloudRegion, { clusterMeshName: r.clusterMeshName }))
+      })
+      const result = Deployment.validate(input)
+      if (Either.isLeft(result)) {
+        for (const issue of result.left.issues) {
+          expect(issue.path).toMatch(/^(regions\.\d+\.(cloudRegion|clusterMeshName)|clusterMesh\.(name|id))$/)
+        }
+        return
+      }
+      const derived = Deployment.deriveRegions(result.right, generated.deploymentId)
+      expect(new Set(derived.map((r) => r.key)).size).toBe(derived.length)
+      if (derived.length >= 2) {
+        expect(new Set(derived.map((r) => r.clusterName)).size).toBe(derived.length)
+        for (const r of derived) {
+          expect(r.clusterName).toMatch(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/)
+          expect(r.clusterId).toBeGreaterThanOrEqual(1)
+          expect(r.clusterId).toBeLessThanOrEqual(254)
+        }
+      }
+    },
+    { fastCheck: { numRuns: 1000 } }
+  )
+})
+
 describe("internal sha256", () => {
   it.each(["", "abc", "b3b837a22d7a8e5c"])("matches the FIPS 180-4 digest of %j", (text) => {
     expect(sha256Hex(text)).toBe(createHash("sha256").update(text).digest("hex"))
