@@ -61,7 +61,9 @@ export const DeploymentResults = Schema.Struct({
   /** `ready` | `failed` | `timeout` | `kubeconfig-missing` | ...: why Phase 1 ended. */
   phase1Outcome: Schema.optional(Schema.String),
   dns: Schema.optional(DnsResult),
-  mesh: Schema.optional(Schema.Array(MeshRegionStatus))
+  mesh: Schema.optional(Schema.Array(MeshRegionStatus)),
+  /** Unix ms at which the handover was prepared and `handover-ready` announced. */
+  handoverAt: Schema.optional(Schema.Number)
 })
 export type DeploymentResults = typeof DeploymentResults.Type
 

@@ -1,0 +1,75 @@
+/** Test harness: the orchestrator on in-memory repositories and the simulated world, driven by TestClock. */
+import * as DeploymentRepo from "@sovereign/core/DeploymentRepo"
+import * as JobRepo from "@sovereign/core/JobRepo"
+import * as Orchestrator from "@sovereign/core/Orchestrator"
+import * as Memory from "@sovereign/core/testing/Memory"
+import { Effect, Layer, Option, TestClock } from "effect"
+import * as Simulator from "../src/Simulator.js"
+import type { Faults } from "../src/SimulatorConfig.js"
+import { noFaults } from "../src/SimulatorConfig.js"
+import * as SimulatorStore from "../src/SimulatorStore.js"
+
+export interface World {
+  readonly memory: Memory.MemoryState
+  readonly documents: Map<string, string>
+}
+
+export const makeWorld = (): World => ({ memory: Memory.makeState(), documents: new Map() })
+
+export const request = (regions: number, extra: Record<string, unknown> = {}) => ({
+  sovereignFQDN: "t1.omani.works",
+  orgName: "Omani Works",
+  orgEmail: "ops@omani.works",
+  regions: ["fsn1", "hel1", "nbg1", "ash", "hil"].slice(0, regions).map((cloudRegion, index) => ({
+    provider: "hetzner",
+    cloudRegion,
+    controlPlaneSize: "cpx32",
+    ...(index === 0 ? { workerSize: "cpx42", workerCount: 2 } : { workerCount: 0 })
+  })),
+  sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx ops@omani.works",
+  credentials: { hetznerToken: "secret-token-value" },
+  ...extra
+})
+
+/** One process: the orchestrator and the simulator over the world's (surviving) stores. */
+export const layer = (
+  world: World,
+  options: { readonly faults?: Partial<Faults>; readonly settings?: Partial<Orchestrator.OrchestratorSettings>; readonly seed?: number } = {}
+) => {
+  const base = Layer.mergeAll(
+    Memory.layer(world.memory),
+    SimulatorStore.layerMemory(world.documents),
+    Orchestrator.layerSettings({ readySentinel: "catalyst-platform", ...options.settings })
+  )
+  const simulator = Simulator.layer({ speed: 1, seed: options.seed ?? 7, faults: { ...noFaults, ...options.faults } }).pipe(
+    Layer.provide(Simulator.deliverToKubeconfigs)
+  )
+  return Layer.provideMerge(Orchestrator.layer, Layer.provideMerge(simulator, base))
+}
+
+export const statusOf = (id: string) =>
+  Effect.flatMap(DeploymentRepo.DeploymentRepo, (repo) => Effect.map(Effect.orDie(repo.get(id)), Option.getOrThrow))
+
+/** Advances simulated time in steps until the deployment reaches one of `statuses` (or the budget runs out). */
+export const advanceUntil = (id: string, statuses: ReadonlyArray<string>, budgetMinutes = 600, stepSeconds = 30) =>
+  Effect.gen(function*() {
+    for (let elapsed = 0; elapsed <= budgetMinutes * 60; elapsed += stepSeconds) {
+      const record = yield* statusOf(id)
+      if (statuses.includes(record.status)) return record
+      yield* TestClock.adjust(`${stepSeconds} seconds`)
+      for (let i = 0; i < 5; i++) yield* Effect.yieldNow()
+    }
+    return yield* statusOf(id)
+  })
+
+/** Advances simulated time by `minutes`. */
+export const advance = (minutes: number, stepSeconds = 30) =>
+  Effect.gen(function*() {
+    for (let elapsed = 0; elapsed < minutes * 60; elapsed += stepSeconds) {
+      yield* TestClock.adjust(`${stepSeconds} seconds`)
+      for (let i = 0; i < 5; i++) yield* Effect.yieldNow()
+    }
+  })
+
+export const jobsOf = (id: string) => Effect.flatMap(JobRepo.JobRepo, (jobs) => Effect.orDie(jobs.list(id)))
+export const eventsOf = (id: string) => Effect.flatMap(DeploymentRepo.DeploymentRepo, (repo) => Effect.orDie(repo.events(id, 0)))

@@ -1,0 +1,350 @@
+/**
+ * The orchestration program (SPEC §4): create, run, resume, retry, wipe and finalise deployments,
+ * written against the ports only, so the same program runs on the simulator, in tests and in production.
+ */
+import { Config, ConfigError, Context, Duration, Effect, Either, Exit, Fiber, FiberMap, Layer, Option, Redacted, Schema } from "effect"
+import { CloudProvider } from "./CloudProvider.js"
+import { ClusterAccess, ClusterWatch } from "./ClusterWatch.js"
+import { deriveRegions, InvalidRequest, publicSpec, validate, type DeploymentId } from "./Deployment.js"
+import { DeploymentRepo, resumable, type DeploymentRecord } from "./DeploymentRepo.js"
+import { resumeDecision, StatusEvent } from "./DeploymentStatus.js"
+import { DnsProvider } from "./DnsProvider.js"
+import { FlowEvents } from "./FlowEvents.js"
+import { Handover } from "./Handover.js"
+import { Ids } from "./Ids.js"
+import { JobRepo } from "./JobRepo.js"
+import { Kubeconfigs } from "./Kubeconfigs.js"
+import { MeshProvider } from "./MeshProvider.js"
+import {
+  applyStatus,
+  defaultSettings,
+  load,
+  makeFlowPublisher,
+  now,
+  regionsOf,
+  statusLeaves,
+  Superseded,
+  type Environment,
+  type OrchestratorSettings
+} from "./orchestrator/Environment.js"
+import { phase0 } from "./orchestrator/Phase0.js"
+import { phase1 } from "./orchestrator/Phase1.js"
+import { whileReady } from "./orchestrator/Ready.js"
+import { wipe as runWipe } from "./orchestrator/Wipe.js"
+import { sealCredentials, Secrets } from "./Secrets.js"
+
+export { defaultSettings, type OrchestratorSettings } from "./orchestrator/Environment.js"
+
+export const OrchestratorErrorReason = Schema.Literal("NotFound", "Conflict", "Adopted", "AlreadySet", "Invalid", "Unavailable")
+export type OrchestratorErrorReason = typeof OrchestratorErrorReason.Type
+
+/**
+ * Why an operation was refused. HTTP mapping: NotFound 404, Conflict 409, Adopted 422,
+ * AlreadySet 403 (a second kubeconfig for a region), Invalid 422, Unavailable 503.
+ */
+export class OrchestratorError extends Schema.TaggedError<OrchestratorError>()("OrchestratorError", {
+  reason: OrchestratorErrorReason,
+  message: Schema.String
+}) {
+  get isRetryable(): boolean {
+    return this.reason === "Unavailable"
+  }
+}
+
+export class OrchestratorConfig extends Context.Tag("@sovereign/core/OrchestratorConfig")<OrchestratorConfig, OrchestratorSettings>() {}
+
+export interface OrchestratorService {
+  /**
+   * Validates (schema, then the cloud adapter: 400 issues), stores the deployment as `pending`
+   * (409 `Conflict` when its FQDN is in flight) and starts its run.
+   */
+  readonly create: (input: unknown, owner: string) => Effect.Effect<DeploymentRecord, InvalidRequest | OrchestratorError>
+  /** Re-runs a `failed`/`partial-failure` deployment from its first unfinished step. */
+  readonly retry: (id: DeploymentId) => Effect.Effect<DeploymentRecord, OrchestratorError>
+  /** `wiping`, then the run purges. 409 for a Phase-1 deployment younger than 30 min unless `force`. */
+  readonly wipe: (id: DeploymentId, options?: { readonly force?: boolean }) => Effect.Effect<DeploymentRecord, OrchestratorError>
+  /** `ready` → `adopted` (sticky). */
+  readonly finalise: (id: DeploymentId) => Effect.Effect<DeploymentRecord, OrchestratorError>
+  /**
+   * Stores a region's kubeconfig (single use: `AlreadySet`; empty: `Invalid`). The region is
+   * `undefined` for the primary. A late primary call-back revives a deployment that failed for lack of it.
+   */
+  readonly kubeconfigArrived: (
+    id: DeploymentId,
+    regionKey: string | undefined,
+    kubeconfig: Redacted.Redacted<string>
+  ) => Effect.Effect<void, OrchestratorError>
+  /** Ensures one supervised fiber runs `run(id)` (a no-op when one runs). */
+  readonly start: (id: DeploymentId) => Effect.Effect<void>
+  /** At start-up: resumes every non-terminal deployment (SPEC 2.3) and ready ones that still mesh; returns their ids. */
+  readonly resumeAll: Effect.Effect<ReadonlyArray<DeploymentId>>
+  /** Does whatever the deployment's status calls for until nothing is left to do. Never fails. */
+  readonly run: (id: DeploymentId) => Effect.Effect<void>
+  /** Waits for the supervised fiber of a deployment (if any) to end. */
+  readonly join: (id: DeploymentId) => Effect.Effect<void>
+}
+
+export class Orchestrator extends Context.Tag("@sovereign/core/Orchestrator")<Orchestrator, OrchestratorService>() {}
+
+const notFound = (id: string) => new OrchestratorError({ reason: "NotFound", message: `deployment ${id} not found` })
+const unavailable = (error: { readonly message: string }) => new OrchestratorError({ reason: "Unavailable", message: error.message })
+
+export const make = Effect.gen(function*() {
+  const env: Environment = {
+    settings: yield* OrchestratorConfig,
+    repo: yield* DeploymentRepo,
+    jobs: yield* JobRepo,
+    flow: yield* FlowEvents,
+    kubeconfigs: yield* Kubeconfigs,
+    ids: yield* Ids,
+    secrets: yield* Secrets,
+    cloud: yield* CloudProvider,
+    watch: yield* ClusterWatch,
+    dns: yield* Effect.serviceOption(DnsProvider),
+    mesh: yield* Effect.serviceOption(MeshProvider),
+    access: yield* Effect.serviceOption(ClusterAccess),
+    handover: yield* Effect.serviceOption(Handover)
+  }
+  const fibers = yield* FiberMap.make<string>()
+
+  const get = (id: DeploymentId) =>
+    Effect.flatMap(Effect.mapError(env.repo.get(id), unavailable), Option.match({ onNone: () => Effect.fail(notFound(id)), onSome: Effect.succeed }))
+
+  const run = (id: DeploymentId): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      const found = yield* Effect.orDie(env.repo.get(id))
+      if (Option.isNone(found)) return
+      const flow = yield* makeFlowPublisher(env, found.value)
+      for (let rounds = 0; rounds < 1000; rounds++) {
+        const record = yield* load(env, id)
+        switch (record.status) {
+          case "pending":
+          case "provisioning": {
+            const exit = yield* Effect.exit(phase0(env, record, flow))
+            if (Exit.isFailure(exit) && !isSupersededExit(exit)) return yield* Effect.failCause(exit.cause)
+            break
+          }
+          case "phase1-watching": {
+            const winner = yield* Effect.raceFirst(
+              Effect.as(phase1(env, record, flow), "done" as const),
+              Effect.as(statusLeaves(env, id, ["phase1-watching"]), "superseded" as const)
+            )
+            void winner
+            break
+          }
+          case "wiping":
+            yield* runWipe(env, record)
+            break
+          case "ready": {
+            const leaves = yield* Effect.raceFirst(
+              Effect.as(whileReady(env, record, flow), "finished" as const),
+              Effect.as(statusLeaves(env, id, ["ready"]), "superseded" as const)
+            )
+            if (leaves === "finished") return
+            break
+          }
+          default:
+            return
+        }
+        yield* flow.publish
+      }
+    }).pipe(
+      Effect.catchAllCause((cause) =>
+        Effect.zipRight(
+          Effect.logError(`orchestration of deployment ${id} stopped on a defect`, cause),
+          applyStatus(env, id, StatusEvent.Failed({ reason: "The orchestration stopped on an internal error; retry the deployment, or wipe it." })).pipe(Effect.ignore)
+        )
+      ),
+      Effect.annotateLogs({ deploymentId: id })
+    )
+
+  const start = (id: DeploymentId) => Effect.asVoid(FiberMap.run(fibers, id, run(id), { onlyIfMissing: true }))
+
+  const service: OrchestratorService = {
+    create: (input, owner) =>
+      Effect.gen(function*() {
+        const spec = yield* Either.match(validate(input), { onLeft: Effect.fail, onRight: Effect.succeed })
+        const issues = yield* Effect.mapError(env.cloud.validate(spec), unavailable)
+        if (issues.length > 0) return yield* new InvalidRequest({ issues })
+        const id = yield* env.ids.deploymentId
+        const sealedCredentials = yield* Effect.mapError(sealCredentials(spec.credentials).pipe(Effect.provideService(Secrets, env.secrets)), unavailable)
+        const at = yield* now
+        const record = yield* env.repo.create(
+          {
+            id,
+            owner,
+            status: "pending",
+            spec: publicSpec(spec),
+            sealedCredentials,
+            results: {
+              regions: deriveRegions(spec, id).map((region) => ({
+                regionKey: region.key,
+                cloudRegion: region.cloudRegion,
+                provider: region.provider,
+                primary: region.primary,
+                phase0: "pending" as const
+              }))
+            },
+            createdAt: at
+          },
+          {
+            at, phase: "deployment", level: "info", type: "status", state: "pending",
+            message: `Accepted ${spec.sovereignFQDN}: ${spec.regions.length} region(s), ${spec.topology}`
+          }
+        ).pipe(Effect.mapError((error) => error.reason === "Conflict" ? new OrchestratorError({ reason: "Conflict", message: error.message }) : unavailable(error)))
+        yield* start(id)
+        return record
+      }),
+    retry: (id) =>
+      Effect.gen(function*() {
+        const record = yield* get(id)
+        if (record.status === "adopted") return yield* new OrchestratorError({ reason: "Adopted", message: "the deployment has been handed over; it never changes" })
+        if (record.status !== "failed" && record.status !== "partial-failure") {
+          return yield* new OrchestratorError({ reason: "Conflict", message: `only a failed or partial-failure deployment can be retried; this one is ${record.status}` })
+        }
+        const journal = yield* Effect.mapError(env.repo.journal(id), unavailable)
+        const phase0Done = record.status === "failed" && record.phase1StartedAt !== undefined &&
+          journal.every((entry) => entry.status === "succeeded")
+        const updated = yield* applyStatus(env, id, StatusEvent.Retry({ from: phase0Done ? "phase1" : "phase0" }), (r, at) => {
+          const { phase1Outcome: _outcome, ...results } = r.results
+          return {
+            results: {
+              ...results,
+              regions: results.regions.map((region) => {
+                const { error: _error, phase1: _phase1, ...rest } = region
+                return phase0Done ? { ...rest } : { ...rest, phase0: region.phase0 === "succeeded" ? "succeeded" as const : "pending" as const }
+              })
+            },
+            ...(phase0Done ? { phase1StartedAt: at } : {})
+          }
+        })
+        if (Option.isNone(updated)) return yield* new OrchestratorError({ reason: "Conflict", message: "the deployment changed meanwhile; try again" })
+        yield* start(id)
+        return updated.value
+      }),
+    wipe: (id, options = {}) =>
+      Effect.gen(function*() {
+        const record = yield* get(id)
+        if (record.status === "adopted") return yield* new OrchestratorError({ reason: "Adopted", message: "the deployment has been handed over; it is the owner's to remove" })
+        const at = yield* now
+        const guard = Duration.toMillis(env.settings.wipeGuard)
+        if (record.status === "phase1-watching" && options.force !== true && record.phase1StartedAt !== undefined && at - record.phase1StartedAt < guard) {
+          const minutes = Math.floor((at - record.phase1StartedAt) / 60_000)
+          return yield* new OrchestratorError({
+            reason: "Conflict",
+            message: `Phase 1 started ${minutes} min ago; a wipe is refused for the first ${Math.round(guard / 60_000)} min of Phase 1 unless ?force=true`
+          })
+        }
+        const updated = record.status === "wiping" ? Option.some(record) : yield* applyStatus(env, id, StatusEvent.WipeRequested())
+        if (Option.isNone(updated)) return yield* new OrchestratorError({ reason: "Conflict", message: `a ${record.status} deployment cannot be wiped now` })
+        yield* start(id)
+        return updated.value
+      }),
+    finalise: (id) =>
+      Effect.gen(function*() {
+        const record = yield* get(id)
+        if (record.status === "adopted") return yield* new OrchestratorError({ reason: "Adopted", message: "already handed over (adopted)" })
+        if (record.status !== "ready") return yield* new OrchestratorError({ reason: "Conflict", message: `only a ready deployment can be finalised; this one is ${record.status}` })
+        const updated = yield* applyStatus(env, id, StatusEvent.Finalised())
+        return yield* Option.match(updated, {
+          onNone: () => Effect.fail(new OrchestratorError({ reason: "Conflict", message: "the deployment changed meanwhile; try again" })),
+          onSome: Effect.succeed
+        })
+      }),
+    kubeconfigArrived: (id, regionKey, kubeconfig) =>
+      Effect.gen(function*() {
+        const record = yield* get(id)
+        const regions = regionsOf(record)
+        const region = regionKey === undefined ? regions[0]! : regions.find((r) => r.key === regionKey)
+        if (region === undefined) return yield* new OrchestratorError({ reason: "NotFound", message: `deployment ${id} has no region ${regionKey}` })
+        const at = yield* now
+        yield* env.kubeconfigs.put(id, region.key, kubeconfig, at).pipe(
+          Effect.mapError((error) =>
+            error.reason === "AlreadySet"
+              ? new OrchestratorError({ reason: "AlreadySet", message: error.message })
+              : error.reason === "Empty"
+              ? new OrchestratorError({ reason: "Invalid", message: error.message })
+              : unavailable(error)
+          )
+        )
+        yield* Effect.mapError(env.repo.appendEvents(id, [{
+          at, phase: "kubeconfig", level: "info", type: "kubeconfig", region: region.key,
+          message: `The control plane of ${region.key} called back with its kubeconfig`
+        }]), unavailable)
+        // A late primary call-back revives a deployment that gave up waiting for it.
+        if (region.primary && record.status === "failed" && record.results.phase1Outcome === "kubeconfig-missing") {
+          yield* applyStatus(env, id, StatusEvent.Retry({ from: "phase0" }))
+          yield* start(id)
+        }
+      }),
+    start,
+    resumeAll: Effect.gen(function*() {
+      const records = yield* Effect.orDie(env.repo.list({ statuses: [...resumable, "ready"] }))
+      const started: Array<DeploymentId> = []
+      for (const record of records) {
+        if (record.status === "ready") {
+          const needsWork = record.results.handoverAt === undefined || regionsOf(record).length >= 2
+          if (needsWork) {
+            yield* start(record.id)
+            started.push(record.id)
+          }
+          continue
+        }
+        const journal = yield* Effect.orDie(env.repo.journal(record.id))
+        const decision = resumeDecision({ id: record.id, status: record.status, journal }, env.cloud.capabilities)
+        if (decision._tag === "MarkFailed") {
+          yield* applyStatus(env, record.id, StatusEvent.Failed({ reason: decision.message }))
+          continue
+        }
+        if (decision._tag === "Resume") {
+          yield* applyStatus(env, record.id, StatusEvent.Resumed({ phase: decision.phase }), () => ({}), [])
+          yield* start(record.id)
+          started.push(record.id)
+        }
+      }
+      return started
+    }),
+    run,
+    join: (id) =>
+      Effect.flatMap(Effect.option(FiberMap.get(fibers, id)), Option.match({ onNone: () => Effect.void, onSome: (fiber) => Effect.asVoid(Fiber.await(fiber)) }))
+  }
+  return service
+})
+
+const isSupersededExit = (exit: Exit.Exit<unknown, unknown>) =>
+  Exit.isFailure(exit) && exit.cause._tag === "Fail" && exit.cause.error instanceof Superseded
+
+/** The orchestrator; its deployment fibers live as long as the layer (the server's lifetime). */
+export const layer: Layer.Layer<
+  Orchestrator,
+  never,
+  OrchestratorConfig | DeploymentRepo | JobRepo | FlowEvents | Kubeconfigs | Ids | Secrets | CloudProvider | ClusterWatch
+> = Layer.scoped(Orchestrator, make)
+
+/** Settings with overrides. */
+export const layerSettings = (overrides: Partial<OrchestratorSettings> = {}): Layer.Layer<OrchestratorConfig> =>
+  Layer.succeed(OrchestratorConfig, { ...defaultSettings, ...overrides })
+
+const durationConfig = (name: string, fallback: Duration.Duration) =>
+  Config.duration(name).pipe(Config.withDefault(fallback))
+
+/**
+ * Settings from the environment: `SOVEREIGN_PUBLIC_URL`, `SOVEREIGN_PHASE1_TIMEOUT` (e.g. `120 minutes`),
+ * `SOVEREIGN_READY_SENTINEL`, `SOVEREIGN_DNS_SUBDOMAINS` (comma-separated).
+ */
+export const layerConfig: Layer.Layer<OrchestratorConfig, ConfigError.ConfigError> = Layer.effect(
+  OrchestratorConfig,
+  Effect.gen(function*() {
+    const publicUrl = yield* Config.string("SOVEREIGN_PUBLIC_URL").pipe(Config.withDefault(defaultSettings.publicUrl))
+    const phase1Timeout = yield* durationConfig("SOVEREIGN_PHASE1_TIMEOUT", defaultSettings.phase1Timeout)
+    const sentinel = yield* Config.option(Config.string("SOVEREIGN_READY_SENTINEL"))
+    const subdomains = yield* Config.option(Config.string("SOVEREIGN_DNS_SUBDOMAINS"))
+    return {
+      ...defaultSettings,
+      publicUrl: publicUrl.replace(/\/+$/, ""),
+      phase1Timeout,
+      readySentinel: Option.getOrUndefined(Option.filter(sentinel, (s) => s.trim() !== "")),
+      dnsSubdomains: Option.getOrUndefined(Option.map(subdomains, (s) => s.split(",").map((x) => x.trim()).filter((x) => x !== "")))
+    }
+  })
+)

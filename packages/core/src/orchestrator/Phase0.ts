@@ -1,0 +1,262 @@
+/** Phase 0 (SPEC §4.1–4.4): cloud steps from the adapter's plan, journaled, regions in parallel; outputs, DNS, the primary kubeconfig. */
+import { Cause, Duration, Effect, Exit, Option } from "effect"
+import type { CloudDeployment, CloudError, CloudStep, StepResult } from "../CloudProvider.js"
+import type { DeploymentRecord, JournalEntry } from "../DeploymentRepo.js"
+import { StatusEvent } from "../DeploymentStatus.js"
+import * as Job from "../Job.js"
+import { publishDns } from "./Dns.js"
+import {
+  announce,
+  applyStatus,
+  cloudDeployment,
+  load,
+  now,
+  patchRegion,
+  retrySchedule,
+  Superseded,
+  type Environment,
+  type FlowPublisher
+} from "./Environment.js"
+
+const phase0Statuses = ["pending", "provisioning"]
+
+type RegionOutcome =
+  | { readonly _tag: "Built"; readonly regionKey: string }
+  | { readonly _tag: "Failed"; readonly regionKey: string; readonly message: string }
+
+/** Steps of one region in dependency order (the adapter's order breaks ties). */
+export const orderSteps = (steps: ReadonlyArray<CloudStep>): ReadonlyArray<CloudStep> => {
+  const done = new Set<string>()
+  const out: Array<CloudStep> = []
+  let remaining = [...steps]
+  while (remaining.length > 0) {
+    const ready = remaining.filter((step) => step.dependsOn.every((dependency) => done.has(dependency) || !steps.some((s) => s.name === dependency)))
+    const next = ready.length > 0 ? ready : remaining.slice(0, 1) // a cycle: keep the adapter's order
+    for (const step of next) {
+      out.push(step)
+      done.add(step.name)
+    }
+    remaining = remaining.filter((step) => !next.includes(step))
+  }
+  return out
+}
+
+const stepFailureMessage = (record: DeploymentRecord, jobName: string, regionKey: string, cloudRegion: string, error: CloudError, attempts: number) => {
+  const what = error.isRetryable
+    ? `still failing after ${attempts} attempts (${error.reason}): ${error.message}. The cloud API is overloaded or unavailable`
+    : `${error.reason}: ${error.message}`
+  return `Step ${jobName} failed in region ${regionKey} (${cloudRegion}): ${what}. ` +
+    `Nothing after it was started in ${regionKey}. Fix the cause, then POST /api/v1/deployments/${record.id}/retry ` +
+    `to continue from this step, or POST /api/v1/deployments/${record.id}/wipe to remove what was created.`
+}
+
+const runStep = (
+  env: Environment,
+  record: DeploymentRecord,
+  deployment: CloudDeployment,
+  step: CloudStep,
+  journal: ReadonlyMap<string, JournalEntry>,
+  flow: FlowPublisher
+) =>
+  Effect.gen(function*() {
+    const region = deployment.regions.find((r) => r.key === step.region)!
+    const jobName = Job.stepJobName(region, step.name)
+    const previous = journal.get(jobName)
+    if (previous?.status === "succeeded") return { _tag: "Done" as const }
+    // Step boundary: a wipe (or anything else) that changed the status stops the run here.
+    const current = yield* load(env, record.id)
+    if (!phase0Statuses.includes(current.status)) return yield* Effect.fail(new Superseded(current.status))
+
+    const startedAt = yield* now
+    const executionId = yield* env.ids.executionId
+    yield* Effect.orDie(env.jobs.upsert(Job.stepJob({ deploymentId: record.id, region, step, status: "running" })))
+    yield* Effect.orDie(env.jobs.startExecution(record.id, jobName, executionId, startedAt))
+    const attemptsBefore = previous?.attempts ?? 0
+    // "running" in the journal says: this step may have created something (the restart policy reads it).
+    yield* Effect.orDie(env.repo.recordStep({
+      deploymentId: record.id, jobName, region: region.key, step: step.name, status: "running", attempts: attemptsBefore + 1, at: startedAt
+    }))
+    yield* flow.publish
+
+    let attempts = 0
+    const log = (level: "INFO" | "WARN" | "ERROR", message: string) =>
+      Effect.flatMap(now, (timestamp) => Effect.orDie(env.jobs.appendLog(record.id, executionId, [{ timestamp, level, message }])))
+    yield* log("INFO", `${step.displayName}: applying in ${region.cloudRegion}${attemptsBefore > 0 ? ` (run ${attemptsBefore + 1})` : ""}`)
+    const result = yield* env.cloud.apply(deployment, step).pipe(
+      Effect.tap(() => Effect.sync(() => void attempts++)),
+      Effect.tapError((error) =>
+        Effect.zipRight(
+          Effect.sync(() => void attempts++),
+          log(error.isRetryable ? "WARN" : "ERROR", `attempt ${attempts}: ${error.reason}: ${error.message}${error.isRetryable ? " (will retry with backoff)" : ""}`)
+        )
+      ),
+      Effect.retry({ schedule: retrySchedule(env.settings), while: (error) => error.isRetryable }),
+      Effect.either
+    )
+    const finishedAt = yield* now
+    if (result._tag === "Right") {
+      const stepResult: StepResult = result.right
+      // The journal first: once recorded, a restart never runs this step again.
+      yield* Effect.orDie(env.repo.recordStep({
+        deploymentId: record.id, jobName, region: region.key, step: step.name, status: "succeeded",
+        attempts: attemptsBefore + 1, at: finishedAt, result: stepResult
+      }))
+      if (stepResult.log.length > 0) {
+        yield* Effect.orDie(env.jobs.appendLog(record.id, executionId, stepResult.log.map((message) => ({ timestamp: finishedAt, level: "INFO" as const, message }))))
+      }
+      yield* Effect.orDie(env.jobs.finishExecution(record.id, executionId, "succeeded", finishedAt))
+      yield* announce(env, record.id, [{
+        phase: "provisioner", level: "info", type: "step", component: jobName, state: "succeeded", region: region.key,
+        message: `${step.displayName} ready in ${region.key}`
+      }])
+      yield* flow.publish
+      return { _tag: "Done" as const }
+    }
+    const message = stepFailureMessage(record, jobName, region.key, region.cloudRegion, result.left, attempts)
+    yield* Effect.orDie(env.repo.recordStep({
+      deploymentId: record.id, jobName, region: region.key, step: step.name, status: "failed",
+      attempts: attemptsBefore + 1, at: finishedAt, error: message
+    }))
+    yield* log("ERROR", message)
+    yield* Effect.orDie(env.jobs.finishExecution(record.id, executionId, "failed", finishedAt))
+    yield* Effect.orDie(env.jobs.upsert({ ...Job.stepJob({ deploymentId: record.id, region, step, status: "failed" }), reason: message }))
+    yield* announce(env, record.id, [{
+      phase: "provisioner", level: "error", type: "step", component: jobName, state: "failed", region: region.key, message
+    }])
+    yield* flow.publish
+    return { _tag: "Failed" as const, message }
+  })
+
+const runRegion = (
+  env: Environment,
+  record: DeploymentRecord,
+  deployment: CloudDeployment,
+  steps: ReadonlyArray<CloudStep>,
+  journal: ReadonlyMap<string, JournalEntry>,
+  flow: FlowPublisher,
+  regionKey: string
+) =>
+  Effect.gen(function*() {
+    const regionSteps = orderSteps(steps.filter((step) => step.region === regionKey))
+    yield* patchRegion(env, record.id, regionKey, (r) => ({ ...r, phase0: "running" }))
+    for (const step of regionSteps) {
+      const outcome = yield* runStep(env, record, deployment, step, journal, flow)
+      if (outcome._tag === "Failed") {
+        yield* patchRegion(env, record.id, regionKey, (r) => ({ ...r, phase0: "failed", error: outcome.message }))
+        return { _tag: "Failed", regionKey, message: outcome.message } satisfies RegionOutcome
+      }
+    }
+    yield* patchRegion(env, record.id, regionKey, (r) => {
+      const { error: _error, ...rest } = r
+      return { ...rest, phase0: "succeeded" }
+    })
+    return { _tag: "Built", regionKey } satisfies RegionOutcome
+  })
+
+/**
+ * Runs (or continues) Phase 0. Ends with the deployment in `phase1-watching`, `failed` or
+ * `partial-failure`, or fails with `Superseded` when the status was changed under it (a wipe).
+ */
+export const phase0 = (env: Environment, initial: DeploymentRecord, flow: FlowPublisher) =>
+  Effect.gen(function*() {
+    if (initial.status === "pending") yield* applyStatus(env, initial.id, StatusEvent.Phase0Started())
+    const record = yield* load(env, initial.id)
+    if (record.status !== "provisioning") return yield* Effect.fail(new Superseded(record.status))
+    const deployment = yield* cloudDeployment(env, record).pipe(
+      Effect.catchAll((error) =>
+        Effect.zipRight(
+          applyStatus(env, record.id, StatusEvent.Failed({ reason: `The deployment's credentials cannot be read (${error.message}); wipe it and create it again.` })),
+          Effect.fail(new Superseded("failed"))
+        )
+      )
+    )
+    const planned = yield* env.cloud.plan(deployment).pipe(
+      Effect.retry({ schedule: retrySchedule(env.settings), while: (error) => error.isRetryable }),
+      Effect.either
+    )
+    if (planned._tag === "Left") {
+      yield* applyStatus(env, record.id, StatusEvent.Failed({
+        reason: `The cloud adapter could not plan the deployment (${planned.left.reason}: ${planned.left.message}). Fix the cause, then retry.`
+      }))
+      return
+    }
+    const steps = planned.right
+    yield* Effect.orDie(env.jobs.upsertMany([
+      ...steps.map((step) => {
+        const region = deployment.regions.find((r) => r.key === step.region)!
+        return Job.stepJob({ deploymentId: record.id, region, step })
+      })
+    ]))
+    yield* flow.publish
+    const journal = new Map((yield* Effect.orDie(env.repo.journal(record.id))).map((entry) => [entry.jobName, entry] as const))
+
+    const outcomes = yield* Effect.forEach(
+      deployment.regions,
+      (region) => runRegion(env, record, deployment, steps, journal, flow, region.key),
+      { concurrency: "unbounded" }
+    )
+    const failed = outcomes.filter((outcome): outcome is Extract<RegionOutcome, { _tag: "Failed" }> => outcome._tag === "Failed")
+    const primaryKey = deployment.regions[0]!.key
+    const primaryFailure = failed.find((outcome) => outcome.regionKey === primaryKey)
+    if (primaryFailure !== undefined) {
+      yield* applyStatus(env, record.id, StatusEvent.Failed({ reason: primaryFailure.message }))
+      return
+    }
+    if (failed.length > 0) {
+      yield* applyStatus(env, record.id, StatusEvent.PartiallyFailed({
+        regions: failed.map((outcome) => outcome.regionKey),
+        reason: failed.map((outcome) => outcome.message).join(" ")
+      }))
+      return
+    }
+
+    // Every region is built: record what the cloud reports, publish DNS (best effort), await the primary kubeconfig.
+    const outputs = yield* env.cloud.outputs(deployment).pipe(
+      Effect.retry({ schedule: retrySchedule(env.settings), while: (error) => error.isRetryable }),
+      Effect.either
+    )
+    if (outputs._tag === "Right") {
+      for (const output of outputs.right) {
+        yield* patchRegion(env, record.id, output.regionKey, (r) => ({
+          ...r,
+          controlPlaneIPs: output.controlPlaneIPs,
+          ...(output.loadBalancerIP === "" ? {} : { loadBalancerIP: output.loadBalancerIP }),
+          ...(output.consoleLoadBalancerIP === undefined ? {} : { consoleLoadBalancerIP: output.consoleLoadBalancerIP })
+        }))
+      }
+      yield* publishDns(env, record.id)
+    } else {
+      yield* announce(env, record.id, [{
+        phase: "provisioner", level: "warn", type: "outputs",
+        message: `The cloud did not report the regions' addresses (${outputs.left.message}); DNS is not published yet.`
+      }])
+    }
+
+    const primary = deployment.regions[0]!
+    const arrived = yield* env.kubeconfigs.await(record.id, primary.key).pipe(
+      Effect.orDie,
+      Effect.timeoutOption(env.settings.kubeconfigArrivalTimeout)
+    )
+    if (Option.isNone(arrived)) {
+      const minutes = Math.round(Duration.toMinutes(env.settings.kubeconfigArrivalTimeout))
+      yield* applyStatus(
+        env,
+        record.id,
+        StatusEvent.Failed({
+          reason: `The control plane of region ${primary.key} never called back with its kubeconfig within ${minutes} min ` +
+            `(PUT ${env.settings.publicUrl}/api/v1/deployments/${record.id}/kubeconfig). Check that this URL is reachable from ` +
+            `the cloud and look at the server's cloud-init log; a late call-back resumes the deployment, or POST …/retry, or wipe it.`
+        }),
+        (r) => ({ results: { ...r.results, phase1Outcome: "kubeconfig-missing" } })
+      )
+      return
+    }
+    const at = yield* now
+    yield* applyStatus(env, record.id, StatusEvent.Phase0Succeeded(), (r) => {
+      const { phase1Outcome: _previous, ...results } = r.results
+      return { phase1StartedAt: at, results }
+    })
+  })
+
+export const isSuperseded = (exit: Exit.Exit<unknown, unknown>) =>
+  Exit.isFailure(exit) && Option.exists(Cause.failureOption(exit.cause), (error) => error instanceof Superseded)
