@@ -1,4 +1,5 @@
 /** Test world: the fake Hetzner API on a loopback port, the real client and adapter in front of it, one scaled clock for both. */
+import { HttpClient } from "@effect/platform"
 import { NodeHttpClient } from "@effect/platform-node"
 import { CloudProviderSuite, FakeHetznerApi, ScaledClock } from "@sovereign/testkit"
 import { Effect, Layer, Redacted } from "effect"
@@ -16,9 +17,13 @@ export const adapterOptions = (fake: FakeHetznerApi.FakeHetznerApi, extra: Hetzn
   client: { endpoint: fake.endpoint, ...extra.client }
 })
 
-/** The adapter in front of an existing fake. */
+/** The adapter in front of an existing fake, over a socket. */
 export const adapterLayer = (fake: FakeHetznerApi.FakeHetznerApi, extra: HetznerCloud.LayerOptions = {}) =>
   HetznerCloud.layer(adapterOptions(fake, extra)).pipe(Layer.provide(NodeHttpClient.layer))
+
+/** The same adapter and client over the fake's in-process transport (no socket): for replay loops. */
+export const inProcessAdapterLayer = (fake: FakeHetznerApi.FakeHetznerApi, extra: HetznerCloud.LayerOptions = {}) =>
+  HetznerCloud.layer(adapterOptions(fake, extra)).pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, fake.httpClient)))
 
 /** A fresh fake per build, with the suite's inspector reading its resources. */
 export const worldLayer = (fakeOptions: FakeHetznerApi.FakeHetznerOptions = {}) =>

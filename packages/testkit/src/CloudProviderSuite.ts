@@ -18,6 +18,7 @@ export interface SampleRegion {
   readonly controlPlaneSize: string
   readonly workerSize?: string
   readonly workerCount?: number
+  readonly clusterMeshName?: string
 }
 
 export interface SampleOptions {

@@ -1,9 +1,10 @@
 /** A protocol-faithful fake of the Hetzner Cloud API on a loopback port: resources, label selectors, pagination, actions, rate limits, faults. */
+import { HttpClient, HttpClientResponse } from "@effect/platform"
 import { Deferred, Duration, Effect } from "effect"
 import type { Scope } from "effect"
 import { createHash } from "node:crypto"
 import { createServer } from "node:http"
-import type { IncomingMessage, ServerResponse } from "node:http"
+import type { ServerResponse } from "node:http"
 import type { AddressInfo } from "node:net"
 
 export type Collection = "servers" | "networks" | "firewalls" | "ssh_keys" | "load_balancers"
@@ -71,6 +72,11 @@ export interface FakeHetznerApi {
   /** Base URL including `/v1`, for `HCLOUD_ENDPOINT`. */
   readonly endpoint: string
   readonly token: string
+  /**
+   * An HttpClient that hands each request to the same handler in-process, without a socket: the
+   * same protocol, for tests that replay a provisioning hundreds of times.
+   */
+  readonly httpClient: HttpClient.HttpClient
   readonly requests: Effect.Effect<ReadonlyArray<RecordedRequest>>
   /** Every resource that exists (servers being deleted included), with labels, for assertions. */
   readonly resources: Effect.Effect<ReadonlyArray<FakeResource>>
@@ -425,36 +431,33 @@ export const make = (options: FakeHetznerOptions = {}): Effect.Effect<FakeHetzne
       return faults.splice(at, 1)[0]
     }
 
-    const handle = (request: IncomingMessage, response: ServerResponse, raw: string) => {
-      const url = new URL(request.url ?? "/", "http://fake")
-      const method = request.method ?? "GET"
+    type Answer = { readonly status: number; readonly headers: Record<string, string>; readonly body?: string } | "held"
+
+    /** One exchange, whatever carried it (a socket, or the in-process client). */
+    const handle = (method: string, url: URL, authorization: string, raw: string): Answer => {
       const path = url.pathname.replace(/^\/v1/, "")
       const query = Object.fromEntries(url.searchParams.entries())
       const number = ++requestCount
       const at = now()
       let parsed: unknown = undefined
-      const send = (status: number, payload?: unknown) => {
+      const send = (status: number, payload?: unknown): Answer => {
         log.push({ number, method, path, query, status, at, ...(parsed === undefined ? {} : { body: parsed }) })
         const crash = crashes.get(number)
         if (crash !== undefined) {
           // The effect happened; the answer never leaves (the client is gone).
           crashes.delete(number)
           Effect.runSync(Deferred.succeed(crash, undefined))
-          return
+          return "held"
         }
         const headers: Record<string, string> = { ...rateHeaders() }
-        if (payload === undefined) {
-          response.writeHead(status, headers).end()
-        } else {
-          headers["Content-Type"] = "application/json"
-          response.writeHead(status, headers).end(JSON.stringify(payload))
-        }
+        if (payload === undefined) return { status, headers }
+        headers["Content-Type"] = "application/json"
+        return { status, headers, body: JSON.stringify(payload) }
       }
       const fail = (status: number, code: string, message: string) => send(status, { error: { code, message, details: {} } })
 
       refill()
       settle()
-      const authorization = request.headers.authorization ?? ""
       const presented = authorization.startsWith("Bearer ") ? authorization.slice(7) : ""
       if (presented !== token && (options.readOnlyToken === undefined || presented !== options.readOnlyToken)) {
         return fail(401, "unauthorized", "unable to authenticate")
@@ -477,17 +480,34 @@ export const make = (options: FakeHetznerOptions = {}): Effect.Effect<FakeHetzne
       }
       try {
         const result = route(method, path, query, (parsed ?? {}) as Record<string, unknown>)
-        send(result.status, result.body)
+        return send(result.status, result.body)
       } catch (error) {
         if (error instanceof ApiFailure) return fail(error.status, error.code, error.message)
-        fail(500, "server_error", String(error))
+        return fail(500, "server_error", String(error))
       }
     }
+
+    const respond = (response: ServerResponse, answer: Answer) => {
+      if (answer === "held") return
+      response.writeHead(answer.status, answer.headers).end(answer.body)
+    }
+
+    const decoder = new TextDecoder()
+    // Same handler without sockets: for loops that replay a provisioning hundreds of times.
+    const httpClient = HttpClient.make((request, url) => {
+      const raw = request.body._tag === "Uint8Array" ? decoder.decode(request.body.body) : ""
+      const answer = handle(request.method, url, request.headers["authorization"] ?? "", raw)
+      if (answer === "held") return Effect.never
+      return Effect.succeed(HttpClientResponse.fromWeb(request, new Response(answer.body ?? null, { status: answer.status, headers: answer.headers })))
+    })
 
     const server = createServer((request, response) => {
       const chunks: Array<Buffer> = []
       request.on("data", (chunk: Buffer) => chunks.push(chunk))
-      request.on("end", () => handle(request, response, Buffer.concat(chunks).toString("utf8")))
+      request.on("end", () => {
+        const url = new URL(request.url ?? "/", "http://fake")
+        respond(response, handle(request.method ?? "GET", url, request.headers.authorization ?? "", Buffer.concat(chunks).toString("utf8")))
+      })
     })
     yield* Effect.acquireRelease(
       Effect.async<void>((resume) => {
@@ -518,6 +538,7 @@ export const make = (options: FakeHetznerOptions = {}): Effect.Effect<FakeHetzne
     return {
       endpoint: `http://127.0.0.1:${port}/v1`,
       token,
+      httpClient,
       requests: Effect.sync(() => [...log]),
       resources: Effect.sync(() =>
         collections.flatMap((kind) =>
