@@ -164,6 +164,8 @@ export const acceptedEvents = (status: DeploymentStatus): ReadonlyArray<string> 
  *
  * `adopted` is sticky: every event on it is an `IllegalTransition` with reason `Adopted` (a late
  * Phase-1 outcome, a wipe, a second finalise), so nothing can ever change a handed-over Sovereign.
+ * A wipe is accepted again while wiping (idempotent) and after wiped (the purge is by label, so a
+ * second one only re-verifies that nothing is left).
  */
 export const transition = (from: DeploymentStatus, event: StatusEvent): Either.Either<DeploymentStatus, IllegalTransition> => {
   const illegal = () =>
