@@ -9,7 +9,7 @@ import type { ClusterWatchService, WatchOptions } from "@sovereign/core/ClusterW
 import type { Condition, HelmReleaseObservation } from "@sovereign/core/HelmRelease"
 import { Chunk, Clock, Duration, Effect, Layer, Option, Stream } from "effect"
 import { bootstrapKit, type KitRelease } from "./internal/bootstrapKit.js"
-import { chartFails } from "./SimulatorConfig.js"
+import { chartFails, chartHangs } from "./SimulatorConfig.js"
 import { clusterOfKubeconfig, SimulatorWorld, type SimCluster, type SimulatorWorldService } from "./SimulatorWorld.js"
 
 interface Moment {
@@ -89,7 +89,9 @@ export const timeline = (
       })
       const started = at
       moments.push(progressing())
-      if (chartFails(world.options.faults, release.name)) {
+      if (chartHangs(world.options.faults, release.name, cluster.cloudRegion)) {
+        // Progressing for ever: neither a failure nor progress.
+      } else if (chartFails(world.options.faults, release.name, cluster.cloudRegion)) {
         for (let attempt = 1; attempt <= 3; attempt++) {
           at += seconds(installSeconds(attempt))
           if (attempt < 3) {

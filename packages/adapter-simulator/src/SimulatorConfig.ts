@@ -2,8 +2,13 @@
 import { Config, ConfigError, Duration, Either, Schema } from "effect"
 
 export interface Faults {
-  /** HelmRelease names (with or without `bp-`) whose install never succeeds: InstallFailed retries, then Stalled. */
+  /**
+   * Charts (`harbor` or `bp-harbor`) whose install never succeeds: InstallFailed retries, then Stalled.
+   * `harbor@hel1` limits the fault to the clusters in cloud region `hel1`.
+   */
   readonly failCharts: ReadonlyArray<string>
+  /** Charts that stay Progressing for ever (a hung install: no failure, no progress); `@<cloudRegion>` as above. */
+  readonly hangCharts: ReadonlyArray<string>
   /** Probability in 0..1 that one cloud API call answers 429 or 5xx (retryable). */
   readonly cloudErrorRate: number
   /** Extra time before a control plane calls back with its kubeconfig; `infinity` = never. */
@@ -19,7 +24,7 @@ export interface SimulatorOptions {
   readonly faults: Faults
 }
 
-export const noFaults: Faults = { failCharts: [], cloudErrorRate: 0, kubeconfigDelay: Duration.zero, regionFail: [] }
+export const noFaults: Faults = { failCharts: [], hangCharts: [], cloudErrorRate: 0, kubeconfigDelay: Duration.zero, regionFail: [] }
 
 export const defaultOptions: SimulatorOptions = { speed: 1, seed: 1, faults: noFaults }
 
@@ -44,7 +49,7 @@ export const parseDuration = (text: string): Either.Either<Duration.Duration, In
  * Keys may repeat (`fail-chart=a,fail-chart=b`); unknown keys are an error so typos do not pass silently.
  */
 export const parseFaults = (text: string): Either.Either<Faults, InvalidFaults> => {
-  let faults: { -readonly [K in keyof Faults]: Faults[K] } = { ...noFaults, failCharts: [], regionFail: [] }
+  let faults: { -readonly [K in keyof Faults]: Faults[K] } = { ...noFaults, failCharts: [], hangCharts: [], regionFail: [] }
   for (const entry of text.split(",").map((part) => part.trim()).filter((part) => part !== "")) {
     const equals = entry.indexOf("=")
     const key = equals < 0 ? entry : entry.slice(0, equals).trim()
@@ -53,6 +58,9 @@ export const parseFaults = (text: string): Either.Either<Faults, InvalidFaults> 
     switch (key) {
       case "fail-chart":
         faults = { ...faults, failCharts: [...faults.failCharts, value] }
+        break
+      case "hang-chart":
+        faults = { ...faults, hangCharts: [...faults.hangCharts, value] }
         break
       case "region-fail":
         faults = { ...faults, regionFail: [...faults.regionFail, value] }
@@ -73,7 +81,7 @@ export const parseFaults = (text: string): Either.Either<Faults, InvalidFaults> 
       }
       default:
         return Either.left(
-          new InvalidFaults({ message: `unknown fault '${key}' (known: fail-chart, cloud-error-rate, kubeconfig-delay, region-fail)` })
+          new InvalidFaults({ message: `unknown fault '${key}' (known: fail-chart, hang-chart, cloud-error-rate, kubeconfig-delay, region-fail)` })
         )
     }
   }
@@ -95,6 +103,18 @@ export const config: Config.Config<SimulatorOptions> = Config.all({
   )
 })
 
-/** Whether a fault names this release (`harbor` and `bp-harbor` both match `bp-harbor`). */
-export const chartFails = (faults: Faults, releaseName: string): boolean =>
-  faults.failCharts.some((chart) => chart === releaseName || `bp-${chart}` === releaseName)
+const matches = (entries: ReadonlyArray<string>, releaseName: string, cloudRegion: string): boolean =>
+  entries.some((entry) => {
+    const at = entry.lastIndexOf("@")
+    const chart = at < 0 ? entry : entry.slice(0, at)
+    const region = at < 0 ? undefined : entry.slice(at + 1)
+    return (chart === releaseName || `bp-${chart}` === releaseName) && (region === undefined || region === cloudRegion)
+  })
+
+/** Whether a fail-chart fault names this release in this cloud region (`harbor`, `bp-harbor`, `harbor@hel1`). */
+export const chartFails = (faults: Faults, releaseName: string, cloudRegion: string): boolean =>
+  matches(faults.failCharts, releaseName, cloudRegion)
+
+/** Whether a hang-chart fault names this release in this cloud region. */
+export const chartHangs = (faults: Faults, releaseName: string, cloudRegion: string): boolean =>
+  matches(faults.hangCharts, releaseName, cloudRegion)

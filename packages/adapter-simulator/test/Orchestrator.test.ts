@@ -1,21 +1,91 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as Job from "@sovereign/core/Job"
 import * as Orchestrator from "@sovereign/core/Orchestrator"
 import { Effect } from "effect"
-import { advanceUntil, eventsOf, jobsOf, layer, makeWorld, request } from "./harness.js"
+import { bootstrapKit } from "../src/internal/bootstrapKit.js"
+import { checkReplay, checkSnapshot } from "./flowChecks.js"
+import {
+  advance,
+  advanceUntil,
+  creations,
+  dnsRecords,
+  eventsOf,
+  inventory,
+  jobsOf,
+  layer,
+  makeWorld,
+  publishedFlow,
+  request,
+  statusOf
+} from "./harness.js"
 
-describe("Orchestrator on the simulator", () => {
-  it.scoped("takes a 1-region deployment to ready", () =>
-    Effect.gen(function*() {
-      const world = makeWorld()
-      yield* Effect.gen(function*() {
+const terminal = ["ready", "failed", "partial-failure", "wiped"]
+const regionKeys = ["fsn1", "hel1-1", "nbg1-2"]
+
+describe("Orchestrator on the simulator: the happy path", () => {
+  for (const regions of [1, 2, 3]) {
+    it.scoped(`takes a ${regions}-region deployment to ready with every job and a sound flow graph`, () =>
+      Effect.gen(function*() {
         const orchestrator = yield* Orchestrator.Orchestrator
-        const created = yield* orchestrator.create(request(1), "ops@omani.works")
-        const record = yield* advanceUntil(created.id, ["ready", "failed", "partial-failure"])
-        const events = yield* eventsOf(created.id)
-        if (record.status !== "ready") console.log(record, events.slice(-10))
+        const created = yield* orchestrator.create(request(regions), "ops@omani.works")
+        expect(created.status).toBe("pending")
+        const record = yield* advanceUntil(created.id, terminal)
         expect(record.status).toBe("ready")
+        expect(record.error).toBeUndefined()
+        expect(record.results.phase1Outcome).toBe("ready")
+
+        // Jobs: every cloud step and every chart of every region, all succeeded, named per SPEC 2.4.
         const jobs = yield* jobsOf(created.id)
-        console.log(jobs.length, jobs.filter((j) => j.status !== "succeeded").map((j) => `${j.jobName}:${j.status}`))
-      }).pipe(Effect.provide(layer(world)))
-    }))
+        const keys = regionKeys.slice(0, regions)
+        const expected = keys.flatMap((key, index) => {
+          const prefix = index === 0 ? "" : `${key}:`
+          const steps = ["network", "firewall", "ssh-key", "load-balancer", "control-plane", ...(index === 0 ? ["workers"] : [])]
+          return [...steps.map((step) => `${prefix}${step}`), ...bootstrapKit.map((release) => `install-${prefix}${Job.chartOf(release.name)}`)]
+        })
+        expect(jobs.map((job) => job.jobName).sort()).toEqual([...expected].sort())
+        expect(jobs.filter((job) => job.status !== "succeeded").map((job) => job.jobName)).toEqual([])
+        const harbor = jobs.find((job) => job.jobName === (regions > 1 ? "install-hel1-1:harbor" : "install-harbor"))!
+        expect(harbor.dependsOn.length).toBeGreaterThan(0)
+        for (const dependency of harbor.dependsOn) expect(dependency.startsWith(regions > 1 ? "install-hel1-1:" : "install-")).toBe(true)
+
+        // The flow: the published deltas rebuild exactly the composition of the stored jobs.
+        const published = yield* publishedFlow(created.id)
+        const snapshot = checkReplay(created.id, keys, published, jobs, false)
+        checkSnapshot(snapshot, created.id)
+        expect(snapshot.flow.status).toBe("succeeded")
+
+        // Handover announced once, DNS published, every resource owned and created once.
+        const events = yield* eventsOf(created.id)
+        expect(events.filter((event) => event.type === "handover-ready")).toHaveLength(1)
+        expect(events.map((event) => event.seq)).toEqual(events.map((_, index) => index + 1))
+        expect(JSON.stringify(events)).not.toContain("secret-token-value")
+        const records = yield* dnsRecords
+        expect(records.filter((r) => r.owner === created.id).map((r) => r.name)).toContain("console.t1.omani.works.")
+        const resources = (yield* inventory).filter((r) => r.labels["sovereign.dev/deployment"] === created.id)
+        expect(resources.length).toBe(regions * 5 + 2)
+        expect(Object.values(yield* creations(created.id)).every((count) => count === 1)).toBe(true)
+
+        if (regions >= 2) {
+          // The mesh converges in the background, then heals.
+          yield* advance(15)
+          const meshed = yield* statusOf(created.id)
+          expect(meshed.results.mesh?.length).toBe(regions)
+          for (const region of meshed.results.mesh ?? []) {
+            expect(region.peers.length).toBe(regions - 1)
+            expect(region.peers.every((peer) => peer.configured)).toBe(true)
+          }
+          expect((yield* eventsOf(created.id)).some((event) => event.type === "mesh" && event.state === "connected")).toBe(true)
+        }
+      }).pipe(Effect.provide(layer(makeWorld()))))
+  }
+
+  it.scoped("rejects an invalid request with field issues and a second deployment of an FQDN in flight", () =>
+    Effect.gen(function*() {
+      const orchestrator = yield* Orchestrator.Orchestrator
+      const invalid = yield* Effect.flip(orchestrator.create({ ...request(1), regions: [] }, "ops@omani.works"))
+      expect(invalid._tag).toBe("InvalidRequest")
+      yield* orchestrator.create(request(1), "ops@omani.works")
+      const conflict = yield* Effect.flip(orchestrator.create(request(1), "ops@omani.works"))
+      expect(conflict._tag === "OrchestratorError" && conflict.reason).toBe("Conflict")
+    }).pipe(Effect.provide(layer(makeWorld()))))
 })

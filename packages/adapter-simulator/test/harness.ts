@@ -1,5 +1,7 @@
 /** Test harness: the orchestrator on in-memory repositories and the simulated world, driven by TestClock. */
 import * as DeploymentRepo from "@sovereign/core/DeploymentRepo"
+import * as DnsProvider from "@sovereign/core/DnsProvider"
+import * as FlowEvents from "@sovereign/core/FlowEvents"
 import * as JobRepo from "@sovereign/core/JobRepo"
 import * as Orchestrator from "@sovereign/core/Orchestrator"
 import * as Memory from "@sovereign/core/testing/Memory"
@@ -8,6 +10,7 @@ import * as Simulator from "../src/Simulator.js"
 import type { Faults } from "../src/SimulatorConfig.js"
 import { noFaults } from "../src/SimulatorConfig.js"
 import * as SimulatorStore from "../src/SimulatorStore.js"
+import * as SimulatorWorld from "../src/SimulatorWorld.js"
 
 export interface World {
   readonly memory: Memory.MemoryState
@@ -73,3 +76,21 @@ export const advance = (minutes: number, stepSeconds = 30) =>
 
 export const jobsOf = (id: string) => Effect.flatMap(JobRepo.JobRepo, (jobs) => Effect.orDie(jobs.list(id)))
 export const eventsOf = (id: string) => Effect.flatMap(DeploymentRepo.DeploymentRepo, (repo) => Effect.orDie(repo.events(id, 0)))
+
+export const publishedFlow = (id: string) =>
+  Effect.flatMap(FlowEvents.FlowEvents, (flow) =>
+    Effect.map(Effect.orDie(flow.since(id, 0)), (events) => Option.getOrThrow(events).map((event) => event.message)))
+
+export const inventory = Effect.flatMap(SimulatorWorld.SimulatorWorld, (world) => Effect.orDie(world.allResources))
+
+export const creations = (id: string) =>
+  Effect.flatMap(SimulatorWorld.SimulatorWorld, (world) =>
+    Effect.map(Effect.orDie(world.read(id)), (w) => Option.match(w, { onNone: () => ({}), onSome: (x) => x.creations })))
+
+export const dnsRecords = Effect.flatMap(DnsProvider.DnsProvider, (dns) =>
+  Effect.gen(function*() {
+    const zones = yield* Effect.orDie(dns.zones())
+    const out = []
+    for (const zone of zones) out.push(...(yield* Effect.orDie(dns.records(zone))))
+    return out
+  }))
