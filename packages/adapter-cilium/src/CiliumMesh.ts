@@ -2,11 +2,15 @@
 import { MeshPlan, MeshProvider } from "@sovereign/core"
 import type { Deployment } from "@sovereign/core"
 import { Clock, DateTime, Effect, Either, Layer, Option } from "effect"
+import type { Config, ConfigError, Duration } from "effect"
 import * as Certificates from "./Certificates.js"
 import { CiliumClusters } from "./CiliumCluster.js"
 import type { CiliumCluster, WorkloadKind } from "./CiliumCluster.js"
+import * as KubernetesClusters from "./KubernetesClusters.js"
 
 export interface CiliumMeshOptions {
+  /** Deadline of every Kubernetes API request (default 30 s). */
+  readonly requestTimeout?: Duration.DurationInput
   /** Pod-template annotation whose change rolls a workload (default: the one `kubectl rollout restart` sets). */
   readonly restartAnnotation?: string
   /** Regions read and written at once (default 4). */
@@ -230,3 +234,13 @@ export const make = (options: CiliumMeshOptions = {}) =>
 /** The mesh provider; needs `CiliumClusters` (see `KubernetesClusters.layer` for real clusters). */
 export const layer = (options: CiliumMeshOptions = {}): Layer.Layer<MeshProvider.MeshProvider, never, CiliumClusters> =>
   Layer.effect(MeshProvider.MeshProvider, make(options))
+
+/** The mesh provider over real clusters, reached with adapter-kubernetes' verified client. */
+export const layerKubernetes = (options: CiliumMeshOptions = {}): Layer.Layer<MeshProvider.MeshProvider> =>
+  layer(options).pipe(
+    Layer.provide(KubernetesClusters.layer(options.requestTimeout === undefined ? {} : { requestTimeout: options.requestTimeout }))
+  )
+
+/** `layerKubernetes` with its options read from configuration. */
+export const layerConfig = (config: Config.Config<CiliumMeshOptions>): Layer.Layer<MeshProvider.MeshProvider, ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(config, layerKubernetes))

@@ -173,6 +173,7 @@ describe("ClusterMesh trust against a real etcd", () => {
       const foreignCa = join(mount, "foreign-ca.crt")
       writeFileSync(foreignCa, caA.cert)
       expect(openssl("verify", "-CAfile", foreignCa, certFile).ok).toBe(false)
-    })
+    }),
+    60_000
   )
 })

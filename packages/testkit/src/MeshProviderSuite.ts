@@ -190,73 +190,70 @@ export const meshProviderSuite = <E>(
 ) =>
   describe(`MeshProvider conformance: ${name}`, () => {
     const run = <A, E2>(test: Effect.Effect<A, E2, MeshProvider.MeshProvider | MeshWorld>) => Effect.provide(test, layer)
+    // Worlds may start servers and generate RSA keys; on a loaded machine that takes more than vitest's default 5 s.
+    const test = <A, E2>(title: string, self: () => Effect.Effect<A, E2, MeshProvider.MeshProvider | MeshWorld>) =>
+      it.effect(title, () => run(self()), 60_000)
 
-    it.effect("meshes three regions: four keys per peer, the peer's CA and remote cert, hostAliases exactly the peers", () =>
-      run(
-        Effect.gen(function* () {
-          const statuses = yield* establish(yield* seedAll())
-          const observed = yield* observeAll
-          expect(statuses).toHaveLength(3)
-          for (const region of suiteRegions) {
-            const status = statusOf(statuses, region)
-            expect(status).toMatchObject({ clusterName: region.clusterName, clusterId: region.clusterId, loadBalancerIP: addresses[region.key] })
-            expect(status.error).toBeUndefined()
-            expect(status.readyAt).toBeTypeOf("number")
-            const data = observed[region.key]!.secretData
-            expect(Object.keys(data ?? {})).toHaveLength(8)
-            for (const peer of suiteRegions.filter((each) => each.key !== region.key)) {
-              expect(peerOf(status, peer)).toMatchObject({ configured: true, loadBalancerIP: addresses[peer.key] })
-              expect(peerOf(status, peer).error).toBeUndefined()
-              expect(data?.[peer.clusterName]).toBe(MeshPlan.peerConfig(peer.clusterName, 2379))
-              expect(data?.[`${peer.clusterName}-ca.crt`]).toBe(materialOf(peer).ca.cert)
-              expect(data?.[`${peer.clusterName}.crt`]).toBe(materialOf(peer).remote.cert)
-              expect(data?.[`${peer.clusterName}.key`]).toBe(materialOf(peer).remote.key)
-            }
-            expect(aliasedHostnames(observed[region.key]!)).toEqual(expectedAliases(region))
-            for (const workload of workloads) expect(observed[region.key]!.restarted[workload], workload).toBe(true)
+    test("meshes three regions: four keys per peer, the peer's CA and remote cert, hostAliases exactly the peers", () =>
+      Effect.gen(function* () {
+        const statuses = yield* establish(yield* seedAll())
+        const observed = yield* observeAll
+        expect(statuses).toHaveLength(3)
+        for (const region of suiteRegions) {
+          const status = statusOf(statuses, region)
+          expect(status).toMatchObject({ clusterName: region.clusterName, clusterId: region.clusterId, loadBalancerIP: addresses[region.key] })
+          expect(status.error).toBeUndefined()
+          expect(status.readyAt).toBeTypeOf("number")
+          const data = observed[region.key]!.secretData
+          expect(Object.keys(data ?? {})).toHaveLength(8)
+          for (const peer of suiteRegions.filter((each) => each.key !== region.key)) {
+            expect(peerOf(status, peer)).toMatchObject({ configured: true, loadBalancerIP: addresses[peer.key] })
+            expect(peerOf(status, peer).error).toBeUndefined()
+            expect(data?.[peer.clusterName]).toBe(MeshPlan.peerConfig(peer.clusterName, 2379))
+            expect(data?.[`${peer.clusterName}-ca.crt`]).toBe(materialOf(peer).ca.cert)
+            expect(data?.[`${peer.clusterName}.crt`]).toBe(materialOf(peer).remote.cert)
+            expect(data?.[`${peer.clusterName}.key`]).toBe(materialOf(peer).remote.key)
           }
-        })
-      )
+          expect(aliasedHostnames(observed[region.key]!)).toEqual(expectedAliases(region))
+          for (const workload of workloads) expect(observed[region.key]!.restarted[workload], workload).toBe(true)
+        }
+      })
     )
 
-    it.effect("a second pass writes nothing and restarts nothing", () =>
-      run(
-        Effect.gen(function* () {
-          const regions = yield* seedAll()
-          yield* establish(regions)
-          const before = yield* observeAll
-          const statuses = yield* establish(regions)
-          const after = yield* observeAll
-          for (const region of suiteRegions) {
-            expect(after[region.key]!.secretRevision, `${region.key} Secret`).toBe(before[region.key]!.secretRevision)
-            expect(after[region.key]!.workloadRevisions, `${region.key} workloads`).toEqual(before[region.key]!.workloadRevisions)
-            expect(statusOf(statuses, region).readyAt).toBeTypeOf("number")
-          }
-        })
-      )
+    test("a second pass writes nothing and restarts nothing", () =>
+      Effect.gen(function* () {
+        const regions = yield* seedAll()
+        yield* establish(regions)
+        const before = yield* observeAll
+        const statuses = yield* establish(regions)
+        const after = yield* observeAll
+        for (const region of suiteRegions) {
+          expect(after[region.key]!.secretRevision, `${region.key} Secret`).toBe(before[region.key]!.secretRevision)
+          expect(after[region.key]!.workloadRevisions, `${region.key} workloads`).toEqual(before[region.key]!.workloadRevisions)
+          expect(statusOf(statuses, region).readyAt).toBeTypeOf("number")
+        }
+      })
     )
 
-    it.effect("a changed peer IP replaces the old hostAliases entry and restarts the region's workloads", () =>
-      run(
-        Effect.gen(function* () {
-          const world = yield* MeshWorld
-          const regions = yield* seedAll()
-          yield* establish(regions)
-          const before = yield* observeAll
-          const moved = { ...addresses, [helsinki.key]: "198.51.100.7" }
-          const reseeded = yield* world.seed(helsinki, {
-            ...healthySeed(helsinki),
-            service: { type: "LoadBalancer", loadBalancerIP: moved[helsinki.key], port: 2379 }
-          })
-          const statuses = yield* establish(regions.map((region) => (region.region.key === helsinki.key ? reseeded : region)))
-          const after = yield* observeAll
-          for (const region of [primary, nuremberg]) {
-            expect(aliasedHostnames(after[region.key]!)).toEqual(expectedAliases(region, moved))
-            expect(after[region.key]!.workloadRevisions["cilium-operator"]).not.toBe(before[region.key]!.workloadRevisions["cilium-operator"])
-            expect(peerOf(statusOf(statuses, region), helsinki)).toMatchObject({ configured: true, loadBalancerIP: "198.51.100.7" })
-          }
+    test("a changed peer IP replaces the old hostAliases entry and restarts the region's workloads", () =>
+      Effect.gen(function* () {
+        const world = yield* MeshWorld
+        const regions = yield* seedAll()
+        yield* establish(regions)
+        const before = yield* observeAll
+        const moved = { ...addresses, [helsinki.key]: "198.51.100.7" }
+        const reseeded = yield* world.seed(helsinki, {
+          ...healthySeed(helsinki),
+          service: { type: "LoadBalancer", loadBalancerIP: moved[helsinki.key], port: 2379 }
         })
-      )
+        const statuses = yield* establish(regions.map((region) => (region.region.key === helsinki.key ? reseeded : region)))
+        const after = yield* observeAll
+        for (const region of [primary, nuremberg]) {
+          expect(aliasedHostnames(after[region.key]!)).toEqual(expectedAliases(region, moved))
+          expect(after[region.key]!.workloadRevisions["cilium-operator"]).not.toBe(before[region.key]!.workloadRevisions["cilium-operator"])
+          expect(peerOf(statusOf(statuses, region), helsinki)).toMatchObject({ configured: true, loadBalancerIP: "198.51.100.7" })
+        }
+      })
     )
 
     const peerFailures: ReadonlyArray<{
@@ -291,82 +288,74 @@ export const meshProviderSuite = <E>(
     ]
 
     for (const failure of peerFailures) {
-      it.effect(failure.what, () =>
-        run(
-          Effect.gen(function* () {
-            const statuses = yield* establish(yield* seedAll({ [helsinki.key]: failure.seed }))
-            const observed = yield* observeAll
-            for (const region of [primary, nuremberg]) {
-              const status = statusOf(statuses, region)
-              const peer = peerOf(status, helsinki)
-              expect(peer.configured).toBe(false)
-              expect(peer.error).toMatch(failure.peerError)
-              expect(status.readyAt).toBeUndefined()
-              expect(peerKeysIn(observed[region.key]!.secretData, helsinki)).toEqual([])
-              expect(aliasedHostnames(observed[region.key]!).some((entry) => entry.endsWith(MeshPlan.peerHostname(helsinki.clusterName)))).toBe(false)
-              // the healthy pair is wired regardless
-              const other = region.key === primary.key ? nuremberg : primary
-              expect(peerOf(status, other).configured).toBe(true)
-              expect(peerKeysIn(observed[region.key]!.secretData, other)).toHaveLength(4)
-            }
-            const own = statusOf(statuses, helsinki)
-            if (failure.regionError === undefined) {
-              expect(own.peers.every((peer) => peer.configured)).toBe(true)
-            } else {
-              for (const pattern of failure.regionError) expect(own.error).toMatch(pattern)
-              expect(own.peers.every((peer) => !peer.configured)).toBe(true)
-              expect(observed[helsinki.key]!.secretData ?? {}).toEqual({})
-            }
-          })
-        )
+      test(failure.what, () =>
+        Effect.gen(function* () {
+          const statuses = yield* establish(yield* seedAll({ [helsinki.key]: failure.seed }))
+          const observed = yield* observeAll
+          for (const region of [primary, nuremberg]) {
+            const status = statusOf(statuses, region)
+            const peer = peerOf(status, helsinki)
+            expect(peer.configured).toBe(false)
+            expect(peer.error).toMatch(failure.peerError)
+            expect(status.readyAt).toBeUndefined()
+            expect(peerKeysIn(observed[region.key]!.secretData, helsinki)).toEqual([])
+            expect(aliasedHostnames(observed[region.key]!).some((entry) => entry.endsWith(MeshPlan.peerHostname(helsinki.clusterName)))).toBe(false)
+            // the healthy pair is wired regardless
+            const other = region.key === primary.key ? nuremberg : primary
+            expect(peerOf(status, other).configured).toBe(true)
+            expect(peerKeysIn(observed[region.key]!.secretData, other)).toHaveLength(4)
+          }
+          const own = statusOf(statuses, helsinki)
+          if (failure.regionError === undefined) {
+            expect(own.peers.every((peer) => peer.configured)).toBe(true)
+          } else {
+            for (const pattern of failure.regionError) expect(own.error).toMatch(pattern)
+            expect(own.peers.every((peer) => !peer.configured)).toBe(true)
+            expect(observed[helsinki.key]!.secretData ?? {}).toEqual({})
+          }
+        })
       )
     }
 
-    it.effect("a region with fewer than two regions is not meshed and nothing is written", () =>
-      run(
-        Effect.gen(function* () {
-          const [only] = yield* seedAll()
-          const statuses = yield* establish([only!])
-          expect(statuses).toEqual([])
-          expect((yield* observeAll)[primary.key]!.secretData).toBeUndefined()
-        })
-      )
+    test("a region with fewer than two regions is not meshed and nothing is written", () =>
+      Effect.gen(function* () {
+        const [only] = yield* seedAll()
+        const statuses = yield* establish([only!])
+        expect(statuses).toEqual([])
+        expect((yield* observeAll)[primary.key]!.secretData).toBeUndefined()
+      })
     )
 
     if (options.mintsRemoteCertificates) {
-      it.effect("a region without a remote cert gets a CN=remote cert signed by its own CA, kept for later passes", () =>
-        run(
-          Effect.gen(function* () {
-            const regions = yield* seedAll({ [helsinki.key]: { remote: undefined } })
-            const statuses = yield* establish(regions)
-            const observed = yield* observeAll
-            const minted = observed[primary.key]!.secretData?.[`${helsinki.clusterName}.crt`]
-            expect(minted).toBeDefined()
-            expect(new X509Certificate(minted!).subject).toBe("CN=remote")
-            expect(isSignedBy(minted!, materialOf(helsinki).ca.cert)).toBe(true)
-            expect(isSignedBy(minted!, materialOf(primary).ca.cert)).toBe(false)
-            expect(observed[nuremberg.key]!.secretData?.[`${helsinki.clusterName}.crt`]).toBe(minted)
-            expect(observed[helsinki.key]!.remote?.cert).toBe(minted)
-            expect(peerOf(statusOf(statuses, primary), helsinki).configured).toBe(true)
-            yield* establish(regions)
-            const again = yield* observeAll
-            expect(again[primary.key]!.secretRevision).toBe(observed[primary.key]!.secretRevision)
-          })
-        )
+      test("a region without a remote cert gets a CN=remote cert signed by its own CA, kept for later passes", () =>
+        Effect.gen(function* () {
+          const regions = yield* seedAll({ [helsinki.key]: { remote: undefined } })
+          const statuses = yield* establish(regions)
+          const observed = yield* observeAll
+          const minted = observed[primary.key]!.secretData?.[`${helsinki.clusterName}.crt`]
+          expect(minted).toBeDefined()
+          expect(new X509Certificate(minted!).subject).toBe("CN=remote")
+          expect(isSignedBy(minted!, materialOf(helsinki).ca.cert)).toBe(true)
+          expect(isSignedBy(minted!, materialOf(primary).ca.cert)).toBe(false)
+          expect(observed[nuremberg.key]!.secretData?.[`${helsinki.clusterName}.crt`]).toBe(minted)
+          expect(observed[helsinki.key]!.remote?.cert).toBe(minted)
+          expect(peerOf(statusOf(statuses, primary), helsinki).configured).toBe(true)
+          yield* establish(regions)
+          const again = yield* observeAll
+          expect(again[primary.key]!.secretRevision).toBe(observed[primary.key]!.secretRevision)
+        })
       )
 
-      it.effect("a remote cert signed by another CA is refused, and its key never appears in an error", () =>
-        run(
-          Effect.gen(function* () {
-            const foreign = testRemoteCertificate(materialOf(primary).ca)
-            const statuses = yield* establish(yield* seedAll({ [helsinki.key]: { remote: foreign } }))
-            const peer = peerOf(statusOf(statuses, primary), helsinki)
-            expect(peer.configured).toBe(false)
-            expect(peer.error).toMatch(/not signed/)
-            expect(JSON.stringify(statuses)).not.toContain("PRIVATE KEY")
-            expect(peerKeysIn((yield* observeAll)[primary.key]!.secretData, helsinki)).toEqual([])
-          })
-        )
+      test("a remote cert signed by another CA is refused, and its key never appears in an error", () =>
+        Effect.gen(function* () {
+          const foreign = testRemoteCertificate(materialOf(primary).ca)
+          const statuses = yield* establish(yield* seedAll({ [helsinki.key]: { remote: foreign } }))
+          const peer = peerOf(statusOf(statuses, primary), helsinki)
+          expect(peer.configured).toBe(false)
+          expect(peer.error).toMatch(/not signed/)
+          expect(JSON.stringify(statuses)).not.toContain("PRIVATE KEY")
+          expect(peerKeysIn((yield* observeAll)[primary.key]!.secretData, helsinki)).toEqual([])
+        })
       )
     }
   })
