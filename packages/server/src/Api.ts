@@ -1,0 +1,296 @@
+/**
+ * The HTTP API of SPEC §5 as one `HttpApi` definition: the same value serves requests and generates
+ * `/api/v1/openapi.json`. Errors are JSON `{"error": "<code>", ...}`.
+ */
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "@effect/platform"
+import { Deployment, DeploymentRepo, FlowMessage, Job, JobRepo } from "@sovereign/core"
+import { Context, JSONSchema, Schema } from "effect"
+
+// ---------------------------------------------------------------------------------------------
+// Errors: one class per status, each with a stable `error` code
+
+export const Issue = Schema.Struct({ path: Schema.String, message: Schema.String })
+
+export class InvalidRequest extends Schema.Class<InvalidRequest>("InvalidRequest")(
+  { error: Schema.Literal("invalid-request"), issues: Schema.Array(Issue) },
+  HttpApiSchema.annotations({ status: 400, description: "The request is malformed or fails validation" })
+) {
+  static of(issues: ReadonlyArray<{ readonly path: string; readonly message: string }>) {
+    return new InvalidRequest({ error: "invalid-request", issues })
+  }
+}
+
+export class Unauthorized extends Schema.Class<Unauthorized>("Unauthorized")(
+  { error: Schema.Literal("unauthorized"), message: Schema.String },
+  HttpApiSchema.annotations({ status: 401, description: "No or an unknown bearer token" })
+) {
+  static of(message: string) {
+    return new Unauthorized({ error: "unauthorized", message })
+  }
+}
+
+// Each class has its own set of codes: error bodies are matched to their status by shape.
+export class Forbidden extends Schema.Class<Forbidden>("Forbidden")(
+  { error: Schema.Literal("forbidden", "invalid-bearer", "already-set", "closed"), message: Schema.String },
+  HttpApiSchema.annotations({ status: 403 })
+) {}
+
+export class NotFound extends Schema.Class<NotFound>("NotFound")(
+  { error: Schema.Literal("not-found"), message: Schema.String },
+  HttpApiSchema.annotations({ status: 404, description: "Unknown, or not yours: the same answer either way" })
+) {
+  static readonly deployment = () => new NotFound({ error: "not-found", message: "deployment not found" })
+  static of(message: string) {
+    return new NotFound({ error: "not-found", message })
+  }
+}
+
+export class Conflict extends Schema.Class<Conflict>("Conflict")(
+  {
+    error: Schema.Literal("conflict", "in-flight", "min-life"),
+    message: Schema.String,
+    deploymentId: Schema.optional(Schema.String),
+    status: Schema.optional(Schema.String),
+    retryAfterSec: Schema.optional(Schema.Number)
+  },
+  HttpApiSchema.annotations({ status: 409 })
+) {}
+
+export class PayloadTooLarge extends Schema.Class<PayloadTooLarge>("PayloadTooLarge")(
+  { error: Schema.Literal("payload-too-large"), message: Schema.String },
+  HttpApiSchema.annotations({ status: 413 })
+) {}
+
+export class UnsupportedMediaType extends Schema.Class<UnsupportedMediaType>("UnsupportedMediaType")(
+  { error: Schema.Literal("unsupported-media-type"), message: Schema.String },
+  HttpApiSchema.annotations({ status: 415 })
+) {}
+
+export class Unprocessable extends Schema.Class<Unprocessable>("Unprocessable")(
+  { error: Schema.Literal("adopted", "empty-body"), message: Schema.String },
+  HttpApiSchema.annotations({ status: 422 })
+) {}
+
+export class Unavailable extends Schema.Class<Unavailable>("Unavailable")(
+  { error: Schema.Literal("unavailable", "not-ready"), message: Schema.String },
+  HttpApiSchema.annotations({ status: 503 })
+) {}
+
+// ---------------------------------------------------------------------------------------------
+// Security
+
+export const Role = Schema.Literal("admin", "operator")
+
+export class CurrentPrincipal extends Context.Tag("@sovereign/server/CurrentPrincipal")<
+  CurrentPrincipal,
+  { readonly email: string; readonly role: typeof Role.Type }
+>() {}
+
+export class OperatorAuth extends HttpApiMiddleware.Tag<OperatorAuth>()("OperatorAuth", {
+  failure: Unauthorized,
+  provides: CurrentPrincipal,
+  security: { bearer: HttpApiSecurity.bearer }
+}) {}
+
+// ---------------------------------------------------------------------------------------------
+// Payloads and answers
+
+const Id = Schema.Struct({ id: Schema.String })
+
+/** The wire request, documented from core's schema; decoded by the handler so unknown fields are a 400. */
+export const DeploymentRequestBody = Schema.Unknown.annotations({
+  identifier: "DeploymentRequest",
+  jsonSchema: JSONSchema.make(Schema.encodedSchema(Deployment.DeploymentRequest))
+})
+
+export const Links = Schema.Struct({
+  self: Schema.String,
+  events: Schema.String,
+  jobs: Schema.String,
+  flow: Schema.String
+})
+
+export const Created = Schema.Struct({ id: Schema.String, status: DeploymentRepo.Status, links: Links })
+
+export const DeploymentSummary = Schema.Struct({
+  id: Schema.String,
+  status: DeploymentRepo.Status,
+  sovereignFQDN: Schema.String,
+  owner: Schema.String,
+  regions: Schema.Array(Schema.String),
+  createdAt: Schema.Number,
+  updatedAt: Schema.Number,
+  finishedAt: Schema.optional(Schema.Number),
+  error: Schema.optional(Schema.String)
+})
+
+export const DeploymentState = Schema.Struct({
+  id: Schema.String,
+  status: DeploymentRepo.Status,
+  owner: Schema.String,
+  request: Deployment.PublicSpec,
+  results: DeploymentRepo.DeploymentResults,
+  error: Schema.optional(Schema.String),
+  createdAt: Schema.Number,
+  updatedAt: Schema.Number,
+  phase1StartedAt: Schema.optional(Schema.Number),
+  finishedAt: Schema.optional(Schema.Number),
+  adoptedAt: Schema.optional(Schema.Number),
+  /** Minted afresh on every read while the deployment is ready (the token lives 5 minutes). */
+  handoverURL: Schema.optional(Schema.String),
+  links: Links
+})
+
+export const Accepted = Schema.Struct({ id: Schema.String, status: DeploymentRepo.Status, message: Schema.String })
+
+export const Deleted = Schema.Struct({ id: Schema.String, deleted: Schema.Boolean, mode: Schema.Literal("record-only") })
+
+export const InFlightCount = Schema.Struct({ count: Schema.Number, ids: Schema.Array(Schema.String) })
+
+export const Jwks = Schema.Struct({
+  keys: Schema.Array(Schema.Record({ key: Schema.String, value: Schema.Unknown }))
+})
+
+export const Health = Schema.Struct({ status: Schema.Literal("ok") })
+
+export const Inventory = Schema.Struct({
+  resources: Schema.Array(
+    Schema.Struct({
+      kind: Schema.String,
+      name: Schema.String,
+      region: Schema.String,
+      labels: Schema.Record({ key: Schema.String, value: Schema.String })
+    })
+  )
+})
+
+const sse = HttpApiSchema.withEncoding(Schema.String, { kind: "Text", contentType: "text/event-stream" })
+const yaml = HttpApiSchema.withEncoding(Schema.String, { kind: "Text", contentType: "application/yaml" })
+
+// ---------------------------------------------------------------------------------------------
+// Groups
+
+export class HealthGroup extends HttpApiGroup.make("health", { topLevel: true })
+  .add(HttpApiEndpoint.get("healthz", "/healthz").addSuccess(Health))
+  .add(HttpApiEndpoint.get("readyz", "/readyz").addSuccess(Health).addError(Unavailable)) {}
+
+export class PublicGroup extends HttpApiGroup.make("public")
+  .add(HttpApiEndpoint.get("inFlightCount", "/deployments/in-flight-count").addSuccess(InFlightCount))
+  .add(HttpApiEndpoint.get("jwks", "/handover/jwks.json").addSuccess(Jwks))
+  .addError(Unavailable)
+  .prefix("/api/v1") {}
+
+export class PostbackGroup extends HttpApiGroup.make("postback")
+  .add(
+    HttpApiEndpoint.put("putKubeconfig", "/deployments/:id/kubeconfig")
+      .setPath(Id)
+      .setUrlParams(Schema.Struct({ region: Schema.optional(Schema.String) }))
+      .setPayload(HttpApiSchema.withEncoding(Schema.String, { kind: "Text", contentType: "application/yaml" }))
+      .addSuccess(HttpApiSchema.NoContent)
+      .addError(Unauthorized)
+      .addError(Forbidden)
+      .addError(NotFound)
+      .addError(PayloadTooLarge)
+      .addError(Unprocessable)
+      .addError(Unavailable)
+      .annotate(OpenApi.Description, "Cloud-init of a control plane delivers its kubeconfig with the deployment's postback token (Bearer).")
+  )
+  .prefix("/api/v1") {}
+
+export class DeploymentsGroup extends HttpApiGroup.make("deployments")
+  .add(
+    HttpApiEndpoint.post("create", "/deployments")
+      .setPayload(DeploymentRequestBody)
+      .addSuccess(Created, { status: 201 })
+      .addError(InvalidRequest)
+      .addError(Conflict)
+      .addError(PayloadTooLarge)
+      .addError(UnsupportedMediaType)
+  )
+  .add(HttpApiEndpoint.get("list", "/deployments").addSuccess(Schema.Struct({ deployments: Schema.Array(DeploymentSummary) })))
+  .add(HttpApiEndpoint.get("get", "/deployments/:id").setPath(Id).addSuccess(DeploymentState).addError(NotFound))
+  .add(
+    HttpApiEndpoint.del("remove", "/deployments/:id")
+      .setPath(Id)
+      .addSuccess(Deleted)
+      .addError(NotFound)
+      .addError(Conflict)
+      .addError(Unprocessable)
+  )
+  .add(HttpApiEndpoint.post("retry", "/deployments/:id/retry").setPath(Id).addSuccess(Accepted, { status: 202 }).addError(NotFound).addError(Conflict))
+  .add(
+    HttpApiEndpoint.post("wipe", "/deployments/:id/wipe")
+      .setPath(Id)
+      .setUrlParams(Schema.Struct({ force: Schema.optional(Schema.Literal("true", "false", "1", "0")) }))
+      .addSuccess(Accepted, { status: 202 })
+      .addError(NotFound)
+      .addError(Conflict)
+      .addError(Unprocessable)
+  )
+  .add(HttpApiEndpoint.post("finalise", "/deployments/:id/finalise").setPath(Id).addSuccess(DeploymentState).addError(NotFound).addError(Conflict))
+  .add(
+    HttpApiEndpoint.get("events", "/deployments/:id/events")
+      .setPath(Id)
+      .addSuccess(sse)
+      .addError(NotFound)
+      .annotate(OpenApi.Description, "Server-sent events: replay after Last-Event-ID, then live; `handover-ready`; ends with `done`.")
+  )
+  .add(HttpApiEndpoint.get("jobs", "/deployments/:id/jobs").setPath(Id).addSuccess(Schema.Struct({ jobs: Schema.Array(Job.Job) })).addError(NotFound))
+  .add(
+    HttpApiEndpoint.get("job", "/deployments/:id/jobs/:jobName")
+      .setPath(Schema.Struct({ id: Schema.String, jobName: Schema.String }))
+      .addSuccess(JobRepo.JobWithExecutions)
+      .addError(NotFound)
+  )
+  .add(
+    HttpApiEndpoint.get("logs", "/deployments/:id/executions/:execId/logs")
+      .setPath(Schema.Struct({ id: Schema.String, execId: Schema.String }))
+      .setUrlParams(
+        Schema.Struct({
+          fromLine: Schema.optional(Schema.NumberFromString.pipe(Schema.int())),
+          limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int()))
+        })
+      )
+      .addSuccess(JobRepo.LogPage)
+      .addError(NotFound)
+  )
+  .add(
+    HttpApiEndpoint.get("getKubeconfig", "/deployments/:id/kubeconfig")
+      .setPath(Id)
+      .setUrlParams(Schema.Struct({ region: Schema.optional(Schema.String) }))
+      .addSuccess(yaml)
+      .addError(NotFound)
+  )
+  .add(HttpApiEndpoint.get("flowSnapshot", "/flows/:id/snapshot").setPath(Id).addSuccess(FlowMessage.Snapshot).addError(NotFound))
+  .add(
+    HttpApiEndpoint.get("flowStream", "/flows/:id/stream")
+      .setPath(Id)
+      .addSuccess(sse)
+      .addError(NotFound)
+      .annotate(OpenApi.Description, "Server-sent events: `snapshot` on connect, then FlowMessage deltas with increasing ids; Last-Event-ID resumes; `heartbeat` every 15 s.")
+  )
+  .add(
+    HttpApiEndpoint.get("inventory", "/simulator/inventory")
+      .addSuccess(Inventory)
+      .addError(Forbidden)
+      .addError(NotFound)
+      .annotate(OpenApi.Description, "Admin, simulator mode only: every simulated cloud resource.")
+  )
+  .addError(InvalidRequest)
+  .addError(NotFound)
+  .addError(Conflict)
+  .addError(Unprocessable)
+  .addError(Unavailable)
+  .middleware(OperatorAuth)
+  .prefix("/api/v1") {}
+
+export class SovereignApi extends HttpApi.make("sovereign")
+  .add(HealthGroup)
+  .add(PublicGroup)
+  .add(PostbackGroup)
+  .add(DeploymentsGroup)
+  .addError(InvalidRequest)
+  .annotate(OpenApi.Title, "Sovereign")
+  .annotate(OpenApi.Version, "1") {}
+
+export const openApi = OpenApi.fromApi(SovereignApi)

@@ -1,0 +1,54 @@
+/**
+ * What the HTTP API asks of the runtime: submit, retry, wipe and finalise deployments. Implemented by
+ * composing core's orchestration with the deployment supervisor; it decides nothing itself.
+ */
+import type { Deployment, DeploymentRepo } from "@sovereign/core"
+import { Context, Schema } from "effect"
+import type { Effect, Option } from "effect"
+
+export const ControlErrorReason = Schema.Literal(
+  /** Unknown id (or not visible to the caller). */
+  "NotFound",
+  /** The request fails a rule only an adapter knows (`issues` name the fields). */
+  "Invalid",
+  /** The FQDN is in flight, or the action conflicts with the current status. */
+  "Conflict",
+  /** Wipe of a young Phase-1 deployment without `force`. */
+  "TooYoung",
+  /** The deployment was handed over: nothing may change it. */
+  "Adopted",
+  "Unavailable"
+)
+
+export class ControlError extends Schema.TaggedError<ControlError>()("ControlError", {
+  reason: ControlErrorReason,
+  message: Schema.String,
+  issues: Schema.optional(Schema.Array(Schema.Struct({ path: Schema.String, message: Schema.String }))),
+  status: Schema.optional(Schema.String),
+  retryAfterSec: Schema.optional(Schema.Number)
+}) {
+  get isRetryable(): boolean {
+    return this.reason === "Unavailable"
+  }
+}
+
+export interface InventoryEntry {
+  readonly kind: string
+  readonly name: string
+  readonly region: string
+  readonly labels: Readonly<Record<string, string>>
+}
+
+export interface ControlService {
+  /** Validates with the adapters, persists (status `pending`) and starts the deployment. */
+  readonly submit: (spec: Deployment.DeploymentSpec, owner: string) => Effect.Effect<DeploymentRepo.DeploymentRecord, ControlError>
+  readonly retry: (id: string) => Effect.Effect<DeploymentRepo.DeploymentRecord, ControlError>
+  readonly wipe: (id: string, options: { readonly force: boolean }) => Effect.Effect<DeploymentRepo.DeploymentRecord, ControlError>
+  readonly finalise: (id: string) => Effect.Effect<DeploymentRepo.DeploymentRecord, ControlError>
+  /** Every simulated cloud resource; `None` outside simulator mode. */
+  readonly inventory: Option.Option<Effect.Effect<ReadonlyArray<InventoryEntry>, ControlError>>
+  /** True once every non-terminal deployment found at start-up has been resumed. */
+  readonly ready: Effect.Effect<boolean>
+}
+
+export class Control extends Context.Tag("@sovereign/server/Control")<Control, ControlService>() {}

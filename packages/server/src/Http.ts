@@ -1,0 +1,523 @@
+/** The handlers of the HTTP API: authorisation, decoding and encoding around the ports and `Control`; no business rules. */
+import { HttpApiBuilder, HttpApiError, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { SqlClient } from "@effect/sql"
+import {
+  Deployment,
+  DeploymentRepo,
+  FlowEvents,
+  FlowGraph,
+  Handover,
+  JobRepo,
+  Kubeconfigs,
+  Secrets
+} from "@sovereign/core"
+import { Cause, Chunk, Effect, Predicate, Either, Layer, Option, Redacted, Schedule, Stream } from "effect"
+import {
+  Conflict,
+  CurrentPrincipal,
+  Forbidden,
+  InvalidRequest,
+  NotFound,
+  OperatorAuth,
+  PayloadTooLarge,
+  SovereignApi,
+  Unauthorized,
+  Unavailable,
+  Unprocessable,
+  UnsupportedMediaType,
+  openApi
+} from "./Api.js"
+import * as Auth from "./Auth.js"
+import { Control, type ControlError } from "./Control.js"
+import { HandoverKeys } from "./HandoverSigner.js"
+
+export const maxBodyBytes = 1024 * 1024
+export const heartbeatInterval = "15 seconds"
+
+// ---------------------------------------------------------------------------------------------
+// Request bodies
+
+/** Reads at most `limit` bytes; a larger body is a 413 without reading the rest. */
+export const readBody = (request: HttpServerRequest.HttpServerRequest, limit = maxBodyBytes) =>
+  Effect.gen(function* () {
+    const tooLarge = new PayloadTooLarge({ error: "payload-too-large", message: `the body must be at most ${limit} bytes` })
+    const declared = Number(request.headers["content-length"] ?? "0")
+    if (Number.isFinite(declared) && declared > limit) return yield* Effect.fail(tooLarge)
+    let size = 0
+    const chunks = yield* request.stream.pipe(
+      Stream.takeWhile((chunk) => {
+        size += chunk.byteLength
+        return size <= limit
+      }),
+      Stream.runCollect,
+      Effect.mapError(() => InvalidRequest.of([{ path: "", message: "the request body could not be read" }]))
+    )
+    if (size > limit) return yield* Effect.fail(tooLarge)
+    return Buffer.concat(Chunk.toReadonlyArray(chunks)).toString("utf8")
+  })
+
+const isJsonContentType = (value: string | undefined) =>
+  value === undefined || value.trim() === "" || /^application\/([a-z0-9.+-]*\+)?json\s*(;.*)?$/i.test(value.trim())
+
+const readJson = (request: HttpServerRequest.HttpServerRequest) =>
+  Effect.gen(function* () {
+    if (!isJsonContentType(request.headers["content-type"])) {
+      return yield* Effect.fail(
+        new UnsupportedMediaType({ error: "unsupported-media-type", message: "send the request as application/json" })
+      )
+    }
+    const text = yield* readBody(request)
+    return yield* Effect.try({
+      try: () => JSON.parse(text) as unknown,
+      catch: () => InvalidRequest.of([{ path: "", message: "the body is not valid JSON" }])
+    })
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Views
+
+const linksOf = (id: string) => ({
+  self: `/api/v1/deployments/${id}`,
+  events: `/api/v1/deployments/${id}/events`,
+  jobs: `/api/v1/deployments/${id}/jobs`,
+  flow: `/api/v1/flows/${id}/stream`
+})
+
+const summaryOf = (record: DeploymentRepo.DeploymentRecord) => ({
+  id: record.id,
+  status: record.status,
+  sovereignFQDN: record.spec.sovereignFQDN,
+  owner: record.owner,
+  regions: record.spec.regions.map((region) => region.cloudRegion),
+  createdAt: record.createdAt,
+  updatedAt: record.updatedAt,
+  ...(record.finishedAt === undefined ? {} : { finishedAt: record.finishedAt }),
+  ...(record.error === undefined ? {} : { error: record.error })
+})
+
+const handoverStatuses: ReadonlyArray<DeploymentRepo.Status> = ["ready"]
+
+const stateOf = (record: DeploymentRepo.DeploymentRecord) => Effect.flatMap(Handover.Handover, (handover) => stateWith(handover, record))
+
+const stateWith = (handover: Handover.HandoverService, record: DeploymentRepo.DeploymentRecord) =>
+  Effect.gen(function* () {
+    const handoverURL = handoverStatuses.includes(record.status)
+      ? yield* handover.url(record).pipe(Effect.option, Effect.map(Option.getOrUndefined))
+      : undefined
+    return {
+      id: record.id,
+      status: record.status,
+      owner: record.owner,
+      request: record.spec,
+      results: record.results,
+      ...(record.error === undefined ? {} : { error: record.error }),
+      createdAt: record.createdAt,
+      updatedAt: record.updatedAt,
+      ...(record.phase1StartedAt === undefined ? {} : { phase1StartedAt: record.phase1StartedAt }),
+      ...(record.finishedAt === undefined ? {} : { finishedAt: record.finishedAt }),
+      ...(record.adoptedAt === undefined ? {} : { adoptedAt: record.adoptedAt }),
+      ...(handoverURL === undefined ? {} : { handoverURL }),
+      links: linksOf(record.id)
+    }
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Errors from the ports → answers
+
+const unavailable = (error: { readonly message: string }): Effect.Effect<never, Unavailable> =>
+  Effect.zipRight(Effect.logError("storage failed", error.message), Effect.fail(new Unavailable({ error: "unavailable", message: "the store is unavailable; try again" })))
+
+type ControlAnswer = NotFound | InvalidRequest | Conflict | Unprocessable | Unavailable
+
+const fromControl = (error: ControlError): Effect.Effect<never, ControlAnswer> => {
+  switch (error.reason) {
+    case "NotFound":
+      return Effect.fail(NotFound.deployment())
+    case "Invalid":
+      return Effect.fail(InvalidRequest.of(error.issues ?? [{ path: "", message: error.message }]))
+    case "Conflict":
+      return Effect.fail(new Conflict({ error: "conflict", message: error.message, ...(error.status === undefined ? {} : { status: error.status }) }))
+    case "TooYoung":
+      return Effect.fail(
+        new Conflict({
+          error: "min-life",
+          message: error.message,
+          ...(error.status === undefined ? {} : { status: error.status }),
+          ...(error.retryAfterSec === undefined ? {} : { retryAfterSec: error.retryAfterSec })
+        })
+      )
+    case "Adopted":
+      return Effect.fail(new Unprocessable({ error: "adopted", message: error.message }))
+    case "Unavailable":
+      return unavailable(error)
+  }
+}
+
+/** The record, if it exists and the caller may see it; else the one 404 body for both cases. */
+const owned = (id: string) =>
+  Effect.gen(function* () {
+    const principal = yield* CurrentPrincipal
+    const repo = yield* DeploymentRepo.DeploymentRepo
+    const found = yield* repo.get(id).pipe(Effect.catchAll(unavailable))
+    if (Option.isNone(found) || !Auth.canSee(principal, found.value.owner)) return yield* Effect.fail(NotFound.deployment())
+    return found.value
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Server-sent events
+
+const encoder = new TextEncoder()
+
+export const sseFrame = (frame: { readonly event?: string; readonly id?: number | string; readonly data: unknown }): Uint8Array =>
+  encoder.encode(
+    `${frame.event === undefined ? "" : `event: ${frame.event}\n`}${frame.id === undefined ? "" : `id: ${frame.id}\n`}data: ${JSON.stringify(frame.data)}\n\n`
+  )
+
+const sseHeaders = {
+  "cache-control": "no-cache, no-transform",
+  connection: "keep-alive",
+  "x-accel-buffering": "no"
+}
+
+const sseResponse = <E>(frames: Stream.Stream<Uint8Array, E>) =>
+  HttpServerResponse.stream(Stream.orDie(frames) as Stream.Stream<Uint8Array>, { contentType: "text/event-stream", headers: sseHeaders })
+
+const lastEventId = (request: HttpServerRequest.HttpServerRequest): Option.Option<number> => {
+  const raw = request.headers["last-event-id"]
+  if (raw === undefined || !/^\d{1,15}$/.test(raw.trim())) return Option.none()
+  return Option.some(Number(raw.trim()))
+}
+
+const heartbeat = Stream.fromSchedule(Schedule.spaced(heartbeatInterval)).pipe(Stream.map(() => sseFrame({ event: "heartbeat", data: {} })))
+
+const isDone = (status: DeploymentRepo.Status) => !DeploymentRepo.inFlight.includes(status)
+
+/** The deployment's events: replay after Last-Event-ID, tail, and `done` once it is no longer in flight. */
+const deploymentEventStream = (record: DeploymentRepo.DeploymentRecord, afterSeq: number) =>
+  Effect.gen(function* () {
+    const repo = yield* DeploymentRepo.DeploymentRepo
+    const handover = yield* Handover.Handover
+    const doneFrame = (current: DeploymentRepo.DeploymentRecord) =>
+      Effect.map(stateWith(handover, current), (state) => sseFrame({ event: "done", data: state }))
+    const reread = Effect.map(repo.get(record.id), Option.getOrElse(() => record))
+    const frames = repo.tail(record.id, afterSeq).pipe(
+      Stream.mapEffect((event) =>
+        Effect.gen(function* () {
+          const frame =
+            event.type === "handover-ready"
+              ? sseFrame({
+                  event: "handover-ready",
+                  id: event.seq,
+                  data: { ...event, handoverURL: yield* handover.url(yield* reread).pipe(Effect.orElseSucceed(() => undefined)) }
+                })
+              : sseFrame({ id: event.seq, data: event })
+          if (event.type !== "status" && event.type !== "handover-ready") return [frame]
+          const current = yield* reread
+          // `ready` ends the stream after the handover event, so followers see the handover URL.
+          const finished = isDone(current.status) && (current.status !== "ready" || event.type === "handover-ready")
+          return finished ? [frame, yield* doneFrame(current)] : [frame]
+        })
+      ),
+      Stream.takeUntil((frames) => frames.length === 2),
+      Stream.flattenIterables
+    )
+    return frames
+  })
+
+/** The flow: `snapshot` (id = latest sequence) then deltas; a resumable Last-Event-ID skips the snapshot. */
+const flowFrames = (record: DeploymentRepo.DeploymentRecord, resumeFrom: Option.Option<number>) =>
+  Effect.gen(function* () {
+    const flow = yield* FlowEvents.FlowEvents
+    const jobs = yield* JobRepo.JobRepo
+    const snapshot = Effect.gen(function* () {
+      const latest = yield* flow.latestSeq(record.id)
+      const current = yield* jobs.list(record.id)
+      const message = FlowGraph.compose({
+        deploymentId: record.id,
+        regions: Deployment.deriveRegions(record.spec, record.id).map((region) => region.key),
+        jobs: current,
+        inFlight: DeploymentRepo.inFlight.includes(record.status)
+      })
+      return { latest, frame: sseFrame({ event: "snapshot", id: latest, data: message }) }
+    })
+    const resumable = yield* Option.match(resumeFrom, {
+      onNone: () => Effect.succeed(false),
+      onSome: (seq) =>
+        Effect.map(Effect.all([flow.latestSeq(record.id), flow.since(record.id, seq)]), ([latest, since]) => seq <= latest && Option.isSome(since))
+    })
+    const start = resumable
+      ? Effect.succeed({ latest: Option.getOrElse(resumeFrom, () => 0), frame: undefined })
+      : snapshot
+    const { latest, frame } = yield* start
+    const deltas = flow.tail(record.id, latest).pipe(
+      Stream.map((event) => {
+        const message = event.message as { readonly type?: unknown }
+        return sseFrame({ event: typeof message?.type === "string" ? message.type : "message", id: event.seq, data: event.message })
+      })
+    )
+    return Stream.concat(frame === undefined ? Stream.empty : Stream.make(frame), deltas)
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Groups
+
+const HealthLive = HttpApiBuilder.group(SovereignApi, "health", (handlers) =>
+  handlers
+    .handle("healthz", () => Effect.succeed({ status: "ok" as const }))
+    .handle("readyz", () =>
+      Effect.gen(function* () {
+        const control = yield* Control
+        const sql = yield* SqlClient.SqlClient
+        const databaseUp = yield* sql`SELECT 1`.pipe(Effect.as(true), Effect.orElseSucceed(() => false))
+        const resumed = yield* control.ready
+        if (!databaseUp || !resumed) {
+          return yield* Effect.fail(
+            new Unavailable({ error: "not-ready", message: databaseUp ? "resuming deployments" : "the database is unreachable" })
+          )
+        }
+        return { status: "ok" as const }
+      })
+    )
+)
+
+const PublicLive = HttpApiBuilder.group(SovereignApi, "public", (handlers) =>
+  handlers
+    .handle("inFlightCount", () =>
+      Effect.gen(function* () {
+        const repo = yield* DeploymentRepo.DeploymentRepo
+        const records = yield* repo.list({ statuses: DeploymentRepo.phase0InFlight }).pipe(Effect.orElseSucceed(() => []))
+        const ids = records.map((record) => record.id).sort()
+        return { count: ids.length, ids }
+      })
+    )
+    .handle("jwks", () => Effect.map(HandoverKeys, (keys) => keys.jwks))
+)
+
+const bearerOf = (request: HttpServerRequest.HttpServerRequest): Option.Option<string> => {
+  const header = request.headers["authorization"]
+  const match = header === undefined ? null : /^bearer\s+(.+)$/i.exec(header.trim())
+  return match === null ? Option.none() : Option.some(match[1]!.trim())
+}
+
+const PostbackLive = HttpApiBuilder.group(SovereignApi, "postback", (handlers) =>
+  handlers.handleRaw("putKubeconfig", ({ path, urlParams, request }) =>
+    Effect.gen(function* () {
+      const repo = yield* DeploymentRepo.DeploymentRepo
+      const secrets = yield* Secrets.Secrets
+      const kubeconfigs = yield* Kubeconfigs.Kubeconfigs
+      const found = yield* repo.get(path.id).pipe(Effect.catchAll(unavailable))
+      if (Option.isNone(found)) return yield* Effect.fail(NotFound.deployment())
+      const record = found.value
+      const token = bearerOf(request)
+      if (Option.isNone(token)) return yield* Effect.fail(Unauthorized.of("the postback token is missing"))
+      const valid = yield* secrets.verifyPostbackToken(record.id, Redacted.make(token.value))
+      if (!valid) return yield* Effect.fail(new Forbidden({ error: "invalid-bearer", message: "the postback token is not valid for this deployment" }))
+      const regions = Deployment.deriveRegions(record.spec, record.id)
+      const regionKey = urlParams.region ?? regions[0]!.key
+      if (!regions.some((region) => region.key === regionKey)) {
+        return yield* Effect.fail(NotFound.of(`the deployment has no region ${regionKey}`))
+      }
+      if (DeploymentRepo.inFlight.includes(record.status) === false && record.status !== "failed" && record.status !== "partial-failure") {
+        return yield* Effect.fail(new Forbidden({ error: "closed", message: `the deployment is ${record.status}` }))
+      }
+      const already = yield* kubeconfigs.get(record.id, regionKey).pipe(Effect.catchAll(unavailable))
+      if (Option.isSome(already)) return yield* Effect.fail(new Forbidden({ error: "already-set", message: `region ${regionKey} already delivered its kubeconfig` }))
+      const body = yield* readBody(request)
+      if (body.trim() === "") return yield* Effect.fail(new Unprocessable({ error: "empty-body", message: "the kubeconfig is empty" }))
+      const receivedAt = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+      yield* kubeconfigs.put(record.id, regionKey, Redacted.make(body), receivedAt).pipe(
+        Effect.catchAll((error): Effect.Effect<never, Forbidden | Unprocessable | Unavailable> =>
+          error.reason === "AlreadySet"
+            ? Effect.fail(new Forbidden({ error: "already-set", message: `region ${regionKey} already delivered its kubeconfig` }))
+            : error.reason === "Empty"
+              ? Effect.fail(new Unprocessable({ error: "empty-body", message: "the kubeconfig is empty" }))
+              : unavailable(error)
+        )
+      )
+      return HttpServerResponse.empty({ status: 204 })
+    })
+  )
+)
+
+const DeploymentsLive = HttpApiBuilder.group(SovereignApi, "deployments", (handlers) =>
+  handlers
+    .handleRaw("create", ({ request }) =>
+      Effect.gen(function* () {
+        const principal = yield* CurrentPrincipal
+        const control = yield* Control
+        const body = yield* readJson(request)
+        const spec = yield* Either.match(Deployment.validate(body), {
+          onLeft: (invalid) => Effect.fail(InvalidRequest.of(invalid.issues)),
+          onRight: Effect.succeed
+        })
+        const record = yield* control.submit(spec, principal.email).pipe(Effect.catchAll(fromControl))
+        return HttpServerResponse.unsafeJson({ id: record.id, status: record.status, links: linksOf(record.id) }, { status: 201 })
+      })
+    )
+    .handle("list", () =>
+      Effect.gen(function* () {
+        const principal = yield* CurrentPrincipal
+        const repo = yield* DeploymentRepo.DeploymentRepo
+        const records = yield* repo.list(principal.role === "admin" ? {} : { owner: principal.email }).pipe(Effect.catchAll(unavailable))
+        return { deployments: records.filter((record) => record.status !== "adopted").map(summaryOf) }
+      })
+    )
+    .handle("get", ({ path }) => Effect.flatMap(owned(path.id), stateOf))
+    .handle("remove", ({ path }) =>
+      Effect.gen(function* () {
+        const record = yield* owned(path.id)
+        if (record.status === "adopted") return yield* Effect.fail(new Unprocessable({ error: "adopted", message: "the deployment was handed over" }))
+        if (DeploymentRepo.inFlight.includes(record.status)) {
+          return yield* Effect.fail(new Conflict({ error: "in-flight", message: `the deployment is ${record.status}; wipe it or wait`, status: record.status }))
+        }
+        const repo = yield* DeploymentRepo.DeploymentRepo
+        const jobs = yield* JobRepo.JobRepo
+        const flow = yield* FlowEvents.FlowEvents
+        const kubeconfigs = yield* Kubeconfigs.Kubeconfigs
+        yield* Effect.all([jobs.remove(record.id), flow.remove(record.id), kubeconfigs.remove(record.id), repo.remove(record.id)], { discard: true }).pipe(
+          Effect.catchAll(unavailable)
+        )
+        return { id: record.id, deleted: true, mode: "record-only" as const }
+      })
+    )
+    .handle("retry", ({ path }) =>
+      Effect.gen(function* () {
+        yield* owned(path.id)
+        const control = yield* Control
+        const record = yield* control.retry(path.id).pipe(Effect.catchAll(fromControl))
+        return { id: record.id, status: record.status, message: "retrying from the first unfinished step" }
+      })
+    )
+    .handle("wipe", ({ path, urlParams }) =>
+      Effect.gen(function* () {
+        yield* owned(path.id)
+        const control = yield* Control
+        const force = urlParams.force === "true" || urlParams.force === "1"
+        const record = yield* control.wipe(path.id, { force }).pipe(Effect.catchAll(fromControl))
+        return { id: record.id, status: record.status, message: "wiping: cloud resources and DNS records are being removed" }
+      })
+    )
+    .handle("finalise", ({ path }) =>
+      Effect.gen(function* () {
+        yield* owned(path.id)
+        const control = yield* Control
+        const record = yield* control.finalise(path.id).pipe(Effect.catchAll(fromControl))
+        return yield* stateOf(record)
+      })
+    )
+    .handleRaw("events", ({ path, request }) =>
+      Effect.gen(function* () {
+        const record = yield* owned(path.id)
+        const frames = yield* deploymentEventStream(record, Option.getOrElse(lastEventId(request), () => 0))
+        return sseResponse(Stream.merge(frames, heartbeat, { haltStrategy: "left" }))
+      })
+    )
+    .handle("jobs", ({ path }) =>
+      Effect.gen(function* () {
+        const record = yield* owned(path.id)
+        const jobs = yield* JobRepo.JobRepo
+        return { jobs: yield* jobs.list(record.id).pipe(Effect.catchAll(unavailable)) }
+      })
+    )
+    .handle("job", ({ path }) =>
+      Effect.gen(function* () {
+        const record = yield* owned(path.id)
+        const jobs = yield* JobRepo.JobRepo
+        const found = yield* jobs.get(record.id, path.jobName).pipe(Effect.catchAll(unavailable))
+        return yield* Option.match(found, { onNone: () => Effect.fail(NotFound.of("job not found")), onSome: Effect.succeed })
+      })
+    )
+    .handle("logs", ({ path, urlParams }) =>
+      Effect.gen(function* () {
+        const record = yield* owned(path.id)
+        const jobs = yield* JobRepo.JobRepo
+        return yield* jobs.logs(record.id, path.execId, urlParams.fromLine ?? 1, urlParams.limit ?? 500).pipe(
+          Effect.catchAll((error): Effect.Effect<never, NotFound | Unavailable> => (error.reason === "NotFound" ? Effect.fail(NotFound.of("execution not found")) : unavailable(error)))
+        )
+      })
+    )
+    .handleRaw("getKubeconfig", ({ path, urlParams }) =>
+      Effect.gen(function* () {
+        const record = yield* owned(path.id)
+        const kubeconfigs = yield* Kubeconfigs.Kubeconfigs
+        const regions = Deployment.deriveRegions(record.spec, record.id)
+        const regionKey = urlParams.region ?? regions[0]!.key
+        const found = yield* kubeconfigs.get(record.id, regionKey).pipe(Effect.catchAll(unavailable))
+        if (Option.isNone(found)) return yield* Effect.fail(NotFound.of(`no kubeconfig for region ${regionKey} yet`))
+        const name = `${Deployment.firstLabel(record.spec.sovereignFQDN)}${regionKey === regions[0]!.key ? "" : `-${regionKey}`}.yaml`
+        return HttpServerResponse.text(Redacted.value(found.value), {
+          contentType: "application/yaml",
+          headers: { "content-disposition": `attachment; filename="${name}"`, "cache-control": "no-store" }
+        })
+      })
+    )
+    .handle("flowSnapshot", ({ path }) =>
+      Effect.gen(function* () {
+        const record = yield* owned(path.id)
+        const jobs = yield* JobRepo.JobRepo
+        const current = yield* jobs.list(record.id).pipe(Effect.catchAll(unavailable))
+        return FlowGraph.compose({
+          deploymentId: record.id,
+          regions: Deployment.deriveRegions(record.spec, record.id).map((region) => region.key),
+          jobs: current,
+          inFlight: DeploymentRepo.inFlight.includes(record.status)
+        })
+      })
+    )
+    .handleRaw("flowStream", ({ path, request }) =>
+      Effect.gen(function* () {
+        const record = yield* owned(path.id)
+        const frames = yield* flowFrames(record, lastEventId(request)).pipe(Effect.catchAll(unavailable))
+        return sseResponse(Stream.merge(frames, heartbeat))
+      })
+    )
+    .handle("inventory", () =>
+      Effect.gen(function* () {
+        const principal = yield* CurrentPrincipal
+        if (principal.role !== "admin") return yield* Effect.fail(new Forbidden({ error: "forbidden", message: "admins only" }))
+        const control = yield* Control
+        if (Option.isNone(control.inventory)) return yield* Effect.fail(NotFound.of("the simulator is not running"))
+        const resources = yield* control.inventory.value.pipe(Effect.catchAll(fromControl))
+        return { resources: [...resources] }
+      })
+    )
+)
+
+export const OperatorAuthLive = Layer.effect(
+  OperatorAuth,
+  Effect.map(Auth.Authenticator, (authenticator) => ({
+    bearer: (token: Redacted.Redacted<string>) =>
+      Option.match(authenticator.authenticate(token), {
+        onNone: () =>
+          Effect.fail(Unauthorized.of(Redacted.value(token).trim() === "" ? "a bearer token is required" : "the bearer token is not known")),
+        onSome: (principal) => Effect.succeed(principal)
+      })
+  }))
+)
+
+const notFoundRoute = HttpServerResponse.unsafeJson({ error: "not-found", message: "no such route" }, { status: 404 })
+const internal = HttpServerResponse.unsafeJson({ error: "internal", message: "the server failed; see its log" }, { status: 500 })
+
+/**
+ * The shape of every answer the handlers did not produce: decode failures of paths and query strings
+ * are the usual 400, unknown routes a JSON 404, and a defect is logged and answered with a bare 500.
+ */
+const ErrorShapeLive = HttpApiBuilder.middleware(SovereignApi, (app) =>
+  Effect.catchAllCause(app, (cause) => {
+    const failures = Chunk.toReadonlyArray(Cause.failures(cause)) as ReadonlyArray<unknown>
+    const decode = failures.find((failure): failure is HttpApiError.HttpApiDecodeError => failure instanceof HttpApiError.HttpApiDecodeError)
+    if (decode !== undefined) {
+      return Effect.fail(InvalidRequest.of(decode.issues.map((issue) => ({ path: issue.path.map(String).join("."), message: issue.message }))))
+    }
+    if (failures.some((failure) => Predicate.isTagged(failure, "RouteNotFound"))) return Effect.succeed(notFoundRoute)
+    if (failures.length > 0 || Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
+    return Effect.as(Effect.logError("a request failed", Cause.pretty(cause)), internal)
+  })
+)
+
+export const ApiLive = HttpApiBuilder.api(SovereignApi).pipe(
+  Layer.provide([HealthLive, PublicLive, PostbackLive, DeploymentsLive, ErrorShapeLive]),
+  Layer.provide(OperatorAuthLive)
+)
+
+export const openApiJson = openApi

@@ -1,0 +1,22 @@
+/** Serves the API over Node's HTTP server, with its OpenAPI document. */
+import { HttpApiBuilder, HttpServer } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Effect, Layer } from "effect"
+import { createServer } from "node:http"
+import { ApiLive } from "./Http.js"
+
+/** The HTTP layer for the API; `listen` decides where (port 0 picks a free one). */
+export const layer = (listen: { readonly host: string; readonly port: number }) =>
+  HttpApiBuilder.serve().pipe(
+    Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/api/v1/openapi.json" })),
+    Layer.provide(ApiLive),
+    Layer.provideMerge(NodeHttpServer.layer(() => createServer({ requestTimeout: 0, headersTimeout: 30_000 }), listen))
+  )
+
+/** The address the server listens on, as a base URL. */
+export const baseUrl = Effect.map(HttpServer.HttpServer, (server) => {
+  const address = server.address
+  return address._tag === "TcpAddress"
+    ? `http://${address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname}:${address.port}`
+    : `unix://${address.path}`
+})

@@ -1,0 +1,83 @@
+/** An in-process API server on a free loopback port over PGlite, with a stand-in `Control` for route tests. */
+import { Deployment, DeploymentRepo, Secrets } from "@sovereign/core"
+import { Effect, Layer, ManagedRuntime, Option } from "effect"
+import * as Auth from "../../src/Auth.js"
+import { Control, ControlError, type ControlService } from "../../src/Control.js"
+import * as Database from "../../src/Database.js"
+import * as HandoverSigner from "../../src/HandoverSigner.js"
+import * as HttpServer from "../../src/HttpServer.js"
+import * as SecretBox from "../../src/SecretBox.js"
+import * as SqlStore from "../../src/SqlStore.js"
+
+export const tokens = {
+  admin: "admin-token-0123456789",
+  alice: "alice-token-0123456789",
+  bob: "bob-token-0123456789"
+}
+
+const authLayer = Auth.layerTokens([
+  { token: tokens.admin, principal: { email: "admin@example.com", role: "admin" } },
+  { token: tokens.alice, principal: { email: "alice@example.com", role: "operator" } },
+  { token: tokens.bob, principal: { email: "bob@example.com", role: "operator" } }
+])
+
+/** Accepts and stores deployments; retry/wipe/finalise only move the status, as the runtime would announce. */
+const controlLayer = Layer.effect(
+  Control,
+  Effect.gen(function* () {
+    const repo = yield* DeploymentRepo.DeploymentRepo
+    const secrets = yield* Secrets.Secrets
+    let counter = 0
+    const move = (id: string, status: DeploymentRepo.Status, allowed: ReadonlyArray<DeploymentRepo.Status>) =>
+      Effect.gen(function* () {
+        const record = Option.getOrThrow(yield* Effect.orDie(repo.get(id)))
+        if (record.status === "adopted") return yield* new ControlError({ reason: "Adopted", message: "handed over" })
+        if (!allowed.includes(record.status)) return yield* new ControlError({ reason: "Conflict", message: `cannot from ${record.status}`, status: record.status })
+        const { record: next } = yield* Effect.orDie(
+          repo.update(id, record.version, { status }, [{ at: 2, phase: "deployment", level: "info", message: status, type: "status", state: status }], 2)
+        )
+        return next
+      })
+    const service: ControlService = {
+      submit: (spec, owner) =>
+        Effect.gen(function* () {
+          const id = (0xa000000000000000n + BigInt(++counter)).toString(16)
+          const sealedCredentials = yield* Effect.orDie(Secrets.sealCredentials(spec.credentials).pipe(Effect.provideService(Secrets.Secrets, secrets)))
+          return yield* repo
+            .create(
+              { id, owner, status: "pending", spec: Deployment.publicSpec(spec), sealedCredentials, results: { regions: [] }, createdAt: 1 },
+              { at: 1, phase: "deployment", level: "info", message: "accepted", type: "status", state: "pending" }
+            )
+            .pipe(Effect.mapError((error) => new ControlError({ reason: error.reason === "Conflict" ? "Conflict" : "Unavailable", message: error.message })))
+        }),
+      retry: (id) => move(id, "provisioning", ["failed", "partial-failure"]),
+      wipe: (id) => move(id, "wiping", ["pending", "provisioning", "phase1-watching", "ready", "failed", "partial-failure"]),
+      finalise: (id) => move(id, "adopted", ["ready"]),
+      inventory: Option.some(Effect.succeed([{ kind: "server", name: "t1-fsn1-cp-0", region: "fsn1", labels: { "sovereign.dev/deployment": "x" } }])),
+      ready: Effect.succeed(true)
+    }
+    return service
+  })
+)
+
+export const secretKey = Buffer.alloc(32, 3)
+
+export const makeServer = () => {
+  const base = SqlStore.layer().pipe(
+    Layer.provideMerge(SecretBox.layerKey(secretKey)),
+    Layer.provideMerge(Database.layerPglite(undefined))
+  )
+  const handover = HandoverSigner.layerHandover.pipe(Layer.provideMerge(HandoverSigner.layerEphemeral))
+  const app = HttpServer.layer({ host: "127.0.0.1", port: 0 }).pipe(
+    Layer.provideMerge(controlLayer),
+    Layer.provideMerge(handover),
+    Layer.provideMerge(authLayer),
+    Layer.provideMerge(base)
+  )
+  const runtime = ManagedRuntime.make(app)
+  return {
+    runtime,
+    url: () => runtime.runPromise(HttpServer.baseUrl),
+    dispose: () => runtime.dispose()
+  }
+}
