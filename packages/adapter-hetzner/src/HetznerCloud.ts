@@ -285,15 +285,19 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
   const sshKeySelector = (deploymentId: string) =>
     HetznerNames.selector({ [HetznerNames.deploymentLabel]: deploymentId, [HetznerNames.roleLabel]: HetznerNames.roles.sshKey })
 
-  /** Ours by label; else a key with the same fingerprint that someone else uploaded (reused, never owned). */
+  /**
+   * The key with the request's fingerprint, if the project has one (fingerprints are unique per
+   * project, so one filtered list answers both questions): ours when it carries our label, else
+   * someone else's upload of the same key, which is reused but never owned or purged. (A key of
+   * ours whose public key was since replaced is found by createOrAdopt when its name collides.)
+   */
   const lookupSshKey = (context: StepContext) =>
-    context.api.list(HetznerSchema.kinds.sshKeys, { labelSelector: sshKeySelector(context.deployment.id) }).pipe(
-      Effect.flatMap((mine) =>
-        mine[0] !== undefined
-          ? Effect.succeed(Option.some({ key: mine[0], owned: true }))
-          : context.api.list(HetznerSchema.kinds.sshKeys, { fingerprint: sshFingerprint(context.deployment.spec.sshPublicKey) }).pipe(
-            Effect.map((shared) => Option.map(Option.fromNullable(shared[0]), (key) => ({ key, owned: false })))
-          )
+    context.api.list(HetznerSchema.kinds.sshKeys, { fingerprint: sshFingerprint(context.deployment.spec.sshPublicKey) }).pipe(
+      Effect.map((found) =>
+        Option.map(Option.fromNullable(found[0]), (key) => ({
+          key,
+          owned: key.labels[HetznerNames.deploymentLabel] === context.deployment.id
+        }))
       )
     )
 

@@ -1,7 +1,7 @@
 /** The CloudProvider conformance suite: every cloud adapter (and the simulator) must pass it against its own backend. */
 import { describe, expect, it } from "@effect/vitest"
 import { CloudProvider, Deployment } from "@sovereign/core"
-import { Context, Effect, Either, Layer, Option, Redacted } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
 import type { Scope } from "effect"
 
 /** What a backend holds, owned or not; lets the suite see what the port itself would not report. */
@@ -12,78 +12,10 @@ export interface CloudInspectorService {
 /** Optional: a world that provides it gets the "nothing unowned, nothing left" checks too. */
 export class CloudInspector extends Context.Tag("@sovereign/testkit/CloudInspector")<CloudInspector, CloudInspectorService>() {}
 
-export interface SampleRegion {
-  readonly provider: string
-  readonly cloudRegion: string
-  readonly controlPlaneSize: string
-  readonly workerSize?: string
-  readonly workerCount?: number
-  readonly clusterMeshName?: string
-}
-
-export interface SampleOptions {
-  readonly id: string
-  readonly fqdn: string
-  readonly regions: ReadonlyArray<SampleRegion>
-  readonly haControlPlane?: boolean
-  readonly credentials?: Readonly<Record<string, string>>
-  readonly postbackBaseUrl?: string
-  readonly postbackToken?: string
-}
-
-/** A validated deployment with its derivations, as the orchestrator hands it to the port. */
-export const sampleDeployment = (options: SampleOptions): CloudProvider.CloudDeployment => {
-  const request = {
-    sovereignFQDN: options.fqdn,
-    orgName: "Conformance",
-    orgEmail: "ops@example.com",
-    regions: options.regions,
-    sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForConformanceTestsOnly0000000000000 ops@example.com",
-    haControlPlane: options.haControlPlane ?? false,
-    credentials: options.credentials ?? {}
-  }
-  const spec = Either.getOrThrowWith(Deployment.validate(request), (error) => new Error(error.message))
-  return {
-    id: options.id,
-    spec,
-    regions: Deployment.deriveRegions(spec, options.id),
-    postback: {
-      baseUrl: options.postbackBaseUrl ?? "https://sovereign.example.com",
-      token: Redacted.make(options.postbackToken ?? "postback-token-for-conformance")
-    }
-  }
-}
-
-/** Steps in dependency order per region, regions side by side: how the orchestrator applies a plan. */
-export const orderSteps = (steps: ReadonlyArray<CloudProvider.CloudStep>): ReadonlyArray<ReadonlyArray<CloudProvider.CloudStep>> => {
-  const regions = [...new Set(steps.map((step) => step.region))]
-  return regions.map((region) => {
-    const pending = steps.filter((step) => step.region === region)
-    const done = new Set<string>()
-    const ordered: Array<CloudProvider.CloudStep> = []
-    while (pending.length > 0) {
-      const ready = pending.findIndex((step) => step.dependsOn.every((dependency) => done.has(dependency)))
-      if (ready < 0) throw new Error(`steps of region ${region} have a cycle or a dangling dependency`)
-      const [step] = pending.splice(ready, 1)
-      ordered.push(step!)
-      done.add(step!.name)
-    }
-    return ordered
-  })
-}
-
-/** Plans and applies every step (regions in parallel); returns each step's result by `<region>:<step>`. */
-export const applyAll = (deployment: CloudProvider.CloudDeployment, options: { readonly stepsPerRegion?: number } = {}) =>
-  Effect.gen(function*() {
-    const cloud = yield* CloudProvider.CloudProvider
-    const plan = yield* cloud.plan(deployment)
-    const results = new Map<string, CloudProvider.StepResult>()
-    yield* Effect.forEach(orderSteps(plan), (regionSteps) =>
-      Effect.forEach(regionSteps.slice(0, options.stepsPerRegion ?? regionSteps.length), (step) =>
-        cloud.apply(deployment, step).pipe(Effect.tap((result) => Effect.sync(() => results.set(`${step.region}:${step.name}`, result))))
-      , { discard: true }), { concurrency: "unbounded", discard: true })
-    return results
-  })
+export {
+  applyAll, orderSteps, sampleDeployment, type SampleOptions, type SampleRegion
+} from "./CloudProviderSamples.js"
+import { applyAll, orderSteps, sampleDeployment, type SampleOptions, type SampleRegion } from "./CloudProviderSamples.js"
 
 const deploymentLabel = "sovereign.dev/deployment"
 const regionLabel = "sovereign.dev/region"
