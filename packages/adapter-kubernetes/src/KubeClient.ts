@@ -5,6 +5,7 @@
  */
 import { X509Certificate } from "node:crypto"
 import * as https from "node:https"
+import { createInterface } from "node:readline"
 import * as k8s from "@kubernetes/client-node"
 import { ClusterWatch } from "@sovereign/core"
 import { Duration, Effect, Redacted, Schedule, Schema, Stream } from "effect"
@@ -94,6 +95,8 @@ export interface KubeClient {
   readonly awaitReachable: (options?: ReachabilityOptions) => Effect.Effect<boolean, KubeError>
   /** A raw watch stream (`?watch=true`) on `path`; ends when the server closes it. */
   readonly watch: (path: string, query: Readonly<Record<string, QueryValue>>) => Stream.Stream<WatchEvent, KubeError>
+  /** Follows a container's log (`follow=true`), line by line, from `sinceTime` (RFC 3339) when given. */
+  readonly followLog: (namespace: string, pod: string, container: string, sinceTime?: string) => Stream.Stream<string, KubeError>
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -367,6 +370,43 @@ export const make = (kubeconfig: Redacted.Redacted<string>, options: KubeClientO
         "unbounded"
       )
 
+    const followLog = (namespace: string, pod: string, container: string, sinceTime?: string): Stream.Stream<string, KubeError> =>
+      Stream.asyncScoped<string, KubeError>((emit) =>
+        Effect.gen(function* () {
+          const operation = `follow the log of ${namespace}/${pod}`
+          const logAgent = yield* Effect.acquireRelease(
+            Effect.sync(() => new https.Agent({ ...transport.agentOptions, keepAlive: false })),
+            (logAgent) => Effect.sync(() => logAgent.destroy())
+          )
+          const init = yield* Effect.tryPromise({ try: () => config.applyToFetchOptions({}), catch: (error) => fromUnknown(operation, error) })
+          const headers: Record<string, string> = {}
+          const source = init.headers as unknown as { readonly forEach: (visit: (value: string, key: string) => void) => void } | undefined
+          source?.forEach((value, key) => void (headers[key] = value))
+          const url = new URL(`${transport.server.replace(/\/$/, "")}/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/log`)
+          url.searchParams.set("container", container)
+          url.searchParams.set("follow", "true")
+          if (sinceTime !== undefined) url.searchParams.set("sinceTime", sinceTime)
+          const request = https.get(url, { agent: logAgent, headers }, (response) => {
+            // A reset mid-stream ends the log; the caller decides whether to follow again.
+            response.on("error", () => void emit.end())
+            if (response.statusCode !== 200) {
+              const chunks: Array<Buffer> = []
+              response.on("data", (chunk: Buffer) => chunks.push(chunk))
+              response.on("end", () => void emit.fail(fromStatus(operation, response.statusCode ?? 500, statusOf(Buffer.concat(chunks).toString("utf8")))))
+              return
+            }
+            const lines = createInterface({ input: response, crlfDelay: Infinity })
+            lines.on("line", (line) => void emit.single(line))
+            // readline re-emits the response's errors; without a listener they would be uncaught.
+            lines.on("error", () => void emit.end())
+            response.on("close", () => void emit.end())
+          })
+          request.on("error", (error) => void emit.fail(fromUnknown(operation, error)))
+          yield* Effect.addFinalizer(() => Effect.sync(() => request.destroy()))
+        }),
+        "unbounded"
+      )
+
     return {
       server: transport.server,
       core: config.makeApiClient(k8s.CoreV1Api),
@@ -376,6 +416,7 @@ export const make = (kubeconfig: Redacted.Redacted<string>, options: KubeClientO
       request,
       probe: probe(requestTimeout),
       awaitReachable,
-      watch
+      watch,
+      followLog
     } satisfies KubeClient
   })

@@ -4,8 +4,9 @@
  * periodic resync, reconnecting with backoff; every release is reported on first sight.
  */
 import { ClusterWatch, HelmRelease } from "@sovereign/core"
-import { Config, ConfigError, Duration, Effect, Either, Layer, Mailbox, Option, Schedule, Schema, Stream } from "effect"
-import type { Redacted } from "effect"
+import { Clock, Config, ConfigError, Duration, Effect, Either, Layer, Mailbox, Option, Schedule, Schema, Stream } from "effect"
+import type { Redacted, Scope } from "effect"
+import * as HelmControllerLog from "./HelmControllerLog.js"
 import * as KubeClient from "./KubeClient.js"
 import { HelmReleaseResource, helmReleaseApi, ObjectList, ResourceVersionOnly, Status, toObservation } from "./KubernetesSchema.js"
 
@@ -24,6 +25,12 @@ export interface KubernetesClusterWatchOptions {
   readonly reconnectMaxDelay?: Duration.DurationInput
   /** Page size of the list (default 500). */
   readonly listPageSize?: number
+  /** Follow the helm-controller's log and report lines that name a watched release (default true). */
+  readonly tailLogs?: boolean
+  /** Selects the helm-controller pod in the watched namespace (default `app=helm-controller`). */
+  readonly logPodSelector?: string
+  /** Pause before looking for the helm-controller pod again, when none runs or its log ended (default 5 s). */
+  readonly logRetryDelay?: Duration.DurationInput
 }
 
 /** Whether two observations differ in anything but their resourceVersion. */
@@ -47,13 +54,59 @@ const decodeStatus = Schema.decodeUnknownOption(Status)
 const isFatal = (error: KubeClient.KubeError): boolean =>
   error.reason === "Untrusted" || error.reason === "Unauthorized" || error.reason === "Forbidden"
 
+type LoopSettings = Required<Omit<KubernetesClusterWatchOptions, "reachability" | "requestTimeout">>
+
+/**
+ * Follows the running helm-controller's log and reports the lines that name a watched release;
+ * re-discovers the pod when none runs yet or its log ends. Ends quietly on a fatal error (the
+ * watch itself reports those).
+ */
+const tailHelmControllerLogs = (
+  client: KubeClient.KubeClient,
+  options: ClusterWatch.WatchOptions,
+  settings: LoopSettings,
+  mailbox: Mailbox.Mailbox<ReleaseEvent, ClusterWatch.ClusterError>
+): Effect.Effect<void> =>
+  Effect.gen(function* () {
+    const { namespace, namePrefix } = options
+    while (true) {
+      const pods = yield* client
+        .request(`list helm-controller pods in ${namespace}`, (requestOptions) =>
+          client.core.listNamespacedPod({ namespace, labelSelector: settings.logPodSelector }, requestOptions)
+        )
+        .pipe(Effect.either)
+      if (Either.isLeft(pods) && isFatal(pods.left)) return
+      const pod = Either.isRight(pods) ? pods.right.items.find((candidate) => candidate.status?.phase === "Running") : undefined
+      const podName = pod?.metadata?.name
+      if (pod === undefined || podName === undefined) {
+        yield* Effect.sleep(settings.logRetryDelay)
+        continue
+      }
+      const container = pod.spec?.containers[0]?.name ?? "manager"
+      const now = yield* Clock.currentTimeMillis
+      const sinceTime = new Date(now).toISOString().replace(/\.\d+Z$/, "Z")
+      const ended = yield* client.followLog(namespace, podName, container, sinceTime).pipe(
+        Stream.runForEach((line) => {
+          const parsed = HelmControllerLog.parse(line, namePrefix)
+          if (parsed === undefined) return Effect.void
+          return Effect.flatMap(Clock.currentTimeMillis, (at) =>
+            mailbox.offer(ReleaseEvent.Log({ release: parsed.release, level: parsed.level, message: parsed.message, timestamp: parsed.timestamp ?? at }))
+          )
+        }),
+        Effect.either
+      )
+      if (Either.isLeft(ended) && isFatal(ended.left)) return
+      yield* Effect.sleep(settings.logRetryDelay)
+    }
+  })
+
 /** One watch session: the list/watch loop writing into `mailbox` until interrupted or a fatal error. */
 const session = (
   client: KubeClient.KubeClient,
   options: ClusterWatch.WatchOptions,
-  settings: Required<Omit<KubernetesClusterWatchOptions, "reachability" | "requestTimeout">>,
+  settings: LoopSettings,
   mailbox: Mailbox.Mailbox<ReleaseEvent, ClusterWatch.ClusterError>
-): Effect.Effect<never, KubeClient.KubeError> =>
+): Effect.Effect<never, KubeClient.KubeError, Scope.Scope> =>
   Effect.gen(function* () {
     const { namespace, namePrefix } = options
     const known = new Map<string, Observation>()
@@ -90,7 +143,7 @@ const session = (
     })
 
     /** Lists every page; reports what is new or changed, and what vanished; returns the list's resourceVersion. */
-    const relist: Effect.Effect<string, KubeClient.KubeError> = Effect.gen(function* () {
+    const relist: Effect.Effect<string, KubeClient.KubeError, Scope.Scope> = Effect.gen(function* () {
       const items: Array<unknown> = []
       let continueToken: string | undefined = undefined
       let resourceVersion = ""
@@ -124,6 +177,7 @@ const session = (
       if (!synced) {
         synced = true
         yield* mailbox.offer(ReleaseEvent.Synced())
+        if (settings.tailLogs) yield* Effect.forkScoped(tailHelmControllerLogs(client, options, settings, mailbox))
       }
       return resourceVersion
     })
@@ -165,7 +219,7 @@ const session = (
         )
     }
 
-    const relistWithRetry: Effect.Effect<string, KubeClient.KubeError> = relist.pipe(
+    const relistWithRetry: Effect.Effect<string, KubeClient.KubeError, Scope.Scope> = relist.pipe(
       Effect.tapError((error) => (isFatal(error) ? Effect.void : Effect.logWarning(`${error.message}; retrying`))),
       Effect.retry({
         while: (error) => !isFatal(error),
@@ -206,7 +260,10 @@ export const make = (settings: KubernetesClusterWatchOptions = {}): ClusterWatch
   const loopSettings = {
     reconnectInitialDelay: settings.reconnectInitialDelay ?? Duration.millis(500),
     reconnectMaxDelay: settings.reconnectMaxDelay ?? Duration.seconds(30),
-    listPageSize: settings.listPageSize ?? 500
+    listPageSize: settings.listPageSize ?? 500,
+    tailLogs: settings.tailLogs ?? true,
+    logPodSelector: settings.logPodSelector ?? "app=helm-controller",
+    logRetryDelay: settings.logRetryDelay ?? Duration.seconds(5)
   }
   return {
     watch: (kubeconfig: Redacted.Redacted<string>, options: ClusterWatch.WatchOptions) =>
@@ -231,6 +288,7 @@ export const layer = (settings: KubernetesClusterWatchOptions = {}): Layer.Layer
 /** Settings from configuration, e.g. `KubernetesClusterWatch.config` (all optional). */
 export const config: Config.Config<KubernetesClusterWatchOptions> = Config.all({
   requestTimeout: Config.duration("SOVEREIGN_KUBE_REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
+  tailLogs: Config.boolean("SOVEREIGN_KUBE_TAIL_LOGS").pipe(Config.withDefault(true)),
   reconnectMaxDelay: Config.duration("SOVEREIGN_KUBE_RECONNECT_MAX_DELAY").pipe(Config.withDefault(Duration.seconds(30))),
   reachability: Config.all({
     budget: Config.duration("SOVEREIGN_KUBE_REACHABILITY_BUDGET").pipe(Config.withDefault(Duration.minutes(10)))

@@ -1,4 +1,5 @@
 /** @sovereign/adapter-kubernetes: verified Kubernetes clients, the HelmRelease ClusterWatch and the handover access object. */
+export * as HelmControllerLog from "./HelmControllerLog.js"
 export * as KubeClient from "./KubeClient.js"
 export * as KubernetesClusterAccess from "./KubernetesClusterAccess.js"
 export * as KubernetesClusterWatch from "./KubernetesClusterWatch.js"

@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "@effect/vitest"
+import * as k8s from "@kubernetes/client-node"
 import { ClusterWatch } from "@sovereign/core"
 import { FakeKubernetesApi } from "@sovereign/testkit"
 import { Duration, Effect, Either, Redacted, Stream } from "effect"
@@ -158,5 +159,27 @@ describe("KubeClient", () => {
       const watched = yield* firstEventOf(fake.kubeconfigWith({ token: "wrong" }))
       expect(Either.isLeft(watched) && watched.left.reason).toBe("Forbidden")
       expect(Either.isLeft(watched) && watched.left.message).not.toContain(fake.token)
+    }), 30_000)
+
+  it.scopedLive("a patch with another content type keeps the verified transport (hostAliases replaced, not merged)", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeKubernetesApi.make()
+      yield* fake.put({
+        apiVersion: "apps/v1",
+        kind: "DaemonSet",
+        metadata: { name: "cilium", namespace: "kube-system" },
+        spec: { template: { spec: { containers: [{ name: "agent" }], hostAliases: [{ ip: "10.0.0.1", hostnames: ["old.mesh.cilium.io"] }] } } }
+      })
+      const client = yield* KubeClient.make(Redacted.make(fake.kubeconfig))
+      const body = { spec: { template: { spec: { hostAliases: [{ $patch: "replace" }, { ip: "10.0.0.2", hostnames: ["new.mesh.cilium.io"] }] } } } }
+      const patched = yield* client.request("patch DaemonSet cilium", (options) =>
+        client.apps.patchNamespacedDaemonSet(
+          { name: "cilium", namespace: "kube-system", body },
+          k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.StrategicMergePatch, options)
+        )
+      )
+      expect(patched.spec?.template.spec?.hostAliases).toEqual([{ ip: "10.0.0.2", hostnames: ["new.mesh.cilium.io"] }])
+      const missing = yield* Effect.flip(client.request("read DaemonSet absent", (options) => client.apps.readNamespacedDaemonSet({ name: "absent", namespace: "kube-system" }, options)))
+      expect(missing.reason).toBe("NotFound")
     }), 30_000)
 })

@@ -125,6 +125,11 @@ export interface FakeKubernetesApi {
   readonly openWatches: Effect.Effect<number>
   /** Completes once at least `count` watches are open (of the given resource plural, if any). */
   readonly awaitWatches: (count: number, plural?: string) => Effect.Effect<void>
+
+  /** Appends a line to a pod's log (`GET …/pods/{name}/log`, streamed to followers). */
+  readonly appendPodLog: (namespace: string, pod: string, line: string) => Effect.Effect<void>
+  /** Completes once at least `count` clients follow pod logs. */
+  readonly awaitLogFollowers: (count: number) => Effect.Effect<void>
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -333,6 +338,9 @@ const start = async (options: FakeKubernetesApiOptions): Promise<Running> => {
   const hanging = new Set<ServerResponse>()
   const requestLog: Array<RequestRecord> = []
   const watchWaiters = new Set<() => void>()
+  const podLogs = new Map<string, Array<{ readonly at: number; readonly line: string }>>()
+  const logFollowers = new Set<{ readonly key: string; readonly response: ServerResponse }>()
+  const followerWaiters = new Set<() => void>()
   let silent = false
   let hang = false
   let failures: { count: number; code: number } = { count: 0, code: 503 }
@@ -653,6 +661,24 @@ const start = async (options: FakeKubernetesApiOptions): Promise<Running> => {
 
   const handleResource = async (route: Route, method: string, query: URLSearchParams, request: IncomingMessage, response: ServerResponse): Promise<number> => {
     const { resource, namespace, name } = route
+    if (route.subresource === "log" && resource.plural === "pods" && name !== undefined && method === "GET") {
+      if (!objects.has(keyOf(resource, namespace, name))) throw notFound(resource, name)
+      const key = `${namespace ?? ""}/${name}`
+      const sinceTime = query.get("sinceTime")
+      const since = sinceTime === null ? 0 : Date.parse(sinceTime)
+      response.writeHead(200, { "content-type": "text/plain", "transfer-encoding": "chunked" })
+      for (const entry of podLogs.get(key) ?? []) if (entry.at >= since) response.write(entry.line + "\n")
+      if (query.get("follow") !== "true") {
+        response.end()
+        return 200
+      }
+      response.flushHeaders()
+      const follower = { key, response }
+      logFollowers.add(follower)
+      response.on("close", () => logFollowers.delete(follower))
+      for (const waiter of [...followerWaiters]) waiter()
+      return 200
+    }
     if (route.subresource !== undefined && route.subresource !== "status") throw new StatusFailure(404, "NotFound", "the server could not find the requested resource")
     if (name === undefined) {
       if (method === "GET") {
@@ -882,6 +908,26 @@ const start = async (options: FakeKubernetesApiOptions): Promise<Running> => {
     requests: Effect.sync(() => [...requestLog]),
     clearRequests: Effect.sync(() => void requestLog.splice(0)),
     openWatches: Effect.sync(() => watchers.size),
+    appendPodLog: (namespace, pod, line) =>
+      Effect.sync(() => {
+        const key = `${namespace}/${pod}`
+        const lines = podLogs.get(key) ?? []
+        lines.push({ at: Date.now(), line })
+        podLogs.set(key, lines)
+        for (const follower of logFollowers) if (follower.key === key && !follower.response.writableEnded) follower.response.write(line + "\n")
+      }),
+    awaitLogFollowers: (count) =>
+      Effect.async<void>((resume) => {
+        const check = () => {
+          if (logFollowers.size >= count) {
+            followerWaiters.delete(check)
+            resume(Effect.void)
+          }
+        }
+        followerWaiters.add(check)
+        check()
+        return Effect.sync(() => void followerWaiters.delete(check))
+      }),
     awaitWatches: (count, plural) =>
       Effect.async<void>((resume) => {
         const check = () => {
@@ -905,6 +951,7 @@ const start = async (options: FakeKubernetesApiOptions): Promise<Running> => {
   const close = async (): Promise<void> => {
     clearInterval(bookmarkTimer)
     for (const watcher of [...watchers]) endWatcher(watcher)
+    for (const follower of logFollowers) follower.response.end()
     for (const response of hanging) response.destroy()
     for (const socket of sockets) socket.destroy()
     await new Promise<void>((resolve) => server.close(() => resolve()))
