@@ -316,3 +316,83 @@ describe("FakeKubernetesApi through @kubernetes/client-node", () => {
       expect((yield* fake.requests).map((request) => request.status)).toEqual([503, 200])
     }), 30_000)
 })
+
+describe("FakeKubernetesApi patch semantics (as the API server applies them)", () => {
+  const daemonSet = {
+    metadata: { name: "cilium", finalizers: ["a"] },
+    spec: {
+      template: {
+        spec: {
+          containers: [
+            { name: "agent", image: "v1", env: [{ name: "A", value: "1" }, { name: "B", value: "2" }] },
+            { name: "sidecar", image: "s1" }
+          ],
+          hostAliases: [
+            { ip: "10.0.0.1", hostnames: ["r1"] },
+            { ip: "10.0.0.2", hostnames: ["r2"] }
+          ],
+          tolerations: [{ key: "x" }]
+        }
+      }
+    }
+  }
+  const spec = (value: unknown) => (value as { spec: { template: { spec: Record<string, unknown> } } }).spec.template.spec
+
+  it("merges keyed lists by their merge key and replaces unkeyed lists", () => {
+    const patched = FakeKubernetesApi.strategicMergePatch(daemonSet, {
+      spec: { template: { spec: { containers: [{ name: "agent", env: [{ name: "B", value: "3" }] }], hostAliases: [{ ip: "10.0.0.2", hostnames: ["r2b"] }], tolerations: [{ key: "y" }] } } }
+    })
+    expect(spec(patched)["containers"]).toEqual([
+      { name: "agent", image: "v1", env: [{ name: "A", value: "1" }, { name: "B", value: "3" }] },
+      { name: "sidecar", image: "s1" }
+    ])
+    expect(spec(patched)["hostAliases"]).toEqual([
+      { ip: "10.0.0.1", hostnames: ["r1"] },
+      { ip: "10.0.0.2", hostnames: ["r2b"] }
+    ])
+    expect(spec(patched)["tolerations"]).toEqual([{ key: "y" }])
+  })
+
+  it("honours the directives: $patch replace/delete, $setElementOrder, $deleteFromPrimitiveList, $retainKeys, null", () => {
+    const patched = FakeKubernetesApi.strategicMergePatch(daemonSet, {
+      metadata: { "$deleteFromPrimitiveList/finalizers": ["a"] },
+      spec: {
+        template: {
+          spec: {
+            "$setElementOrder/hostAliases": [{ ip: "10.0.0.2" }, { ip: "10.0.0.1" }],
+            hostAliases: [{ ip: "10.0.0.1", $patch: "delete" }, { ip: "10.0.0.3", hostnames: ["r3"] }],
+            containers: [{ name: "sidecar", $patch: "delete" }],
+            tolerations: null
+          }
+        }
+      }
+    })
+    expect((patched as { metadata: { finalizers: Array<string> } }).metadata.finalizers).toEqual([])
+    expect(spec(patched)["hostAliases"]).toEqual([
+      { ip: "10.0.0.2", hostnames: ["r2"] },
+      { ip: "10.0.0.3", hostnames: ["r3"] }
+    ])
+    expect((spec(patched)["containers"] as Array<{ name: string }>).map((container) => container.name)).toEqual(["agent"])
+    expect("tolerations" in spec(patched)).toBe(false)
+    const replacedMap = FakeKubernetesApi.strategicMergePatch(daemonSet, { spec: { template: { spec: { $patch: "replace", hostAliases: [] } } } })
+    expect(spec(replacedMap)).toEqual({ hostAliases: [] })
+    const retained = FakeKubernetesApi.strategicMergePatch({ a: 1, b: 2, c: 3 }, { $retainKeys: ["a", "c"], c: 4 })
+    expect(retained).toEqual({ a: 1, c: 4 })
+  })
+
+  it("JSON merge patch replaces lists and deletes with null; JSON Patch applies operations in order", () => {
+    expect(FakeKubernetesApi.jsonMergePatch({ a: [1, 2], b: { c: 1, d: 2 } }, { a: [3], b: { c: null } })).toEqual({ a: [3], b: { d: 2 } })
+    expect(
+      FakeKubernetesApi.jsonPatch({ a: [1, 2], b: { c: 1 } }, [
+        { op: "test", path: "/b/c", value: 1 },
+        { op: "add", path: "/a/-", value: 3 },
+        { op: "replace", path: "/b/c", value: 2 },
+        { op: "remove", path: "/a/0" },
+        { op: "copy", from: "/b", path: "/e" },
+        { op: "move", from: "/b/c", path: "/d" }
+      ])
+    ).toEqual({ a: [2, 3], b: {}, d: 2, e: { c: 2 } })
+    expect(() => FakeKubernetesApi.jsonPatch({ a: 1 }, [{ op: "test", path: "/a", value: 2 }])).toThrow()
+  })
+})
+
