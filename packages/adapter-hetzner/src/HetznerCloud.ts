@@ -549,7 +549,11 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
       }
       const resources = yield* run().pipe(
         Effect.catchTag("HetznerApiError", (error) => Effect.fail(toCloudError(error, where))),
-        Effect.mapError((error) => (error.step === undefined ? new CloudError({ ...error, ...where }) : error))
+        Effect.mapError((error) =>
+          error.step === undefined
+            ? new CloudError({ reason: error.reason, message: error.message, provider: error.provider, ...where })
+            : error
+        )
       )
       return { resources, log: context.log }
     })

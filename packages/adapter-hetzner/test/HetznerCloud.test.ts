@@ -275,3 +275,17 @@ describe("HetznerCloud wiring", () => {
       expect(Layer.isLayer(HetznerCloud.layerConfig())).toBe(true)
     }))
 })
+
+describe("HetznerCloud step order", () => {
+  it.live("a step whose dependency is missing fails as NotFound naming its region and step, and creates nothing", () =>
+    withFake({}, (fake) =>
+      Effect.gen(function*() {
+        const cloud = yield* CloudProvider.CloudProvider.pipe(cloudOf(fake))
+        const plan = yield* cloud.plan(t1)
+        const controlPlane = plan.find((step) => step.region === "nbg1-1" && step.name === "control-plane")!
+        const error = yield* Effect.flip(cloud.apply(t1, controlPlane))
+        expect(error).toMatchObject({ reason: "NotFound", region: "nbg1-1", step: "control-plane" })
+        expect(error.isRetryable).toBe(false)
+        expect(yield* fake.resources).toEqual([])
+      })))
+})
