@@ -1,6 +1,7 @@
 /** Certificate checks and minting for ClusterMesh: the peer's CN=remote client certificate, signed by the peer's CA. */
 import { Either } from "effect"
-import { X509Certificate, createPrivateKey, generateKeyPairSync, randomBytes } from "node:crypto"
+import { X509Certificate, createPrivateKey, generateKeyPairSync, randomBytes, sign } from "node:crypto"
+import type { KeyObject } from "node:crypto"
 import forge from "node-forge"
 
 /** A certificate and its private key, both PEM. */
@@ -123,27 +124,87 @@ export const authority = (commonName: string, now: number, validityDays = 3650):
   return { cert: forge.pki.certificateToPem(cert), key }
 }
 
+const { asn1 } = forge
+
+/** Present in node-forge, missing from its type definitions. */
+interface ForgeTbs {
+  readonly getTBSCertificate: (cert: forge.pki.Certificate) => forge.asn1.Asn1
+}
+
+/** The X.509 signature algorithm for a CA key, and how node:crypto signs with it. */
+const signatureAlgorithm = (caKey: KeyObject): Either.Either<{ readonly oid: string; readonly withNull: boolean; readonly digest: string | null }, string> => {
+  switch (caKey.asymmetricKeyType) {
+    case "rsa":
+      return Either.right({ oid: "1.2.840.113549.1.1.11", withNull: true, digest: "sha256" }) // sha256WithRSAEncryption
+    case "ec": {
+      const curve = caKey.asymmetricKeyDetails?.namedCurve
+      return Either.right(
+        curve === "secp384r1"
+          ? { oid: "1.2.840.10045.4.3.3", withNull: false, digest: "sha384" }
+          : curve === "secp521r1"
+            ? { oid: "1.2.840.10045.4.3.4", withNull: false, digest: "sha512" }
+            : { oid: "1.2.840.10045.4.3.2", withNull: false, digest: "sha256" }
+      )
+    }
+    case "ed25519":
+      return Either.right({ oid: "1.3.101.112", withNull: false, digest: null })
+    default:
+      return Either.left(`cannot sign with a ${caKey.asymmetricKeyType ?? "unknown"} cilium-ca key`)
+  }
+}
+
+const algorithmIdentifier = (algorithm: { readonly oid: string; readonly withNull: boolean }) =>
+  asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(algorithm.oid).getBytes()),
+    ...(algorithm.withNull ? [asn1.create(asn1.Class.UNIVERSAL, asn1.Type.NULL, false, "")] : [])
+  ])
+
+/** The CA's subject (byte-exact, to become the issuer) and its subjectKeyIdentifier, read from its DER. */
+const authorityNames = (caPem: string) => {
+  const der = forge.pem.decode(caPem)[0]?.body
+  if (der === undefined) throw new Error("no PEM block")
+  const certificate = asn1.fromDer(der)
+  const tbs = (certificate.value as Array<forge.asn1.Asn1>)[0]!.value as Array<forge.asn1.Asn1>
+  const offset = tbs[0]!.tagClass === asn1.Class.CONTEXT_SPECIFIC ? 1 : 0 // explicit [0] version present
+  const subject = tbs[offset + 4]!
+  const extensions = tbs.find((node) => node.tagClass === asn1.Class.CONTEXT_SPECIFIC && node.type === 3)
+  const keyId = ((extensions?.value as Array<forge.asn1.Asn1> | undefined)?.[0]?.value as Array<forge.asn1.Asn1> | undefined)
+    ?.map((extension) => extension.value as Array<forge.asn1.Asn1>)
+    .find((parts) => asn1.derToOid(parts[0]!.value as string) === "2.5.29.14")
+  const keyIdentifier = keyId === undefined ? undefined : (asn1.fromDer(keyId[keyId.length - 1]!.value as string).value as string)
+  return { subject, keyIdentifier }
+}
+
 /**
- * Issues a certificate signed by `ca` with a fresh RSA key. node-forge signs with RSA authorities
- * only; an ECDSA `cilium-ca` (certgen's default) is refused with a clear reason, and such a region
- * needs its chart-made remote cert.
+ * Issues a certificate signed by `ca` with a fresh RSA key. node-forge builds the certificate;
+ * node:crypto signs it, so RSA, ECDSA (certgen's and cert-manager's usual choice) and Ed25519
+ * authorities all work.
  */
 export const issue = (ca: KeyPair, options: IssueOptions): Either.Either<KeyPair, string> => {
   try {
     const caKey = createPrivateKey(ca.key)
-    if (caKey.asymmetricKeyType !== "rsa") {
-      return Either.left(`cannot mint with a ${caKey.asymmetricKeyType ?? "non-RSA"} cilium-ca key: only RSA authorities are supported`)
-    }
-    const caCert = forge.pki.certificateFromPem(ca.cert)
+    const algorithm = signatureAlgorithm(caKey)
+    if (Either.isLeft(algorithm)) return Either.left(algorithm.left)
+    const authority = authorityNames(ca.cert)
     const key = freshKey()
     const cert = buildCertificate(key, options, false)
-    cert.setIssuer(caCert.subject.attributes)
-    const caKeyId = caCert.getExtension("subjectKeyIdentifier") as { subjectKeyIdentifier?: string } | null
-    if (caKeyId?.subjectKeyIdentifier !== undefined) {
-      cert.setExtensions([...cert.extensions, { name: "authorityKeyIdentifier", keyIdentifier: forge.util.hexToBytes(caKeyId.subjectKeyIdentifier) }])
+    if (authority.keyIdentifier !== undefined) {
+      cert.setExtensions([...cert.extensions, { name: "authorityKeyIdentifier", keyIdentifier: authority.keyIdentifier }])
     }
-    cert.sign(forge.pki.privateKeyFromPem(caKey.export({ type: "pkcs1", format: "pem" }).toString()) as forge.pki.rsa.PrivateKey, forge.md.sha256.create())
-    return Either.right({ cert: forge.pki.certificateToPem(cert), key })
+    cert.siginfo.algorithmOid = algorithm.right.oid
+    const tbs = (forge.pki as unknown as ForgeTbs).getTBSCertificate(cert)
+    const fields = tbs.value as Array<forge.asn1.Asn1>
+    fields[2] = algorithmIdentifier(algorithm.right)
+    fields[3] = authority.subject
+    const tbsDer = asn1.toDer(tbs).getBytes()
+    const signature = sign(algorithm.right.digest, Buffer.from(tbsDer, "binary"), caKey)
+    const certificate = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [
+      tbs,
+      algorithmIdentifier(algorithm.right),
+      asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, String.fromCharCode(0) + signature.toString("binary"))
+    ])
+    const pem = forge.pem.encode({ type: "CERTIFICATE", body: asn1.toDer(certificate).getBytes() }).replace(/\r\n/g, "\n")
+    return Either.right({ cert: pem, key })
   } catch (error) {
     return Either.left(`cannot mint a certificate with the cilium-ca (${describe(error)})`)
   }

@@ -1,6 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Either } from "effect"
-import { X509Certificate, generateKeyPairSync } from "node:crypto"
+import { X509Certificate } from "node:crypto"
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import * as Certificates from "../src/Certificates.js"
 
 const now = Date.UTC(2026, 10, 23)
@@ -35,12 +39,29 @@ describe("Certificates", () => {
     for (const problem of problems) expect(problem).not.toMatch(/PRIVATE KEY|BEGIN/)
   })
 
-  it("refuses to mint with an ECDSA authority with a reason instead of producing a broken cert", () => {
-    const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" })
-    const key = privateKey.export({ type: "pkcs8", format: "pem" }).toString()
-    const result = Certificates.mintRemote({ cert: caB.cert, key }, now)
-    expect(Either.isLeft(result) && result.left).toMatch(/only RSA authorities/)
-  })
+  for (const [kind, keyOptions] of [
+    ["ECDSA P-256", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]],
+    ["ECDSA P-384", ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"]],
+    ["Ed25519", ["-newkey", "ed25519"]],
+    ["RSA", ["-newkey", "rsa:2048"]]
+  ] as const) {
+    it(`mints with an ${kind} authority made by openssl, and openssl verifies the chain`, () => {
+      const directory = mkdtempSync(join(tmpdir(), "sovereign-certs-"))
+      try {
+        const [keyFile, caFile, certFile] = ["ca.key", "ca.crt", "remote.crt"].map((name) => join(directory, name)) as [string, string, string]
+        execFileSync("openssl", ["req", "-x509", ...keyOptions, "-nodes", "-subj", "/CN=Cilium CA", "-days", "30", "-keyout", keyFile, "-out", caFile], { stdio: "ignore" })
+        const ca = { cert: readFileSync(caFile, "utf8"), key: readFileSync(keyFile, "utf8") }
+        const remote = Either.getOrThrow(Certificates.mintRemote(ca, Date.now()))
+        writeFileSync(certFile, remote.cert)
+        expect(execFileSync("openssl", ["verify", "-CAfile", caFile, certFile], { encoding: "utf8" })).toContain(": OK")
+        expect(Certificates.checkRemote(remote, ca.cert, Date.now())).toBeUndefined()
+        expect(Certificates.isSignedBy(remote.cert, caA.cert)).toBe(false)
+        expect(new X509Certificate(remote.cert).issuer).toBe("CN=Cilium CA")
+      } finally {
+        rmSync(directory, { recursive: true, force: true })
+      }
+    })
+  }
 
   it("notices a CA whose certificate and key do not belong together", () => {
     expect(Certificates.checkAuthority(caB)).toBeUndefined()
