@@ -40,66 +40,6 @@ const familyOfPhase: Readonly<Record<Job.Phase, string>> = {
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
-/** One node being composed: a phase group, a region group, or a job. */
-interface Entry {
-  readonly id: string
-  /** Sort key within its bucket; groups of the bucket itself sort first. */
-  readonly sortName: string
-  readonly job: Job.Job | undefined
-  readonly isGroup: boolean
-  /** 0 for the phase and region groups (first in their bucket), 1 for jobs. */
-  readonly head: number
-  readonly label: string
-  family: string
-  readonly region: string
-  /** Index of the container entry; -1 for a phase group. */
-  parent: number
-  phase: number
-  /** Region slot for ordering: 0 none, 1.. the regions in order, then unknown keys. */
-  slot: number
-  /** Position in the final node order. */
-  order: number
-  // roll-up over the tree leaves below (or at) this entry
-  total: number
-  failed: number
-  succeeded: number
-  pending: number
-  terminal: number
-  startedAt: number
-  endedAt: number
-}
-
-const newEntry = (
-  id: string,
-  sortName: string,
-  job: Job.Job | undefined,
-  isGroup: boolean,
-  head: number,
-  label: string,
-  family: string,
-  region: string
-): Entry => ({
-  id,
-  sortName,
-  job,
-  isGroup,
-  head,
-  label,
-  family,
-  region,
-  parent: -1,
-  phase: 0,
-  slot: 0,
-  order: 0,
-  total: 0,
-  failed: 0,
-  succeeded: 0,
-  pending: 0,
-  terminal: 0,
-  startedAt: Infinity,
-  endedAt: -Infinity
-})
-
 const labelOf = (job: Job.Job | undefined, fallback: string): string => {
   const displayName = job?.displayName
   return displayName !== undefined && displayName.trim() !== "" ? displayName : fallback
@@ -107,11 +47,23 @@ const labelOf = (job: Job.Job | undefined, fallback: string): string => {
 
 const regionGroupLabel = (phase: Job.Phase, regionKey: string) => `${Job.phaseLabel[phase]} (${regionKey})`
 
+const statusPending = 0
+const statusRunning = 1
+const statusSucceeded = 2
+const statusFailed = 3
+const statusNames: ReadonlyArray<Job.JobStatus> = ["pending", "running", "succeeded", "failed"]
+const statusCode = (status: Job.JobStatus): number =>
+  status === "pending" ? statusPending : status === "running" ? statusRunning : status === "succeeded" ? statusSucceeded : statusFailed
+
 /**
  * Composes the snapshot of a deployment from its jobs: five phase groups chained finish-to-start,
  * a region group per (region, phase) with children, every job as a node contained in its group,
  * in-region finish-to-start edges from `dependsOn`, group statuses rolled up from descendants.
- * Pure and deterministic to the byte: the order of `jobs` does not matter.
+ * Pure and deterministic to the byte: the order of `jobs` does not matter (one row per job name;
+ * when a name repeats, the last row wins).
+ *
+ * Written for speed (it runs on every job event): one pass per concern over parallel arrays indexed
+ * by entry (0..4 the phase groups, then the jobs, then the region groups), no quadratic work.
  */
 export const compose = (input: ComposeInput): Snapshot => {
   const { deploymentId, regions } = input
@@ -119,219 +71,324 @@ export const compose = (input: ComposeInput): Snapshot => {
   const idPrefix = deploymentId + ":"
   const primaryKey = regions[0] ?? ""
 
-  const entries: Array<Entry> = []
-  const indexById = new Map<string, number>()
-
-  // Phase groups: always five, possibly backed by a stored group row.
-  const storedById = new Map<string, Job.Job>()
-  for (const job of input.jobs) if (job.deploymentId === deploymentId) storedById.set(job.id, job)
+  // Entries as parallel arrays: 0..4 the phase groups, then the jobs, then the region groups (at
+  // most one per (key, phase) of a key some job carries, plus one per job naming one as parent).
+  // Every field of a job is read once, here: jobs come in many shapes, and arrays keep the rest fast.
+  // One entry per job name (the last row wins); phase-group and region-group rows only lend their label.
+  const phaseRows: Array<Job.Job | undefined> = [undefined, undefined, undefined, undefined, undefined]
+  let regionGroupRows: Map<string, Job.Job> | undefined
+  const ids: Array<string> = []
+  const names: Array<string> = []
+  const labels: Array<string> = []
+  const families: Array<string> = []
+  const regionOf: Array<string> = []
+  const parentNames: Array<string> = new Array(input.jobs.length)
+  const dependencies: Array<ReadonlyArray<string>> = new Array(input.jobs.length)
+  const reasons: Array<string | undefined> = new Array(input.jobs.length)
+  const rowStatus = new Uint8Array(input.jobs.length)
+  const rowStarted = new Float64Array(input.jobs.length)
+  const rowFinished = new Float64Array(input.jobs.length)
+  const rowGroup = new Uint8Array(input.jobs.length)
+  const nameIndex = new Map<string, number>()
+  const regionKeys = new Set<string>()
   for (let p = 0; p < phaseCount; p++) {
     const phase = Job.phases[p]!
-    const id = idPrefix + phase
-    const stored = storedById.get(id)
-    const entry = newEntry(id, "", stored, true, 0, labelOf(stored, Job.phaseLabel[phase]), "group", "")
-    entry.phase = p
-    indexById.set(id, entries.push(entry) - 1)
+    ids.push(idPrefix + phase)
+    names.push(phase)
+    labels.push("")
+    families.push("group")
+    regionOf.push("")
+    nameIndex.set(phase, p)
   }
+  const jobStart = phaseCount
+  // One hash operation per job: a name seen before (a repeated row, or a phase group's row) shows
+  // as an unchanged map size; from then on names are looked up first.
+  let lookUpFirst = false
+  for (const job of input.jobs) {
+    if (job.deploymentId !== deploymentId) continue
+    const jobName = job.jobName
+    const group = job.type === "group"
+    if (group && parseRegionGroupName(jobName) !== undefined) {
+      ;(regionGroupRows ??= new Map()).set(jobName, job)
+      continue
+    }
+    let index = ids.length
+    if (lookUpFirst) {
+      const known = nameIndex.get(jobName)
+      if (known === undefined) nameIndex.set(jobName, index)
+      else index = known
+    } else {
+      const size = nameIndex.size
+      nameIndex.set(jobName, index)
+      if (nameIndex.size === size) {
+        lookUpFirst = true
+        nameIndex.clear()
+        for (let at = 0; at < names.length; at++) nameIndex.set(names[at]!, at)
+        index = nameIndex.get(jobName)!
+      }
+    }
+    if (index < jobStart) {
+      phaseRows[index] = job // phase names are reserved for the phase groups
+      continue
+    }
+    const row = index - jobStart
+    const install = !group && jobName.charCodeAt(0) === 105 /* i */ && Job.isInstallJobName(jobName)
+    const storedRegion = job.region
+    const region = storedRegion !== "" ? storedRegion : install ? Job.regionPrefixOf(jobName) ?? primaryKey : ""
+    const startedAt = job.startedAt
+    const finishedAt = job.finishedAt
+    const displayName = job.displayName
+    ids[index] = job.id
+    names[index] = jobName
+    labels[index] = displayName !== undefined && displayName.trim() !== "" ? displayName : jobName
+    families[index] = group ? "group" : install ? "install" : ""
+    regionOf[index] = region
+    parentNames[row] = job.parentId
+    dependencies[row] = job.dependsOn
+    reasons[row] = job.reason
+    rowStatus[row] = statusCode(job.status)
+    rowStarted[row] = startedAt === undefined ? NaN : startedAt
+    rowFinished[row] = finishedAt === undefined ? NaN : finishedAt
+    rowGroup[row] = group ? 1 : 0
+    if (region !== "") regionKeys.add(region)
+  }
+  for (let p = 0; p < phaseCount; p++) labels[p] = labelOf(phaseRows[p], Job.phaseLabel[Job.phases[p]!])
+  const jobEnd = ids.length
+  const rowCount = jobEnd - jobStart
+  const capacity = jobEnd + phaseCount * regionKeys.size + rowCount
+  const isGroup = new Uint8Array(capacity)
+  const parent = new Int32Array(capacity).fill(-1)
+  const phaseOf = new Uint8Array(capacity)
+  const slot = new Int32Array(capacity)
+  for (let p = 0; p < phaseCount; p++) {
+    isGroup[p] = 1
+    phaseOf[p] = p
+  }
+  for (let row = 0; row < rowCount; row++) isGroup[jobStart + row] = rowGroup[row]!
 
-  const regionGroupIndex = new Map<string, number>()
+  const regionGroups = new Map<string, Int32Array>()
   const regionGroup = (regionKey: string, p: number): number => {
+    let groups = regionGroups.get(regionKey)
+    if (groups === undefined) regionGroups.set(regionKey, (groups = new Int32Array(phaseCount).fill(-1)))
+    const known = groups[p]!
+    if (known !== -1) return known
     const phase = Job.phases[p]!
-    const id = idPrefix + Job.regionGroupJobName(regionKey, phase)
-    const known = regionGroupIndex.get(id)
-    if (known !== undefined) return known
-    const stored = storedById.get(id)
-    const entry = newEntry(id, "", stored, true, 0, labelOf(stored, regionGroupLabel(phase, regionKey)), "group", regionKey)
-    entry.parent = p
-    entry.phase = p
-    const index = entries.push(entry) - 1
-    regionGroupIndex.set(id, index)
-    indexById.set(id, index)
+    const name = Job.regionGroupJobName(regionKey, phase)
+    const index = ids.push(idPrefix + name) - 1
+    names.push(name)
+    labels.push(labelOf(regionGroupRows?.get(name), regionGroupLabel(phase, regionKey)))
+    families.push("group")
+    regionOf.push(regionKey)
+    isGroup[index] = 1
+    parent[index] = p
+    phaseOf[index] = p
+    groups[p] = index
     return index
   }
-
-  // Jobs (region-group rows are reserved ids: they only lend their label to the synthesized group).
-  const jobStart = entries.length
-  for (const job of storedById.values()) {
-    if (indexById.has(job.id) || (job.type === "group" && parseRegionGroupName(job.jobName) !== undefined)) continue
-    const isGroup = job.type === "group"
-    const install = !isGroup && Job.isInstallJobName(job.jobName)
-    const region = job.region !== ""
-      ? job.region
-      : install ? Job.regionPrefixOf(job.jobName) ?? primaryKey : ""
-    const family = isGroup ? "group" : install ? "install" : ""
-    const entry = newEntry(job.id, job.jobName, job, isGroup, 1, labelOf(job, job.jobName), family, region)
-    indexById.set(job.id, entries.push(entry) - 1)
-  }
-  const jobEnd = entries.length
 
   // Placement: install leaves by chart; everything else by parentId (a phase group, a region group
   // or a stored group; nested groups pass their phase on). Cycles and unknown parents fall back to
   // the `apps` phase.
   const state = new Uint8Array(jobEnd) // 0 unresolved, 1 resolving, 2 resolved
+  const fallback = phaseIndex[fallbackPhase]!
   const containerIn = (region: string, p: number): number => (region === "" ? p : regionGroup(region, p))
   const resolve = (index: number): void => {
     if (state[index] === 2) return
-    const entry = entries[index]!
-    const job = entry.job!
+    const region = regionOf[index]!
     state[index] = 1
-    if (entry.family === "install") {
-      entry.phase = phaseIndex[phaseOfChart(chartOfInstall(job.jobName))] ?? phaseIndex[fallbackPhase]!
-      entry.parent = containerIn(entry.region, entry.phase)
+    if (families[index] === "install") {
+      const p = phaseIndex[phaseOfChart(chartOfInstall(names[index]!))] ?? fallback
+      phaseOf[index] = p
+      parent[index] = containerIn(region, p)
     } else {
-      const parentName = job.parentId.startsWith(idPrefix) ? job.parentId.slice(idPrefix.length) : job.parentId
+      const parentId = parentNames[index - jobStart]!
+      const parentName = parentId.startsWith(idPrefix) ? parentId.slice(idPrefix.length) : parentId
       const phaseOfParent = parentName === "" ? undefined : phaseIndex[parentName]
       const regionGroupOfParent = phaseOfParent === undefined ? parseRegionGroupName(parentName) : undefined
-      const parentIndex = parentName === "" ? undefined : indexById.get(idPrefix + parentName)
+      const parentIndex = parentName === "" ? undefined : nameIndex.get(parentName)
       if (phaseOfParent !== undefined) {
-        entry.phase = phaseOfParent
-        entry.parent = containerIn(entry.region, entry.phase)
+        phaseOf[index] = phaseOfParent
+        parent[index] = containerIn(region, phaseOfParent)
       } else if (regionGroupOfParent !== undefined) {
-        entry.phase = regionGroupOfParent.phase
-        entry.parent = regionGroup(regionGroupOfParent.regionKey, entry.phase)
+        phaseOf[index] = regionGroupOfParent.phase
+        parent[index] = regionGroup(regionGroupOfParent.regionKey, regionGroupOfParent.phase)
       } else if (
         parentIndex !== undefined && parentIndex >= jobStart && parentIndex < jobEnd &&
-        entries[parentIndex]!.isGroup && state[parentIndex] !== 1
+        isGroup[parentIndex] === 1 && state[parentIndex] !== 1
       ) {
         resolve(parentIndex)
-        entry.phase = entries[parentIndex]!.phase
-        entry.parent = parentIndex
+        phaseOf[index] = phaseOf[parentIndex]!
+        parent[index] = parentIndex
       } else {
-        entry.phase = phaseIndex[fallbackPhase]!
-        entry.parent = containerIn(entry.region, entry.phase)
+        phaseOf[index] = fallback
+        parent[index] = containerIn(region, fallback)
       }
-      if (entry.family === "") entry.family = familyOfPhase[Job.phases[entry.phase]!]
+      if (families[index] === "") families[index] = familyOfPhase[Job.phases[phaseOf[index]!]!]
     }
     state[index] = 2
   }
   for (let index = jobStart; index < jobEnd; index++) resolve(index)
+  const count = ids.length
 
   // Region slots: regions[] order first, then keys only jobs know, in key order. An entry takes the
   // slot of its ancestor just below the phase group (a region group, or 0 for region-less rows).
   const slotOf = new Map<string, number>()
   regions.forEach((key, index) => slotOf.has(key) || slotOf.set(key, index + 1))
   const unknownKeys: Array<string> = []
-  for (const index of regionGroupIndex.values()) {
-    const key = entries[index]!.region
-    if (!slotOf.has(key)) {
-      slotOf.set(key, -1)
-      unknownKeys.push(key)
-    }
-  }
+  for (const key of regionGroups.keys()) if (!slotOf.has(key)) unknownKeys.push(key)
   unknownKeys.sort(compareStrings).forEach((key, offset) => slotOf.set(key, regions.length + 1 + offset))
-  for (let index = phaseCount; index < entries.length; index++) {
+  const slotCount = regions.length + unknownKeys.length + 1
+  for (let index = jobEnd; index < count; index++) slot[index] = slotOf.get(regionOf[index]!)!
+  for (let index = jobStart; index < jobEnd; index++) {
     let at = index
-    while (entries[at]!.parent >= phaseCount) at = entries[at]!.parent
-    const top = entries[at]!
-    entries[index]!.slot = top.head === 0 ? slotOf.get(top.region)! : 0
+    while (parent[at]! >= phaseCount) at = parent[at]!
+    slot[index] = at >= jobEnd ? slot[at]! : 0
   }
 
-  // Deterministic order: phase, then region slot, then (groups of the bucket first) job name.
-  const order = entries.map((_, index) => index)
-  order.sort((a, b) => {
-    const x = entries[a]!
-    const y = entries[b]!
-    if (x.phase !== y.phase) return x.phase - y.phase
-    if (x.slot !== y.slot) return x.slot - y.slot
-    if (x.head !== y.head) return x.head - y.head
-    return compareStrings(x.sortName, y.sortName)
-  })
-  order.forEach((index, position) => (entries[index]!.order = position))
+  // Deterministic order: phase, then region slot, then the bucket's group, then job name.
+  // Buckets by counting sort; only the jobs within one bucket are sorted, by name.
+  const bucketOf = (index: number): number =>
+    (phaseOf[index]! * slotCount + slot[index]!) * 2 + (index < jobStart || index >= jobEnd ? 0 : 1)
+  const bucketCount = phaseCount * slotCount * 2
+  const bucketStart = new Int32Array(bucketCount + 1)
+  for (let index = 0; index < count; index++) bucketStart[bucketOf(index) + 1]!++
+  for (let bucket = 0; bucket < bucketCount; bucket++) bucketStart[bucket + 1]! += bucketStart[bucket]!
+  const fill = bucketStart.slice(0, bucketCount)
+  const order = new Int32Array(count)
+  for (let index = 0; index < count; index++) order[fill[bucketOf(index)]!++] = index
+  for (let bucket = 1; bucket < bucketCount; bucket += 2) {
+    const from = bucketStart[bucket]!
+    const to = bucketStart[bucket + 1]!
+    if (to - from < 2) continue
+    // jobs usually arrive by name (as the job store lists them): then there is nothing to sort
+    let sorted = true
+    for (let at = from + 1; at < to && sorted; at++) sorted = names[order[at - 1]!]! < names[order[at]!]!
+    if (sorted) continue
+    // job names are unique: the built-in sort of strings (UTF-16 code units, as `<`) needs no
+    // callback per comparison, and the name finds its entry again
+    const bucketNames: Array<string> = new Array(to - from)
+    for (let at = from; at < to; at++) bucketNames[at - from] = names[order[at]!]!
+    bucketNames.sort()
+    for (let at = from; at < to; at++) order[at] = nameIndex.get(bucketNames[at - from]!)!
+  }
+  const position = new Int32Array(count)
+  for (let at = 0; at < count; at++) position[order[at]!] = at
 
   // Roll-up: every tree leaf (a job leaf, or a group without children) counts for itself and its ancestors.
-  const hasChildren = new Uint8Array(entries.length)
-  for (let index = phaseCount; index < entries.length; index++) hasChildren[entries[index]!.parent] = 1
+  const hasChildren = new Uint8Array(count)
+  for (let index = phaseCount; index < count; index++) hasChildren[parent[index]!] = 1
+  const total = new Int32Array(count)
+  const failed = new Int32Array(count)
+  const succeeded = new Int32Array(count)
+  const pending = new Int32Array(count)
+  const terminal = new Int32Array(count)
+  const startedAt = new Float64Array(count).fill(Infinity)
+  const endedAt = new Float64Array(count).fill(-Infinity)
   let leafTotal = 0
   let leafTerminal = 0
   let leafFailed = 0
   let flowStartedAt = Infinity
   let flowEndedAt = -Infinity
-  for (let index = phaseCount; index < entries.length; index++) {
+  for (let index = phaseCount; index < count; index++) {
     if (hasChildren[index] === 1) continue
-    const entry = entries[index]!
-    const jobLeaf = !entry.isGroup
-    const status: Job.JobStatus = jobLeaf ? entry.job!.status : "pending"
-    const startedAt = jobLeaf && status !== "pending" ? entry.job!.startedAt : undefined
-    const endedAt = jobLeaf && Job.isTerminal(status) ? entry.job!.finishedAt : undefined
-    const terminal = Job.isTerminal(status)
+    const jobLeaf = isGroup[index] === 0
+    const row = index - jobStart
+    const status = jobLeaf ? rowStatus[row]! : statusPending
+    const done = status >= statusSucceeded
+    // NaN (no time) never wins a comparison
+    const started = jobLeaf && status !== statusPending ? rowStarted[row]! : NaN
+    const ended = jobLeaf && done ? rowFinished[row]! : NaN
     if (jobLeaf) {
       leafTotal++
-      if (terminal) leafTerminal++
-      if (status === "failed") leafFailed++
-      if (startedAt !== undefined && startedAt < flowStartedAt) flowStartedAt = startedAt
-      if (endedAt !== undefined && endedAt > flowEndedAt) flowEndedAt = endedAt
+      if (done) leafTerminal++
+      if (status === statusFailed) leafFailed++
+      if (started < flowStartedAt) flowStartedAt = started
+      if (ended > flowEndedAt) flowEndedAt = ended
     }
-    for (let at = index; at !== -1; at = entries[at]!.parent) {
-      const target = entries[at]!
-      target.total++
-      if (status === "failed") target.failed++
-      else if (status === "succeeded") target.succeeded++
-      else if (status === "pending") target.pending++
-      if (terminal) target.terminal++
-      if (startedAt !== undefined && startedAt < target.startedAt) target.startedAt = startedAt
-      if (endedAt !== undefined && endedAt > target.endedAt) target.endedAt = endedAt
+    for (let at = index; at !== -1; at = parent[at]!) {
+      total[at]!++
+      if (status === statusFailed) failed[at]!++
+      else if (status === statusSucceeded) succeeded[at]!++
+      else if (status === statusPending) pending[at]!++
+      if (done) terminal[at]!++
+      if (started < startedAt[at]!) startedAt[at] = started
+      if (ended > endedAt[at]!) endedAt[at] = ended
     }
   }
 
-  // Nodes.
-  const nodes: Array<FlowNode> = new Array(entries.length)
-  for (const index of order) {
-    const entry = entries[index]!
-    const node: Mutable<FlowNode> = {
-      id: entry.id,
-      flowId: deploymentId,
-      label: entry.label,
-      status: entry.isGroup ? rolledUp(entry) : entry.job!.status
-    }
-    if (entry.family !== "") node.family = entry.family
-    if (entry.region !== "") node.region = entry.region
-    if (entry.isGroup) {
-      if (entry.startedAt !== Infinity) node.startedAt = entry.startedAt
-      if (entry.total > 0 && entry.terminal === entry.total && entry.endedAt !== -Infinity) node.endedAt = entry.endedAt
+  // Nodes, in order.
+  const nodes: Array<FlowNode> = new Array(count)
+  for (let at = 0; at < count; at++) {
+    const index = order[at]!
+    const family = families[index]!
+    const region = regionOf[index]!
+    let node: Mutable<FlowNode>
+    if (isGroup[index] === 1) {
+      const all = total[index]!
+      const status =
+        all === 0 ? "pending"
+        : failed[index]! > 0 ? "failed"
+        : succeeded[index] === all ? "succeeded"
+        : pending[index] === all ? "pending"
+        : "running"
+      node = { id: ids[index]!, flowId: deploymentId, label: labels[index]!, status }
+      if (family !== "") node.family = family
+      if (region !== "") node.region = region
+      if (startedAt[index] !== Infinity) node.startedAt = startedAt[index]!
+      if (all > 0 && terminal[index] === all && endedAt[index] !== -Infinity) node.endedAt = endedAt[index]!
     } else {
-      const job = entry.job!
-      if (job.status !== "pending" && job.startedAt !== undefined) node.startedAt = job.startedAt
-      if (Job.isTerminal(job.status) && job.finishedAt !== undefined) node.endedAt = job.finishedAt
-      if (job.reason !== undefined && job.reason !== "") node.meta = { reason: job.reason }
+      const row = index - jobStart
+      const status = rowStatus[row]!
+      node = { id: ids[index]!, flowId: deploymentId, label: labels[index]!, status: statusNames[status]! }
+      if (family !== "") node.family = family
+      if (region !== "") node.region = region
+      if (status !== statusPending && rowStarted[row] === rowStarted[row]) node.startedAt = rowStarted[row]!
+      if (status >= statusSucceeded && rowFinished[row] === rowFinished[row]) node.endedAt = rowFinished[row]!
+      const reason = reasons[row]
+      if (reason !== undefined && reason !== "") node.meta = { reason }
     }
-    nodes[entry.order] = node
+    nodes[at] = node
   }
 
   // Relationships: the phase chain, then `contains` (child → parent) in node order, then in-region
   // finish-to-start edges between job leaves, ordered by their target, then their source.
   const relationships: Array<Relationship> = []
-  for (let p = 1; p < phaseCount; p++) {
-    relationships.push({ fromId: entries[p - 1]!.id, toId: entries[p]!.id, type: "finish-to-start" })
-  }
-  for (const index of order) {
-    const entry = entries[index]!
-    if (entry.parent !== -1) relationships.push({ fromId: entry.id, toId: entries[entry.parent]!.id, type: "contains" })
+  for (let p = 1; p < phaseCount; p++) relationships.push({ fromId: ids[p - 1]!, toId: ids[p]!, type: "finish-to-start" })
+  for (let at = 0; at < count; at++) {
+    const index = order[at]!
+    if (index >= phaseCount) relationships.push({ fromId: ids[index]!, toId: ids[parent[index]!]!, type: "contains" })
   }
   let omittedDependencies = 0
   let crossRegionDependencies = 0
   const sources: Array<number> = []
-  for (const index of order) {
-    const entry = entries[index]!
-    if (entry.isGroup || entry.job === undefined) continue
-    const job = entry.job
-    if (job.dependsOn.length === 0) continue
+  for (let at = 0; at < count; at++) {
+    const index = order[at]!
+    if (isGroup[index] === 1) continue
+    const dependsOn = dependencies[index - jobStart]!
+    if (dependsOn.length === 0) continue
     sources.length = 0
-    for (const dependency of Job.canonicalDependsOn(deploymentId, job.jobName, job.dependsOn)) {
-      const source = indexById.get(idPrefix + dependency)
+    for (const dependency of Job.canonicalDependsOn(deploymentId, names[index]!, dependsOn)) {
+      const source = nameIndex.get(dependency)
       if (source === undefined) {
         omittedDependencies++
         continue
       }
-      const from = entries[source]!
-      if (from.isGroup || source === index) continue
-      if (from.region !== entry.region) {
+      if (isGroup[source] === 1 || source === index) continue
+      if (regionOf[source] !== regionOf[index]) {
         crossRegionDependencies++
         continue
       }
       if (!sources.includes(source)) sources.push(source)
     }
-    if (sources.length > 1) sources.sort((a, b) => entries[a]!.order - entries[b]!.order)
-    for (const source of sources) relationships.push({ fromId: entries[source]!.id, toId: entry.id, type: "finish-to-start" })
+    // insertion sort: a job has few dependencies
+    for (let i = 1; i < sources.length; i++) {
+      const source = sources[i]!
+      let j = i - 1
+      for (; j >= 0 && position[sources[j]!]! > position[source]!; j--) sources[j + 1] = sources[j]!
+      sources[j + 1] = source
+    }
+    const toId = ids[index]!
+    for (const source of sources) relationships.push({ fromId: ids[source]!, toId, type: "finish-to-start" })
   }
 
   // The flow.
@@ -353,16 +410,6 @@ export const compose = (input: ComposeInput): Snapshot => {
 }
 
 const compareStrings = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
-
-/** Roll-up: none → pending; any failed → failed; all succeeded → succeeded; all pending → pending; else running. */
-const rolledUp = (entry: Entry): Job.JobStatus =>
-  entry.total === 0
-    ? "pending"
-    : entry.failed > 0
-      ? "failed"
-      : entry.succeeded === entry.total
-        ? "succeeded"
-        : entry.pending === entry.total ? "pending" : "running"
 
 /** `install-hel1-1:cilium` → `cilium`. */
 const chartOfInstall = (jobName: string): string => {

@@ -162,14 +162,37 @@ export const canonicalDependsOn = (
   jobName: string,
   dependsOn: ReadonlyArray<string>
 ): ReadonlyArray<string> => {
+  if (alreadyCanonical(jobName, dependsOn)) return dependsOn
   const out: Array<string> = []
   for (const dependency of dependsOn) {
     if (dependency.trim() === "") continue
     const canonical = canonicalDependency(deploymentId, jobName, dependency)
-    if (canonical === jobName || canonical === "install-" || out.includes(canonical)) continue
+    // nothing named (`install-`, `hel1-1:`), the job itself, or a repeat
+    if (canonical === "" || canonical === installPrefix || canonical.endsWith(":")) continue
+    if (canonical === jobName || out.includes(canonical)) continue
     out.push(canonical)
   }
   return out
+}
+
+/** The stored form is canonical already (the common case, checked without allocating much). */
+const alreadyCanonical = (jobName: string, dependsOn: ReadonlyArray<string>): boolean => {
+  if (dependsOn.length === 0) return true
+  const install = isInstallJobName(jobName)
+  const start = install ? installPrefix.length : 0
+  const colon = jobName.indexOf(":", start)
+  // `install-` / `install-<key>:` / "" / `<key>:`, as regionPrefixOf reads it
+  const prefixLength = colon > start ? colon + 1 : start
+  const prefix = prefixLength === start ? (install ? installPrefix : "") : jobName.slice(0, prefixLength)
+  for (let i = 0; i < dependsOn.length; i++) {
+    const dependency = dependsOn[i]!
+    if (dependency.length <= prefixLength || dependency === installPrefix || !dependency.startsWith(prefix)) return false
+    if (dependency.indexOf(":", prefixLength) !== -1 || dependency === jobName) return false
+    if (dependency.charCodeAt(0) <= 32 || dependency.charCodeAt(dependency.length - 1) <= 32) return false
+    if (install && dependency.startsWith(chartPrefix, prefixLength)) return false
+    for (let j = 0; j < i; j++) if (dependsOn[j] === dependency) return false
+  }
+  return true
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -280,6 +280,23 @@ describe("FlowGraph.compose: the rules of SPEC 2.5", () => {
     expect(nodeOf(compose(jobs), `${dep}:install-flux`)).toMatchObject({ status: "failed", meta: { reason: "dependency install-cilium failed" } })
   })
 
+  it("keeps one node per job name, the last row winning, and lets phase rows only lend their label", () => {
+    const first = install(fsn1, "bp-cilium")
+    const later: Job.Job = { ...first, status: "running", startedAt: 4 }
+    const phaseRow: Job.Job = { ...Job.phaseGroupJob(dep, "handover", "Hand over"), status: "failed" }
+    const snapshot = compose([first, install(fsn1, "bp-flux"), phaseRow, later])
+    expect(snapshot.nodes.filter((node) => node.id === `${dep}:install-cilium`)).toEqual([
+      expect.objectContaining({ status: "running", startedAt: 4 })
+    ])
+    expect(nodeOf(snapshot, `${dep}:handover`)).toMatchObject({ label: "Hand over", status: "pending" })
+    expect(JSON.stringify(compose([later, install(fsn1, "bp-flux"), phaseRow]))).toBe(JSON.stringify(snapshot))
+  })
+
+  it("ignores jobs of another deployment", () => {
+    const foreign: Job.Job = { ...install(fsn1, "bp-cilium"), deploymentId: "ffffffffffffffff", id: "ffffffffffffffff:install-cilium" }
+    expect(compose([foreign]).nodes).toHaveLength(5)
+  })
+
   it("places stored groups and their children under the phase they name, and unknown parents under apps", () => {
     const group: Job.Job = { ...Job.phaseGroupJob(dep, "handover"), id: `${dep}:dns`, jobName: "dns", displayName: "DNS", parentId: `${dep}:handover` }
     const child: Job.Job = { ...install(fsn1, "bp-x"), id: `${dep}:dns-fsn1`, jobName: "dns-fsn1", parentId: `${dep}:dns`, status: "running", startedAt: 3 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import * as fc from "fast-check"
 import { Job } from "../src/index.js"
 
 const dep = "0123456789abcdef"
@@ -68,6 +69,26 @@ describe("Job dependency canonicalisation", () => {
   ])("%s depends on %s → %s", (jobName, dependency, expected) => {
     expect(Job.canonicalDependency(dep, jobName, dependency)).toBe(expected)
   })
+
+  const dependencyText = fc.oneof(
+    fc.constantFrom("cilium", "bp-cilium", "install-cilium", "hel1-1:cilium", "install-hel1-1:cilium", "nbg1-2:cilium", "", " ", "network"),
+    fc.constantFrom("install-", "bp-", "hel1-1:", `${dep}:`, " ").chain((prefix) =>
+      fc.stringMatching(/^[a-z0-9:-]{0,12}$/).map((rest) => prefix + rest)
+    )
+  )
+  it.prop(
+    "canonical dependencies are stable, in-region, and the same whether or not they were canonical already",
+    [fc.constantFrom("install-gitea", "install-hel1-1:gitea", "server", "hel1-1:server"), fc.array(dependencyText, { maxLength: 6 })],
+    ([jobName, dependsOn]) => {
+      const once = Job.canonicalDependsOn(dep, jobName, dependsOn)
+      expect(Job.canonicalDependsOn(dep, jobName, once)).toEqual(once)
+      // the slow path, entry by entry, agrees with whatever path the array took
+      const bySlowPath = Job.canonicalDependsOn(dep, jobName, [...dependsOn, "\u0000-forces-slow-path"]).slice(0, -1)
+      expect(once).toEqual(bySlowPath.filter((name) => !name.includes("\u0000")))
+      for (const name of once) expect(Job.regionPrefixOf(name)).toBe(Job.regionPrefixOf(jobName))
+    },
+    { fastCheck: { numRuns: 300 } }
+  )
 
   it("drops empty entries, duplicates and the job itself", () => {
     expect(Job.canonicalDependsOn(dep, "install-gitea", ["", "keycloak", "install-keycloak", "gitea", " "])).toEqual([
