@@ -94,3 +94,15 @@ export const dnsRecords = Effect.flatMap(DnsProvider.DnsProvider, (dns) =>
     for (const zone of zones) out.push(...(yield* Effect.orDie(dns.records(zone))))
     return out
   }))
+
+/** After the primary decided, the secondaries are still watched: advance until every region has concluded. */
+export const advanceUntilRegionsConcluded = (id: string, budgetMinutes = 180) =>
+  Effect.gen(function*() {
+    for (let elapsed = 0; elapsed <= budgetMinutes * 60; elapsed += 30) {
+      const record = yield* statusOf(id)
+      if (record.results.regions.every((region) => region.phase1 !== undefined && region.phase1.state !== "watching" && region.phase1.state !== "waiting")) return record
+      yield* TestClock.adjust("30 seconds")
+      for (let i = 0; i < 5; i++) yield* Effect.yieldNow()
+    }
+    return yield* statusOf(id)
+  })

@@ -62,12 +62,29 @@ const runStep = (
     const region = deployment.regions.find((r) => r.key === step.region)!
     const jobName = Job.stepJobName(region, step.name)
     const previous = journal.get(jobName)
-    if (previous?.status === "succeeded") return { _tag: "Done" as const }
+    // An execution left running by an interrupted process is closed before anything else happens to the job.
+    const stored = yield* Effect.orDie(env.jobs.get(record.id, jobName))
+    const open = Option.flatMapNullable(stored, (s) => s.executions.find((execution) => execution.status === "running"))
+    if (previous?.status === "succeeded") {
+      if (Option.isSome(open)) {
+        yield* Effect.orDie(env.jobs.appendLog(record.id, open.value.id, [{ timestamp: previous.at, level: "INFO", message: "finished before the server restarted (from the step journal)" }]))
+        yield* Effect.orDie(env.jobs.finishExecution(record.id, open.value.id, "succeeded", previous.at))
+      } else if (Option.exists(stored, (s) => s.job.status !== "succeeded")) {
+        yield* Effect.orDie(env.jobs.upsert(Job.stepJob({ deploymentId: record.id, region, step, status: "succeeded" })))
+      }
+      return { _tag: "Done" as const }
+    }
     // Step boundary: a wipe (or anything else) that changed the status stops the run here.
     const current = yield* load(env, record.id)
     if (!phase0Statuses.includes(current.status)) return yield* Effect.fail(new Superseded(current.status))
 
     const startedAt = yield* now
+    if (Option.isSome(open)) {
+      yield* Effect.orDie(env.jobs.appendLog(record.id, open.value.id, [{
+        timestamp: startedAt, level: "WARN", message: "interrupted by a restart of the server; the step runs again (it finds what it created by label)"
+      }]))
+      yield* Effect.orDie(env.jobs.finishExecution(record.id, open.value.id, "failed", startedAt))
+    }
     const executionId = yield* env.ids.executionId
     yield* Effect.orDie(env.jobs.upsert(Job.stepJob({ deploymentId: record.id, region, step, status: "running" })))
     yield* Effect.orDie(env.jobs.startExecution(record.id, jobName, executionId, startedAt))
