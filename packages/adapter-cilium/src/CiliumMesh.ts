@@ -99,9 +99,15 @@ const remoteCertificate = (
       yield* Effect.logInfo("minted a CN=remote client certificate signed by the region's cilium-ca")
       return minted.right
     }
-    // Someone stored one meanwhile: use theirs, so every pass agrees on one certificate.
+    // The Secret exists after all (stored meanwhile, or without tls.crt/tls.key): use what it holds,
+    // so every pass agrees on one certificate, and never overwrite it.
     const raced = yield* cluster.secret(objectNames.remoteCert)
-    return yield* remoteCertificate(cluster, caCert, caKey, raced, now)
+    const usable = Option.flatMap(raced, (data) =>
+      data["tls.crt"] !== undefined && data["tls.key"] !== undefined ? Option.some({ cert: data["tls.crt"], key: data["tls.key"] }) : Option.none()
+    )
+    if (Option.isNone(usable)) return { error: `${objectNames.remoteCert} exists but holds no tls.crt and tls.key` }
+    const problem = Certificates.checkRemote(usable.value, caCert, now)
+    return problem === undefined ? usable.value : { error: problem }
   })
 
 const readRegion = (cluster: CiliumCluster, region: Deployment.Region, now: number) =>

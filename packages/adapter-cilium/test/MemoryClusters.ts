@@ -18,6 +18,7 @@ interface MemoryCluster {
   configMaps: Map<string, Record<string, string>>
   hostAliases: Versioned<ReadonlyArray<MeshPlan.HostAlias>>
   workloads: Map<Workload, Versioned<string | undefined>>
+  daemonSetMissing?: boolean
 }
 
 export const makeMemoryWorld = () => {
@@ -48,7 +49,7 @@ export const makeMemoryWorld = () => {
         const current = cluster.secrets.get(name)?.value ?? {}
         cluster.secrets.set(name, { value: { ...current, ...data }, revision: next() })
       }),
-    hostAliases: () => Effect.sync(() => Option.some(cluster.hostAliases.value)),
+    hostAliases: () => Effect.sync(() => (cluster.daemonSetMissing === true ? Option.none() : Option.some(cluster.hostAliases.value))),
     replaceHostAliases: (_name, aliases) =>
       Effect.sync(() => {
         cluster.hostAliases = { value: aliases, revision: next() }
@@ -113,5 +114,16 @@ export const makeMemoryWorld = () => {
       })
   })
 
-  return { clustersLayer, worldLayer }
+  /** Direct access for adapter-specific cases the suite's seeds cannot express. */
+  const tamper = {
+    putSecret: (regionKey: string, name: string, data: Record<string, string>) =>
+      Effect.sync(() => void clusters.get(regionKey)!.secrets.set(name, { value: data, revision: next() })),
+    secret: (regionKey: string, name: string) => Effect.sync(() => clusters.get(regionKey)!.secrets.get(name)?.value),
+    removeDaemonSet: (regionKey: string) =>
+      Effect.sync(() => {
+        clusters.get(regionKey)!.daemonSetMissing = true
+      })
+  }
+
+  return { clustersLayer, worldLayer, tamper }
 }
