@@ -364,7 +364,13 @@ export const make = (kubeconfig: Redacted.Redacted<string>, options: KubeClientO
                 }
               ),
             catch: (error) => fromUnknown(`watch ${path}`, error)
-          })
+          }).pipe(
+            // The response must start within the request deadline; after that a watch may stay quiet.
+            Effect.timeoutFail({
+              duration: requestTimeout,
+              onTimeout: () => new KubeError({ reason: "Timeout", message: `watch ${path}: no response within ${Duration.format(requestTimeout)}` })
+            })
+          )
           yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort()))
         }),
         "unbounded"

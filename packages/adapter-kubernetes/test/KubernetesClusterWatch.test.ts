@@ -100,4 +100,27 @@ describe("KubernetesClusterWatch", () => {
         ["bp-gitea", "WARN"]
       ])
     }), 30_000)
+
+  it.scopedLive("gives up on a watch whose response never starts, and keeps trying until the server answers", () =>
+    Effect.gen(function* () {
+      const fake = yield* FakeKubernetesApi.make()
+      yield* fake.put(ClusterWatchSuite.helmReleaseObject("flux-system", "bp-a", { ready: { status: "Unknown", reason: "Progressing" } }, 1))
+      const seen = yield* KubernetesClusterWatch.make({ requestTimeout: Duration.millis(200), reconnectInitialDelay: Duration.millis(10), reconnectMaxDelay: Duration.millis(20), tailLogs: false })
+        .watch(Redacted.make(fake.kubeconfig), options)
+        .pipe(
+          Stream.filter((event) => event._tag === "Observed" && event.release.conditions[0]?.status === "True"),
+          Stream.runHead,
+          Effect.fork
+        )
+      yield* fake.awaitWatches(1)
+      yield* fake.hangRequests(true)
+      yield* fake.dropConnections
+      // Two hung watch requests: the adapter abandoned the first at its deadline and tried again.
+      yield* fake.awaitRequests((request) => request.watch && request.status === 0, 2)
+      yield* fake.hangRequests(false)
+      yield* fake.put(ClusterWatchSuite.helmReleaseObject("flux-system", "bp-a", { ready: { status: "True", reason: "InstallSucceeded" } }, 1))
+      const observed = yield* Fiber.join(seen)
+      expect(observed._tag).toBe("Some")
+    }), 30_000)
 })
+

@@ -121,6 +121,8 @@ export interface FakeKubernetesApi {
   readonly sendBookmarks: Effect.Effect<void>
 
   readonly requests: Effect.Effect<ReadonlyArray<RequestRecord>>
+  /** Completes once at least `count` logged requests satisfy `predicate` (hung requests are logged with status 0). */
+  readonly awaitRequests: (predicate: (request: RequestRecord) => boolean, count?: number) => Effect.Effect<void>
   readonly clearRequests: Effect.Effect<void>
   readonly openWatches: Effect.Effect<number>
   /** Completes once at least `count` watches are open (of the given resource plural, if any). */
@@ -341,6 +343,7 @@ const start = async (options: FakeKubernetesApiOptions): Promise<Running> => {
   const podLogs = new Map<string, Array<{ readonly at: number; readonly line: string }>>()
   const logFollowers = new Set<{ readonly key: string; readonly response: ServerResponse }>()
   const followerWaiters = new Set<() => void>()
+  const requestWaiters = new Set<() => void>()
   let silent = false
   let hang = false
   let failures: { count: number; code: number } = { count: 0, code: 503 }
@@ -749,7 +752,7 @@ const start = async (options: FakeKubernetesApiOptions): Promise<Running> => {
     const url = new URL(request.url ?? "/", "https://fake")
     const method = request.method ?? "GET"
     const isWatch = url.searchParams.get("watch") === "true" || url.searchParams.get("watch") === "1"
-    const record = (status: number) =>
+    const record = (status: number) => {
       requestLog.push({
         method,
         path: url.pathname,
@@ -758,6 +761,8 @@ const start = async (options: FakeKubernetesApiOptions): Promise<Running> => {
         status,
         watch: isWatch
       })
+      for (const waiter of [...requestWaiters]) waiter()
+    }
     if (hang) {
       hanging.add(response)
       response.on("close", () => hanging.delete(response))
@@ -907,6 +912,18 @@ const start = async (options: FakeKubernetesApiOptions): Promise<Running> => {
     sendBookmarks: Effect.sync(sendBookmarks),
     requests: Effect.sync(() => [...requestLog]),
     clearRequests: Effect.sync(() => void requestLog.splice(0)),
+    awaitRequests: (predicate, count = 1) =>
+      Effect.async<void>((resume) => {
+        const check = () => {
+          if (requestLog.filter(predicate).length >= count) {
+            requestWaiters.delete(check)
+            resume(Effect.void)
+          }
+        }
+        requestWaiters.add(check)
+        check()
+        return Effect.sync(() => void requestWaiters.delete(check))
+      }),
     openWatches: Effect.sync(() => watchers.size),
     appendPodLog: (namespace, pod, line) =>
       Effect.sync(() => {
