@@ -35,6 +35,23 @@ export const ensureZones = (world: SimulatorWorldService, names: ReadonlyArray<s
     return [undefined, Option.some(encode({ zones }))]
   })
 
+const ipv4 = (value: string) => /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(value) && value.split(".").every((part) => Number(part) <= 255)
+
+/** What a real DNS server refuses: bad content for the type, a non-positive TTL, an empty rrset. */
+const invalidReason = (record: RecordSet): string | undefined => {
+  if (!Number.isInteger(record.ttl) || record.ttl < 1) return `TTL ${record.ttl} is not a positive integer`
+  if (record.records.length === 0) return "an rrset needs at least one record"
+  if (record.type === "A") {
+    const bad = record.records.find((value) => !ipv4(value))
+    if (bad !== undefined) return `'${bad}' is not an IPv4 address`
+  }
+  if (record.type === "AAAA") {
+    const bad = record.records.find((value) => !/^[0-9a-f:]+$/i.test(value) || !value.includes(":"))
+    if (bad !== undefined) return `'${bad}' is not an IPv6 address`
+  }
+  return undefined
+}
+
 const sameRrset = (a: RecordSet, b: RecordSet) => canonical(a.name) === canonical(b.name) && a.type === b.type
 
 export const make = (options: { readonly zones?: ReadonlyArray<string> } = {}) =>
@@ -75,6 +92,15 @@ export const make = (options: { readonly zones?: ReadonlyArray<string> } = {}) =
                 Option.some(new DnsError({ reason: "Rejected", message: `${outside.name} is not within zone ${name}`, zone, record: outside.name })),
                 Option.none()
               ] as const
+            }
+            for (const record of [...changes.create, ...changes.update]) {
+              const reason = invalidReason(record)
+              if (reason !== undefined) {
+                return [
+                  Option.some(new DnsError({ reason: "Rejected", message: `${record.name} ${record.type}: ${reason}`, zone, record: record.name })),
+                  Option.none()
+                ] as const
+              }
             }
             let next = records.filter((record) => !changes.delete.some((doomed) => sameRrset(doomed, record)))
             for (const record of [...changes.create, ...changes.update]) {
