@@ -75,7 +75,7 @@ const checkStructure = (snapshot: Snapshot, deploymentId: string) => {
     if (groups.has(rel.fromId) && groups.has(rel.toId)) continue
     const from = nodes.get(rel.fromId)
     const to = nodes.get(rel.toId)
-    if (from?.region === undefined || from.region !== to?.region) problems.push(`${rel.fromId} -> ${rel.toId} crosses regions`)
+    if (from === undefined || to === undefined || from.region !== to.region) problems.push(`${rel.fromId} -> ${rel.toId} crosses regions`)
   }
   return { problems, parent, groups }
 }
@@ -290,6 +290,20 @@ describe("FlowGraph.compose: the rules of SPEC 2.5", () => {
     ])
     expect(nodeOf(snapshot, `${dep}:handover`)).toMatchObject({ label: "Hand over", status: "pending" })
     expect(JSON.stringify(compose([later, install(fsn1, "bp-flux"), phaseRow]))).toBe(JSON.stringify(snapshot))
+  })
+
+  it("draws edges between deployment-wide steps, which sit directly in their phase group", () => {
+    const step = (jobName: string, dependsOn: ReadonlyArray<string>): Job.Job => ({
+      id: Job.jobId(dep, jobName), deploymentId: dep, jobName, type: "install", region: "",
+      parentId: Job.jobId(dep, "handover"), dependsOn, status: "pending", durationMs: 0
+    })
+    const snapshot = compose([step("dns-publish", []), step("handover-owner", ["dns-publish"])])
+    expect(parentOf(snapshot, `${dep}:dns-publish`)).toBe(`${dep}:handover`)
+    expect(nodeOf(snapshot, `${dep}:dns-publish`)).toMatchObject({ family: "handover" })
+    expect(nodeOf(snapshot, `${dep}:dns-publish`)?.region).toBeUndefined()
+    expect(relsOf(snapshot, "finish-to-start").slice(4)).toEqual([
+      { fromId: `${dep}:dns-publish`, toId: `${dep}:handover-owner`, type: "finish-to-start" }
+    ])
   })
 
   it("ignores jobs of another deployment", () => {

@@ -177,6 +177,8 @@ export const generate = (model: Model): Generated => {
       durationMs: 0
     }
     updates.push(lifecycle(publish))
+    // deployment-wide steps (no region) may depend on each other
+    updates.push(lifecycle({ ...publish, id: Job.jobId(deploymentId, "handover-owner"), jobName: "handover-owner", displayName: "Hand over", dependsOn: ["dns-publish"] }))
   }
   return { deploymentId, regions, regionKeys: regions.map((region) => region.key), updates }
 }
