@@ -2,9 +2,9 @@
  * What the HTTP API asks of the runtime: submit, retry, wipe and finalise deployments. Implemented by
  * composing core's orchestration with the deployment supervisor; it decides nothing itself.
  */
-import type { Deployment, DeploymentRepo } from "@sovereign/core"
+import type { DeploymentRepo } from "@sovereign/core"
 import { Context, Schema } from "effect"
-import type { Effect, Option } from "effect"
+import type { Effect, Option, Redacted } from "effect"
 
 export const ControlErrorReason = Schema.Literal(
   /** Unknown id (or not visible to the caller). */
@@ -17,6 +17,10 @@ export const ControlErrorReason = Schema.Literal(
   "TooYoung",
   /** The deployment was handed over: nothing may change it. */
   "Adopted",
+  /** A region's kubeconfig was already delivered. */
+  "AlreadySet",
+  /** An empty kubeconfig. */
+  "Empty",
   "Unavailable"
 )
 
@@ -40,8 +44,10 @@ export interface InventoryEntry {
 }
 
 export interface ControlService {
-  /** Validates with the adapters, persists (status `pending`) and starts the deployment. */
-  readonly submit: (spec: Deployment.DeploymentSpec, owner: string) => Effect.Effect<DeploymentRepo.DeploymentRecord, ControlError>
+  /** Validates (schema and adapters), persists (status `pending`) and starts the deployment. */
+  readonly submit: (input: unknown, owner: string) => Effect.Effect<DeploymentRepo.DeploymentRecord, ControlError>
+  /** A region's kubeconfig call-back (the postback token was checked); `regionKey` undefined = the primary. */
+  readonly kubeconfigArrived: (id: string, regionKey: string | undefined, kubeconfig: Redacted.Redacted<string>) => Effect.Effect<void, ControlError>
   readonly retry: (id: string) => Effect.Effect<DeploymentRepo.DeploymentRecord, ControlError>
   readonly wipe: (id: string, options: { readonly force: boolean }) => Effect.Effect<DeploymentRepo.DeploymentRecord, ControlError>
   readonly finalise: (id: string) => Effect.Effect<DeploymentRepo.DeploymentRecord, ControlError>

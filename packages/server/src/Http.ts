@@ -11,7 +11,7 @@ import {
   Kubeconfigs,
   Secrets
 } from "@sovereign/core"
-import { Cause, Chunk, Effect, Predicate, Either, Layer, Option, Redacted, Schedule, Stream } from "effect"
+import { Cause, Chunk, Effect, Predicate, Layer, Option, Redacted, Schedule, Stream } from "effect"
 import {
   Conflict,
   CurrentPrincipal,
@@ -148,6 +148,9 @@ const fromControl = (error: ControlError): Effect.Effect<never, ControlAnswer> =
       )
     case "Adopted":
       return Effect.fail(new Unprocessable({ error: "adopted", message: error.message }))
+    case "AlreadySet":
+    case "Empty":
+      return Effect.fail(new Conflict({ error: "conflict", message: error.message }))
     case "Unavailable":
       return unavailable(error)
   }
@@ -317,21 +320,24 @@ const PostbackLive = HttpApiBuilder.group(SovereignApi, "postback", (handlers) =
       if (!regions.some((region) => region.key === regionKey)) {
         return yield* Effect.fail(NotFound.of(`the deployment has no region ${regionKey}`))
       }
-      if (DeploymentRepo.inFlight.includes(record.status) === false && record.status !== "failed" && record.status !== "partial-failure") {
+      // A secondary may call back after the primary made the deployment ready; only a finished one is closed.
+      if (record.status === "wiping" || record.status === "wiped" || record.status === "adopted") {
         return yield* Effect.fail(new Forbidden({ error: "closed", message: `the deployment is ${record.status}` }))
       }
       const already = yield* kubeconfigs.get(record.id, regionKey).pipe(Effect.catchAll(unavailable))
       if (Option.isSome(already)) return yield* Effect.fail(new Forbidden({ error: "already-set", message: `region ${regionKey} already delivered its kubeconfig` }))
       const body = yield* readBody(request)
       if (body.trim() === "") return yield* Effect.fail(new Unprocessable({ error: "empty-body", message: "the kubeconfig is empty" }))
-      const receivedAt = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
-      yield* kubeconfigs.put(record.id, regionKey, Redacted.make(body), receivedAt).pipe(
-        Effect.catchAll((error): Effect.Effect<never, Forbidden | Unprocessable | Unavailable> =>
+      const control = yield* Control
+      yield* control.kubeconfigArrived(record.id, urlParams.region, Redacted.make(body)).pipe(
+        Effect.catchAll((error): Effect.Effect<never, Forbidden | Unprocessable | Unavailable | NotFound> =>
           error.reason === "AlreadySet"
             ? Effect.fail(new Forbidden({ error: "already-set", message: `region ${regionKey} already delivered its kubeconfig` }))
             : error.reason === "Empty"
               ? Effect.fail(new Unprocessable({ error: "empty-body", message: "the kubeconfig is empty" }))
-              : unavailable(error)
+              : error.reason === "NotFound"
+                ? Effect.fail(NotFound.of(`the deployment has no region ${regionKey}`))
+                : unavailable(error)
         )
       )
       return HttpServerResponse.empty({ status: 204 })
@@ -346,11 +352,7 @@ const DeploymentsLive = HttpApiBuilder.group(SovereignApi, "deployments", (handl
         const principal = yield* CurrentPrincipal
         const control = yield* Control
         const body = yield* readJson(request)
-        const spec = yield* Either.match(Deployment.validate(body), {
-          onLeft: (invalid) => Effect.fail(InvalidRequest.of(invalid.issues)),
-          onRight: Effect.succeed
-        })
-        const record = yield* control.submit(spec, principal.email).pipe(Effect.catchAll(fromControl))
+        const record = yield* control.submit(body, principal.email).pipe(Effect.catchAll(fromControl))
         return HttpServerResponse.unsafeJson({ id: record.id, status: record.status, links: linksOf(record.id) }, { status: 201 })
       })
     )

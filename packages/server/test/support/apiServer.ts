@@ -1,6 +1,6 @@
 /** An in-process API server on a free loopback port over PGlite, with a stand-in `Control` for route tests. */
-import { Deployment, DeploymentRepo, Secrets } from "@sovereign/core"
-import { Effect, Layer, ManagedRuntime, Option } from "effect"
+import { Deployment, DeploymentRepo, Kubeconfigs, Secrets } from "@sovereign/core"
+import { Effect, Either, Layer, ManagedRuntime, Option } from "effect"
 import * as Auth from "../../src/Auth.js"
 import { Control, ControlError, type ControlService } from "../../src/Control.js"
 import * as Database from "../../src/Database.js"
@@ -27,6 +27,7 @@ const controlLayer = Layer.effect(
   Effect.gen(function* () {
     const repo = yield* DeploymentRepo.DeploymentRepo
     const secrets = yield* Secrets.Secrets
+    const kubeconfigs = yield* Kubeconfigs.Kubeconfigs
     let counter = 0
     const move = (id: string, status: DeploymentRepo.Status, allowed: ReadonlyArray<DeploymentRepo.Status>) =>
       Effect.gen(function* () {
@@ -39,8 +40,11 @@ const controlLayer = Layer.effect(
         return next
       })
     const service: ControlService = {
-      submit: (spec, owner) =>
+      submit: (input, owner) =>
         Effect.gen(function* () {
+          const validated = Deployment.validate(input)
+          if (Either.isLeft(validated)) return yield* new ControlError({ reason: "Invalid", message: validated.left.message, issues: validated.left.issues })
+          const spec = validated.right
           const id = (0xa000000000000000n + BigInt(++counter)).toString(16)
           const sealedCredentials = yield* Effect.orDie(Secrets.sealCredentials(spec.credentials).pipe(Effect.provideService(Secrets.Secrets, secrets)))
           return yield* repo
@@ -50,6 +54,10 @@ const controlLayer = Layer.effect(
             )
             .pipe(Effect.mapError((error) => new ControlError({ reason: error.reason === "Conflict" ? "Conflict" : "Unavailable", message: error.message })))
         }),
+      kubeconfigArrived: (id, regionKey, kubeconfig) =>
+        kubeconfigs.put(id, regionKey ?? "fsn1", kubeconfig, 3).pipe(
+          Effect.mapError((error) => new ControlError({ reason: error.reason === "AlreadySet" ? "AlreadySet" : error.reason === "Empty" ? "Empty" : "Unavailable", message: error.message }))
+        ),
       retry: (id) => move(id, "provisioning", ["failed", "partial-failure"]),
       wipe: (id) => move(id, "wiping", ["pending", "provisioning", "phase1-watching", "ready", "failed", "partial-failure"]),
       finalise: (id) => move(id, "adopted", ["ready"]),

@@ -1,0 +1,61 @@
+/** The whole server as layers: configuration, database, store, world, orchestrator, HTTP; and `serve`, which runs it. */
+import * as Ids from "@sovereign/core/Ids"
+import { Console, Effect, Layer, Option, Redacted } from "effect"
+import * as Adapters from "./Adapters.js"
+import * as Auth from "./Auth.js"
+import * as Database from "./Database.js"
+import * as HandoverSigner from "./HandoverSigner.js"
+import * as HttpServer from "./HttpServer.js"
+import * as Runtime from "./Runtime.js"
+import * as SecretBox from "./SecretBox.js"
+import * as ServerConfig from "./ServerConfig.js"
+import * as SqlStore from "./SqlStore.js"
+
+/** Everything below HTTP: store, keys, world and orchestrator, over a `ServerConfig`. */
+export const coreLayer = Layer.unwrapEffect(
+  Effect.map(ServerConfig.ServerConfig, () => {
+    const storage = SqlStore.layer().pipe(Layer.provideMerge(SecretBox.layer), Layer.provideMerge(Database.layer))
+    const handover = HandoverSigner.layerHandover.pipe(Layer.provideMerge(HandoverSigner.layer))
+    const world = Adapters.layer
+    const orchestration = Runtime.controlLayer.pipe(
+      Layer.provideMerge(Runtime.orchestratorLayer),
+      Layer.provideMerge(Runtime.resumedLayer),
+      Layer.provideMerge(world),
+      Layer.provideMerge(handover),
+      Layer.provideMerge(Ids.layerCrypto)
+    )
+    return orchestration.pipe(Layer.provideMerge(Auth.layer), Layer.provideMerge(storage))
+  })
+)
+
+/** The HTTP server over `coreLayer`, listening where the configuration says. */
+export const serverLayer = Layer.unwrapEffect(
+  Effect.map(ServerConfig.ServerConfig, (config) =>
+    HttpServer.layer({ host: config.host, port: config.port }).pipe(Layer.provideMerge(coreLayer))
+  )
+)
+
+/** Prints where the server listens and how to authenticate, then resumes every unfinished deployment. */
+export const announceAndResume = Effect.gen(function* () {
+  const url = yield* HttpServer.baseUrl
+  const authenticator = yield* Auth.Authenticator
+  const config = yield* ServerConfig.ServerConfig
+  yield* Console.log(`Sovereign is listening on ${url}`)
+  yield* Console.log(`  API         ${url}/api/v1  (OpenAPI: ${url}/api/v1/openapi.json)`)
+  yield* Console.log(`  world       cloud=${config.cloud} dns=${config.dns} watch=${config.watch} mesh=${config.mesh}${config.cloud === "simulator" ? ` speed=${config.simSpeed}` : ""}`)
+  yield* Console.log(`  database    ${Option.isSome(config.databaseUrl) ? "PostgreSQL (DATABASE_URL)" : `PGlite in ${config.dataDir}`}`)
+  yield* Option.match(authenticator.generated, {
+    onNone: () => Console.log("  tokens      from SOVEREIGN_API_TOKENS"),
+    onSome: (generated) =>
+      generated.created
+        ? Console.log(`  admin token ${Redacted.value(generated.token)}  (generated once, stored in ${generated.file})`)
+        : Console.log(`  admin token ${Redacted.value(generated.token)}  (from ${generated.file})`)
+  })
+  yield* Console.log(`Next: npx sovereign deploy examples/deployment.json --follow`)
+  yield* Runtime.resumeAll
+})
+
+/** `sovereign serve`: runs until interrupted (SIGTERM/SIGINT close every scope: fibers stop, the database closes). */
+export const serve = Layer.launch(
+  Layer.effectDiscard(announceAndResume).pipe(Layer.provideMerge(serverLayer), Layer.provide(ServerConfig.layer))
+)
