@@ -90,7 +90,7 @@ export interface FakeHetznerApi {
    * the client crashed right after sending. The returned Deferred completes at that moment.
    */
   readonly crashAt: (call: number) => Effect.Effect<Deferred.Deferred<void>>
-  /** Clears the request log, the violation count and pending faults (resources stay). */
+  /** Clears the request log, the violation count, pending faults and crash points (resources stay). */
   readonly resetLog: Effect.Effect<void>
 }
 
@@ -560,6 +560,7 @@ export const make = (options: FakeHetznerOptions = {}): Effect.Effect<FakeHetzne
         log = []
         violations = 0
         faults = []
+        crashes.clear()
       })
     }
   })
