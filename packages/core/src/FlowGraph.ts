@@ -6,7 +6,7 @@ export interface ComposeInput {
   readonly deploymentId: string
   /** Region keys in `regions[]` order; the first is the primary. */
   readonly regions: ReadonlyArray<string>
-  /** The deployment's jobs, one per id (merged), in any order. */
+  /** The deployment's jobs, merged (one per job name; of repeated names the last counts), in any order. */
   readonly jobs: ReadonlyArray<Job.Job>
   /** Which phase a chart's install belongs to; `self-sovereign-cutover` → cutover, the rest → bootstrap-kit by default. */
   readonly phaseOfChart?: (chart: string) => Job.Phase
@@ -27,7 +27,8 @@ export interface FlowMeta {
 }
 
 const phaseCount = Job.phases.length
-const phaseIndex: Readonly<Record<string, number>> = Object.fromEntries(Job.phases.map((phase, index) => [phase, index]))
+/** A Map, not an object: names such as `constructor` must not find anything. */
+const phaseIndex: ReadonlyMap<string, number> = new Map(Job.phases.map((phase, index) => [phase, index]))
 const fallbackPhase: Job.Phase = "apps"
 
 const familyOfPhase: Readonly<Record<Job.Phase, string>> = {
@@ -108,7 +109,9 @@ export const compose = (input: ComposeInput): Snapshot => {
     if (job.deploymentId !== deploymentId) continue
     const jobName = job.jobName
     const group = job.type === "group"
-    if (group && parseRegionGroupName(jobName) !== undefined) {
+    // `<regionKey>:<phase>` names the region groups (and phase names the phase groups): such a row
+    // lends its label, and never becomes a second node with the group's id
+    if (jobName.indexOf(":") > 0 && parseRegionGroupName(jobName) !== undefined) {
       ;(regionGroupRows ??= new Map()).set(jobName, job)
       continue
     }
@@ -190,20 +193,20 @@ export const compose = (input: ComposeInput): Snapshot => {
   // or a stored group; nested groups pass their phase on). Cycles and unknown parents fall back to
   // the `apps` phase.
   const state = new Uint8Array(jobEnd) // 0 unresolved, 1 resolving, 2 resolved
-  const fallback = phaseIndex[fallbackPhase]!
+  const fallback = phaseIndex.get(fallbackPhase)!
   const containerIn = (region: string, p: number): number => (region === "" ? p : regionGroup(region, p))
   const resolve = (index: number): void => {
     if (state[index] === 2) return
     const region = regionOf[index]!
     state[index] = 1
     if (families[index] === "install") {
-      const p = phaseIndex[phaseOfChart(chartOfInstall(names[index]!))] ?? fallback
+      const p = phaseIndex.get(phaseOfChart(chartOfInstall(names[index]!))) ?? fallback
       phaseOf[index] = p
       parent[index] = containerIn(region, p)
     } else {
       const parentId = parentNames[index - jobStart]!
       const parentName = parentId.startsWith(idPrefix) ? parentId.slice(idPrefix.length) : parentId
-      const phaseOfParent = parentName === "" ? undefined : phaseIndex[parentName]
+      const phaseOfParent = parentName === "" ? undefined : phaseIndex.get(parentName)
       const regionGroupOfParent = phaseOfParent === undefined ? parseRegionGroupName(parentName) : undefined
       const parentIndex = parentName === "" ? undefined : nameIndex.get(parentName)
       if (phaseOfParent !== undefined) {
@@ -422,7 +425,7 @@ const chartOfInstall = (jobName: string): string => {
 const parseRegionGroupName = (name: string): { readonly regionKey: string; readonly phase: number } | undefined => {
   const colon = name.indexOf(":")
   if (colon <= 0 || name.indexOf(":", colon + 1) !== -1) return undefined
-  const phase = phaseIndex[name.slice(colon + 1)]
+  const phase = phaseIndex.get(name.slice(colon + 1))
   return phase === undefined ? undefined : { regionKey: name.slice(0, colon), phase }
 }
 

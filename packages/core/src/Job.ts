@@ -104,7 +104,11 @@ export const appId = (region: RegionRef, chart: string): string => regional(regi
 /** `install-cilium` (primary) or `install-hel1-1:cilium` (secondary). */
 export const installJobName = (region: RegionRef, chart: string): string => installPrefix + regional(region, chart)
 
-/** A Phase-0 leaf: `<step>` (primary) or `<regionKey>:<step>` (secondary). */
+/**
+ * A Phase-0 leaf: `<step>` (primary) or `<regionKey>:<step>` (secondary). Phase names
+ * (`provisioner`, `bootstrap-kit`, `cutover`, `handover`, `apps`) are reserved for the groups and
+ * cannot name a step.
+ */
 export const stepJobName = (region: RegionRef, step: string): string => regional(region, step)
 
 /** The synthesized group of one region within one phase: `<regionKey>:<phase>`. */

@@ -306,6 +306,15 @@ describe("FlowGraph.compose: the rules of SPEC 2.5", () => {
     ])
   })
 
+  it("treats names like `constructor` as plain names", () => {
+    const odd: Job.Job = { ...install(fsn1, "bp-x"), id: `${dep}:hel1-1:constructor`, jobName: "hel1-1:constructor", type: "group", parentId: "toString" }
+    const child: Job.Job = { ...install(fsn1, "bp-x"), id: `${dep}:leaf`, jobName: "leaf", parentId: "hel1-1:constructor", status: "running" }
+    const snapshot = compose([odd, child])
+    expect(parentOf(snapshot, `${dep}:hel1-1:constructor`)).toBe(`${dep}:fsn1:apps`)
+    expect(parentOf(snapshot, `${dep}:leaf`)).toBe(`${dep}:hel1-1:constructor`)
+    expect(checkStructure(snapshot, dep).problems).toEqual([])
+  })
+
   it("ignores jobs of another deployment", () => {
     const foreign: Job.Job = { ...install(fsn1, "bp-cilium"), deploymentId: "ffffffffffffffff", id: "ffffffffffffffff:install-cilium" }
     expect(compose([foreign]).nodes).toHaveLength(5)
