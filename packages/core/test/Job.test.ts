@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
 import { Job } from "../src/index.js"
+import { arrive, generate, modelArbitrary, shuffle } from "./support/deployments.js"
 
 const dep = "0123456789abcdef"
 const primary = { key: "fsn1", primary: true }
@@ -206,4 +207,30 @@ describe("Job.cascadeFailures", () => {
     const jobs = [install(primary, "bp-gitea", ["bp-keycloak"]), install(primary, "bp-keycloak", [], "running")]
     expect(Job.cascadeFailures(jobs)).toBe(jobs)
   })
+
+  it.prop(
+    "reaches a fixpoint: no waiting job keeps a failed dependency, whatever the order of the jobs",
+    [modelArbitrary, fc.integer(), fc.integer()],
+    ([model, order, permutation]) => {
+      const jobs = arrive(generate(model), order)
+      const cascaded = Job.cascadeFailures(jobs)
+      const byName = new Map(cascaded.map((job) => [job.jobName, job]))
+      for (const job of cascaded) {
+        if (job.type === "group" || Job.isTerminal(job.status)) continue
+        const failedDependency = job.dependsOn.find((name) => byName.get(name)?.status === "failed")
+        expect(failedDependency, `${job.jobName} waits on a failed dependency`).toBeUndefined()
+      }
+      // every job it failed names a failed dependency of its own
+      cascaded.forEach((job, index) => {
+        if (job === jobs[index]) return
+        expect(job.status).toBe("failed")
+        expect(job.reason).toMatch(/^dependency .+ failed$/)
+        expect(byName.get(job.reason!.slice("dependency ".length, -" failed".length))?.status).toBe("failed")
+      })
+      expect(Job.cascadeFailures(cascaded)).toBe(cascaded)
+      const sorted = (list: ReadonlyArray<Job.Job>) => [...list].sort((a, b) => (a.id < b.id ? -1 : 1))
+      expect(sorted(Job.cascadeFailures(shuffle(jobs, permutation)))).toEqual(sorted(cascaded))
+    },
+    { fastCheck: { numRuns: 40 } }
+  )
 })
