@@ -6,6 +6,7 @@ import { Deployment, MeshProvider } from "@sovereign/core"
 import { MeshWorld } from "@sovereign/testkit/MeshProviderSuite"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Layer } from "effect"
+import { Etcd3, Range } from "etcd3"
 import { execFileSync } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from "node:fs"
 import { request } from "node:https"
@@ -111,7 +112,7 @@ const authorities = [
 
 describe("ClusterMesh trust against a real etcd", () => {
   for (const [kind, authorityOf] of authorities) {
-    it.scopedLive(`${kind}: a peer reads etcd with exactly the files the adapter wrote; the wrong CA and the wrong name are refused`, () =>
+    it.scopedLive(`${kind}: a peer reads etcd (HTTPS and gRPC) with exactly the files the adapter wrote; the wrong CA, the wrong name and a CN other than remote are refused`, () =>
       Effect.gen(function* () {
         const now = Date.now()
         const caA = Certificates.authority(`${regionA.clusterName} cilium-ca`, now)
@@ -183,6 +184,48 @@ describe("ClusterMesh trust against a real etcd", () => {
         // Hostname verification is on: the same server under a name outside its SANs is refused by the client.
         const misnamed = yield* Effect.either(etcdCall({ ...client, servername: "t1-hel.example.org" }, "/v3/kv/range", { key: base64("x") }))
         expect(Either.isLeft(misnamed) && misnamed.left.message).toMatch(/altnames|does not match|Hostname/i)
+
+        // The same files over gRPC (how Cilium's etcd client talks), with etcd RBAC as the
+        // clustermesh-apiserver sets it up: user `remote` may read `cilium/`. Identity is the client
+        // certificate's CN, so a certificate signed by the right CA with CN≠remote is denied (t129).
+        const endpoint = new URL(client.endpoint)
+        const grpcClient = (identity: { readonly cert: string; readonly key: string }) =>
+          Effect.acquireRelease(
+            Effect.sync(
+              () =>
+                new Etcd3({
+                  hosts: `https://${hosts.get(endpoint.hostname)}:${endpoint.port}`,
+                  credentials: {
+                    rootCertificate: Buffer.from(peerFiles.ca),
+                    certChain: Buffer.from(identity.cert),
+                    privateKey: Buffer.from(identity.key)
+                  },
+                  grpcOptions: { "grpc.ssl_target_name_override": endpoint.hostname, "grpc.default_authority": endpoint.hostname }
+                })
+            ),
+            (etcdClient) => Effect.sync(() => etcdClient.close())
+          )
+        const user = (commonName: string) =>
+          Either.getOrThrow(Certificates.issue(caB, { commonName, usages: ["clientAuth"], now, validityDays: 1 }))
+        const admin = yield* grpcClient(user("root"))
+        yield* Effect.promise(async () => {
+          await admin.role("root").create()
+          await admin.user("root").create("unused")
+          await admin.user("root").addRole("root")
+          await admin.role("remote").create()
+          await admin.role("remote").grant({ permission: "Read", range: Range.prefix("cilium/") })
+          await admin.user("remote").create("unused")
+          await admin.user("remote").addRole("remote")
+          await admin.put("cilium/cluster/t1-hel/config").value("meshed over grpc")
+          await admin.auth.authEnable()
+        })
+        const remote = yield* grpcClient(peerFiles)
+        expect(yield* Effect.promise(() => remote.get("cilium/cluster/t1-hel/config").string())).toBe("meshed over grpc")
+        const denied = yield* Effect.either(Effect.tryPromise(() => remote.put("cilium/cluster/t1-hel/config").value("overwritten")))
+        expect(Either.isLeft(denied) && String(denied.left.cause)).toMatch(/permission denied/)
+        const stranger = yield* grpcClient(user("sovereign"))
+        const strangerRead = yield* Effect.either(Effect.tryPromise(() => stranger.get("cilium/cluster/t1-hel/config").string()))
+        expect(Either.isLeft(strangerRead) && String(strangerRead.left.cause)).toMatch(/permission denied/)
 
         // openssl confirms every chain written: each peer's client cert chains to the CA file next to it.
         const caFile = join(directory, `${regionB.clusterName}-ca.crt`)
