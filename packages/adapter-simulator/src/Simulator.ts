@@ -13,7 +13,14 @@ import * as SimulatorMesh from "./SimulatorMesh.js"
 import type { SimulatorStore } from "./SimulatorStore.js"
 import * as SimulatorWorld from "./SimulatorWorld.js"
 
-export type Ports = CloudProvider | ClusterWatch | ClusterAccess | DnsProvider | MeshProvider | SimulatorWorld.SimulatorWorld
+export type Ports =
+  | CloudProvider
+  | ClusterWatch
+  | ClusterAccess
+  | DnsProvider
+  | MeshProvider
+  | SimulatorWorld.SimulatorWorld
+  | SimulatorCluster.DrivenReleases
 
 export interface LayerOptions extends Partial<SimulatorOptions> {
   /** DNS zones that exist from the start (parent domains of simulated deployments are added as they come). */
@@ -31,8 +38,7 @@ export const layer = (
   }
   const ports = Layer.mergeAll(
     SimulatorCloud.layer,
-    SimulatorCluster.layerWatch,
-    SimulatorCluster.layerAccess,
+    SimulatorCluster.layer,
     SimulatorDns.layer(options.zones === undefined ? {} : { zones: options.zones }),
     SimulatorMesh.layer
   )

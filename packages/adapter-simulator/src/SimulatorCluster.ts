@@ -7,7 +7,7 @@
 import { ClusterAccess, ClusterError, ClusterWatch, ReleaseEvent } from "@sovereign/core/ClusterWatch"
 import type { ClusterWatchService, WatchOptions } from "@sovereign/core/ClusterWatch"
 import type { Condition, HelmReleaseObservation } from "@sovereign/core/HelmRelease"
-import { Chunk, Clock, Duration, Effect, Layer, Option, Stream } from "effect"
+import { Chunk, Clock, Context, Duration, Effect, Layer, Option, PubSub, Redacted, Stream } from "effect"
 import { bootstrapKit, type KitRelease } from "./internal/bootstrapKit.js"
 import { chartFails, chartHangs } from "./SimulatorConfig.js"
 import { clusterOfKubeconfig, SimulatorWorld, type SimCluster, type SimulatorWorldService } from "./SimulatorWorld.js"
@@ -157,8 +157,33 @@ const momentIndexAt = (entry: ReleaseTimeline, now: number): number => {
   return index
 }
 
+/** A release a driver wrote into a driven cluster, with a per-cluster sequence number. */
+interface DrivenChange {
+  readonly cluster: string
+  readonly seq: number
+  readonly name: string
+  readonly release: HelmReleaseObservation | undefined
+}
+
+interface DrivenCluster {
+  seq: number
+  readonly releases: Map<string, { readonly seq: number; readonly release: HelmReleaseObservation }>
+}
+
+/** The releases written by drivers, per driven cluster (`<deploymentId>/<regionKey>`); shared by watch and driver. */
+export class DrivenReleases extends Context.Tag("@sovereign/adapter-simulator/DrivenReleases")<DrivenReleases, {
+  readonly clusters: Map<string, DrivenCluster>
+  readonly changes: PubSub.PubSub<DrivenChange>
+}>() {}
+
+const drivenReleasesLayer = Layer.effect(
+  DrivenReleases,
+  Effect.map(PubSub.unbounded<DrivenChange>(), (changes) => ({ clusters: new Map<string, DrivenCluster>(), changes }))
+)
+
 export const make = Effect.gen(function*() {
   const world = yield* SimulatorWorld
+  const driven = yield* DrivenReleases
 
   const clusterOf = (kubeconfig: Parameters<ClusterWatchService["watch"]>[0]) =>
     Effect.gen(function*() {
@@ -176,10 +201,11 @@ export const make = Effect.gen(function*() {
       return { deploymentId: target.value.deploymentId, cluster: cluster.value }
     })
 
-  const watch = (kubeconfig: Parameters<ClusterWatchService["watch"]>[0], options: WatchOptions) =>
-    Stream.unwrap(
+  const watch = (kubeconfig: Parameters<ClusterWatchService["watch"]>[0], options: WatchOptions): Stream.Stream<ReleaseEvent, ClusterError> =>
+    Stream.unwrapScoped(
       Effect.gen(function*() {
         const { deploymentId, cluster } = yield* clusterOf(kubeconfig)
+        if (cluster.driven === true) return yield* drivenWatch(`${deploymentId}/${cluster.regionKey}`, options)
         const entries = timeline(world, deploymentId, cluster).filter(
           (entry) => entry.release.namespace === options.namespace && entry.release.name.startsWith(options.namePrefix)
         )
@@ -212,6 +238,26 @@ export const make = Effect.gen(function*() {
       })
     )
 
+  const drivenWatch = (key: string, options: WatchOptions) =>
+    Effect.gen(function*() {
+      const matches = (name: string, namespace: string) => namespace === options.namespace && name.startsWith(options.namePrefix)
+      const subscription = yield* PubSub.subscribe(driven.changes)
+      const state = driven.clusters.get(key)
+      const initial = [...(state?.releases.values() ?? [])].filter((entry) => matches(entry.release.name, entry.release.namespace))
+      let last = state?.seq ?? 0
+      const live = Stream.fromQueue(subscription).pipe(
+        Stream.filter((change) => change.cluster === key && change.seq > last),
+        Stream.tap((change) => Effect.sync(() => void (last = change.seq))),
+        Stream.filterMap((change): Option.Option<ReleaseEvent> =>
+          change.release === undefined
+            ? matches(change.name, options.namespace) ? Option.some(ReleaseEvent.Deleted({ name: change.name })) : Option.none()
+            : matches(change.release.name, change.release.namespace) ? Option.some(ReleaseEvent.Observed({ release: change.release })) : Option.none()
+        )
+      )
+      const first: Array<ReleaseEvent> = [...initial.map((entry) => ReleaseEvent.Observed({ release: entry.release })), ReleaseEvent.Synced()]
+      return Stream.concat(Stream.fromIterable(first), live)
+    })
+
   const access = {
     grantOwner: (kubeconfig: Parameters<ClusterWatchService["watch"]>[0], owner: { readonly email: string; readonly role: string; readonly deploymentId: string }) =>
       Effect.gen(function*() {
@@ -227,5 +273,76 @@ export const make = Effect.gen(function*() {
   return { watch: { watch } satisfies ClusterWatchService, access }
 })
 
-export const layerWatch: Layer.Layer<ClusterWatch, never, SimulatorWorld> = Layer.effect(ClusterWatch, Effect.map(make, (m) => m.watch))
-export const layerAccess: Layer.Layer<ClusterAccess, never, SimulatorWorld> = Layer.effect(ClusterAccess, Effect.map(make, (m) => m.access))
+/** The observation a driver's desired state produces (what helm-controller would leave in the status). */
+const drivenObservation = (namespace: string, name: string, state: DriverReleaseState, generation: number): HelmReleaseObservation => ({
+  name,
+  namespace,
+  generation,
+  observedGeneration: generation,
+  suspend: state.suspend ?? false,
+  conditions: [
+    ...(state.ready === undefined ? [] : [{ type: "Ready", status: state.ready.status, reason: state.ready.reason, message: state.ready.message ?? "" }]),
+    ...(state.stalled === true ? [{ type: "Stalled", status: "True" as const, reason: "RetriesExceeded", message: "" }] : [])
+  ],
+  dependsOn: state.dependsOn ?? [],
+  resourceVersion: "0"
+})
+
+/** What a test driver may write into a driven cluster (the shape of testkit's ClusterWatchSuite.ReleaseState). */
+export interface DriverReleaseState {
+  readonly ready?: { readonly status: "True" | "False" | "Unknown"; readonly reason: string; readonly message?: string }
+  readonly stalled?: boolean
+  readonly suspend?: boolean
+  readonly dependsOn?: ReadonlyArray<string>
+}
+
+/**
+ * A cluster in the simulated world whose releases a test writes directly (the conformance suites'
+ * driver): returns its kubeconfig and apply/remove operations.
+ */
+export const drivenCluster = (deploymentId: string, regionKey = "driven", namespace = "flux-system") =>
+  Effect.gen(function*() {
+    const world = yield* SimulatorWorld
+    const driven = yield* DrivenReleases
+    const cluster: SimCluster = {
+      regionKey, cloudRegion: "sim", primary: true, clusterName: `${regionKey}-cluster`, clusterId: 1, loadBalancerIP: "192.0.2.10",
+      bootAt: 0, kubeconfigDelivered: true, grants: [], meshPeers: [], driven: true
+    }
+    yield* Effect.orDie(world.modify(deploymentId, "driven", (current) => [undefined, { ...current, clusters: { ...current.clusters, [regionKey]: cluster } }]))
+    const key = `${deploymentId}/${regionKey}`
+    const state = (): DrivenCluster => {
+      let found = driven.clusters.get(key)
+      if (found === undefined) {
+        found = { seq: 0, releases: new Map() }
+        driven.clusters.set(key, found)
+      }
+      return found
+    }
+    const publish = (change: Omit<DrivenChange, "seq" | "cluster">) =>
+      Effect.suspend(() => {
+        const current = state()
+        const seq = ++current.seq
+        if (change.release === undefined) current.releases.delete(change.name)
+        else current.releases.set(change.name, { seq, release: change.release })
+        return PubSub.publish(driven.changes, { ...change, seq, cluster: key })
+      })
+    return {
+      kubeconfig: Redacted.make(world.kubeconfigOf(deploymentId, cluster)),
+      namespace,
+      apply: (name: string, desired: DriverReleaseState) =>
+        Effect.suspend(() => {
+          const previous = state().releases.get(name)?.release
+          const candidate = drivenObservation(namespace, name, desired, 1)
+          const sameSpec = previous !== undefined && previous.suspend === candidate.suspend && previous.dependsOn.join(",") === candidate.dependsOn.join(",")
+          const generation = previous === undefined ? 1 : previous.generation + (sameSpec ? 0 : 1)
+          return publish({ name, release: drivenObservation(namespace, name, desired, generation) })
+        }).pipe(Effect.asVoid),
+      remove: (name: string) => Effect.asVoid(publish({ name, release: undefined }))
+    }
+  })
+
+/** The watch and the access port over one world (and one hub of driven releases, also provided). */
+export const layer: Layer.Layer<ClusterWatch | ClusterAccess | DrivenReleases, never, SimulatorWorld> = Layer.provideMerge(
+  Layer.effectContext(Effect.map(make, (m) => Context.make(ClusterWatch, m.watch).pipe(Context.add(ClusterAccess, m.access)))),
+  drivenReleasesLayer
+)

@@ -42,7 +42,9 @@ export const SimCluster = Schema.Struct({
   grants: Schema.Array(Schema.String),
   /** Peers configured in this cluster's `cilium-clustermesh` Secret, and when all were. */
   meshPeers: Schema.Array(Schema.String),
-  meshReadyAt: Schema.optional(Schema.Number)
+  meshReadyAt: Schema.optional(Schema.Number),
+  /** A cluster whose releases a test driver writes (no bootstrap kit is simulated in it). */
+  driven: Schema.optional(Schema.Boolean)
 })
 export type SimCluster = typeof SimCluster.Type
 

@@ -1,7 +1,8 @@
 /** The simulator passes every conformance suite it can be driven by (it is their reference implementation). */
-import { CloudProviderSuite, DnsProviderSuite } from "@sovereign/testkit"
+import { CloudProviderSuite, ClusterWatchSuite, DnsProviderSuite } from "@sovereign/testkit"
 import { Effect, Layer } from "effect"
 import * as Simulator from "../src/Simulator.js"
+import { drivenCluster } from "../src/SimulatorCluster.js"
 import { noFaults } from "../src/SimulatorConfig.js"
 import * as SimulatorStore from "../src/SimulatorStore.js"
 import { KubeconfigDelivery, SimulatorWorld } from "../src/SimulatorWorld.js"
@@ -28,3 +29,10 @@ CloudProviderSuite.run({
 })
 
 DnsProviderSuite.run("simulator", { layer: world(["conformance.test."]), zone: "conformance.test." })
+
+// The suite drives a simulated cluster whose releases it writes itself (no bootstrap kit runs in it).
+const driver = Layer.effect(
+  ClusterWatchSuite.ClusterDriver,
+  Effect.map(drivenCluster("00000000c0ffee00"), (cluster) => ({ ...cluster, faults: undefined }))
+)
+ClusterWatchSuite.run("simulator", { layer: Layer.provideMerge(driver, world()), faults: false })
