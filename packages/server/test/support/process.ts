@@ -1,0 +1,65 @@
+/** Runs the real server process (`sovereign serve` through tsx) for end-to-end tests, capturing everything it prints. */
+import { spawn, type ChildProcess } from "node:child_process"
+import { createRequire } from "node:module"
+import * as net from "node:net"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const bin = path.resolve(here, "../../src/bin.ts")
+const tsx = path.join(path.dirname(createRequire(import.meta.url).resolve("tsx/package.json")), "dist", "cli.mjs")
+
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
+    })
+  })
+
+export interface ServerProcess {
+  readonly url: string
+  readonly child: ChildProcess
+  /** Everything printed so far (stdout and stderr), across restarts when shared. */
+  readonly output: () => string
+  readonly kill: (signal: NodeJS.Signals) => Promise<void>
+}
+
+export const start = async (env: Record<string, string>, captured: { text: string } = { text: "" }): Promise<ServerProcess> => {
+  const port = await freePort()
+  const child = spawn(process.execPath, [tsx, bin, "serve"], {
+    env: { ...process.env, ...env, SOVEREIGN_HOST: "127.0.0.1", SOVEREIGN_PORT: String(port), NO_COLOR: "1" },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  child.stdout!.on("data", (chunk) => (captured.text += chunk.toString()))
+  child.stderr!.on("data", (chunk) => (captured.text += chunk.toString()))
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  const url = `http://127.0.0.1:${port}`
+  const server: ServerProcess = {
+    url,
+    child,
+    output: () => captured.text,
+    kill: async (signal) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      await exited
+    }
+  }
+  await waitUntil(async () => {
+    if (child.exitCode !== null) throw new Error(`the server exited (${child.exitCode}):\n${captured.text}`)
+    const response = await fetch(`${url}/readyz`).catch(() => undefined)
+    return response?.status === 200
+  }, 180_000, () => `the server did not become ready:\n${captured.text}`)
+  return server
+}
+
+/** Polls `condition` (no fixed sleeps: it re-checks as soon as the previous check finished, with a short pause). */
+export const waitUntil = async (condition: () => Promise<boolean>, timeoutMs: number, describe: () => string = () => "condition"): Promise<void> => {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await condition()) return
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  throw new Error(`timed out: ${describe()}`)
+}
