@@ -237,7 +237,7 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
   const createOrAdopt = <A extends Labelled, I>(
     context: StepContext,
     kind: HetznerSchema.Kind<A, I>,
-    body: { readonly name: string; readonly labels: Readonly<Record<string, string>> },
+    body: { readonly name: string; readonly labels: Readonly<Record<string, string>>; readonly [field: string]: unknown },
     selector: string
   ) =>
     context.api.create(kind, body).pipe(
@@ -329,7 +329,7 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
           labels: HetznerNames.labels(deployment.id, region.key, HetznerNames.roles.network),
           ip_range: networkRange,
           subnets: [{ type: "cloud", ip_range: subnetRange, network_zone: zone }]
-        } as { name: string; labels: Record<string, string> }, selector)
+        }, selector)
         network = created.resource
       } else {
         context.log.push(`found network ${network.name} (id ${network.id})`)
@@ -360,7 +360,7 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
         labels: HetznerNames.labels(deployment.id, region.key, HetznerNames.roles.firewall),
         rules: firewallRules,
         apply_to: [{ type: "label_selector", label_selector: { selector: HetznerNames.regionSelector(deployment.id, region.key) } }]
-      } as { name: string; labels: Record<string, string> }, selector)
+      }, selector)
       yield* api.awaitActions(created.actions)
       return [toResource("firewalls", created.resource, region.key)]
     })
@@ -382,7 +382,7 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
         name: HetznerNames.names.sshKey(HetznerNames.regionPrefix(deployment.spec.sovereignFQDN, primary.key)),
         labels: HetznerNames.labels(deployment.id, primary.key, HetznerNames.roles.sshKey),
         public_key: deployment.spec.sshPublicKey
-      } as { name: string; labels: Record<string, string> }, sshKeySelector(deployment.id))
+      }, sshKeySelector(deployment.id))
       knownIds.set(`${deployment.id}/ssh`, created.resource.id)
       return [toResource("ssh_keys", created.resource, primary.key)]
     })
@@ -521,7 +521,7 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
           label_selector: { selector: HetznerNames.regionSelector(deployment.id, region.key) },
           use_private_ip: true
         }]
-      } as { name: string; labels: Record<string, string> }, selector)
+      }, selector)
       yield* api.awaitActions(created.actions)
       return [toResource("load_balancers", created.resource, region.key)]
     })

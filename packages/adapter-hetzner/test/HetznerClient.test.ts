@@ -127,3 +127,15 @@ describe("HetznerClient", () => {
         expect(yield* api.remove(HetznerSchema.kinds.networks, 999)).toEqual([])
       })))
 })
+
+describe("HetznerClient actions", () => {
+  it.live("an action that ends in error fails with its code, without further polls", () =>
+    withApi({ failingActions: ["create_server"] }, (api, fake) =>
+      Effect.gen(function*() {
+        const created = yield* api.create(HetznerSchema.kinds.servers, { name: "s", server_type: "cpx32", location: "fsn1", image: "ubuntu-24.04" })
+        const error = yield* Effect.flip(api.awaitActions(created.actions.filter((action) => action.command === "create_server")))
+        expect([error.code, error.isRetryable]).toEqual(["action_failed", false])
+        expect(error.message).toContain("create_server failed")
+        expect((yield* fake.requests).filter(FakeHetznerApi.isActionPoll).length).toBe(1)
+      })))
+})

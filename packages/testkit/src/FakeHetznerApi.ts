@@ -64,6 +64,8 @@ export interface FakeHetznerOptions {
   readonly actionPolls?: number
   /** ...or once this much Clock time has passed. Default 3 s. */
   readonly actionDuration?: Duration.DurationInput
+  /** Commands whose actions end in `error` instead of `success` (e.g. `create_server`). */
+  readonly failingActions?: ReadonlyArray<string>
   /** Answer 422 `resource_in_use` this many times to each firewall delete before obeying (#706). */
   readonly firewallInUseTimes?: number
 }
@@ -95,7 +97,16 @@ export interface FakeHetznerApi {
 }
 
 interface PendingAction {
-  readonly wire: { id: number; command: string; status: "running" | "success" | "error"; progress: number; error: null; started: string; finished: string | null; resources: Array<{ id: number; type: string }> }
+  readonly wire: {
+    id: number
+    command: string
+    status: "running" | "success" | "error"
+    progress: number
+    error: { code: string; message: string } | null
+    started: string
+    finished: string | null
+    resources: Array<{ id: number; type: string }>
+  }
   readonly startedAt: number
   polls: number
   readonly onSuccess: () => void
@@ -176,9 +187,14 @@ export const make = (options: FakeHetznerOptions = {}): Effect.Effect<FakeHetzne
       for (const action of actions.values()) {
         if (action.wire.status !== "running") continue
         if (action.polls >= actionPolls || now() - action.startedAt >= actionDurationMs) {
+          action.wire.finished = timestamp()
+          if (options.failingActions?.includes(action.wire.command)) {
+            action.wire.status = "error"
+            action.wire.error = { code: "action_failed", message: `${action.wire.command} failed` }
+            continue
+          }
           action.wire.status = "success"
           action.wire.progress = 100
-          action.wire.finished = timestamp()
           action.onSuccess()
         }
       }
@@ -203,16 +219,19 @@ export const make = (options: FakeHetznerOptions = {}): Effect.Effect<FakeHetzne
 
     const requireString = (body: Record<string, unknown>, field: string): string => {
       const value = body[field]
-      if (typeof value !== "string" || value.length === 0) throw new ApiFailure(422, "invalid_input", `invalid input in field '${field}'`)
+      if (typeof value !== "string" || value.length === 0) throw new ApiFailure(400, "invalid_input", `invalid input in field '${field}'`)
       return value
     }
 
     const checkNameAndLabels = (kind: Collection, body: Record<string, unknown>) => {
-      if (!validName(body.name)) throw new ApiFailure(422, "invalid_input", "invalid input in field 'name'")
+      if (!validName(body.name)) throw new ApiFailure(400, "invalid_input", "invalid input in field 'name'")
       if (byName(kind, body.name) !== undefined) throw new ApiFailure(409, "uniqueness_error", `${itemKey[kind]} name is already used`)
       const labels = body.labels ?? {}
-      if (typeof labels !== "object" || labels === null || Object.values(labels).some((value) => typeof value !== "string")) {
-        throw new ApiFailure(422, "invalid_input", "invalid input in field 'labels'")
+      // Kubernetes-style labels: an optional DNS prefix and a name of at most 63 characters, short plain values.
+      const validKey = (key: string) => /^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/.test(key)
+      const validValue = (value: unknown) => typeof value === "string" && /^([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?$/.test(value)
+      if (typeof labels !== "object" || labels === null || Object.entries(labels).some(([key, value]) => !validKey(key) || !validValue(value))) {
+        throw new ApiFailure(400, "invalid_input", "invalid input in field 'labels'")
       }
       return labels as Record<string, string>
     }
@@ -241,7 +260,7 @@ export const make = (options: FakeHetznerOptions = {}): Effect.Effect<FakeHetzne
         case "ssh_keys": {
           const publicKey = requireString(body, "public_key")
           const fingerprint = fingerprintOf(publicKey)
-          if (fingerprint === undefined) throw new ApiFailure(422, "invalid_input", "invalid input in field 'public_key'")
+          if (fingerprint === undefined) throw new ApiFailure(400, "invalid_input", "invalid input in field 'public_key'")
           if ([...store.ssh_keys.values()].some((key) => key.fingerprint === fingerprint)) {
             throw new ApiFailure(409, "uniqueness_error", "SSH key with the same fingerprint already exists")
           }
@@ -254,15 +273,15 @@ export const make = (options: FakeHetznerOptions = {}): Effect.Effect<FakeHetzne
           const location = requireString(body, "location")
           requireString(body, "image")
           const userData = typeof body.user_data === "string" ? body.user_data : ""
-          if (Buffer.byteLength(userData, "utf8") > 32 * 1024) throw new ApiFailure(422, "invalid_input", "user_data is too long")
+          if (Buffer.byteLength(userData, "utf8") > 32 * 1024) throw new ApiFailure(400, "invalid_input", "user_data is too long")
           const sshKeys = Array.isArray(body.ssh_keys) ? body.ssh_keys : []
           for (const key of sshKeys) {
             const found = typeof key === "number" ? store.ssh_keys.get(key) : byName("ssh_keys", String(key))
-            if (found === undefined) throw new ApiFailure(422, "invalid_input", `ssh key ${String(key)} not found`)
+            if (found === undefined) throw new ApiFailure(400, "invalid_input", `ssh key ${String(key)} not found`)
           }
           const networks = Array.isArray(body.networks) ? body.networks as Array<number> : []
           for (const networkId of networks) {
-            if (!store.networks.has(networkId)) throw new ApiFailure(422, "invalid_input", `network ${networkId} not found`)
+            if (!store.networks.has(networkId)) throw new ApiFailure(400, "invalid_input", `network ${networkId} not found`)
           }
           const server = {
             id, name, labels, status: "initializing", created: timestamp(),
@@ -280,7 +299,7 @@ export const make = (options: FakeHetznerOptions = {}): Effect.Effect<FakeHetzne
           requireString(body, "load_balancer_type")
           requireString(body, "location")
           const networkId = typeof body.network === "number" ? body.network : undefined
-          if (networkId !== undefined && !store.networks.has(networkId)) throw new ApiFailure(422, "invalid_input", `network ${networkId} not found`)
+          if (networkId !== undefined && !store.networks.has(networkId)) throw new ApiFailure(400, "invalid_input", `network ${networkId} not found`)
           const loadBalancer = {
             id, name, labels, created: timestamp(),
             public_net: { enabled: true, ipv4: { ip: publicIp() }, ipv6: { ip: null } },

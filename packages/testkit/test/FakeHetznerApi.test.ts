@@ -135,3 +135,14 @@ describe("FakeHetznerApi", () => {
         expect(pending.unsafePoll()).toBeNull()
       })))
 })
+
+describe("FakeHetznerApi validation", () => {
+  it.live("rejects invalid labels with invalid_input, as the API does", () =>
+    withFake({}, (fake) =>
+      Effect.gen(function*() {
+        const bad = yield* call(fake, "POST", "/networks", { name: "n", ip_range: "10.0.0.0/16", labels: { "sovereign.dev/region": "hel 1" } })
+        expect([bad.status, bad.body.error.code]).toEqual([400, "invalid_input"])
+        const good = yield* call(fake, "POST", "/networks", { name: "n", ip_range: "10.0.0.0/16", labels: { "sovereign.dev/region": "hel1-1" } })
+        expect(good.status).toBe(201)
+      })))
+})
