@@ -111,7 +111,7 @@ export const compose = (input: ComposeInput): Snapshot => {
     const group = job.type === "group"
     // `<regionKey>:<phase>` names the region groups (and phase names the phase groups): such a row
     // lends its label, and never becomes a second node with the group's id
-    if (jobName.indexOf(":") > 0 && parseRegionGroupName(jobName) !== undefined) {
+    if (parseRegionGroupName(jobName) !== undefined) {
       ;(regionGroupRows ??= new Map()).set(jobName, job)
       continue
     }
@@ -421,10 +421,17 @@ const chartOfInstall = (jobName: string): string => {
   return colon >= 0 ? rest.slice(colon + 1) : rest
 }
 
-/** `hel1-1:bootstrap-kit` → the region group of hel1-1 in bootstrap-kit; region group names are reserved. */
+/** Lengths of the phase names: a cheap first test before any slicing. */
+const phaseNameLengths = new Set(Job.phases.map((phase) => phase.length))
+
+/**
+ * `hel1-1:bootstrap-kit` → the region group of hel1-1 in bootstrap-kit; region group names are
+ * reserved. An install job's name (`install-hel1-1:apps`, a chart named `apps`) is never one.
+ */
 const parseRegionGroupName = (name: string): { readonly regionKey: string; readonly phase: number } | undefined => {
   const colon = name.indexOf(":")
-  if (colon <= 0 || name.indexOf(":", colon + 1) !== -1) return undefined
+  if (colon <= 0 || !phaseNameLengths.has(name.length - colon - 1) || name.indexOf(":", colon + 1) !== -1) return undefined
+  if (Job.isInstallJobName(name)) return undefined
   const phase = phaseIndex.get(name.slice(colon + 1))
   return phase === undefined ? undefined : { regionKey: name.slice(0, colon), phase }
 }

@@ -315,6 +315,13 @@ describe("FlowGraph.compose: the rules of SPEC 2.5", () => {
     expect(checkStructure(snapshot, dep).problems).toEqual([])
   })
 
+  it("keeps a secondary's chart named like a phase as an install leaf", () => {
+    const snapshot = compose([install(hel1, "bp-apps"), install(hel1, "bp-cutover")])
+    expect(nodeOf(snapshot, `${dep}:install-hel1-1:apps`)).toMatchObject({ family: "install", status: "pending" })
+    expect(parentOf(snapshot, `${dep}:install-hel1-1:apps`)).toBe(`${dep}:hel1-1:bootstrap-kit`)
+    expect(parentOf(snapshot, `${dep}:install-hel1-1:cutover`)).toBe(`${dep}:hel1-1:bootstrap-kit`)
+  })
+
   it("ignores jobs of another deployment", () => {
     const foreign: Job.Job = { ...install(fsn1, "bp-cilium"), deploymentId: "ffffffffffffffff", id: "ffffffffffffffff:install-cilium" }
     expect(compose([foreign]).nodes).toHaveLength(5)
