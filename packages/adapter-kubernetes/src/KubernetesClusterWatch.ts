@@ -50,6 +50,7 @@ const decodeRelease = Schema.decodeUnknownEither(HelmReleaseResource)
 const decodeList = Schema.decodeUnknown(ObjectList)
 const decodeResourceVersion = Schema.decodeUnknownOption(ResourceVersionOnly)
 const decodeStatus = Schema.decodeUnknownOption(Status)
+const decodeName = Schema.decodeUnknownOption(Schema.Struct({ metadata: Schema.Struct({ name: Schema.String }) }))
 
 const isFatal = (error: KubeClient.KubeError): boolean =>
   error.reason === "Untrusted" || error.reason === "Unauthorized" || error.reason === "Forbidden"
@@ -115,12 +116,13 @@ const session = (
     const path = `/apis/${helmReleaseApi.group}/${helmReleaseApi.version}/namespaces/${encodeURIComponent(namespace)}/${helmReleaseApi.plural}`
 
     const observe = (object: unknown): Effect.Effect<void> => {
+      const name = Option.map(decodeName(object), (named) => named.metadata.name)
+      // Releases outside the prefix are not ours to judge, malformed or not.
+      if (Option.isSome(name) && !name.value.startsWith(namePrefix)) return Effect.void
       const decoded = decodeRelease(object)
       if (Either.isLeft(decoded)) {
-        const name = typeof object === "object" && object !== null ? (object as { metadata?: { name?: unknown } }).metadata?.name : undefined
-        return Effect.logWarning(`skipping a HelmRelease that does not decode (${typeof name === "string" ? name : "unnamed"})`)
+        return Effect.logWarning(`skipping a HelmRelease that does not decode (${Option.getOrElse(name, () => "unnamed")})`)
       }
-      if (!decoded.right.metadata.name.startsWith(namePrefix)) return Effect.void
       const observation = toObservation(decoded.right, namespace)
       const previous = known.get(observation.name)
       known.set(observation.name, observation)
@@ -169,7 +171,7 @@ const session = (
       } while (continueToken !== undefined)
       const present = new Set<string>()
       for (const item of items) {
-        const name = Schema.decodeUnknownOption(Schema.Struct({ metadata: Schema.Struct({ name: Schema.String }) }))(item)
+        const name = decodeName(item)
         if (Option.isSome(name)) present.add(name.value.metadata.name)
         yield* observe(item)
       }
@@ -205,7 +207,7 @@ const session = (
               if (Option.isSome(version)) current = version.value
               if (event.type === "ADDED" || event.type === "MODIFIED") yield* observe(event.object)
               else if (event.type === "DELETED") {
-                const name = Schema.decodeUnknownOption(Schema.Struct({ metadata: Schema.Struct({ name: Schema.String }) }))(event.object)
+                const name = decodeName(event.object)
                 if (Option.isSome(name) && name.value.metadata.name.startsWith(namePrefix)) yield* forget(name.value.metadata.name)
               }
               return true
