@@ -1,6 +1,6 @@
 /** The CloudProvider conformance suite: every cloud adapter (and the simulator) must pass it against its own backend. */
 import { describe, expect, it } from "@effect/vitest"
-import { CloudProvider, Deployment } from "@sovereign/core"
+import { CloudProvider } from "@sovereign/core"
 import { Context, Effect, Layer, Option } from "effect"
 import type { Scope } from "effect"
 
@@ -145,10 +145,10 @@ export const run = (options: CloudProviderSuiteOptions): void => {
       yield* applyAll(deployment)
       const backend = yield* inspector
       if (Option.isNone(backend)) return
-      const prefix = `${Deployment.firstLabel(deployment.spec.sovereignFQDN)}-`
-      const mine = (yield* backend.value.resources).filter((resource) => resource.name.startsWith(prefix))
-      expect(mine.length).toBeGreaterThan(0)
-      for (const resource of mine) expect(resource.labels[deploymentLabel]).toBe(deployment.id)
+      // A fresh world holds only what this deployment created: all of it must carry its label.
+      const everything = yield* backend.value.resources
+      expect(everything.length).toBeGreaterThan(0)
+      for (const resource of everything) expect(resource.labels[deploymentLabel], `${resource.kind} ${resource.name}`).toBe(deployment.id)
     }))
 
     test("purges everything it owns, verifies it, and a second purge finds nothing", Effect.gen(function*() {
