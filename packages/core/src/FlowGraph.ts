@@ -483,34 +483,45 @@ const sameRelationship = (a: Relationship, b: Relationship): boolean =>
 export const diff = (previous: Snapshot, next: Snapshot): ReadonlyArray<FlowMessage> => {
   if (previous.flow.id !== next.flow.id) return [next]
   const messages: Array<FlowMessage> = []
-
-  const previousNodes = new Map<string, FlowNode>()
-  for (const node of previous.nodes) previousNodes.set(node.id, node)
-  const nextIds = new Set<string>()
   const upsertNodes: Array<FlowNode> = []
-  for (const node of next.nodes) {
-    nextIds.add(node.id)
-    const before = previousNodes.get(node.id)
-    if (before === undefined || !sameNode(before, node)) upsertNodes.push(node)
-  }
   const deletedIds: Array<string> = []
-  for (const node of previous.nodes) if (!nextIds.has(node.id)) deletedIds.push(node.id)
-  const deleted = new Set(deletedIds)
-
-  const previousRelationships = new Map<string, Relationship>()
-  for (const relationship of previous.relationships) previousRelationships.set(relationshipKey(relationship), relationship)
-  const nextKeys = new Set<string>()
   const upsertRelationships: Array<Relationship> = []
-  for (const relationship of next.relationships) {
-    const key = relationshipKey(relationship)
-    nextKeys.add(key)
-    const before = previousRelationships.get(key)
-    if (before === undefined || !sameRelationship(before, relationship)) upsertRelationships.push(relationship)
-  }
   const deletedPairs: Array<{ fromId: string; toId: string; type: string }> = []
-  for (const [key, relationship] of previousRelationships) {
-    if (nextKeys.has(key) || deleted.has(relationship.fromId) || deleted.has(relationship.toId)) continue
-    deletedPairs.push({ fromId: relationship.fromId, toId: relationship.toId, type: relationship.type })
+
+  // The common case (statuses changed, nothing added or removed) compares position by position.
+  if (sameNodeIds(previous.nodes, next.nodes)) {
+    for (let i = 0; i < next.nodes.length; i++) if (!sameNode(previous.nodes[i]!, next.nodes[i]!)) upsertNodes.push(next.nodes[i]!)
+  } else {
+    const previousNodes = new Map<string, FlowNode>()
+    for (const node of previous.nodes) previousNodes.set(node.id, node)
+    const nextIds = new Set<string>()
+    for (const node of next.nodes) {
+      nextIds.add(node.id)
+      const before = previousNodes.get(node.id)
+      if (before === undefined || !sameNode(before, node)) upsertNodes.push(node)
+    }
+    for (const node of previous.nodes) if (!nextIds.has(node.id)) deletedIds.push(node.id)
+  }
+
+  if (sameRelationshipKeys(previous.relationships, next.relationships)) {
+    for (let i = 0; i < next.relationships.length; i++) {
+      if (!sameRelationship(previous.relationships[i]!, next.relationships[i]!)) upsertRelationships.push(next.relationships[i]!)
+    }
+  } else {
+    const deleted = new Set(deletedIds)
+    const previousRelationships = new Map<string, Relationship>()
+    for (const relationship of previous.relationships) previousRelationships.set(relationshipKey(relationship), relationship)
+    const nextKeys = new Set<string>()
+    for (const relationship of next.relationships) {
+      const key = relationshipKey(relationship)
+      nextKeys.add(key)
+      const before = previousRelationships.get(key)
+      if (before === undefined || !sameRelationship(before, relationship)) upsertRelationships.push(relationship)
+    }
+    for (const [key, relationship] of previousRelationships) {
+      if (nextKeys.has(key) || deleted.has(relationship.fromId) || deleted.has(relationship.toId)) continue
+      deletedPairs.push({ fromId: relationship.fromId, toId: relationship.toId, type: relationship.type })
+    }
   }
 
   if (deletedIds.length > 0) messages.push({ type: "delete-nodes", ids: deletedIds })
@@ -519,6 +530,22 @@ export const diff = (previous: Snapshot, next: Snapshot): ReadonlyArray<FlowMess
   if (upsertNodes.length > 0) messages.push({ type: "upsert-nodes", nodes: upsertNodes })
   if (upsertRelationships.length > 0) messages.push({ type: "upsert-rels", relationships: upsertRelationships })
   return messages
+}
+
+const sameNodeIds = (a: ReadonlyArray<FlowNode>, b: ReadonlyArray<FlowNode>): boolean => {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i]!.id !== b[i]!.id) return false
+  return true
+}
+
+const sameRelationshipKeys = (a: ReadonlyArray<Relationship>, b: ReadonlyArray<Relationship>): boolean => {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!
+    const y = b[i]!
+    if (x.fromId !== y.fromId || x.toId !== y.toId || x.type !== y.type) return false
+  }
+  return true
 }
 
 /**
