@@ -92,6 +92,8 @@ export interface RegionPlan {
   readonly loadBalancerIP: string | undefined
   /** A hard error for this region: nothing is written into it. */
   readonly error: string | undefined
+  /** Why peers cannot use this region (no LB IP, no CA, …); the region's own peers are still written. */
+  readonly problem: string | undefined
   /** The managed keys of `cilium-clustermesh`: four per configured peer. */
   readonly secretData: Readonly<Record<string, string>>
   /** The `cilium` DaemonSet's hostAliases for the peers whose address is known, grouped by IP, sorted. */
@@ -135,6 +137,12 @@ const peerError = (peer: MeshRegionInput, peerHardError: string | undefined): st
     return "peer remote cert missing (clustermesh-apiserver-remote-cert absent and none could be minted)"
   }
   return undefined
+}
+
+/** Why the region's peers cannot use it, when the region itself is otherwise fine. */
+const selfProblem = (region: MeshRegionInput): string | undefined => {
+  const error = peerError(region, undefined)
+  return error === undefined ? undefined : `${error.replace(/^peer /, "")} (peers cannot use this region yet)`
 }
 
 /** Groups hostnames by IP so each IP appears once (it is the list's merge key), ordered by hostname. */
@@ -184,6 +192,7 @@ export const plan = (regions: ReadonlyArray<MeshRegionInput>): ReadonlyArray<Reg
       clusterId: region.clusterId,
       loadBalancerIP: region.loadBalancerIP === "" ? undefined : region.loadBalancerIP,
       error: localError,
+      problem: localError === undefined ? selfProblem(region) : undefined,
       secretData,
       hostAliases: normalizeHostAliases(aliases),
       retainHostnames: retainHostnames.sort(),
@@ -192,9 +201,9 @@ export const plan = (regions: ReadonlyArray<MeshRegionInput>): ReadonlyArray<Reg
   })
 }
 
-/** Every peer of the region is configured (and the region itself is fine). */
+/** Every peer of the region is configured and the peers can use the region: it is meshed both ways. */
 export const isComplete = (regionPlan: RegionPlan): boolean =>
-  regionPlan.error === undefined && regionPlan.peers.every((peer) => peer.configured)
+  regionPlan.error === undefined && regionPlan.problem === undefined && regionPlan.peers.every((peer) => peer.configured)
 
 // ---------------------------------------------------------------------------------------------
 // Diff against what the cluster holds
@@ -260,5 +269,5 @@ export const regionStatus = (regionPlan: RegionPlan, readyAt: number | undefined
   ...(regionPlan.loadBalancerIP === undefined ? {} : { loadBalancerIP: regionPlan.loadBalancerIP }),
   peers: regionPlan.peers,
   ...(readyAt === undefined ? {} : { readyAt }),
-  ...(regionPlan.error === undefined ? {} : { error: regionPlan.error })
+  ...(regionPlan.error === undefined && regionPlan.problem === undefined ? {} : { error: regionPlan.error ?? regionPlan.problem })
 })

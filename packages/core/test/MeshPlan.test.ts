@@ -164,7 +164,11 @@ describe("MeshPlan.plan", () => {
       }
       const failed = byKey(plans, "hel1-1")
       if (failure.regionError === undefined) {
+        // the region still reaches its peers, but is not meshed until they can reach it
         expect(failed.error).toBeUndefined()
+        expect(failed.problem).toMatch(/\(peers cannot use this region yet\)$/)
+        expect(MeshPlan.regionStatus(failed, 1).error).toBe(failed.problem)
+        expect(MeshPlan.isComplete(failed)).toBe(false)
         expect(failed.peers.every((peer) => peer.configured)).toBe(true)
       } else {
         expect(failed.error).toMatch(failure.regionError)

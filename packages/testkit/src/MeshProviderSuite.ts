@@ -306,6 +306,9 @@ export const meshProviderSuite = <E>(
             expect(peerKeysIn(observed[region.key]!.secretData, other)).toHaveLength(4)
           }
           const own = statusOf(statuses, helsinki)
+          // a region its peers cannot use is not meshed, whatever it reaches itself
+          expect(own.readyAt).toBeUndefined()
+          expect(own.error).toBeDefined()
           if (failure.regionError === undefined) {
             expect(own.peers.every((peer) => peer.configured)).toBe(true)
           } else {
