@@ -479,6 +479,10 @@ const sameRelationship = (a: Relationship, b: Relationship): boolean =>
  * The messages that turn `previous` into `next`: only what changed (deletes first, then the flow,
  * nodes, and relationships that are new or different). Relationships that disappear with a deleted
  * node are not listed: the consumer prunes them. A different flow id yields `next` itself.
+ *
+ * Folding the messages over `previous` with `apply` gives `next`: the same flow, nodes and
+ * relationships. Their order is `next`'s too, except that what is new is appended (a consumer keeps
+ * insertion order); a fresh snapshot, as every subscriber gets on connect, has the canonical order.
  */
 export const diff = (previous: Snapshot, next: Snapshot): ReadonlyArray<FlowMessage> => {
   if (previous.flow.id !== next.flow.id) return [next]
