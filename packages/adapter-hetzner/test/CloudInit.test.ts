@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { CloudProviderSuite } from "@sovereign/testkit"
 import { Redacted } from "effect"
+import * as Yaml from "js-yaml"
 import * as CloudInit from "../src/CloudInit.js"
 
 // Eight regions over three locations: the derived names collide, so the longest explicit names are given.
@@ -76,5 +77,31 @@ describe("CloudInit", () => {
     expect(worker).toContain(`token: ${token}`)
     expect(Redacted.value(CloudInit.k3sToken(deployment, nbg1!.key))).not.toBe(token)
     expect(token).not.toContain("pbt-3f9a0c")
+  })
+
+  it("renders valid cloud-config whose embedded k3s config and Flux objects parse as YAML", () => {
+    const region = deployment.regions[1]!
+    const parsed = Yaml.load(CloudInit.controlPlane({ deployment, region, index: 0 })) as {
+      write_files: Array<{ path: string; permissions: string; content: string }>
+      runcmd: Array<string>
+    }
+    expect(parsed.write_files.map((file) => [file.path, file.permissions])).toEqual([
+      ["/etc/rancher/k3s/config.yaml", "0600"],
+      ["/etc/sovereign/flux-sync.yaml", "0600"],
+      ["/etc/sovereign/postback-headers", "0600"],
+      ["/etc/sovereign/bootstrap.sh", "0700"]
+    ])
+    const k3s = Yaml.load(parsed.write_files[0]!.content) as Record<string, unknown>
+    expect(k3s).toMatchObject({
+      "flannel-backend": "none", "disable-kube-proxy": true, "cluster-cidr": region.podCidr, "service-cidr": region.serviceCidr,
+      "node-label": [`sovereign.dev/region=${region.key}`], "cluster-init": true
+    })
+    const flux = Yaml.loadAll(parsed.write_files[1]!.content) as Array<{ kind: string; spec: Record<string, any> }>
+    expect(flux.map((object) => object.kind)).toEqual(["GitRepository", "Kustomization"])
+    expect(flux[1]!.spec.postBuild.substitute).toMatchObject({ CLUSTER_NAME: region.clusterName, CLUSTER_ID: String(region.clusterId) })
+    expect(parsed.write_files[3]!.content.startsWith("#!/bin/sh\nset -eu\n")).toBe(true)
+    expect(parsed.runcmd).toEqual(["/etc/sovereign/bootstrap.sh > /var/log/sovereign-bootstrap.log 2>&1"])
+    const worker = Yaml.load(CloudInit.worker({ deployment, region, joinAddress: "10.0.1.2" })) as typeof parsed
+    expect(Yaml.load(worker.write_files[0]!.content)).toMatchObject({ server: "https://10.0.1.2:6443" })
   })
 })
