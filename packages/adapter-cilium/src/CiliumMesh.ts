@@ -170,9 +170,16 @@ const applyRegion = (
     if (changes.hostAliases !== undefined) yield* cluster.replaceHostAliases(objectNames.daemonSet, changes.hostAliases)
     if (!MeshPlan.needsRestart(changes)) return false
     const at = DateTime.formatIso(yield* DateTime.now)
-    yield* Effect.forEach(restartTargets, (target) => cluster.restart(target.kind, target.name, options.restartAnnotation, at), {
-      discard: true
-    })
+    // A failed restart is a warning, as in the original: the Secret is mounted and re-read by the agents,
+    // and a hostAliases change rolls the DaemonSet by itself; the restart only hurries them along.
+    yield* Effect.forEach(
+      restartTargets,
+      (target) =>
+        cluster.restart(target.kind, target.name, options.restartAnnotation, at).pipe(
+          Effect.catchAll((error) => Effect.logWarning(`restart of ${target.kind} ${target.name} failed: ${error.message}`))
+        ),
+      { discard: true }
+    )
     yield* Effect.logInfo("cilium-clustermesh or hostAliases changed; restarted cilium, cilium-operator and clustermesh-apiserver")
     return true
   })

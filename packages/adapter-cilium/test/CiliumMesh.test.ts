@@ -66,4 +66,18 @@ describe("CiliumMesh", () => {
       }),
     60_000
   )
+
+  it.effect(
+    "a failed rollout restart is a warning: the Secret and hostAliases are written and the region is ready",
+    () =>
+      Effect.gen(function* () {
+        const { tamper, establish } = yield* twoRegions
+        yield* tamper.failRestarts(helsinki.key)
+        const [, second] = yield* establish
+        expect(second!.error).toBeUndefined()
+        expect(second!.readyAt).toBeTypeOf("number")
+        expect(Object.keys((yield* tamper.secret(helsinki.key, "cilium-clustermesh")) ?? {})).toHaveLength(4)
+      }),
+    60_000
+  )
 })

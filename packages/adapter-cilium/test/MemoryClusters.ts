@@ -19,6 +19,7 @@ interface MemoryCluster {
   hostAliases: Versioned<ReadonlyArray<MeshPlan.HostAlias>>
   workloads: Map<Workload, Versioned<string | undefined>>
   daemonSetMissing?: boolean
+  restartsFail?: boolean
 }
 
 export const makeMemoryWorld = () => {
@@ -55,7 +56,9 @@ export const makeMemoryWorld = () => {
         cluster.hostAliases = { value: aliases, revision: next() }
       }),
     restart: (_kind, name, _annotation, at) =>
-      Effect.sync(() => {
+      cluster.restartsFail === true
+        ? Effect.fail(new MeshProvider.MeshError({ reason: "Unreachable", message: `PATCH ${name}: HTTP 503` }))
+        : Effect.sync(() => {
         cluster.workloads.set(name as Workload, { value: at, revision: next() })
         return true
       })
@@ -119,6 +122,10 @@ export const makeMemoryWorld = () => {
     putSecret: (regionKey: string, name: string, data: Record<string, string>) =>
       Effect.sync(() => void clusters.get(regionKey)!.secrets.set(name, { value: data, revision: next() })),
     secret: (regionKey: string, name: string) => Effect.sync(() => clusters.get(regionKey)!.secrets.get(name)?.value),
+    failRestarts: (regionKey: string) =>
+      Effect.sync(() => {
+        clusters.get(regionKey)!.restartsFail = true
+      }),
     removeDaemonSet: (regionKey: string) =>
       Effect.sync(() => {
         clusters.get(regionKey)!.daemonSetMissing = true
