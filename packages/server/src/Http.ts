@@ -67,10 +67,15 @@ const readJson = (request: HttpServerRequest.HttpServerRequest) =>
       )
     }
     const text = yield* readBody(request)
-    return yield* Effect.try({
+    const value = yield* Effect.try({
       try: () => JSON.parse(text) as unknown,
       catch: () => InvalidRequest.of([{ path: "", message: "the body is not valid JSON" }])
     })
+    // NUL cannot be stored as text (Postgres) and has no place in a request.
+    if (text.includes("\\u0000") || text.includes("\u0000")) {
+      return yield* Effect.fail(InvalidRequest.of([{ path: "", message: "the body must not contain NUL characters" }]))
+    }
+    return value
   })
 
 // ---------------------------------------------------------------------------------------------
@@ -157,8 +162,13 @@ const fromControl = (error: ControlError): Effect.Effect<never, ControlAnswer> =
 }
 
 /** The record, if it exists and the caller may see it; else the one 404 body for both cases. */
+const isDeploymentId = (id: string) => /^[0-9a-f]{16}$/.test(id)
+/** Text a database accepts as a key (no NUL); anything else cannot name a stored object. */
+const isKey = (text: string) => !text.includes("\u0000") && text.length <= 512
+
 const owned = (id: string) =>
   Effect.gen(function* () {
+    if (!isDeploymentId(id)) return yield* Effect.fail(NotFound.deployment())
     const principal = yield* CurrentPrincipal
     const repo = yield* DeploymentRepo.DeploymentRepo
     const found = yield* repo.get(id).pipe(Effect.catchAll(unavailable))
@@ -308,6 +318,7 @@ const PostbackLive = HttpApiBuilder.group(SovereignApi, "postback", (handlers) =
       const repo = yield* DeploymentRepo.DeploymentRepo
       const secrets = yield* Secrets.Secrets
       const kubeconfigs = yield* Kubeconfigs.Kubeconfigs
+      if (!isDeploymentId(path.id)) return yield* Effect.fail(NotFound.deployment())
       const found = yield* repo.get(path.id).pipe(Effect.catchAll(unavailable))
       if (Option.isNone(found)) return yield* Effect.fail(NotFound.deployment())
       const record = found.value
@@ -425,6 +436,7 @@ const DeploymentsLive = HttpApiBuilder.group(SovereignApi, "deployments", (handl
       Effect.gen(function* () {
         const record = yield* owned(path.id)
         const jobs = yield* JobRepo.JobRepo
+        if (!isKey(path.jobName)) return yield* Effect.fail(NotFound.of("job not found"))
         const found = yield* jobs.get(record.id, path.jobName).pipe(Effect.catchAll(unavailable))
         return yield* Option.match(found, { onNone: () => Effect.fail(NotFound.of("job not found")), onSome: Effect.succeed })
       })
@@ -433,6 +445,7 @@ const DeploymentsLive = HttpApiBuilder.group(SovereignApi, "deployments", (handl
       Effect.gen(function* () {
         const record = yield* owned(path.id)
         const jobs = yield* JobRepo.JobRepo
+        if (!isKey(path.execId)) return yield* Effect.fail(NotFound.of("execution not found"))
         return yield* jobs.logs(record.id, path.execId, urlParams.fromLine ?? 1, urlParams.limit ?? 500).pipe(
           Effect.catchAll((error): Effect.Effect<never, NotFound | Unavailable> => (error.reason === "NotFound" ? Effect.fail(NotFound.of("execution not found")) : unavailable(error)))
         )
