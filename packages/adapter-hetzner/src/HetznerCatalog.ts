@@ -36,9 +36,9 @@ export type SkuVerdict =
   | { readonly _tag: "Unorderable"; readonly orderableIn: ReadonlyArray<string> }
 
 export const skuVerdict = (serverType: string, location: string): SkuVerdict => {
-  const where = serverTypes[serverType.toLowerCase()]
+  const where = serverTypes[serverType]
   if (where === undefined) return { _tag: "Unknown" }
-  return where.includes(location.toLowerCase()) ? { _tag: "Orderable" } : { _tag: "Unorderable", orderableIn: where }
+  return where.includes(location) ? { _tag: "Orderable" } : { _tag: "Unorderable", orderableIn: where }
 }
 
 export const knownServerTypes: ReadonlyArray<string> = Object.keys(serverTypes)

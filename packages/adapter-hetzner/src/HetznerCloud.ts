@@ -157,7 +157,8 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
       }
       spec.regions.forEach((region, index) => {
         if (region.provider !== providerName) return
-        const location = region.cloudRegion.toLowerCase()
+        // Exact names only: the value becomes part of resource names and labels, which are lowercase.
+        const location = region.cloudRegion
         if (HetznerCatalog.networkZones[location] === undefined) {
           issues.push({
             path: `regions.${index}.cloudRegion`,
