@@ -59,9 +59,9 @@ export const makeMemoryWorld = () => {
       cluster.restartsFail === true
         ? Effect.fail(new MeshProvider.MeshError({ reason: "Unreachable", message: `PATCH ${name}: HTTP 503` }))
         : Effect.sync(() => {
-        cluster.workloads.set(name as Workload, { value: at, revision: next() })
-        return true
-      })
+            cluster.workloads.set(name as Workload, { value: at, revision: next() })
+            return true
+          })
   })
 
   const clustersLayer = Layer.succeed(CiliumClusters, {
