@@ -25,6 +25,24 @@ export const SimResource = Schema.Struct({
 })
 export type SimResource = typeof SimResource.Type
 
+const KeyPair = Schema.Struct({ cert: Schema.String, key: Schema.String })
+
+/** The mesh-related objects of a cluster: what Cilium's chart created and what the mesh adapter wrote. */
+export const SimMeshObjects = Schema.Struct({
+  /** `clustermesh-apiserver` Service; absent = not found. */
+  service: Schema.optional(Schema.Struct({ type: Schema.String, loadBalancerIP: Schema.optional(Schema.String), port: Schema.Number })),
+  ca: Schema.optional(KeyPair),
+  remote: Schema.optional(KeyPair),
+  ciliumConfig: Schema.optional(Schema.Struct({ clusterName: Schema.String, clusterId: Schema.Number })),
+  /** `kube-system/cilium-clustermesh`; absent = never written. */
+  secretData: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  hostAliases: Schema.Array(Schema.Struct({ ip: Schema.String, hostnames: Schema.Array(Schema.String) })),
+  secretRevision: Schema.Number,
+  workloadRevisions: Schema.Record({ key: Schema.String, value: Schema.Number }),
+  restarted: Schema.Array(Schema.String)
+})
+export type SimMeshObjects = typeof SimMeshObjects.Type
+
 export const SimCluster = Schema.Struct({
   regionKey: Schema.String,
   cloudRegion: Schema.String,
@@ -44,7 +62,9 @@ export const SimCluster = Schema.Struct({
   meshPeers: Schema.Array(Schema.String),
   meshReadyAt: Schema.optional(Schema.Number),
   /** A cluster whose releases a test driver writes (no bootstrap kit is simulated in it). */
-  driven: Schema.optional(Schema.Boolean)
+  driven: Schema.optional(Schema.Boolean),
+  /** Mesh objects; absent until the mesh adapter first looks (then derived from the cluster). */
+  mesh: Schema.optional(SimMeshObjects)
 })
 export type SimCluster = typeof SimCluster.Type
 

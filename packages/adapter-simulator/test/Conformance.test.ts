@@ -1,8 +1,9 @@
 /** The simulator passes every conformance suite it can be driven by (it is their reference implementation). */
-import { CloudProviderSuite, ClusterWatchSuite, DnsProviderSuite } from "@sovereign/testkit"
+import { CloudProviderSuite, ClusterWatchSuite, DnsProviderSuite, MeshProviderSuite } from "@sovereign/testkit"
 import { Effect, Layer } from "effect"
 import * as Simulator from "../src/Simulator.js"
 import { drivenCluster } from "../src/SimulatorCluster.js"
+import { observeCluster, seedCluster } from "../src/SimulatorMesh.js"
 import { noFaults } from "../src/SimulatorConfig.js"
 import * as SimulatorStore from "../src/SimulatorStore.js"
 import { KubeconfigDelivery, SimulatorWorld } from "../src/SimulatorWorld.js"
@@ -36,3 +37,14 @@ const driver = Layer.effect(
   Effect.map(drivenCluster("00000000c0ffee00"), (cluster) => ({ ...cluster, faults: undefined }))
 )
 ClusterWatchSuite.run("simulator", { layer: Layer.provideMerge(driver, world()), faults: false })
+
+// The mesh suite seeds each region's cluster objects (Service, CA, remote cert, cilium-config) and observes what was written.
+const meshDeployment = "0123456789abcdef"
+const meshWorld = Layer.effect(
+  MeshProviderSuite.MeshWorld,
+  Effect.map(SimulatorWorld, (simulated) => ({
+    seed: (region, seed) => seedCluster(meshDeployment, region, seed).pipe(Effect.provideService(SimulatorWorld, simulated)),
+    observe: (regionKey) => observeCluster(meshDeployment, regionKey).pipe(Effect.provideService(SimulatorWorld, simulated))
+  }))
+)
+MeshProviderSuite.meshProviderSuite("simulator", Layer.provideMerge(meshWorld, Layer.suspend(() => world())), { mintsRemoteCertificates: false })

@@ -7,6 +7,7 @@ import { checkReplay, checkSnapshot } from "./flowChecks.js"
 import {
   advance,
   advanceUntil,
+  advanceUntilRegionsConcluded,
   creations,
   dnsRecords,
   eventsOf,
@@ -33,6 +34,9 @@ describe("Orchestrator on the simulator: the happy path", () => {
         expect(record.status).toBe("ready")
         expect(record.error).toBeUndefined()
         expect(record.results.phase1Outcome).toBe("ready")
+        // The primary decided; the secondaries are still watched to their end.
+        const concluded = yield* advanceUntilRegionsConcluded(created.id)
+        for (const region of concluded.results.regions) expect(region.phase1?.state).toBe("ready")
 
         // Jobs: every cloud step and every chart of every region, all succeeded, named per SPEC 2.4.
         const jobs = yield* jobsOf(created.id)
