@@ -154,6 +154,27 @@ describe("HetznerCloud against the fake API", () => {
         expect(outputs.map((output) => output.regionKey)).toEqual(["fsn1", "nbg1-1", "hel1-2"])
       })))
 
+  it.live("with HA, the other control planes join the first one's private address; the console load balancer is the primary's only", () =>
+    withFake({}, (fake) =>
+      Effect.gen(function*() {
+        const ha = CloudProviderSuite.sampleDeployment({ id: "0123456789abcdef", fqdn: "t1.omani.works", regions: threeRegions.slice(0, 2), haControlPlane: true })
+        yield* CloudProviderSuite.applyAll(ha).pipe(cloudOf(fake, { consoleLoadBalancer: true }))
+        const resources = yield* fake.resources
+        const firstAddress = (name: string) => (resources.find((resource) => resource.name === name)!.body.private_net as Array<{ ip: string }>)[0]!.ip
+        const creates = (yield* fake.requests).filter((request) => request.method === "POST" && request.path === "/servers")
+        const userData = (name: string) => (creates.find((request) => (request.body as { name: string }).name === name)!.body as { user_data: string }).user_data
+        for (const prefix of ["t1-fsn1", "t1-nbg1-1"]) {
+          expect(userData(`${prefix}-cp1`)).toContain("cluster-init: true")
+          for (const other of ["cp2", "cp3"]) expect(userData(`${prefix}-${other}`)).toContain(`server: https://${firstAddress(`${prefix}-cp1`)}:6443`)
+        }
+        expect(userData("t1-fsn1-w1")).toContain(`server: https://${firstAddress("t1-fsn1-cp1")}:6443`)
+        const outputs = yield* withCloud((cloud) => cloud.outputs(ha)).pipe(cloudOf(fake))
+        expect(outputs.map((output) => [output.regionKey, output.controlPlaneIPs.length, output.consoleLoadBalancerIP !== undefined])).toEqual([
+          ["fsn1", 3, true],
+          ["nbg1-1", 3, false]
+        ])
+      })))
+
   it.live("survives a crash after every single API call: the resumed run ends with exactly the plan, the purge leaves nothing of t1 and all of t10", () =>
     Effect.gen(function*() {
       // A clean run counts the calls a full provisioning makes (action polls included).
