@@ -434,4 +434,37 @@ describe("FlowGraph properties (random deployments of 1–8 regions from the boo
     if (sameKeys(a, b)) expect(JSON.stringify(applied)).toBe(JSON.stringify(b))
     expect(FlowGraph.diff(b, applied)).toEqual([])
   }, runs)
+
+  // Arbitrary rows, not only what the orchestrator writes: odd names, reserved names, parents that
+  // are missing, cyclic or leaves, regions no one declared. The graph must stay well formed.
+  const fragment = fc.constantFrom("a", "b", "install-a", "install-b", "fsn1", "hel1-1", "x-9", "apps", "cutover", "provisioner", "constructor", "")
+  const name = fc.array(fragment, { minLength: 1, maxLength: 3 }).map((parts) => parts.join(":"))
+  const row = fc.record({
+    jobName: name,
+    type: fc.constantFrom<Job.JobType>("install", "install", "group"),
+    region: fc.constantFrom("", "fsn1", "hel1-1", "nbg1-7"),
+    parent: fc.oneof(name, fc.constant("")),
+    dependsOn: fc.array(name, { maxLength: 3 }),
+    status: fc.constantFrom<Job.JobStatus>("pending", "running", "succeeded", "failed"),
+    startedAt: fc.option(fc.integer({ min: 1, max: 100 }), { nil: undefined })
+  })
+  it.prop("stays a well-formed, deterministic graph for arbitrary rows", [fc.uniqueArray(row, { selector: (r) => r.jobName, maxLength: 30 }), fc.integer()], ([rows, permutation]) => {
+    const jobs = rows.map((r): Job.Job => ({
+      id: Job.jobId(dep, r.jobName),
+      deploymentId: dep,
+      jobName: r.jobName,
+      type: r.type,
+      region: r.region,
+      parentId: r.parent === "" ? "" : Job.jobId(dep, r.parent),
+      dependsOn: r.dependsOn,
+      status: r.status,
+      ...(r.startedAt === undefined ? {} : { startedAt: r.startedAt, finishedAt: r.startedAt + 5 }),
+      durationMs: 0
+    }))
+    const snapshot = compose(jobs)
+    const { problems, parent, groups } = checkStructure(snapshot, dep)
+    expect(problems).toEqual([])
+    expect(checkRollUp(snapshot, parent, groups)).toEqual([])
+    expect(JSON.stringify(compose(shuffle(jobs, permutation)))).toBe(JSON.stringify(snapshot))
+  }, { fastCheck: { numRuns: 300 } })
 })
