@@ -95,3 +95,59 @@ describe("Resume after a restart (2 regions)", () => {
       }))
   }
 })
+
+describe("Resume of other statuses", () => {
+  it.effect("a wipe interrupted by a restart is finished by the next process", () =>
+    Effect.gen(function*() {
+      const world = makeWorld()
+      const id = yield* Effect.gen(function*() {
+        const orchestrator = yield* Orchestrator.Orchestrator
+        const created = yield* orchestrator.create(request(2), "ops@omani.works")
+        yield* advanceUntil(created.id, ["ready"])
+        yield* orchestrator.wipe(created.id)
+        return created.id
+      }).pipe(Effect.provide(layer(world)), Effect.scoped)
+      expect((yield* Effect.provide(statusOf(id), layer(world)).pipe(Effect.scoped)).status).toBe("wiping")
+      yield* Effect.gen(function*() {
+        const orchestrator = yield* Orchestrator.Orchestrator
+        expect(yield* orchestrator.resumeAll).toContain(id)
+        expect((yield* advanceUntil(id, ["wiped", "failed"])).status).toBe("wiped")
+        expect((yield* inventory).filter((resource) => resource.labels["sovereign.dev/deployment"] === id)).toEqual([])
+      }).pipe(Effect.provide(layer(world)), Effect.scoped)
+    }))
+
+  it.effect("a non-resumable cloud adapter gets the original policy: failed, naming what may be orphaned, offering the wipe", () =>
+    Effect.gen(function*() {
+      const world = makeWorld()
+      const id = yield* processA(world, { phase: "phase0", finishedSteps: 3, midStep: true })
+      yield* Effect.gen(function*() {
+        const orchestrator = yield* Orchestrator.Orchestrator
+        expect(yield* orchestrator.resumeAll).not.toContain(id)
+        const record = yield* statusOf(id)
+        expect(record.status).toBe("failed")
+        expect(record.error).toContain("sovereign.dev/deployment=" + id)
+        expect(record.error).toContain("/wipe")
+        // The operator wipes: every resource goes, by label.
+        yield* orchestrator.wipe(id)
+        expect((yield* advanceUntil(id, ["wiped", "failed"])).status).toBe("wiped")
+        expect((yield* inventory).filter((resource) => resource.labels["sovereign.dev/deployment"] === id)).toEqual([])
+      }).pipe(Effect.provide(layer(world, { nonResumable: true })), Effect.scoped)
+    }))
+
+  it.effect("a ready deployment handed over (adopted) never changes: no wipe, no retry", () =>
+    Effect.gen(function*() {
+      const world = makeWorld()
+      yield* Effect.gen(function*() {
+        const orchestrator = yield* Orchestrator.Orchestrator
+        const created = yield* orchestrator.create(request(1), "ops@omani.works")
+        yield* advanceUntil(created.id, ["ready"])
+        const refused = yield* Effect.flip(orchestrator.finalise("0000000000000000"))
+        expect(refused.reason).toBe("NotFound")
+        expect((yield* orchestrator.finalise(created.id)).status).toBe("adopted")
+        expect((yield* Effect.flip(orchestrator.wipe(created.id))).reason).toBe("Adopted")
+        expect((yield* Effect.flip(orchestrator.retry(created.id))).reason).toBe("Adopted")
+        expect((yield* Effect.flip(orchestrator.finalise(created.id))).reason).toBe("Adopted")
+        expect((yield* statusOf(created.id)).adoptedAt).toBeTypeOf("number")
+      }).pipe(Effect.provide(layer(world)), Effect.scoped)
+    }))
+})

@@ -1,4 +1,5 @@
 /** Test harness: the orchestrator on in-memory repositories and the simulated world, driven by TestClock. */
+import * as CloudProvider from "@sovereign/core/CloudProvider"
 import * as DeploymentRepo from "@sovereign/core/DeploymentRepo"
 import * as DnsProvider from "@sovereign/core/DnsProvider"
 import * as FlowEvents from "@sovereign/core/FlowEvents"
@@ -37,16 +38,28 @@ export const request = (regions: number, extra: Record<string, unknown> = {}) =>
 /** One process: the orchestrator and the simulator over the world's (surviving) stores. */
 export const layer = (
   world: World,
-  options: { readonly faults?: Partial<Faults>; readonly settings?: Partial<Orchestrator.OrchestratorSettings>; readonly seed?: number } = {}
+  options: {
+    readonly faults?: Partial<Faults>
+    readonly settings?: Partial<Orchestrator.OrchestratorSettings>
+    readonly seed?: number
+    /** The cloud adapter declares itself non-resumable (the original restart policy applies). */
+    readonly nonResumable?: boolean
+  } = {}
 ) => {
   const base = Layer.mergeAll(
     Memory.layer(world.memory),
     SimulatorStore.layerMemory(world.documents),
     Orchestrator.layerSettings({ readySentinel: "catalyst-platform", ...options.settings })
   )
-  const simulator = Simulator.layer({ speed: 1, seed: options.seed ?? 7, faults: { ...noFaults, ...options.faults } }).pipe(
+  const simulated = Simulator.layer({ speed: 1, seed: options.seed ?? 7, faults: { ...noFaults, ...options.faults } }).pipe(
     Layer.provide(Simulator.deliverToKubeconfigs)
   )
+  const simulator = options.nonResumable === true
+    ? Layer.provideMerge(
+      Layer.effect(CloudProvider.CloudProvider, Effect.map(CloudProvider.CloudProvider, (cloud) => ({ ...cloud, capabilities: { resumable: false } }))),
+      simulated
+    )
+    : simulated
   return Layer.provideMerge(Orchestrator.layer, Layer.provideMerge(simulator, base))
 }
 
