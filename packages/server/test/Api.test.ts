@@ -1,12 +1,12 @@
 /** Every route of SPEC §5: authorisation, the one 404, conflicts, the kubeconfig call-back, SSE and the OpenAPI document. */
-import { Secrets } from "@sovereign/core"
+import { FlowEvents, Secrets } from "@sovereign/core"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import * as SecretBox from "../src/SecretBox.js"
 import { makeServer, secretKey, tokens } from "./support/apiServer.js"
 import { requestJson } from "./support/fixtures.js"
 
-const server = makeServer()
+const server = makeServer({ flowRetention: 5 })
 let base = ""
 
 beforeAll(async () => {
@@ -181,6 +181,63 @@ describe("HTTP API", () => {
     expect((await call("GET", "/api/v1/simulator/inventory", { token: tokens.alice })).status).toBe(403)
     const inventory = await call("GET", "/api/v1/simulator/inventory", { token: tokens.admin })
     expect(inventory.json.resources[0]).toMatchObject({ kind: "server", region: "fsn1" })
+  })
+
+  it("streams the flow: snapshot first, deltas pushed with increasing ids, Last-Event-ID resume, fresh snapshot when too old", async () => {
+    const id = await create("flow1.example.com")
+    const publish = (count: number) =>
+      server.runtime.runPromise(
+        Effect.flatMap(FlowEvents.FlowEvents, (flow) =>
+          flow.publish(id, Array.from({ length: count }, (_, index) => ({ type: "upsert-nodes", nodes: [{ id: `${id}:n${index}`, flowId: id, label: "n", status: "running" }] })), 5)
+        )
+      )
+    const open = async (lastEventId?: string) => {
+      const controller = new AbortController()
+      const response = await fetch(`${base}/api/v1/flows/${id}/stream`, {
+        headers: { authorization: `Bearer ${tokens.alice}`, ...(lastEventId === undefined ? {} : { "last-event-id": lastEventId }) },
+        signal: controller.signal
+      })
+      expect(response.headers.get("content-type")).toContain("text/event-stream")
+      const reader = response.body!.getReader()
+      let buffer = ""
+      const frames: Array<{ event: string; id: string }> = []
+      return {
+        /** Reads until `count` frames have arrived. */
+        next: async (count: number) => {
+          while (frames.length < count) {
+            const chunk = await reader.read()
+            buffer += new TextDecoder().decode(chunk.value)
+            const blocks = buffer.split("\n\n")
+            buffer = blocks.pop()!
+            for (const block of blocks) {
+              const event = /^event: (.*)$/m.exec(block)?.[1] ?? "message"
+              const frameId = /^id: (.*)$/m.exec(block)?.[1] ?? ""
+              if (event !== "heartbeat") frames.push({ event, id: frameId })
+            }
+          }
+          return frames.slice(0, count)
+        },
+        close: () => controller.abort()
+      }
+    }
+    const first = await open()
+    expect(await first.next(1)).toEqual([{ event: "snapshot", id: "0" }])
+    await publish(2)
+    expect(await first.next(3)).toEqual([
+      { event: "snapshot", id: "0" },
+      { event: "upsert-nodes", id: "1" },
+      { event: "upsert-nodes", id: "2" }
+    ])
+    first.close()
+    await publish(1)
+    const resumed = await open("2")
+    expect(await resumed.next(1)).toEqual([{ event: "upsert-nodes", id: "3" }])
+    resumed.close()
+    await publish(6)
+    // Event 3 was trimmed (retention 5): the reader starts again from a fresh snapshot.
+    const stale = await open("2")
+    expect(await stale.next(1)).toEqual([{ event: "snapshot", id: "9" }])
+    stale.close()
   })
 
   it("answers unknown routes with a JSON 404", async () => {

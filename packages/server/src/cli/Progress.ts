@@ -53,10 +53,10 @@ export const progressOf = (snapshot: FlowMessage.Snapshot, regions: ReadonlyArra
       region: group.region,
       done: group.leaves.filter((leaf) => leaf.status === "succeeded").length,
       total: group.leaves.length,
-      running: group.leaves.filter((leaf) => leaf.status === "running").map((leaf) => leaf.label),
+      running: group.leaves.filter((leaf) => leaf.status === "running").map((leaf) => shortLabel(leaf.label)),
       failed: group.leaves
         .filter((leaf) => leaf.status === "failed")
-        .map((leaf) => ({ label: leaf.label, reason: typeof leaf.meta?.reason === "string" ? leaf.meta.reason : undefined }))
+        .map((leaf) => ({ label: shortLabel(leaf.label), reason: typeof leaf.meta?.reason === "string" ? leaf.meta.reason : undefined }))
     }))
     .sort(
       (a, b) =>
@@ -65,6 +65,9 @@ export const progressOf = (snapshot: FlowMessage.Snapshot, regions: ReadonlyArra
         a.region.localeCompare(b.region)
     )
 }
+
+/** `install-hel1-1:cilium` → `cilium`: the region is already on the line. */
+const shortLabel = (label: string) => label.replace(/^install-/, "").replace(/^[a-z0-9-]+:/, "")
 
 const regionRank = (regions: ReadonlyArray<string>, region: string) => {
   const index = regions.indexOf(region)

@@ -70,8 +70,8 @@ const controlLayer = Layer.effect(
 
 export const secretKey = Buffer.alloc(32, 3)
 
-export const makeServer = () => {
-  const base = SqlStore.layer().pipe(
+export const makeServer = (options: { readonly flowRetention?: number } = {}) => {
+  const base = SqlStore.layer(options).pipe(
     Layer.provideMerge(SecretBox.layerKey(secretKey)),
     Layer.provideMerge(Database.layerPglite(undefined))
   )

@@ -1,0 +1,88 @@
+/** Tokens, the server key and sealing (SPEC §7). */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Option, Redacted } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Auth from "../src/Auth.js"
+import * as SecretBox from "../src/SecretBox.js"
+import * as ServerConfig from "../src/ServerConfig.js"
+
+const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-security-"))
+const configWith = (overrides: Partial<ServerConfig.ServerConfigShape>) => ServerConfig.layerWith(overrides)
+
+describe("bearer tokens", () => {
+  it.effect("map each configured token to its principal, and nothing else", () =>
+    Effect.gen(function* () {
+      const entries = yield* Auth.parseTokenList("tok-admin-1234:admin:Root@Example.com, tok-oper-5678:operator:op@example.com")
+      const authenticator = Auth.makeAuthenticator(entries, Option.none())
+      expect(authenticator.authenticate(Redacted.make("tok-admin-1234"))).toEqual(Option.some({ email: "root@example.com", role: "admin" }))
+      expect(authenticator.authenticate(Redacted.make("tok-oper-5678"))).toEqual(Option.some({ email: "op@example.com", role: "operator" }))
+      expect(authenticator.authenticate(Redacted.make("tok-oper-567"))).toEqual(Option.none())
+      expect(authenticator.authenticate(Redacted.make(""))).toEqual(Option.none())
+    })
+  )
+
+  it.effect("reject a malformed list without echoing the token", () =>
+    Effect.gen(function* () {
+      for (const list of ["short:admin:a@b.c", "long-enough-token:root:a@b.c", "long-enough-token:admin:"]) {
+        const error = yield* Effect.flip(Auth.parseTokenList(list))
+        expect(error.message).not.toContain("long-enough-token")
+        expect(error.message).not.toContain("short")
+      }
+    })
+  )
+
+  it.effect("without configured tokens, generate one admin token once, stored 0600", () =>
+    Effect.gen(function* () {
+      const dataDir = tempDir()
+      const first = yield* Effect.provide(Auth.Authenticator, Auth.layer.pipe(Layer.provide(configWith({ dataDir, apiTokens: Option.none() }))))
+      const generated = Option.getOrThrow(first.generated)
+      expect(generated.created).toBe(true)
+      expect(fs.statSync(generated.file).mode & 0o777).toBe(0o600)
+      const second = yield* Effect.provide(Auth.Authenticator, Auth.layer.pipe(Layer.provide(configWith({ dataDir, apiTokens: Option.none() }))))
+      expect(Option.getOrThrow(second.generated).created).toBe(false)
+      expect(Redacted.value(Option.getOrThrow(second.generated).token)).toBe(Redacted.value(generated.token))
+      expect(second.authenticate(generated.token)).toEqual(Option.some({ email: "admin@localhost", role: "admin" }))
+    })
+  )
+})
+
+describe("sealing under the server key", () => {
+  it.effect("round-trips, is not the plaintext, and refuses tampering and another key", () =>
+    Effect.gen(function* () {
+      const box = SecretBox.makeService(SecretBox.keyFromString("b".repeat(64)))
+      const sealed = yield* box.seal(Redacted.make("kubeconfig: very secret"))
+      expect(sealed).not.toContain("very secret")
+      expect(Redacted.value(yield* box.unseal(sealed))).toBe("kubeconfig: very secret")
+      const tampered = sealed.slice(0, -4) + (sealed.endsWith("AAAA") ? "BBBB" : "AAAA")
+      expect((yield* Effect.flip(box.unseal(tampered))).reason).toBe("KeyMismatch")
+      const other = SecretBox.makeService(SecretBox.keyFromString("another passphrase"))
+      expect((yield* Effect.flip(other.unseal(sealed))).reason).toBe("KeyMismatch")
+      expect((yield* Effect.flip(box.unseal("plain text"))).reason).toBe("Corrupt")
+    })
+  )
+
+  it.effect("derives one postback token per deployment and verifies it", () =>
+    Effect.gen(function* () {
+      const box = SecretBox.makeService(SecretBox.keyFromString("c".repeat(64)))
+      const token = yield* box.postbackToken("0123456789abcdef")
+      expect(Redacted.value(token)).toMatch(/^[0-9a-f]{64}$/)
+      expect(yield* box.verifyPostbackToken("0123456789abcdef", token)).toBe(true)
+      expect(yield* box.verifyPostbackToken("0123456789abcdee", token)).toBe(false)
+      expect(yield* box.verifyPostbackToken("0123456789abcdef", Redacted.make("x"))).toBe(false)
+    })
+  )
+
+  it.effect("generates the key file once (0600) when SOVEREIGN_SECRET_KEY is unset, and reads it back", () =>
+    Effect.gen(function* () {
+      const dataDir = tempDir()
+      const load = Effect.provide(SecretBox.loadKey, configWith({ dataDir, secretKey: Option.none() }))
+      const first = yield* load
+      expect(fs.statSync(path.join(dataDir, "secret.key")).mode & 0o777).toBe(0o600)
+      const sealed = SecretBox.seal(first, "hello")
+      const again = yield* load
+      expect(SecretBox.unseal(again, sealed)).toEqual({ ok: true, value: "hello" })
+    })
+  )
+})
