@@ -47,3 +47,6 @@ export const knownServerTypes: ReadonlyArray<string> = Object.keys(serverTypes)
 export const loadBalancerType = "lb11"
 /** Image every server boots. */
 export const serverImage = "ubuntu-24.04"
+
+/** SSH key types the API accepts (no security-key `sk-` variants). */
+export const sshKeyTypes: ReadonlyArray<string> = ["ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"]

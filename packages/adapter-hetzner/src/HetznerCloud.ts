@@ -155,6 +155,10 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
       if (Option.isNone(tokenOf(spec))) {
         issues.push({ path: "credentials.hetznerToken", message: "a Hetzner API token is required (here or as the server's HCLOUD_TOKEN)" })
       }
+      const keyType = spec.sshPublicKey.split(" ")[0] ?? ""
+      if (spec.regions.some((region) => region.provider === providerName) && !HetznerCatalog.sshKeyTypes.includes(keyType)) {
+        issues.push({ path: "sshPublicKey", message: `Hetzner accepts ${HetznerCatalog.sshKeyTypes.join(", ")} keys, not ${keyType}` })
+      }
       spec.regions.forEach((region, index) => {
         if (region.provider !== providerName) return
         // Exact names only: the value becomes part of resource names and labels, which are lowercase.
@@ -184,7 +188,7 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
         const longest = HetznerNames.names.consoleLoadBalancer(
           HetznerNames.regionPrefix(spec.sovereignFQDN, Deployment.regionKey(spec.regions, index))
         )
-        if (!HetznerNames.validName(longest)) {
+        if (!HetznerNames.validName(longest) && !issues.some((issue) => issue.path === "sovereignFQDN")) {
           issues.push({
             path: "sovereignFQDN",
             message: `resource names such as '${longest}' would exceed 63 characters; use a shorter first label`

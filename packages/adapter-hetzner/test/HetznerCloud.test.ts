@@ -97,6 +97,13 @@ describe("HetznerCloud.validate", () => {
       expect(yield* tokenless.validate(spec([{ provider: "hetzner", cloudRegion: "fsn1", controlPlaneSize: "cpx32" }], { hetznerToken: "t" }))).toEqual([])
     }))
 
+  it.effect("refuses a security-key SSH key, which the API does not accept", () =>
+    Effect.gen(function*() {
+      const request = spec([{ provider: "hetzner", cloudRegion: "fsn1", controlPlaneSize: "cpx32" }])
+      const issues = yield* cloud.validate({ ...request, sshPublicKey: "sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29t ops@x" })
+      expect(issues.map((issue) => issue.path)).toEqual(["sshPublicKey"])
+    }))
+
   it.effect("refuses a first label so long that resource names would exceed 63 characters", () =>
     Effect.gen(function*() {
       const long = CloudProviderSuite.sampleDeployment({
