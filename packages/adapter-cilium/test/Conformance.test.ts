@@ -1,7 +1,7 @@
 /** The MeshProvider suite against one fake Kubernetes API server per region, through adapter-kubernetes' verified client. */
-import { Deployment, MeshProvider } from "@sovereign/core"
+import { Deployment, MeshPlan, MeshProvider } from "@sovereign/core"
 import { FakeKubernetesApi } from "@sovereign/testkit"
-import { MeshWorld, meshProviderSuite } from "@sovereign/testkit/MeshProviderSuite"
+import { MeshWorld, meshProviderSuite, testAuthority, testRemoteCertificate } from "@sovereign/testkit/MeshProviderSuite"
 import type { MeshRegionObservation, MeshRegionSeed, Workload } from "@sovereign/testkit/MeshProviderSuite"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Layer, Option, Redacted, Scope } from "effect"
@@ -162,6 +162,37 @@ describe("CiliumMesh over the Kubernetes API", () => {
       expect(JSON.stringify(statuses)).not.toContain(second.token)
       expect(Option.isNone(yield* first.get(ref("v1", "Secret", "cilium-clustermesh")))).toBe(true)
     }),
+    60_000
+  )
+
+  it.scoped(
+    "an existing cilium-clustermesh Secret keeps its other keys and gets a stale endpoint rewritten",
+    () =>
+      Effect.gen(function* () {
+        const [first, second] = [yield* FakeKubernetesApi.make(), yield* FakeKubernetesApi.make()]
+        const seedOf = (region: Deployment.Region, ip: string) => {
+          const ca = testAuthority(region.clusterName)
+          return {
+            service: { type: "LoadBalancer", loadBalancerIP: ip, port: 2379 },
+            ca,
+            remote: testRemoteCertificate(ca),
+            ciliumConfig: { clusterName: region.clusterName, clusterId: region.clusterId }
+          }
+        }
+        const regions = [yield* seedObjects(first, fsn1, seedOf(fsn1, "203.0.113.10")), yield* seedObjects(second, hel1, seedOf(hel1, "203.0.113.20"))]
+        yield* first.put({
+          apiVersion: "v1",
+          kind: "Secret",
+          metadata: { name: "cilium-clustermesh", namespace },
+          type: "Opaque",
+          data: text({ [hel1.clusterName]: MeshPlan.peerConfig(hel1.clusterName, 12379), "someone-else": "kept" })
+        })
+        yield* Effect.flatMap(MeshProvider.MeshProvider, (mesh) => mesh.establish("00000000000000bb", regions)).pipe(Effect.provide(provider))
+        const data = decoded(Option.getOrThrow(yield* first.get(ref("v1", "Secret", "cilium-clustermesh")))["data"])
+        expect(data["someone-else"]).toBe("kept")
+        expect(data[hel1.clusterName]).toBe(MeshPlan.peerConfig(hel1.clusterName, 2379))
+        expect(Object.keys(data).sort()).toEqual(["someone-else", "t1-hel", "t1-hel-ca.crt", "t1-hel.crt", "t1-hel.key"])
+      }),
     60_000
   )
 })
