@@ -144,7 +144,7 @@ describe("Orchestrator failure paths", () => {
       expect(record.status).toBe("ready")
       const events = yield* eventsOf(created.id)
       expect(events.some((event) => event.type === "deadline-deferred")).toBe(true)
-    }).pipe(Effect.provide(layer(makeWorld(), { settings: { phase1Timeout: Duration.minutes(10), phase1ProgressWindow: Duration.minutes(10) } }))))
+    }).pipe(Effect.provide(layer(makeWorld(), { settings: { phase1Timeout: Duration.minutes(10), phase1ProgressWindow: Duration.minutes(15) } }))))
 
   it.scoped("a Phase-1 ceiling stops even a progressing deployment, never calling it ready", () =>
     Effect.gen(function*() {

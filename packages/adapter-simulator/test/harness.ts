@@ -3,7 +3,9 @@ import * as CloudProvider from "@sovereign/core/CloudProvider"
 import * as DeploymentRepo from "@sovereign/core/DeploymentRepo"
 import * as DnsProvider from "@sovereign/core/DnsProvider"
 import * as FlowEvents from "@sovereign/core/FlowEvents"
+import * as Ids from "@sovereign/core/Ids"
 import * as JobRepo from "@sovereign/core/JobRepo"
+import * as Secrets from "@sovereign/core/Secrets"
 import * as Orchestrator from "@sovereign/core/Orchestrator"
 import * as Memory from "@sovereign/core/testing/Memory"
 import { Effect, Layer, Option, TestClock } from "effect"
@@ -16,9 +18,17 @@ import * as SimulatorWorld from "../src/SimulatorWorld.js"
 export interface World {
   readonly memory: Memory.MemoryState
   readonly documents: Map<string, string>
+  /** Ids are drawn from a counter that survives "restarts", so every run of a test sees the same ids. */
+  readonly ids: { next: number }
 }
 
-export const makeWorld = (): World => ({ memory: Memory.makeState(), documents: new Map() })
+export const makeWorld = (): World => ({ memory: Memory.makeState(), documents: new Map(), ids: { next: 1 } })
+
+const countingIds = (world: World) =>
+  Layer.succeed(Ids.Ids, {
+    deploymentId: Effect.sync(() => (0x5eed000000000000n + BigInt(world.ids.next++)).toString(16)),
+    executionId: Effect.sync(() => `e${String(world.ids.next++).padStart(15, "0")}`)
+  })
 
 export const request = (regions: number, extra: Record<string, unknown> = {}) => ({
   sovereignFQDN: "t1.omani.works",
@@ -47,7 +57,12 @@ export const layer = (
   } = {}
 ) => {
   const base = Layer.mergeAll(
-    Memory.layer(world.memory),
+    Memory.deploymentRepo(world.memory),
+    Memory.jobRepo(world.memory),
+    Memory.flowEvents(world.memory),
+    Memory.kubeconfigs(world.memory),
+    Secrets.layerMemory(),
+    countingIds(world),
     SimulatorStore.layerMemory(world.documents),
     Orchestrator.layerSettings({ readySentinel: "catalyst-platform", ...options.settings })
   )

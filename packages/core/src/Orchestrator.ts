@@ -325,8 +325,29 @@ export const layer: Layer.Layer<
 export const layerSettings = (overrides: Partial<OrchestratorSettings> = {}): Layer.Layer<OrchestratorConfig> =>
   Layer.succeed(OrchestratorConfig, { ...defaultSettings, ...overrides })
 
+const shortDuration = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/
+
+/** `120m`, `2h`, `90s` (the original's syntax) or Effect's `120 minutes`. */
+export const parseDuration = (text: string): Option.Option<Duration.Duration> => {
+  const match = shortDuration.exec(text.trim())
+  if (match !== null) {
+    const value = Number(match[1])
+    const unit = match[2]
+    return Option.some(Duration.millis(unit === "ms" ? value : unit === "s" ? value * 1000 : unit === "m" ? value * 60_000 : value * 3_600_000))
+  }
+  return Option.filter(Duration.decodeUnknown(text.trim()), (duration) => Duration.greaterThan(duration, Duration.zero))
+}
+
 const durationConfig = (name: string, fallback: Duration.Duration) =>
-  Config.duration(name).pipe(Config.withDefault(fallback))
+  Config.string(name).pipe(
+    Config.mapOrFail((text) =>
+      Option.match(parseDuration(text), {
+        onNone: () => Either.left(ConfigError.InvalidData([], `${name} must be a duration such as 120m or 2h, not '${text}'`)),
+        onSome: Either.right
+      })
+    ),
+    Config.withDefault(fallback)
+  )
 
 /**
  * Settings from the environment: `SOVEREIGN_PUBLIC_URL`, `SOVEREIGN_PHASE1_TIMEOUT` (e.g. `120 minutes`),

@@ -173,7 +173,9 @@ export const applyStatus = (
             level,
             type: "status",
             state: status,
-            message: reason ?? statusMessages[status] ?? `${describeEvent(event)}: ${status}`
+            message: reason ?? (event._tag === "Resumed"
+              ? `Resumed after a server restart: continuing ${event.phase === "phase0" ? "Phase 0 from its step journal" : event.phase === "phase1" ? "Phase 1 (watches re-attached)" : "the wipe"}`
+              : statusMessages[status] ?? `${describeEvent(event)}: ${status}`)
           }
         ]
       }
