@@ -6,6 +6,8 @@ import { advance, advanceUntil, dnsRecords, eventsOf, inventory, jobsOf, layer, 
 import { SimulatorWorld } from "../src/SimulatorWorld.js"
 import { Option, Redacted } from "effect"
 import { JobRepo } from "@sovereign/core/JobRepo"
+import { DnsProvider } from "@sovereign/core/DnsProvider"
+import { Kubeconfigs } from "@sovereign/core/Kubeconfigs"
 
 const terminal = ["ready", "failed", "partial-failure", "wiped"]
 
@@ -156,6 +158,32 @@ describe("Orchestrator failure paths", () => {
     }).pipe(Effect.provide(layer(makeWorld(), {
       settings: { phase1Timeout: Duration.minutes(5), phase1ProgressWindow: Duration.minutes(10), phase1Ceiling: Duration.minutes(12) }
     }))))
+
+  it.scoped("DNS is best effort: a record owned by someone else is left alone and reported as a warning", () =>
+    Effect.gen(function*() {
+      const dns = yield* DnsProvider
+      yield* dns.apply("omani.works.", {
+        create: [{ name: "grafana.t1.omani.works.", type: "A", ttl: 300, records: ["192.0.2.99"], owner: "5eedfeedfeedfeed" }],
+        update: [],
+        delete: []
+      })
+      const orchestrator = yield* Orchestrator.Orchestrator
+      const created = yield* orchestrator.create(request(1), "ops@omani.works")
+      expect((yield* advanceUntil(created.id, terminal)).status).toBe("ready")
+      const warnings = (yield* eventsOf(created.id)).filter((event) => event.type === "dns-warning")
+      expect(warnings.some((event) => event.level === "warn" && event.message.includes("grafana.t1.omani.works"))).toBe(true)
+      const grafana = (yield* dnsRecords).find((record) => record.name === "grafana.t1.omani.works." && record.type === "A")
+      expect(grafana).toMatchObject({ records: ["192.0.2.99"], owner: "5eedfeedfeedfeed" })
+      expect((yield* dnsRecords).some((record) => record.name === "console.t1.omani.works." && record.owner === created.id)).toBe(true)
+      // Nothing secret ever reaches an event or a log line: not the credentials, not the kubeconfig.
+      const kubeconfig = Option.getOrThrow(yield* Effect.orDie(Effect.flatMap(Kubeconfigs, (k) => k.get(created.id, "fsn1"))))
+      const token = /token: (\S+)/.exec(Redacted.value(kubeconfig))![1]!
+      const logs = []
+      for (const job of yield* jobsOf(created.id)) logs.push(...(yield* logsOf(created.id, job.jobName)))
+      const everything = JSON.stringify([yield* eventsOf(created.id), logs, yield* statusOf(created.id)])
+      expect(everything).not.toContain(token)
+      expect(everything).not.toContain("secret-token-value")
+    }).pipe(Effect.provide(layer(makeWorld(), { zones: ["omani.works."] }))))
 
   it.scoped("a wipe after ready removes every cloud resource and owned DNS record, then reports wiped", () =>
     Effect.gen(function*() {

@@ -54,6 +54,8 @@ export const layer = (
     readonly seed?: number
     /** The cloud adapter declares itself non-resumable (the original restart policy applies). */
     readonly nonResumable?: boolean
+    /** DNS zones that exist before any deployment. */
+    readonly zones?: ReadonlyArray<string>
   } = {}
 ) => {
   const base = Layer.mergeAll(
@@ -66,7 +68,12 @@ export const layer = (
     SimulatorStore.layerMemory(world.documents),
     Orchestrator.layerSettings({ readySentinel: "catalyst-platform", ...options.settings })
   )
-  const simulated = Simulator.layer({ speed: 1, seed: options.seed ?? 7, faults: { ...noFaults, ...options.faults } }).pipe(
+  const simulated = Simulator.layer({
+    speed: 1,
+    seed: options.seed ?? 7,
+    faults: { ...noFaults, ...options.faults },
+    ...(options.zones === undefined ? {} : { zones: options.zones })
+  }).pipe(
     Layer.provide(Simulator.deliverToKubeconfigs)
   )
   const simulator = options.nonResumable === true
