@@ -257,6 +257,9 @@ export const make = Effect.gen(function*() {
         const regions = regionsOf(record)
         const region = regionKey === undefined ? regions[0]! : regions.find((r) => r.key === regionKey)
         if (region === undefined) return yield* new OrchestratorError({ reason: "NotFound", message: `deployment ${id} has no region ${regionKey}` })
+        if (record.status === "wiping" || record.status === "wiped") {
+          return yield* new OrchestratorError({ reason: "Conflict", message: `deployment ${id} is ${record.status}; its clusters are being removed` })
+        }
         const at = yield* now
         yield* env.kubeconfigs.put(id, region.key, kubeconfig, at).pipe(
           Effect.mapError((error) =>

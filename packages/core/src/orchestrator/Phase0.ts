@@ -23,6 +23,8 @@ const phase0Statuses = ["pending", "provisioning"]
 type RegionOutcome =
   | { readonly _tag: "Built"; readonly regionKey: string }
   | { readonly _tag: "Failed"; readonly regionKey: string; readonly message: string }
+  /** The status changed under the run (a wipe): the region stopped at a step boundary. */
+  | { readonly _tag: "Stopped"; readonly regionKey: string; readonly status: string }
 
 /** Steps of one region in dependency order (the adapter's order breaks ties). */
 export const orderSteps = (steps: ReadonlyArray<CloudStep>): ReadonlyArray<CloudStep> => {
@@ -168,7 +170,13 @@ const runRegion = (
       return { ...rest, phase0: "succeeded" }
     })
     return { _tag: "Built", regionKey } satisfies RegionOutcome
-  })
+  }).pipe(
+    // Each region finishes the step it is in and stops at its next boundary; the others are not interrupted.
+    Effect.catchIf(
+      (error): error is Superseded => error instanceof Superseded,
+      (error) => Effect.succeed({ _tag: "Stopped", regionKey, status: error.status } satisfies RegionOutcome)
+    )
+  )
 
 /**
  * Runs (or continues) Phase 0. Ends with the deployment in `phase1-watching`, `failed` or
@@ -212,6 +220,8 @@ export const phase0 = (env: Environment, initial: DeploymentRecord, flow: FlowPu
       (region) => runRegion(env, record, deployment, steps, journal, flow, region.key),
       { concurrency: "unbounded" }
     )
+    const stopped = outcomes.find((outcome) => outcome._tag === "Stopped")
+    if (stopped !== undefined) return yield* Effect.fail(new Superseded(stopped.status))
     const failed = outcomes.filter((outcome): outcome is Extract<RegionOutcome, { _tag: "Failed" }> => outcome._tag === "Failed")
     const primaryKey = deployment.regions[0]!.key
     const primaryFailure = failed.find((outcome) => outcome.regionKey === primaryKey)
