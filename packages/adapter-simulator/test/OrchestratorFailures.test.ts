@@ -221,6 +221,22 @@ describe("Orchestrator failure paths", () => {
       expect(jobs.find((job) => job.jobName === "workers")?.status).not.toBe("running")
     }).pipe(Effect.provide(layer(makeWorld()))))
 
+  it.scoped("a wipe while waiting for the call-back does not wait for the 15-minute timeout", () =>
+    Effect.gen(function*() {
+      const orchestrator = yield* Orchestrator.Orchestrator
+      const created = yield* orchestrator.create(request(1), "ops@omani.works")
+      // Phase 0 is done (every step succeeded) and the call-back is due but never comes.
+      for (let minute = 0; minute < 30; minute++) {
+        const jobs = yield* jobsOf(created.id)
+        if (jobs.length > 0 && jobs.every((job) => job.status === "succeeded")) break
+        yield* advance(1)
+      }
+      expect((yield* statusOf(created.id)).status).toBe("provisioning")
+      yield* orchestrator.wipe(created.id)
+      yield* advance(3)
+      expect((yield* statusOf(created.id)).status).toBe("wiped")
+    }).pipe(Effect.provide(layer(makeWorld(), { faults: { kubeconfigDelay: Duration.infinity } }))))
+
   it.scoped("retry re-runs a failed Phase 0 from the failed step without repeating finished ones", () =>
     Effect.gen(function*() {
       const world = makeWorld()

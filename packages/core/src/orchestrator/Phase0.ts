@@ -13,6 +13,7 @@ import {
   now,
   patchRegion,
   retrySchedule,
+  statusLeaves,
   Superseded,
   type Environment,
   type FlowPublisher
@@ -260,9 +261,10 @@ export const phase0 = (env: Environment, initial: DeploymentRecord, flow: FlowPu
     }
 
     const primary = deployment.regions[0]!
-    const arrived = yield* env.kubeconfigs.await(record.id, primary.key).pipe(
-      Effect.orDie,
-      Effect.timeoutOption(env.settings.kubeconfigArrivalTimeout)
+    // Waiting for the call-back is a step boundary too: a wipe does not wait for the timeout.
+    const arrived = yield* Effect.raceFirst(
+      env.kubeconfigs.await(record.id, primary.key).pipe(Effect.orDie, Effect.timeoutOption(env.settings.kubeconfigArrivalTimeout)),
+      Effect.flatMap(statusLeaves(env, record.id, phase0Statuses), (status) => Effect.fail(new Superseded(status)))
     )
     if (Option.isNone(arrived)) {
       const minutes = Math.round(Duration.toMinutes(env.settings.kubeconfigArrivalTimeout))
