@@ -96,6 +96,56 @@ describe("Resume after a restart (2 regions)", () => {
   }
 })
 
+/** Finished Phase-0 steps plus installed releases: grows by one at every boundary. */
+const progress = (id: string) =>
+  Effect.gen(function*() {
+    const journal = yield* Effect.flatMap(DeploymentRepo, (repo) => Effect.orDie(repo.journal(id)))
+    const jobs = yield* jobsOf(id)
+    return journal.filter((entry) => entry.status === "succeeded").length +
+      jobs.filter((job) => job.jobName.startsWith("install-") && job.status === "succeeded").length
+  })
+
+describe("Chained restarts (2 regions)", () => {
+  it.effect("a process killed after every single step and every installed release still reaches ready, nothing duplicated", () =>
+    Effect.gen(function*() {
+      const world = makeWorld()
+      const id = yield* Effect.gen(function*() {
+        const orchestrator = yield* Orchestrator.Orchestrator
+        return (yield* orchestrator.create(request(2), "ops@omani.works")).id
+      }).pipe(Effect.provide(layer(world)), Effect.scoped)
+      let restarts = 0
+      let finished = false
+      while (!finished && restarts < 400) {
+        restarts++
+        finished = yield* Effect.gen(function*() {
+          const orchestrator = yield* Orchestrator.Orchestrator
+          yield* orchestrator.resumeAll
+          const before = yield* progress(id)
+          for (let i = 0; i < 5_000; i++) {
+            const record = yield* statusOf(id)
+            const concluded = record.results.regions.every((region) => region.phase1 !== undefined && region.phase1.state !== "watching")
+            if (record.status === "failed" || record.status === "partial-failure") return true
+            if (record.status === "ready" && concluded) return true
+            if ((yield* progress(id)) > before) return false
+            yield* TestClock.adjust("2 seconds")
+            for (let j = 0; j < 3; j++) yield* Effect.yieldNow()
+          }
+          return true
+        }).pipe(Effect.provide(layer(world)), Effect.scoped)
+      }
+      const result = yield* processB(world, id)
+      expect(restarts).toBeGreaterThan(40)
+      expect(result.record.status).toBe("ready")
+      expect(result.resources).toHaveLength(12)
+      expect(Object.entries(result.creations).filter(([, count]) => count !== 1)).toEqual([])
+      for (const resource of result.resources) expect(resource.labels["sovereign.dev/deployment"]).toBe(id)
+      expect(result.jobs.filter((job) => job.status !== "succeeded").map((job) => job.jobName)).toEqual([])
+      expect(result.runningExecutions).toBe(0)
+      expect(result.events.filter((event) => event.type === "handover-ready")).toHaveLength(1)
+      checkSnapshot(checkReplay(id, ["fsn1", "hel1-1"], result.flow, result.jobs, false), id)
+    }), 120_000)
+})
+
 describe("Resume of other statuses", () => {
   it.effect("a wipe interrupted by a restart is finished by the next process", () =>
     Effect.gen(function*() {
