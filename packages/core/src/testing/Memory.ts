@@ -19,7 +19,7 @@ import type { Execution, Job, LogLine } from "../Job.js"
 import { JobRepo, JobRepoError, type JobWithExecutions } from "../JobRepo.js"
 import { KubeconfigError, Kubeconfigs, type KubeconfigArrival } from "../Kubeconfigs.js"
 import * as Secrets from "../Secrets.js"
-import { mergeJob } from "./mergeJob.js"
+import { merge as mergeJob } from "../Job.js"
 
 interface StoredKubeconfig {
   readonly value: string
