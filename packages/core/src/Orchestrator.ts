@@ -2,7 +2,7 @@
  * The orchestration program (SPEC §4): create, run, resume, retry, wipe and finalise deployments,
  * written against the ports only, so the same program runs on the simulator, in tests and in production.
  */
-import { Config, ConfigError, Context, Duration, Effect, Either, Exit, Fiber, FiberMap, Layer, Option, Redacted, Schema } from "effect"
+import { Cause, Config, ConfigError, Context, Duration, Effect, Either, Exit, Fiber, FiberMap, Layer, Option, Redacted, Schema } from "effect"
 import { CloudProvider } from "./CloudProvider.js"
 import { ClusterAccess, ClusterWatch } from "./ClusterWatch.js"
 import { deriveRegions, InvalidRequest, publicSpec, validate, type DeploymentId } from "./Deployment.js"
@@ -125,11 +125,8 @@ export const make = Effect.gen(function*() {
             break
           }
           case "phase1-watching": {
-            const winner = yield* Effect.raceFirst(
-              Effect.as(phase1(env, record, flow), "done" as const),
-              Effect.as(statusLeaves(env, id, ["phase1-watching"]), "superseded" as const)
-            )
-            void winner
+            // Phase 1 ends with its outcome, or early when someone else changed the status (a wipe).
+            yield* Effect.raceFirst(phase1(env, record, flow), Effect.asVoid(statusLeaves(env, id, ["phase1-watching"])))
             break
           }
           case "wiping":
@@ -149,8 +146,9 @@ export const make = Effect.gen(function*() {
         yield* flow.publish
       }
     }).pipe(
+      // An interruption (shutdown, a supervisor stopping the fiber) is not a failure: the next start resumes.
       Effect.catchAllCause((cause) =>
-        Effect.zipRight(
+        Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.zipRight(
           Effect.logError(`orchestration of deployment ${id} stopped on a defect`, cause),
           applyStatus(env, id, StatusEvent.Failed({ reason: "The orchestration stopped on an internal error; retry the deployment, or wipe it." })).pipe(Effect.ignore)
         )
