@@ -7,6 +7,7 @@ import type { DeploymentRecord, EventLevel, RegionHealth } from "../DeploymentRe
 import { phase1Event, StatusEvent } from "../DeploymentStatus.js"
 import * as HelmRelease from "../HelmRelease.js"
 import * as Job from "../Job.js"
+import { publishDns } from "./Dns.js"
 import { announce, applyStatus, load, now, patchRegion, regionsOf, type Environment, type FlowPublisher } from "./Environment.js"
 
 export type RegionVerdict =
@@ -246,9 +247,11 @@ export const phase1 = (env: Environment, initial: DeploymentRecord, flow: FlowPu
   Effect.gen(function*() {
     const record = yield* load(env, initial.id)
     const primary = regionsOf(record)[0]!
+    // A process that died between Phase 0 and its DNS publication publishes now (best effort, in the background of the watch).
+    const dns = record.results.dns === undefined ? publishDns(env, record.id) : Effect.void
     const verdict = yield* Effect.raceFirst(
       watchRegion(env, record, primary, flow, env.settings.kubeconfigArrivalTimeout),
-      Effect.zipRight(watchSecondaries(env, record, flow), Effect.never)
+      Effect.zipRight(Effect.all([watchSecondaries(env, record, flow), dns], { concurrency: "unbounded", discard: true }), Effect.never)
     )
     const at = yield* now
     const outcomeName = verdict._tag === "Outcome"
