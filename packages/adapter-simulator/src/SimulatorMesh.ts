@@ -102,7 +102,8 @@ export const make = Effect.gen(function*() {
           }
           return MeshPlan.regionStatus(regionPlan, readyAt)
         })
-        return [statuses, { ...current, clusters }] as const
+        const changed = Object.keys(clusters).some((key) => JSON.stringify(clusters[key]) !== JSON.stringify(current.clusters[key]))
+        return [statuses, changed ? { ...current, clusters } : current] as const
       }).pipe(Effect.mapError((error) => new MeshError({ reason: "Unreachable", message: error.message })))
     })
   return { establish } satisfies MeshProviderService
