@@ -237,6 +237,20 @@ describe("Orchestrator failure paths", () => {
       expect((yield* statusOf(created.id)).status).toBe("wiped")
     }).pipe(Effect.provide(layer(makeWorld(), { faults: { kubeconfigDelay: Duration.infinity } }))))
 
+  it.scoped("a wipe the cloud keeps refusing fails saying to wipe again, and such a deployment cannot be retried", () =>
+    Effect.gen(function*() {
+      const orchestrator = yield* Orchestrator.Orchestrator
+      const created = yield* orchestrator.create(request(1), "ops@omani.works")
+      const failed = yield* advanceUntil(created.id, terminal)
+      expect(failed.status).toBe("failed")
+      expect(failed.error).toContain("still failing after")
+      yield* orchestrator.wipe(created.id)
+      const record = yield* advanceUntil(created.id, ["wiped", "failed"])
+      expect(record.status).toBe("failed")
+      expect(record.error).toContain("wipe again")
+      expect((yield* Effect.flip(orchestrator.retry(created.id))).message).toContain("wipe it again")
+    }).pipe(Effect.provide(layer(makeWorld(), { faults: { cloudErrorRate: 1 } }))))
+
   it.scoped("retry re-runs a failed Phase 0 from the failed step without repeating finished ones", () =>
     Effect.gen(function*() {
       const world = makeWorld()

@@ -63,7 +63,9 @@ export const DeploymentResults = Schema.Struct({
   dns: Schema.optional(DnsResult),
   mesh: Schema.optional(Schema.Array(MeshRegionStatus)),
   /** Unix ms at which the handover was prepared and `handover-ready` announced. */
-  handoverAt: Schema.optional(Schema.Number)
+  handoverAt: Schema.optional(Schema.Number),
+  /** Set when a wipe could not finish: such a deployment is wiped again, never retried. */
+  wipeFailedAt: Schema.optional(Schema.Number)
 })
 export type DeploymentResults = typeof DeploymentResults.Type
 

@@ -200,6 +200,9 @@ export const make = Effect.gen(function*() {
         if (record.status !== "failed" && record.status !== "partial-failure") {
           return yield* new OrchestratorError({ reason: "Conflict", message: `only a failed or partial-failure deployment can be retried; this one is ${record.status}` })
         }
+        if (record.results.wipeFailedAt !== undefined) {
+          return yield* new OrchestratorError({ reason: "Conflict", message: "the wipe of this deployment did not finish; wipe it again instead of retrying" })
+        }
         const journal = yield* Effect.mapError(env.repo.journal(id), unavailable)
         const phase0Done = record.status === "failed" && record.phase1StartedAt !== undefined &&
           journal.every((entry) => entry.status === "succeeded")

@@ -8,7 +8,12 @@ import { announce, applyStatus, cloudDeployment, retrySchedule, type Environment
 export const wipe = (env: Environment, record: DeploymentRecord) =>
   Effect.gen(function*() {
     const fail = (reason: string) =>
-      applyStatus(env, record.id, StatusEvent.WipeFailed({ reason: `${reason} POST /api/v1/deployments/${record.id}/wipe again to continue.` }))
+      applyStatus(
+        env,
+        record.id,
+        StatusEvent.WipeFailed({ reason: `${reason} POST /api/v1/deployments/${record.id}/wipe again to continue.` }),
+        (current, at) => ({ results: { ...current.results, wipeFailedAt: at } })
+      )
     const deployment = yield* Effect.either(cloudDeployment(env, record))
     if (deployment._tag === "Left") return yield* fail(`The deployment's credentials cannot be read (${deployment.left.message}).`)
     const purged = yield* env.cloud.purge(deployment.right).pipe(
