@@ -174,11 +174,17 @@ interface DrivenCluster {
 export class DrivenReleases extends Context.Tag("@sovereign/adapter-simulator/DrivenReleases")<DrivenReleases, {
   readonly clusters: Map<string, DrivenCluster>
   readonly changes: PubSub.PubSub<DrivenChange>
+  /** Clusters whose open watches deliver nothing (a hung watch): only a re-list shows changes. */
+  readonly silenced: Set<string>
+  /** A cluster key here makes its open watches reconnect and re-list (a 410 Gone, a dropped connection). */
+  readonly relists: PubSub.PubSub<string>
 }>() {}
 
 const drivenReleasesLayer = Layer.effect(
   DrivenReleases,
-  Effect.map(PubSub.unbounded<DrivenChange>(), (changes) => ({ clusters: new Map<string, DrivenCluster>(), changes }))
+  Effect.all({ changes: PubSub.unbounded<DrivenChange>(), relists: PubSub.unbounded<string>() }).pipe(
+    Effect.map(({ changes, relists }) => ({ clusters: new Map<string, DrivenCluster>(), changes, silenced: new Set<string>(), relists }))
+  )
 )
 
 export const make = Effect.gen(function*() {
@@ -238,24 +244,57 @@ export const make = Effect.gen(function*() {
       })
     )
 
+  /**
+   * A driven cluster's watch behaves like a real informer: list, Synced, then live changes; it
+   * re-lists on a forced reconnect and every `resyncInterval`, reporting only what it has not
+   * reported yet (per release never older than what it already said), so nothing is lost or reordered.
+   */
   const drivenWatch = (key: string, options: WatchOptions) =>
     Effect.gen(function*() {
       const matches = (name: string, namespace: string) => namespace === options.namespace && name.startsWith(options.namePrefix)
-      const subscription = yield* PubSub.subscribe(driven.changes)
-      const state = driven.clusters.get(key)
-      const initial = [...(state?.releases.values() ?? [])].filter((entry) => matches(entry.release.name, entry.release.namespace))
-      let last = state?.seq ?? 0
-      const live = Stream.fromQueue(subscription).pipe(
-        Stream.filter((change) => change.cluster === key && change.seq > last),
-        Stream.tap((change) => Effect.sync(() => void (last = change.seq))),
-        Stream.filterMap((change): Option.Option<ReleaseEvent> =>
-          change.release === undefined
-            ? matches(change.name, options.namespace) ? Option.some(ReleaseEvent.Deleted({ name: change.name })) : Option.none()
-            : matches(change.release.name, change.release.namespace) ? Option.some(ReleaseEvent.Observed({ release: change.release })) : Option.none()
-        )
+      const changes = yield* PubSub.subscribe(driven.changes)
+      const relists = yield* PubSub.subscribe(driven.relists)
+      const seen = new Map<string, number>()
+      const deleted = new Set<string>()
+      const relist = (): Array<ReleaseEvent> => {
+        const state = driven.clusters.get(key)
+        const current = state?.releases ?? new Map<string, { readonly seq: number; readonly release: HelmReleaseObservation }>()
+        const out: Array<ReleaseEvent> = []
+        for (const [name, entry] of current) {
+          if (!matches(entry.release.name, entry.release.namespace) || entry.seq <= (seen.get(name) ?? 0)) continue
+          seen.set(name, entry.seq)
+          deleted.delete(name)
+          out.push(ReleaseEvent.Observed({ release: entry.release }))
+        }
+        for (const name of seen.keys()) {
+          if (current.has(name) || deleted.has(name)) continue
+          deleted.add(name)
+          seen.set(name, state?.seq ?? 0)
+          out.push(ReleaseEvent.Deleted({ name }))
+        }
+        return out
+      }
+      const live = Stream.fromQueue(changes).pipe(
+        Stream.filter((change) => change.cluster === key && !driven.silenced.has(key)),
+        Stream.mapConcat((change): Array<ReleaseEvent> => {
+          if (change.seq <= (seen.get(change.name) ?? 0)) return []
+          if (change.release === undefined) {
+            if (!matches(change.name, options.namespace) || deleted.has(change.name) || !seen.has(change.name)) return []
+            seen.set(change.name, change.seq)
+            deleted.add(change.name)
+            return [ReleaseEvent.Deleted({ name: change.name })]
+          }
+          if (!matches(change.release.name, change.release.namespace)) return []
+          seen.set(change.name, change.seq)
+          deleted.delete(change.name)
+          return [ReleaseEvent.Observed({ release: change.release })]
+        })
       )
-      const first: Array<ReleaseEvent> = [...initial.map((entry) => ReleaseEvent.Observed({ release: entry.release })), ReleaseEvent.Synced()]
-      return Stream.concat(Stream.fromIterable(first), live)
+      const forced = Stream.fromQueue(relists).pipe(Stream.filter((cluster) => cluster === key))
+      const periodic = Stream.tick(options.resyncInterval).pipe(Stream.drop(1))
+      const resyncs = Stream.merge(forced, periodic).pipe(Stream.mapConcat(() => relist()))
+      const first: Array<ReleaseEvent> = [...relist(), ReleaseEvent.Synced()]
+      return Stream.concat(Stream.fromIterable(first), Stream.merge(live, resyncs))
     })
 
   const access = {
@@ -329,6 +368,11 @@ export const drivenCluster = (deploymentId: string, regionKey = "driven", namesp
     return {
       kubeconfig: Redacted.make(world.kubeconfigOf(deploymentId, cluster)),
       namespace,
+      faults: {
+        forceGone: Effect.asVoid(PubSub.publish(driven.relists, key)),
+        dropConnections: Effect.asVoid(PubSub.publish(driven.relists, key)),
+        silenceWatches: (silent: boolean) => Effect.sync(() => void (silent ? driven.silenced.add(key) : driven.silenced.delete(key)))
+      },
       apply: (name: string, desired: DriverReleaseState) =>
         Effect.suspend(() => {
           const previous = state().releases.get(name)?.release

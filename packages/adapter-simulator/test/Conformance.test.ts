@@ -34,9 +34,9 @@ DnsProviderSuite.run("simulator", { layer: world(["conformance.test."]), zone: "
 // The suite drives a simulated cluster whose releases it writes itself (no bootstrap kit runs in it).
 const driver = Layer.effect(
   ClusterWatchSuite.ClusterDriver,
-  Effect.map(drivenCluster("00000000c0ffee00"), (cluster) => ({ ...cluster, faults: undefined }))
+  drivenCluster("00000000c0ffee00")
 )
-ClusterWatchSuite.run("simulator", { layer: Layer.provideMerge(driver, world()), faults: false })
+ClusterWatchSuite.run("simulator", { layer: Layer.provideMerge(driver, world()), faults: true })
 
 // The mesh suite seeds each region's cluster objects (Service, CA, remote cert, cilium-config) and observes what was written.
 const meshDeployment = "0123456789abcdef"
