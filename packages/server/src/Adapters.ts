@@ -3,10 +3,6 @@
  * port when `SOVEREIGN_CLOUD`/`SOVEREIGN_DNS`/`SOVEREIGN_WATCH`/`SOVEREIGN_MESH` say so.
  */
 import { NodeHttpClient } from "@effect/platform-node"
-import { HetznerCloud } from "@sovereign/adapter-hetzner"
-import { KubernetesClusterAccess, KubernetesClusterWatch } from "@sovereign/adapter-kubernetes"
-import { CiliumMesh } from "@sovereign/adapter-cilium"
-import { PowerDnsProvider } from "@sovereign/adapter-powerdns"
 import { Simulator, SimulatorConfig, SimulatorWorld } from "@sovereign/adapter-simulator"
 import { CloudProvider, ClusterWatch, DnsProvider, MeshProvider, Secrets } from "@sovereign/core"
 import { Config, Context, Effect, Either, Layer, Option, Redacted } from "effect"
@@ -71,12 +67,25 @@ export const layer: Layer.Layer<World, unknown, ServerConfig | Secrets.Secrets |
           Layer.provide(httpDelivery(config))
         )
       : Layer.empty
+    // Real adapters are loaded only when configured: the simulator-only server stays small and starts fast.
     const http = NodeHttpClient.layerUndici
-    const cloud = config.cloud === "hetzner" ? HetznerCloud.layerConfig().pipe(Layer.provide(http)) : Layer.empty
-    const dns = config.dns === "powerdns" ? PowerDnsProvider.layerConfig().pipe(Layer.provide(http)) : Layer.empty
+    const cloud =
+      config.cloud === "hetzner"
+        ? Layer.provide((yield* Effect.promise(() => import("@sovereign/adapter-hetzner"))).HetznerCloud.layerConfig(), http)
+        : Layer.empty
+    const dns =
+      config.dns === "powerdns"
+        ? Layer.provide((yield* Effect.promise(() => import("@sovereign/adapter-powerdns"))).PowerDnsProvider.layerConfig(), http)
+        : Layer.empty
+    const kubernetes = config.watch === "kubernetes" ? yield* Effect.promise(() => import("@sovereign/adapter-kubernetes")) : undefined
     const watch =
-      config.watch === "kubernetes" ? Layer.merge(KubernetesClusterWatch.layerConfig(), KubernetesClusterAccess.layerConfig()) : Layer.empty
-    const mesh = config.mesh === "cilium" ? CiliumMesh.layerConfig(Config.succeed({})) : Layer.empty
+      kubernetes === undefined
+        ? Layer.empty
+        : Layer.merge(kubernetes.KubernetesClusterWatch.layerConfig(), kubernetes.KubernetesClusterAccess.layerConfig())
+    const mesh =
+      config.mesh === "cilium"
+        ? (yield* Effect.promise(() => import("@sovereign/adapter-cilium"))).CiliumMesh.layerConfig(Config.succeed({}))
+        : Layer.empty
     const world = Layer.effect(
       World,
       Effect.gen(function* () {

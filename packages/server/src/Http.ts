@@ -203,6 +203,10 @@ const lastEventId = (request: HttpServerRequest.HttpServerRequest): Option.Optio
 
 const heartbeat = Stream.fromSchedule(Schedule.spaced(heartbeatInterval)).pipe(Stream.map(() => sseFrame({ event: "heartbeat", data: {} })))
 
+/** The frames, with a heartbeat every 15 s; the stream ends when `frames` does. */
+const withHeartbeat = <E>(frames: Stream.Stream<Uint8Array, E>): Stream.Stream<Uint8Array, E> =>
+  Stream.merge(frames, heartbeat, { haltStrategy: "left" })
+
 const isDone = (status: DeploymentRepo.Status) => !DeploymentRepo.inFlight.includes(status)
 
 /** The deployment's events: replay after Last-Event-ID, tail, and `done` once it is no longer in flight. */
@@ -237,6 +241,18 @@ const deploymentEventStream = (record: DeploymentRepo.DeploymentRecord, afterSeq
     return frames
   })
 
+// Every subscriber of a deployment receives the same published event object: encode it once.
+const encodedFlowEvents = new WeakMap<FlowEvents.FlowEvent, Uint8Array>()
+
+const flowFrame = (event: FlowEvents.FlowEvent): Uint8Array => {
+  const cached = encodedFlowEvents.get(event)
+  if (cached !== undefined) return cached
+  const message = event.message as { readonly type?: unknown }
+  const frame = sseFrame({ event: typeof message?.type === "string" ? message.type : "message", id: event.seq, data: event.message })
+  encodedFlowEvents.set(event, frame)
+  return frame
+}
+
 /** The flow: `snapshot` (id = latest sequence) then deltas; a resumable Last-Event-ID skips the snapshot. */
 const flowFrames = (record: DeploymentRepo.DeploymentRecord, resumeFrom: Option.Option<number>) =>
   Effect.gen(function* () {
@@ -262,12 +278,7 @@ const flowFrames = (record: DeploymentRepo.DeploymentRecord, resumeFrom: Option.
       ? Effect.succeed({ latest: Option.getOrElse(resumeFrom, () => 0), frame: undefined })
       : snapshot
     const { latest, frame } = yield* start
-    const deltas = flow.tail(record.id, latest).pipe(
-      Stream.map((event) => {
-        const message = event.message as { readonly type?: unknown }
-        return sseFrame({ event: typeof message?.type === "string" ? message.type : "message", id: event.seq, data: event.message })
-      })
-    )
+    const deltas = flow.tail(record.id, latest).pipe(Stream.map(flowFrame))
     return Stream.concat(frame === undefined ? Stream.empty : Stream.make(frame), deltas)
   })
 
@@ -422,7 +433,7 @@ const DeploymentsLive = HttpApiBuilder.group(SovereignApi, "deployments", (handl
       Effect.gen(function* () {
         const record = yield* owned(path.id)
         const frames = yield* deploymentEventStream(record, Option.getOrElse(lastEventId(request), () => 0))
-        return sseResponse(Stream.merge(frames, heartbeat, { haltStrategy: "left" }))
+        return sseResponse(withHeartbeat(frames))
       })
     )
     .handle("jobs", ({ path }) =>
@@ -483,7 +494,7 @@ const DeploymentsLive = HttpApiBuilder.group(SovereignApi, "deployments", (handl
       Effect.gen(function* () {
         const record = yield* owned(path.id)
         const frames = yield* flowFrames(record, lastEventId(request)).pipe(Effect.catchAll(unavailable))
-        return sseResponse(Stream.merge(frames, heartbeat))
+        return sseResponse(withHeartbeat(frames))
       })
     )
     .handle("inventory", () =>

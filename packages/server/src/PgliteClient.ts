@@ -19,13 +19,33 @@ const int8 = 20
 // BIGINT columns hold unix milliseconds; read them as numbers on both drivers.
 const parsers = { [int8]: (value: string) => Number(value) }
 
+/**
+ * PGlite's own start parameters, with smaller buffers: an embedded control-plane database holds a
+ * few megabytes, and 128 MB of shared buffers would double the server's resident memory.
+ */
+const startParams = [
+  "--single", "-F", "-O", "-j",
+  "-c", "search_path=public",
+  "-c", "exit_on_error=false",
+  "-c", "log_checkpoints=false",
+  "-c", "max_worker_processes=0",
+  "-c", "max_parallel_workers=0",
+  "-c", "max_parallel_workers_per_gather=0",
+  "-c", "io_method=sync",
+  "-c", "max_parallel_maintenance_workers=0",
+  "-c", "shared_buffers=16MB",
+  "-c", "work_mem=2MB",
+  "-c", "maintenance_work_mem=8MB",
+  "-c", "temp_buffers=2MB"
+]
+
 const toSqlError = (message: string) => (cause: unknown) => new SqlError({ cause, message })
 
 export const make = (options: PgliteClientOptions) =>
   Effect.gen(function* () {
     const db = yield* Effect.acquireRelease(
       Effect.tryPromise({
-        try: () => PGlite.create(options.dataDir, { parsers }),
+        try: () => PGlite.create(options.dataDir, { parsers, startParams }),
         catch: toSqlError("PGlite: failed to open the database")
       }),
       (db) => Effect.promise(() => db.close()).pipe(Effect.timeoutOption(5000), Effect.ignore)

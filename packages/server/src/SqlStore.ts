@@ -313,6 +313,39 @@ export const makeJobRepo = Effect.gen(function* () {
       return merged
     })
 
+  /**
+   * A batch in two statements per deployment: read every stored job it touches (locked), fold the
+   * incoming versions in order with `Job.merge`, write the results in one multi-row upsert.
+   */
+  const upsertBatch = (incoming: ReadonlyArray<Job.Job>) =>
+    Effect.gen(function* () {
+      const results: Array<Job.Job> = []
+      const byDeployment = new Map<string, Array<Job.Job>>()
+      for (const job of incoming) {
+        const list = byDeployment.get(job.deploymentId) ?? []
+        list.push({ ...job, id: Job.jobId(job.deploymentId, job.jobName) })
+        byDeployment.set(job.deploymentId, list)
+      }
+      for (const [deploymentId, jobs] of byDeployment) {
+        const names = [...new Set(jobs.map((job) => job.jobName))]
+        const rows = yield* sql<{ job: unknown }>`SELECT job FROM jobs WHERE deployment_id = ${deploymentId} AND job_name IN ${sql.in(names)} FOR UPDATE`
+        const current = new Map<string, Job.Job>()
+        for (const row of rows) {
+          const stored = yield* decodeJob(row.job).pipe(Effect.mapError(corrupt("a stored job")))
+          current.set(stored.jobName, stored)
+        }
+        for (const job of jobs) {
+          const merged = Job.merge(current.get(job.jobName), job)
+          current.set(job.jobName, merged)
+          results.push(merged)
+        }
+        const touched = names.map((name) => current.get(name)!)
+        yield* sql`INSERT INTO jobs ${sql.insert(touched.map((job) => ({ deployment_id: job.deploymentId, job_name: job.jobName, job: json(job) })))}
+          ON CONFLICT (deployment_id, job_name) DO UPDATE SET job = excluded.job`
+      }
+      return results
+    })
+
   const announce = (deploymentIds: Iterable<string>) =>
     Effect.forEach(new Set(deploymentIds), (deploymentId) => PubSub.publish(announcements.jobs, { deploymentId }), { discard: true })
 
@@ -345,7 +378,7 @@ export const makeJobRepo = Effect.gen(function* () {
         Effect.tap((stored) => announce([stored.deploymentId]))
       ),
     upsertMany: (jobs) =>
-      (jobs.length === 0 ? Effect.succeed<ReadonlyArray<Job.Job>>([]) : sql.withTransaction(Effect.forEach(jobs, upsertOne)) as Effect.Effect<ReadonlyArray<Job.Job>, SqlError.SqlError | JobRepo.JobRepoError>).pipe(
+      (jobs.length === 0 ? Effect.succeed<ReadonlyArray<Job.Job>>([]) : sql.withTransaction(upsertBatch(jobs)) as Effect.Effect<ReadonlyArray<Job.Job>, SqlError.SqlError | JobRepo.JobRepoError>).pipe(
         Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error))),
         Effect.tap((stored) => announce(stored.map((job) => job.deploymentId)))
       ),

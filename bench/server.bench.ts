@@ -1,0 +1,219 @@
+/**
+ * Server benchmarks: SSE fan-out latency to 1,000 flow-stream clients, cold start of the real process on
+ * PGlite, its idle memory, and watch ingestion (release events → state → job → PGlite).
+ */
+import { SqlClient } from "@effect/sql"
+import { FlowEvents, HelmRelease, Job, JobRepo } from "@sovereign/core"
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import { Worker } from "node:worker_threads"
+import { createRequire } from "node:module"
+import * as os from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { Effect, Layer, ManagedRuntime } from "effect"
+import * as Database from "../packages/server/src/Database.js"
+import * as SecretBox from "../packages/server/src/SecretBox.js"
+import * as SqlStore from "../packages/server/src/SqlStore.js"
+import { makeServer, tokens } from "../packages/server/test/support/apiServer.js"
+import { requestJson } from "../packages/server/test/support/fixtures.js"
+import { freePort, waitUntil } from "../packages/server/test/support/process.js"
+import type { Metric } from "./run.js"
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+const percentile = (samples: ReadonlyArray<number>, p: number): number => {
+  const sorted = samples.slice().sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * p) - 1)]!
+}
+
+// ---------------------------------------------------------------------------------------------
+// SSE fan-out
+
+/**
+ * The clients run in a worker thread (their own event loop), as real clients would; each records when
+ * every event id arrives, on the clock both threads share (`timeOrigin + now`).
+ */
+const clientsWorker = `
+const { parentPort, workerData } = require("node:worker_threads")
+const http = require("node:http")
+const { base, id, token, clients } = workerData
+const agent = new http.Agent({ keepAlive: true, maxSockets: clients + 10 })
+const arrivals = new Map()
+const requests = []
+const now = () => performance.timeOrigin + performance.now()
+const open = () => new Promise((resolve, reject) => {
+  const request = http.get(base + "/api/v1/flows/" + id + "/stream", { headers: { authorization: "Bearer " + token }, agent }, (response) => {
+    let buffer = ""
+    response.setEncoding("utf8")
+    response.on("data", (chunk) => {
+      buffer += chunk
+      let end = buffer.indexOf("\\n\\n")
+      while (end >= 0) {
+        const frame = buffer.slice(0, end)
+        buffer = buffer.slice(end + 2)
+        const match = /^id: (\\d+)$/m.exec(frame)
+        if (match) {
+          const list = arrivals.get(match[1]) || []
+          list.push(now())
+          arrivals.set(match[1], list)
+          if (list.length === clients) parentPort.postMessage({ id: match[1], arrivals: list })
+        }
+        end = buffer.indexOf("\\n\\n")
+      }
+    })
+    resolve(request)
+  })
+  request.on("error", reject)
+  requests.push(request)
+})
+;(async () => {
+  for (let i = 0; i < clients; i += 50) await Promise.all(Array.from({ length: Math.min(50, clients - i) }, open))
+})()
+parentPort.on("message", (message) => { if (message === "stop") { for (const r of requests) r.destroy(); agent.destroy(); process.exit(0) } })
+`
+
+const sseLatency = async (clients: number, rounds: number) => {
+  const server = makeServer()
+  try {
+    const base = await server.url()
+    const created = await fetch(`${base}/api/v1/deployments`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${tokens.alice}`, "content-type": "application/json" },
+      body: JSON.stringify(requestJson("bench.example.com"))
+    })
+    const id = ((await created.json()) as { readonly id: string }).id
+    const complete = new Map<string, ReadonlyArray<number>>()
+    const worker = new Worker(clientsWorker, { eval: true, workerData: { base, id, token: tokens.alice, clients } })
+    worker.on("message", (message: { readonly id: string; readonly arrivals: ReadonlyArray<number> }) => complete.set(message.id, message.arrivals))
+    await waitUntil(async () => complete.has("0"), 180_000, () => "every client got its snapshot")
+    const latencies: Array<number> = []
+    for (let round = 1; round <= rounds; round++) {
+      const sentAt = performance.timeOrigin + performance.now()
+      await server.runtime.runPromise(
+        Effect.flatMap(FlowEvents.FlowEvents, (flow) =>
+          flow.publish(id, [{ type: "upsert-nodes", nodes: [{ id: `${id}:n${round}`, flowId: id, label: "n", status: "running" }] }], Date.now())
+        )
+      )
+      const key = String(round)
+      await waitUntil(async () => complete.has(key), 60_000, () => `round ${round} reached every client`)
+      latencies.push(...complete.get(key)!.map((at) => at - sentAt))
+    }
+    worker.postMessage("stop")
+    await worker.terminate()
+    return { p99: percentile(latencies, 0.99), p50: percentile(latencies, 0.5) }
+  } finally {
+    await server.dispose()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real process: cold start and idle memory
+
+const tsxLoader = path.join(path.dirname(createRequire(import.meta.url).resolve("tsx/package.json")), "dist", "loader.mjs")
+const bin = path.resolve(here, "../packages/server/src/bin.ts")
+
+const startProcess = async (dataDir: string) => {
+  const port = await freePort()
+  const started = performance.now()
+  const child = spawn(process.execPath, ["--import", tsxLoader, bin, "serve"], {
+    env: { ...process.env, SOVEREIGN_DATA_DIR: dataDir, SOVEREIGN_PORT: String(port), SOVEREIGN_HOST: "127.0.0.1", SOVEREIGN_API_TOKENS: "bench-admin-token-000:admin:a@b.c" },
+    stdio: "ignore"
+  })
+  await waitUntil(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, 180_000, () => "readyz")
+  const readyAfter = performance.now() - started
+  const stop = () => new Promise<void>((resolve) => {
+    child.once("exit", () => resolve())
+    child.kill("SIGTERM")
+  })
+  const rssMb = () => {
+    const status = fs.readFileSync(`/proc/${child.pid}/status`, "utf8")
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? "0")
+    return kb / 1024
+  }
+  return { readyAfter, stop, rssMb }
+}
+
+const coldStart = async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-bench-"))
+  try {
+    const first = await startProcess(dataDir)
+    await first.stop()
+    const samples: Array<number> = []
+    let rss = 0
+    for (let i = 0; i < 3; i++) {
+      const run = await startProcess(dataDir)
+      samples.push(run.readyAfter)
+      if (i === 2) {
+        // Idle: let start-up garbage settle, then read the resident set.
+        await new Promise((resolve) => setTimeout(resolve, 3000))
+        rss = run.rssMb()
+      }
+      await run.stop()
+    }
+    return { firstStart: first.readyAfter, coldStart: percentile(samples, 0.5), rss }
+  } finally {
+    fs.rmSync(dataDir, { recursive: true, force: true })
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Watch ingestion on PGlite
+
+const ingest = async (events: number) => {
+  const runtime = ManagedRuntime.make(
+    SqlStore.layer().pipe(Layer.provideMerge(SecretBox.layerKey(Buffer.alloc(32, 1))), Layer.provideMerge(Database.layerPglite(undefined)))
+  )
+  try {
+    const deploymentId = "0123456789abcdef"
+    const region = { key: "fsn1", primary: true }
+    const charts = Array.from({ length: 35 }, (_, index) => `bp-chart-${index}`)
+    const conditionsFor = (step: number) =>
+      step % 3 === 0
+        ? [{ type: "Ready", status: "Unknown" as const, reason: "Progressing", message: "Reconciliation in progress" }]
+        : step % 3 === 1
+          ? [{ type: "Ready", status: "False" as const, reason: "InstallFailed", message: "Helm install failed: context deadline exceeded" }]
+          : [{ type: "Ready", status: "True" as const, reason: "InstallSucceeded", message: "Helm install succeeded" }]
+    const program = Effect.gen(function* () {
+      const jobs = yield* JobRepo.JobRepo
+      yield* SqlClient.SqlClient
+      const started = performance.now()
+      // The watch delivers bursts; each burst is derived, projected and persisted in one transaction.
+      const burst = 250
+      for (let offset = 0; offset < events; offset += burst) {
+        const projected = Array.from({ length: Math.min(burst, events - offset) }, (_, index) => {
+          const sequence = offset + index
+          const release = charts[sequence % charts.length]!
+          const status = HelmRelease.deriveState({
+            name: release,
+            namespace: "flux-system",
+            generation: 1,
+            observedGeneration: 1,
+            suspend: false,
+            conditions: conditionsFor(Math.floor(sequence / charts.length)),
+            dependsOn: []
+          })
+          return Job.installJob({ deploymentId, region, release, status: HelmRelease.jobStatusOf(status.state), dependsOn: sequence % 2 === 0 ? ["bp-chart-0"] : [] })
+        })
+        yield* jobs.upsertMany(projected)
+      }
+      return (events / (performance.now() - started)) * 1000
+    })
+    return await runtime.runPromise(program)
+  } finally {
+    await runtime.dispose()
+  }
+}
+
+export default async (): Promise<Record<string, Metric>> => {
+  const sse = await sseLatency(1000, 5)
+  const start = await coldStart()
+  const eventsPerSecond = await ingest(20_000)
+  return {
+    "sse.latency.1000_clients.p99_ms": { value: sse.p99, unit: "ms", goal: "<= 50" },
+    "sse.latency.1000_clients.p50_ms": { value: sse.p50, unit: "ms" },
+    "server.cold_start_ms": { value: start.coldStart, unit: "ms", goal: "<= 3000" },
+    "server.first_start_ms": { value: start.firstStart, unit: "ms" },
+    "server.rss_idle_mb": { value: start.rss, unit: "MB", goal: "<= 200" },
+    "watch.ingest.events_per_s": { value: eventsPerSecond, unit: "events/s", goal: ">= 10000" }
+  }
+}
