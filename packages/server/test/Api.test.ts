@@ -1,7 +1,7 @@
 /** Every route of SPEC §5: authorisation, the one 404, conflicts, the kubeconfig call-back, SSE and the OpenAPI document. */
-import { FlowEvents, Secrets } from "@sovereign/core"
+import { DeploymentRepo, FlowEvents, Secrets } from "@sovereign/core"
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
+import { Effect, Option, Redacted } from "effect"
 import * as SecretBox from "../src/SecretBox.js"
 import { makeServer, secretKey, tokens } from "./support/apiServer.js"
 import { requestJson } from "./support/fixtures.js"
@@ -125,6 +125,31 @@ describe("HTTP API", () => {
     const retryPending = await call("POST", `/api/v1/deployments/${id}/retry`, { token: tokens.alice })
     expect(retryPending.status).toBe(409)
     expect(retryPending.json.error).toBe("conflict")
+  })
+
+  it("finalises a ready deployment; an adopted one cannot be deleted (422) or changed", async () => {
+    const id = await create("adopt1.example.com")
+    // Move it to ready as the runtime would (persisted with its status event).
+    await server.runtime.runPromise(
+      Effect.flatMap(DeploymentRepo.DeploymentRepo, (repo) =>
+        Effect.flatMap(repo.get(id), (found) =>
+          repo.update(id, Option.getOrThrow(found).version, { status: "ready" }, [{ at: 3, phase: "deployment", level: "info", message: "ready", type: "status", state: "ready" }], 3)
+        )
+      )
+    )
+    const ready = await call("GET", `/api/v1/deployments/${id}`, { token: tokens.alice })
+    expect(ready.json.handoverURL).toMatch(/^https:\/\/console\.adopt1\.example\.com\/auth\/handover\?token=/)
+    const finalised = await call("POST", `/api/v1/deployments/${id}/finalise`, { token: tokens.alice })
+    expect(finalised.status).toBe(200)
+    expect(finalised.json.status).toBe("adopted")
+    const removed = await call("DELETE", `/api/v1/deployments/${id}`, { token: tokens.alice })
+    expect(removed.status).toBe(422)
+    expect(removed.json.error).toBe("adopted")
+    expect((await call("POST", `/api/v1/deployments/${id}/wipe`, { token: tokens.alice })).status).toBe(422)
+    expect((await call("GET", "/api/v1/deployments", { token: tokens.alice })).json.deployments.map((d: any) => d.id)).not.toContain(id)
+    const events = await fetch(`${base}/api/v1/deployments/${id}/events`, { headers: { authorization: `Bearer ${tokens.alice}` } })
+    const text = await events.text()
+    expect(text).toContain("event: done")
   })
 
   it("takes a region's kubeconfig once with the postback token: 204, 401, 403, 413, 422", async () => {

@@ -1,0 +1,32 @@
+/** `sovereign serve` on embedded defaults: prints where it listens and a generated admin token that works; stops on SIGTERM. */
+import { describe, expect, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { start } from "./support/process.js"
+
+describe("sovereign serve", () => {
+  it("prints the URL and a generated admin token (stored 0600), serves with it, and exits on SIGTERM", { timeout: 300_000 }, async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-serve-"))
+    const captured = { text: "" }
+    const { SOVEREIGN_API_TOKENS: _tokens, ...env } = process.env
+    const server = await start({ ...(env as Record<string, string>), SOVEREIGN_API_TOKENS: "", SOVEREIGN_DATA_DIR: dataDir }, captured)
+    try {
+      expect(captured.text).toContain(`Sovereign is listening on ${server.url}`)
+      const token = /admin token (sov_[0-9a-f]+)/.exec(captured.text)?.[1]
+      expect(token).toBeDefined()
+      const file = path.join(dataDir, "admin-token")
+      expect(fs.statSync(file).mode & 0o777).toBe(0o600)
+      expect(fs.readFileSync(file, "utf8").trim()).toBe(token)
+      const list = await fetch(`${server.url}/api/v1/deployments`, { headers: { authorization: `Bearer ${token}` } })
+      expect(list.status).toBe(200)
+      expect(await list.json()).toEqual({ deployments: [] })
+      expect(fs.statSync(path.join(dataDir, "secret.key")).mode & 0o777).toBe(0o600)
+      await server.kill("SIGTERM")
+      expect(server.child.exitCode !== null || server.child.signalCode !== null).toBe(true)
+    } finally {
+      await server.kill("SIGKILL")
+      fs.rmSync(dataDir, { recursive: true, force: true })
+    }
+  })
+})
