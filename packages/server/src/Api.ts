@@ -3,7 +3,7 @@
  * `/api/v1/openapi.json`. Errors are JSON `{"error": "<code>", ...}`.
  */
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "@effect/platform"
-import { Deployment, DeploymentRepo, FlowMessage, Job, JobRepo } from "@sovereign/core"
+import { Deployment, DeploymentRepo, DnsPublish, FlowMessage, Job, JobRepo } from "@sovereign/core"
 import { Context, JSONSchema, Schema } from "effect"
 
 // ---------------------------------------------------------------------------------------------
@@ -47,7 +47,7 @@ export class NotFound extends Schema.Class<NotFound>("NotFound")(
 
 export class Conflict extends Schema.Class<Conflict>("Conflict")(
   {
-    error: Schema.Literal("conflict", "in-flight", "min-life"),
+    error: Schema.Literal("conflict", "in-flight", "min-life", "dns-disabled", "no-load-balancer"),
     message: Schema.String,
     deploymentId: Schema.optional(Schema.String),
     status: Schema.optional(Schema.String),
@@ -260,6 +260,18 @@ export class DeploymentsGroup extends HttpApiGroup.make("deployments")
       .setUrlParams(Schema.Struct({ region: Schema.optional(Schema.String) }))
       .addSuccess(yaml)
       .addError(NotFound)
+  )
+  .add(
+    HttpApiEndpoint.get("dnsPlan", "/deployments/:id/dns/plan")
+      .setPath(Id)
+      .addSuccess(DnsPublish.PublishResult)
+      .addError(NotFound)
+      .addError(Conflict)
+      .addError(Unavailable)
+      .annotate(
+        OpenApi.Description,
+        "The DNS dry run (SPEC 2.7): per zone, the record sets publishing would create, update and delete now, and the warnings (records of others, conflicts, wildcards, missing zones). Changes nothing. 409 `no-load-balancer` before Phase 0 has finished, `dns-disabled` with SOVEREIGN_DNS=none."
+      )
   )
   .add(HttpApiEndpoint.get("flowSnapshot", "/flows/:id/snapshot").setPath(Id).addSuccess(FlowMessage.Snapshot).addError(NotFound))
   .add(

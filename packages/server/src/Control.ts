@@ -2,7 +2,8 @@
  * What the HTTP API asks of the runtime: submit, retry, wipe and finalise deployments. Implemented by
  * composing core's orchestration with the deployment supervisor; it decides nothing itself.
  */
-import type { DeploymentRepo } from "@sovereign/core"
+import type { DeploymentRepo, DnsPublish } from "@sovereign/core"
+import type { DnsPlanError } from "@sovereign/core/Orchestrator"
 import { Context, Schema } from "effect"
 import type { Effect, Option, Redacted } from "effect"
 
@@ -53,6 +54,8 @@ export interface ControlService {
   readonly finalise: (id: string) => Effect.Effect<DeploymentRepo.DeploymentRecord, ControlError>
   /** Every simulated cloud resource; `None` outside simulator mode. */
   readonly inventory: Option.Option<Effect.Effect<ReadonlyArray<InventoryEntry>, ControlError>>
+  /** The DNS dry run of a deployment (`GET …/dns/plan`): what publishing would change now; changes nothing. */
+  readonly dnsPlan: (id: string) => Effect.Effect<DnsPublish.PublishResult, DnsPlanError>
   /** True once every non-terminal deployment found at start-up has been resumed. */
   readonly ready: Effect.Effect<boolean>
 }

@@ -1,6 +1,7 @@
 /** The database: Postgres when `DATABASE_URL` is set, else embedded PGlite in the data directory; migrated on start. */
 import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
+import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import { Effect, Layer, Option } from "effect"
@@ -28,13 +29,51 @@ const types = {
 export const layerPostgres = (url: import("effect").Redacted.Redacted<string>) =>
   Layer.provideMerge(migrate(), PgClient.layer({ url, applicationName: "sovereign", types }))
 
-/** PGlite in `dataDir` (in memory when undefined), migrated. */
+/**
+ * One process per PGlite directory: two would corrupt it. The lock file holds the owner's pid; a lock
+ * whose process is gone (a crash) is taken over.
+ */
+const lockDirectory = (dataDir: string) =>
+  Effect.acquireRelease(
+    Effect.suspend(() => {
+      const file = `${dataDir}.lock`
+      for (let attempt = 0; attempt < 2; attempt++) {
+        try {
+          fs.writeFileSync(file, `${process.pid}\n`, { flag: "wx", mode: 0o600 })
+          return Effect.succeed(file)
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== "EEXIST") return Effect.die(error)
+          const owner = Number(fs.readFileSync(file, "utf8").trim())
+          if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
+            return Effect.dieMessage(`another Sovereign server (pid ${owner}) uses ${dataDir}; stop it first`)
+          }
+          fs.rmSync(file, { force: true })
+        }
+      }
+      return Effect.dieMessage(`cannot lock ${dataDir}`)
+    }),
+    (file) => Effect.sync(() => fs.rmSync(file, { force: true }))
+  )
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+/** PGlite in `dataDir` (in memory when undefined), locked to this process and migrated. */
 export const layerPglite = (dataDir: string | undefined) =>
   Layer.provideMerge(
     migrate(),
-    Layer.unwrapEffect(
-      Effect.sync(() => {
-        if (dataDir !== undefined) ensurePrivateDir(dataDir)
+    Layer.unwrapScoped(
+      Effect.gen(function* () {
+        if (dataDir !== undefined) {
+          ensurePrivateDir(dataDir)
+          yield* lockDirectory(dataDir)
+        }
         return PgliteClient.layer({ dataDir })
       })
     )

@@ -1,12 +1,12 @@
 /**
  * The handover (SPEC 2.9): an RS256 key persisted (encrypted) in the data directory, its public JWKS,
- * and the `Handover` port: a 5-minute token for the owner, and the owner's access object in the cluster.
+ * and the `Handover` port: a 5-minute token for the owner.
  */
-import { ClusterWatch, Deployment, DeploymentRepo, Handover, Kubeconfigs, Secrets } from "@sovereign/core"
+import { Deployment, DeploymentRepo, Handover, Secrets } from "@sovereign/core"
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Context, Effect, Layer, Option, Redacted } from "effect"
+import { Context, Effect, Layer, Redacted } from "effect"
 import * as jose from "jose"
 import { writePrivateFile } from "./internal/files.js"
 import { ServerConfig } from "./ServerConfig.js"
@@ -79,38 +79,17 @@ export const layerEphemeral: Layer.Layer<HandoverKeys> = Layer.effect(
 
 export const handoverUrl = (fqdn: string, token: string) => `${Deployment.consoleUrl(fqdn)}/auth/handover?token=${encodeURIComponent(token)}`
 
-/** The `Handover` port: mint with the server key; grant the owner in the primary cluster when `ClusterAccess` is wired. */
-export const layerHandover: Layer.Layer<Handover.Handover, never, HandoverKeys | Kubeconfigs.Kubeconfigs> = Layer.effect(
+/**
+ * The `Handover` port: tokens minted with the server key. The owner's access object in the cluster is
+ * created by the orchestration itself (through `ClusterAccess`), so `prepare` has nothing left to do.
+ */
+export const layerHandover: Layer.Layer<Handover.Handover, never, HandoverKeys> = Layer.effect(
   Handover.Handover,
-  Effect.gen(function* () {
-    const keys = yield* HandoverKeys
-    const kubeconfigs = yield* Kubeconfigs.Kubeconfigs
-    // Wired only when the cluster adapter is (SOVEREIGN_WATCH=kubernetes); the simulator needs no grant.
-    const access = yield* Effect.serviceOption(ClusterWatch.ClusterAccess)
-    const service: Handover.HandoverService = {
-      prepare: (deployment: DeploymentRepo.DeploymentRecord) =>
-        Effect.gen(function* () {
-          if (Option.isNone(access)) return
-          const primary = deployment.spec.regions[0]?.cloudRegion
-          if (primary === undefined) return
-          const kubeconfig = yield* kubeconfigs.get(deployment.id, primary).pipe(
-            Effect.mapError((error) => new Handover.HandoverError({ reason: "Unavailable", message: error.message }))
-          )
-          if (Option.isNone(kubeconfig)) return
-          yield* access.value
-            .grantOwner(kubeconfig.value, { email: deployment.owner, role: "sovereign-admin", deploymentId: deployment.id })
-            .pipe(
-              Effect.mapError(
-                (error) =>
-                  new Handover.HandoverError({ reason: error.isRetryable ? "Unavailable" : "Unknown", message: `granting the owner failed: ${error.message}` })
-              )
-            )
-        }),
-      url: (deployment) =>
-        Effect.map(keys.sign({ fqdn: deployment.spec.sovereignFQDN, deploymentId: deployment.id, owner: deployment.owner }), (token) =>
-          handoverUrl(deployment.spec.sovereignFQDN, token)
-        )
-    }
-    return service
-  })
+  Effect.map(HandoverKeys, (keys) => ({
+    prepare: () => Effect.void,
+    url: (deployment: DeploymentRepo.DeploymentRecord) =>
+      Effect.map(keys.sign({ fqdn: deployment.spec.sovereignFQDN, deploymentId: deployment.id, owner: deployment.owner }), (token) =>
+        handoverUrl(deployment.spec.sovereignFQDN, token)
+      )
+  }))
 )

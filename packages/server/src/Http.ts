@@ -209,36 +209,39 @@ const withHeartbeat = <E>(frames: Stream.Stream<Uint8Array, E>): Stream.Stream<U
 
 const isDone = (status: DeploymentRepo.Status) => !DeploymentRepo.inFlight.includes(status)
 
-/** The deployment's events: replay after Last-Event-ID, tail, and `done` once it is no longer in flight. */
+/**
+ * The deployment's events: replay after Last-Event-ID, then live, then `done` once it is no longer in
+ * flight (after `handover-ready` for a ready one, so followers get the handover URL).
+ */
 const deploymentEventStream = (record: DeploymentRepo.DeploymentRecord, afterSeq: number) =>
   Effect.gen(function* () {
     const repo = yield* DeploymentRepo.DeploymentRepo
     const handover = yield* Handover.Handover
-    const doneFrame = (current: DeploymentRepo.DeploymentRecord) =>
-      Effect.map(stateWith(handover, current), (state) => sseFrame({ event: "done", data: state }))
     const reread = Effect.map(repo.get(record.id), Option.getOrElse(() => record))
-    const frames = repo.tail(record.id, afterSeq).pipe(
+    const doneFrame = Effect.flatMap(reread, (current) =>
+      Effect.map(stateWith(handover, current), (state) => sseFrame({ event: "done", data: state }))
+    )
+    const frameOf = (event: DeploymentRepo.DeploymentEvent) =>
+      event.type === "handover-ready"
+        ? Effect.map(
+            Effect.flatMap(reread, (current) => handover.url(current).pipe(Effect.orElseSucceed(() => undefined))),
+            (handoverURL) => sseFrame({ event: "handover-ready", id: event.seq, data: { ...event, handoverURL } })
+          )
+        : Effect.succeed(sseFrame({ id: event.seq, data: event }))
+    if (isDone(record.status)) {
+      // Finished already: the history, then `done`.
+      return Stream.concat(Stream.mapEffect(Stream.fromIterableEffect(repo.events(record.id, afterSeq)), frameOf), Stream.fromEffect(doneFrame))
+    }
+    const ends = (event: DeploymentRepo.DeploymentEvent) =>
+      event.type === "handover-ready" ||
+      (event.type === "status" && event.state !== undefined && event.state !== "ready" && isDone(event.state as DeploymentRepo.Status))
+    return repo.tail(record.id, afterSeq).pipe(
       Stream.mapEffect((event) =>
-        Effect.gen(function* () {
-          const frame =
-            event.type === "handover-ready"
-              ? sseFrame({
-                  event: "handover-ready",
-                  id: event.seq,
-                  data: { ...event, handoverURL: yield* handover.url(yield* reread).pipe(Effect.orElseSucceed(() => undefined)) }
-                })
-              : sseFrame({ id: event.seq, data: event })
-          if (event.type !== "status" && event.type !== "handover-ready") return [frame]
-          const current = yield* reread
-          // `ready` ends the stream after the handover event, so followers see the handover URL.
-          const finished = isDone(current.status) && (current.status !== "ready" || event.type === "handover-ready")
-          return finished ? [frame, yield* doneFrame(current)] : [frame]
-        })
+        ends(event) ? Effect.zipWith(frameOf(event), doneFrame, (frame, done) => [frame, done]) : Effect.map(frameOf(event), (frame) => [frame])
       ),
       Stream.takeUntil((frames) => frames.length === 2),
       Stream.flattenIterables
     )
-    return frames
   })
 
 // Every subscriber of a deployment receives the same published event object: encode it once.

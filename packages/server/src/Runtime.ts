@@ -81,6 +81,7 @@ export const controlLayer = Layer.effect(
           Effect.mapError((error) => new ControlError({ reason: "Unavailable", message: error.message }))
         )
       ),
+      dnsPlan: (id) => orchestrator.dnsPlan(id),
       ready: Ref.get(resumed)
     }
     return service

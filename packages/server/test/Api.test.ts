@@ -149,7 +149,9 @@ describe("HTTP API", () => {
     expect((await call("GET", "/api/v1/deployments", { token: tokens.alice })).json.deployments.map((d: any) => d.id)).not.toContain(id)
     const events = await fetch(`${base}/api/v1/deployments/${id}/events`, { headers: { authorization: `Bearer ${tokens.alice}` } })
     const text = await events.text()
-    expect(text).toContain("event: done")
+    // The whole history, in order, then `done` with the final state.
+    expect([...text.matchAll(/^id: (\d+)$/gm)].map((match) => Number(match[1]))).toEqual([1, 2, 3])
+    expect(text.trimEnd().split("\n\n").at(-1)).toMatch(/^event: done\ndata: .*"status":"adopted"/)
   })
 
   it("takes a region's kubeconfig once with the postback token: 204, 401, 403, 413, 422", async () => {

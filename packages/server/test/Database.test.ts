@@ -1,6 +1,10 @@
 import { SqlClient } from "@effect/sql"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Cause, Effect, Exit, Layer } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Database from "../src/Database.js"
 import { backends } from "./support/databases.js"
 
 for (const backend of backends) {
@@ -45,3 +49,19 @@ for (const backend of backends) {
     })
   })
 }
+
+describe("PGlite data directory", () => {
+  it.scoped("is used by one server at a time; a crashed owner's lock is taken over", () =>
+    Effect.gen(function* () {
+      const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-lock-")), "pgdata")
+      fs.mkdirSync(path.dirname(dir), { recursive: true })
+      // A lock left by a process that no longer exists does not block.
+      fs.writeFileSync(`${dir}.lock`, "999999999\n")
+      yield* Layer.build(Database.layerPglite(dir))
+      expect(fs.readFileSync(`${dir}.lock`, "utf8").trim()).toBe(String(process.pid))
+      const second = yield* Effect.exit(Effect.scoped(Layer.build(Database.layerPglite(dir))))
+      expect(Exit.isFailure(second) && Cause.pretty(second.cause)).toContain("another Sovereign server")
+    }),
+    { timeout: 120_000 }
+  )
+})

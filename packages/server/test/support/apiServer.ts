@@ -1,5 +1,5 @@
 /** An in-process API server on a free loopback port over PGlite, with a stand-in `Control` for route tests. */
-import { Deployment, DeploymentRepo, Kubeconfigs, Secrets } from "@sovereign/core"
+import { Deployment, DeploymentRepo, Kubeconfigs, Orchestrator, Secrets } from "@sovereign/core"
 import { Effect, Either, Layer, ManagedRuntime, Option } from "effect"
 import * as Auth from "../../src/Auth.js"
 import { Control, ControlError, type ControlService } from "../../src/Control.js"
@@ -62,6 +62,7 @@ const controlLayer = Layer.effect(
       wipe: (id) => move(id, "wiping", ["pending", "provisioning", "phase1-watching", "ready", "failed", "partial-failure"]),
       finalise: (id) => move(id, "adopted", ["ready"]),
       inventory: Option.some(Effect.succeed([{ kind: "server", name: "t1-fsn1-cp-0", region: "fsn1", labels: { "sovereign.dev/deployment": "x" } }])),
+      dnsPlan: () => Effect.fail(new Orchestrator.DnsPlanError({ reason: "Disabled", message: "DNS publishing is switched off (SOVEREIGN_DNS=none)" })),
       ready: Effect.succeed(true)
     }
     return service

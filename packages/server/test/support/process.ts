@@ -7,7 +7,9 @@ import { fileURLToPath } from "node:url"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const bin = path.resolve(here, "../../src/bin.ts")
-const tsx = path.join(path.dirname(createRequire(import.meta.url).resolve("tsx/package.json")), "dist", "cli.mjs")
+// tsx's loader in the server process itself: the tsx CLI would run the server as a child, which a
+// SIGKILL of the parent would leave running (and two servers on one PGlite directory corrupt it).
+const tsxLoader = path.join(path.dirname(createRequire(import.meta.url).resolve("tsx/package.json")), "dist", "loader.mjs")
 
 export const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
@@ -29,7 +31,7 @@ export interface ServerProcess {
 
 export const start = async (env: Record<string, string>, captured: { text: string } = { text: "" }): Promise<ServerProcess> => {
   const port = await freePort()
-  const child = spawn(process.execPath, [tsx, bin, "serve"], {
+  const child = spawn(process.execPath, ["--import", tsxLoader, bin, "serve"], {
     env: { ...process.env, ...env, SOVEREIGN_HOST: "127.0.0.1", SOVEREIGN_PORT: String(port), NO_COLOR: "1" },
     stdio: ["ignore", "pipe", "pipe"]
   })
