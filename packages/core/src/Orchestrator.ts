@@ -31,9 +31,12 @@ import { phase0 } from "./orchestrator/Phase0.js"
 import { phase1 } from "./orchestrator/Phase1.js"
 import { whileReady } from "./orchestrator/Ready.js"
 import { wipe as runWipe } from "./orchestrator/Wipe.js"
+import { planDns, type DnsPlanError } from "./orchestrator/Dns.js"
+import type { PublishResult } from "./DnsPublish.js"
 import { sealCredentials, Secrets } from "./Secrets.js"
 
 export { defaultSettings, type OrchestratorSettings } from "./orchestrator/Environment.js"
+export { DnsPlanError, DnsPlanErrorReason, publishInputOf } from "./orchestrator/Dns.js"
 
 export const OrchestratorErrorReason = Schema.Literal("NotFound", "Conflict", "Adopted", "AlreadySet", "Invalid", "Unavailable")
 export type OrchestratorErrorReason = typeof OrchestratorErrorReason.Type
@@ -82,6 +85,8 @@ export interface OrchestratorService {
   readonly run: (id: DeploymentId) => Effect.Effect<void>
   /** Waits for the supervised fiber of a deployment (if any) to end. */
   readonly join: (id: DeploymentId) => Effect.Effect<void>
+  /** The DNS dry run (SPEC 2.7): what publishing the deployment's names would change now, per zone; changes nothing. */
+  readonly dnsPlan: (id: DeploymentId) => Effect.Effect<PublishResult, DnsPlanError>
 }
 
 export class Orchestrator extends Context.Tag("@sovereign/core/Orchestrator")<Orchestrator, OrchestratorService>() {}
@@ -310,7 +315,8 @@ export const make = Effect.gen(function*() {
     }),
     run,
     join: (id) =>
-      Effect.flatMap(Effect.option(FiberMap.get(fibers, id)), Option.match({ onNone: () => Effect.void, onSome: (fiber) => Effect.asVoid(Fiber.await(fiber)) }))
+      Effect.flatMap(Effect.option(FiberMap.get(fibers, id)), Option.match({ onNone: () => Effect.void, onSome: (fiber) => Effect.asVoid(Fiber.await(fiber)) })),
+    dnsPlan: (id) => planDns(env, id)
   }
   return service
 })

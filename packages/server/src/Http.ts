@@ -30,6 +30,7 @@ import {
 import * as Auth from "./Auth.js"
 import { Control, type ControlError } from "./Control.js"
 import { HandoverKeys } from "./HandoverSigner.js"
+import * as HttpDns from "./HttpDns.js"
 
 export const maxBodyBytes = 1024 * 1024
 export const heartbeatInterval = "15 seconds"
@@ -480,6 +481,7 @@ const DeploymentsLive = HttpApiBuilder.group(SovereignApi, "deployments", (handl
         })
       })
     )
+    .handle("dnsPlan", ({ path }) => Effect.flatMap(owned(path.id), HttpDns.dnsPlan))
     .handle("flowSnapshot", ({ path }) =>
       Effect.gen(function* () {
         const record = yield* owned(path.id)

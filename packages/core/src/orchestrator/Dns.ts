@@ -1,26 +1,85 @@
 /** DNS after Phase 0 and on wipe (SPEC 2.7, §4.4): best effort, never fails the deployment; warnings become events. */
-import { Effect, Option } from "effect"
+import { Effect, Option, Schema } from "effect"
+import type { DeploymentRecord } from "../DeploymentRepo.js"
 import { DnsProvider } from "../DnsProvider.js"
 import * as DnsPublish from "../DnsPublish.js"
 import { announce, load, mutate, now, type Environment } from "./Environment.js"
+
+/**
+ * What `publish` needs for a deployment, from its record: FQDN, parent domains and the primary
+ * region's load balancers. `None` while the primary load balancer has no IP (Phase 0 not finished).
+ */
+export const publishInputOf = (
+  record: DeploymentRecord,
+  subdomains: ReadonlyArray<string> | undefined
+): Option.Option<DnsPublish.PublishInput> => {
+  const primary = record.results.regions.find((region) => region.primary)
+  if (primary?.loadBalancerIP === undefined) return Option.none()
+  return Option.some({
+    deploymentId: record.id,
+    fqdn: record.spec.sovereignFQDN,
+    parentDomains: record.spec.parentDomains.map((parent) => parent.name),
+    loadBalancers: { primary: primary.loadBalancerIP, console: primary.consoleLoadBalancerIP },
+    subdomains
+  })
+}
+
+export const DnsPlanErrorReason = Schema.Literal(
+  /** Unknown deployment. */
+  "NotFound",
+  /** No DnsProvider is configured (`SOVEREIGN_DNS=none`). */
+  "Disabled",
+  /** The primary load balancer has no IP yet (Phase 0 not finished). */
+  "NoLoadBalancer",
+  /** The deployment is being wiped or is wiped: its names are removed, not planned. */
+  "Withdrawn",
+  /** The store or the DNS server could not be read. */
+  "Unavailable"
+)
+
+export class DnsPlanError extends Schema.TaggedError<DnsPlanError>()("DnsPlanError", {
+  reason: DnsPlanErrorReason,
+  message: Schema.String
+}) {
+  get isRetryable(): boolean {
+    return this.reason === "Unavailable" || this.reason === "NoLoadBalancer"
+  }
+}
+
+/** The dry run of `publishDns`: what a publish would change now, zone by zone, and its warnings. Changes nothing. */
+export const planDns = (env: Environment, id: string): Effect.Effect<DnsPublish.PublishResult, DnsPlanError> =>
+  Effect.gen(function*() {
+    if (Option.isNone(env.dns)) return yield* new DnsPlanError({ reason: "Disabled", message: "DNS publishing is switched off (SOVEREIGN_DNS=none)" })
+    const found = yield* env.repo.get(id).pipe(Effect.mapError((error) => new DnsPlanError({ reason: "Unavailable", message: error.message })))
+    if (Option.isNone(found)) return yield* new DnsPlanError({ reason: "NotFound", message: `deployment ${id} not found` })
+    const record = found.value
+    if (record.status === "wiping" || record.status === "wiped") {
+      return yield* new DnsPlanError({ reason: "Withdrawn", message: `the deployment is ${record.status}: its DNS records are removed, not published` })
+    }
+    const input = publishInputOf(record, env.settings.dnsSubdomains)
+    if (Option.isNone(input)) {
+      return yield* new DnsPlanError({
+        reason: "NoLoadBalancer",
+        message: "the primary load balancer has no IP yet: the plan exists once Phase 0 has finished"
+      })
+    }
+    return yield* DnsPublish.publish({ ...input.value, dryRun: true }).pipe(
+      Effect.provideService(DnsProvider, env.dns.value),
+      Effect.mapError((error) => new DnsPlanError({ reason: "Unavailable", message: `the DNS server could not be read: ${error.message}` }))
+    )
+  })
 
 /** Publishes the deployment's names to the primary load balancer; skipped without a DnsProvider. */
 export const publishDns = (env: Environment, id: string) =>
   Effect.gen(function*() {
     if (Option.isNone(env.dns)) return
     const record = yield* load(env, id)
-    const primary = record.results.regions.find((region) => region.primary)
-    if (primary?.loadBalancerIP === undefined) {
+    const input = publishInputOf(record, env.settings.dnsSubdomains)
+    if (Option.isNone(input)) {
       yield* announce(env, id, [{ phase: "dns", level: "warn", type: "dns-warning", message: "DNS not published: the primary load balancer has no IP yet" }])
       return
     }
-    const result = yield* DnsPublish.publish({
-      deploymentId: id,
-      fqdn: record.spec.sovereignFQDN,
-      parentDomains: record.spec.parentDomains.map((parent) => parent.name),
-      loadBalancers: { primary: primary.loadBalancerIP, console: primary.consoleLoadBalancerIP },
-      subdomains: env.settings.dnsSubdomains
-    }).pipe(
+    const result = yield* DnsPublish.publish(input.value).pipe(
       Effect.provideService(DnsProvider, env.dns.value),
       Effect.timeout("2 minutes"),
       Effect.either
