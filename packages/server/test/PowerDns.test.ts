@@ -182,4 +182,31 @@ describe("the server with SOVEREIGN_DNS=powerdns", () => {
       fs.rmSync(dataDir, { recursive: true, force: true })
     }
   })
+
+  it("answers dns-disabled with SOVEREIGN_DNS=none, and documents the route in the OpenAPI document", { timeout: 300_000 }, async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-dns-none-"))
+    let server: ServerProcess | undefined
+    try {
+      server = await start({
+        ...(process.env as Record<string, string>),
+        SOVEREIGN_DATA_DIR: dataDir,
+        SOVEREIGN_API_TOKENS: `${admin}:admin:admin@example.com`,
+        SOVEREIGN_SECRET_KEY: "c".repeat(64),
+        SOVEREIGN_DNS: "none"
+      })
+      const created = await call(server, "/api/v1/deployments", { method: "POST", body: requestJson("t2.omani.works", 1) })
+      expect(created.status).toBe(201)
+      const plan = await call(server, `/api/v1/deployments/${created.body.id}/dns/plan`)
+      expect(plan.status).toBe(409)
+      expect(plan.body.error).toBe("dns-disabled")
+
+      const document = (await call(server, "/api/v1/openapi.json")).body as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }
+      const route = document.paths["/api/v1/deployments/{id}/dns/plan"]?.get
+      expect(route).toBeDefined()
+      expect(Object.keys(route!.responses)).toEqual(expect.arrayContaining(["200", "401", "404", "409"]))
+    } finally {
+      await server?.kill("SIGTERM")
+      fs.rmSync(dataDir, { recursive: true, force: true })
+    }
+  })
 })
