@@ -16,8 +16,18 @@ const token = "crash-test-admin-token-0123"
 const secretKey = "a".repeat(64)
 
 const get = async (server: ServerProcess, route: string) => {
-  const response = await fetch(`${server.url}${route}`, { headers: { authorization: `Bearer ${token}` } })
-  return { status: response.status, text: await response.text() }
+  const once = async () => {
+    const response = await fetch(`${server.url}${route}`, { headers: { authorization: `Bearer ${token}` } })
+    return { status: response.status, text: await response.text() }
+  }
+  // A reused keep-alive connection the server just closed resets once; a dead server fails again.
+  return once().catch(async (error) => {
+    if (server.child.exitCode !== null || server.child.signalCode !== null) throw new Error(`the server died: ${server.output().slice(-3000)}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    return once().catch(() => {
+      throw new Error(`${String(error)}; server output: ${server.output().slice(-3000)}`)
+    })
+  })
 }
 const json = async (server: ServerProcess, route: string) => JSON.parse((await get(server, route)).text)
 
