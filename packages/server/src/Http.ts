@@ -313,9 +313,9 @@ const PublicLive = HttpApiBuilder.group(SovereignApi, "public", (handlers) =>
     .handle("inFlightCount", () =>
       Effect.gen(function* () {
         const repo = yield* DeploymentRepo.DeploymentRepo
-        const records = yield* repo.list({ statuses: DeploymentRepo.phase0InFlight }).pipe(Effect.orElseSucceed(() => []))
+        const records = yield* repo.list({ statuses: DeploymentRepo.phase0InFlight }).pipe(Effect.catchAll(unavailable))
         const ids = records.map((record) => record.id).sort()
-        return { count: ids.length, ids }
+        return HttpServerResponse.unsafeJson({ count: ids.length, ids }, { headers: { "cache-control": "no-store" } })
       })
     )
     .handle("jwks", () => Effect.map(HandoverKeys, (keys) => keys.jwks))
