@@ -72,7 +72,7 @@ const open = () => new Promise((resolve, reject) => {
 parentPort.on("message", (message) => { if (message === "stop") { for (const r of requests) r.destroy(); agent.destroy(); process.exit(0) } })
 `
 
-const sseLatency = async (clients: number, rounds: number) => {
+export const sseLatency = async (clients: number, rounds: number) => {
   const server = makeServer()
   try {
     const base = await server.url()

@@ -1,5 +1,6 @@
 /** The handlers of the HTTP API: authorisation, decoding and encoding around the ports and `Control`; no business rules. */
 import { HttpApiBuilder, HttpApiError, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServerRequest } from "@effect/platform-node"
 import { SqlClient } from "@effect/sql"
 import {
   Deployment,
@@ -29,6 +30,7 @@ import {
 } from "./Api.js"
 import * as Auth from "./Auth.js"
 import { Control, type ControlError } from "./Control.js"
+import * as FlowFanout from "./FlowFanout.js"
 import { HandoverKeys } from "./HandoverSigner.js"
 import * as HttpDns from "./HttpDns.js"
 
@@ -257,34 +259,35 @@ const flowFrame = (event: FlowEvents.FlowEvent): Uint8Array => {
   return frame
 }
 
-/** The flow: `snapshot` (id = latest sequence) then deltas; a resumable Last-Event-ID skips the snapshot. */
-const flowFrames = (record: DeploymentRepo.DeploymentRecord, resumeFrom: Option.Option<number>) =>
+/**
+ * The first frames of a flow stream: `snapshot` (id = latest sequence), or, for a resumable
+ * Last-Event-ID, the deltas after it; the fan-out then writes the later deltas.
+ */
+const flowStart = (record: DeploymentRepo.DeploymentRecord, resumeFrom: Option.Option<number>) =>
   Effect.gen(function* () {
     const flow = yield* FlowEvents.FlowEvents
     const jobs = yield* JobRepo.JobRepo
-    const snapshot = Effect.gen(function* () {
-      const latest = yield* flow.latestSeq(record.id)
-      const current = yield* jobs.list(record.id)
-      const message = FlowGraph.compose({
-        deploymentId: record.id,
-        regions: Deployment.deriveRegions(record.spec, record.id).map((region) => region.key),
-        jobs: current,
-        inFlight: DeploymentRepo.inFlight.includes(record.status)
-      })
-      return { latest, frame: sseFrame({ event: "snapshot", id: latest, data: message }) }
+    if (Option.isSome(resumeFrom)) {
+      const seq = resumeFrom.value
+      const [latest, since] = yield* Effect.all([flow.latestSeq(record.id), flow.since(record.id, seq)])
+      if (seq <= latest && Option.isSome(since)) {
+        const replayed = since.value
+        return { frames: replayed.map(flowFrame), last: replayed.length > 0 ? replayed[replayed.length - 1]!.seq : seq }
+      }
+    }
+    const latest = yield* flow.latestSeq(record.id)
+    const current = yield* jobs.list(record.id).pipe(Effect.mapError((error) => new FlowEvents.FlowEventsError({ reason: "Unavailable", message: error.message })))
+    const message = FlowGraph.compose({
+      deploymentId: record.id,
+      regions: Deployment.deriveRegions(record.spec, record.id).map((region) => region.key),
+      jobs: current,
+      inFlight: DeploymentRepo.inFlight.includes(record.status)
     })
-    const resumable = yield* Option.match(resumeFrom, {
-      onNone: () => Effect.succeed(false),
-      onSome: (seq) =>
-        Effect.map(Effect.all([flow.latestSeq(record.id), flow.since(record.id, seq)]), ([latest, since]) => seq <= latest && Option.isSome(since))
-    })
-    const start = resumable
-      ? Effect.succeed({ latest: Option.getOrElse(resumeFrom, () => 0), frame: undefined })
-      : snapshot
-    const { latest, frame } = yield* start
-    const deltas = flow.tail(record.id, latest).pipe(Stream.map(flowFrame))
-    return Stream.concat(frame === undefined ? Stream.empty : Stream.make(frame), deltas)
+    return { frames: [sseFrame({ event: "snapshot", id: latest, data: message })], last: latest }
   })
+
+const nodeResponseOf = (request: HttpServerRequest.HttpServerRequest) =>
+  Option.liftThrowable(() => NodeHttpServerRequest.toServerResponse(request))().pipe(Option.filter((response) => typeof response?.once === "function"))
 
 // ---------------------------------------------------------------------------------------------
 // Groups
@@ -372,7 +375,13 @@ const PostbackLive = HttpApiBuilder.group(SovereignApi, "postback", (handlers) =
 )
 
 const DeploymentsLive = HttpApiBuilder.group(SovereignApi, "deployments", (handlers) =>
-  handlers
+  Effect.gen(function* () {
+  const fanout = yield* FlowFanout.make({
+    encode: flowFrame,
+    heartbeat: sseFrame({ event: "heartbeat", data: {} }),
+    heartbeatInterval
+  })
+  return handlers
     .handleRaw("create", ({ request }) =>
       Effect.gen(function* () {
         const principal = yield* CurrentPrincipal
@@ -498,8 +507,12 @@ const DeploymentsLive = HttpApiBuilder.group(SovereignApi, "deployments", (handl
     .handleRaw("flowStream", ({ path, request }) =>
       Effect.gen(function* () {
         const record = yield* owned(path.id)
-        const frames = yield* flowFrames(record, lastEventId(request)).pipe(Effect.catchAll(unavailable))
-        return sseResponse(withHeartbeat(frames))
+        const start = flowStart(record, lastEventId(request)).pipe(
+          Effect.provideService(FlowEvents.FlowEvents, yield* FlowEvents.FlowEvents),
+          Effect.provideService(JobRepo.JobRepo, yield* JobRepo.JobRepo)
+        )
+        const body = yield* fanout.open(record.id, start, nodeResponseOf(request)).pipe(Effect.catchAll(unavailable))
+        return HttpServerResponse.raw(body, { contentType: "text/event-stream", headers: sseHeaders })
       })
     )
     .handle("inventory", () =>
@@ -512,6 +525,7 @@ const DeploymentsLive = HttpApiBuilder.group(SovereignApi, "deployments", (handl
         return { resources: [...resources] }
       })
     )
+  })
 )
 
 export const OperatorAuthLive = Layer.effect(
