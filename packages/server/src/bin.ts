@@ -208,8 +208,40 @@ const main = async (argv: ReadonlyArray<string>): Promise<number> => {
   }
 }
 
+/**
+ * Started by an npm script (`npm start`), the server stops gracefully when npm itself is gone: a
+ * SIGKILL to npm cannot pass the signal on, and the server must not live on as an orphan.
+ */
+const stopWithLauncher = () => {
+  if (process.env.npm_lifecycle_event === undefined || process.platform !== "linux") return
+  const statOf = (pid: number) => {
+    try {
+      return /^\d+ \((.*)\) \S+ (\d+)/.exec(fs.readFileSync(`/proc/${pid}/stat`, "utf8"))
+    } catch {
+      return null
+    }
+  }
+  // npm runs the script through `sh -c`, which may stay in between.
+  let launcher = process.ppid
+  const parent = statOf(launcher)
+  if (parent !== null && ["sh", "dash", "bash"].includes(parent[1]!)) launcher = Number(parent[2])
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0)
+      return true
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === "EPERM"
+    }
+  }
+  if (launcher <= 1) return
+  setInterval(() => {
+    if (!alive(launcher)) process.kill(process.pid, "SIGTERM")
+  }, 1000).unref()
+}
+
 const argv = process.argv.slice(2)
 if (argv[0] === "serve") {
+  stopWithLauncher()
   NodeRuntime.runMain(serve)
 } else {
   main(argv).then(
