@@ -7,19 +7,19 @@ import { Context, Schema } from "effect"
 import type { Effect, Option, Stream } from "effect"
 import { StepResult } from "./CloudProvider.js"
 import { PublicSpec, type DeploymentId } from "./Deployment.js"
+import * as DeploymentStatus from "./DeploymentStatus.js"
 import { MeshRegionStatus } from "./MeshPlan.js"
 
-export const Status = Schema.Literal(
-  "pending", "provisioning", "phase1-watching", "ready", "failed", "partial-failure", "wiping", "wiped", "adopted"
-)
-export type Status = typeof Status.Type
+/** The deployment statuses: one definition, the status machine's (SPEC 2.3). */
+export const Status = DeploymentStatus.DeploymentStatus
+export type Status = DeploymentStatus.DeploymentStatus
 
 /** Phase-0 in-flight (SPEC 2.3): counted by in-flight-count. */
-export const phase0InFlight: ReadonlyArray<Status> = ["pending", "provisioning"]
+export const phase0InFlight: ReadonlyArray<Status> = DeploymentStatus.phase0InFlightStatuses
 /** In-flight: an FQDN held by one of these cannot be requested again (409). */
-export const inFlight: ReadonlyArray<Status> = ["pending", "provisioning", "phase1-watching", "wiping"]
+export const inFlight: ReadonlyArray<Status> = DeploymentStatus.inFlightStatuses
 /** Statuses the runtime resumes at start-up. */
-export const resumable: ReadonlyArray<Status> = ["pending", "provisioning", "phase1-watching", "wiping"]
+export const resumable: ReadonlyArray<Status> = DeploymentStatus.inFlightStatuses
 
 export const RegionHealth = Schema.Struct({
   /** Releases installed / observed; `failed` counts terminal failures. */

@@ -201,8 +201,13 @@ export const transition = (from: DeploymentStatus, event: StatusEvent): Either.E
 // ---------------------------------------------------------------------------------------------
 // Predicates (SPEC 2.3)
 
-const phase0InFlight: ReadonlySet<DeploymentStatus> = new Set(["pending", "provisioning"])
-const inFlight: ReadonlySet<DeploymentStatus> = new Set(["pending", "provisioning", "phase1-watching", "wiping"])
+/** Phase-0 in-flight: counted by `in-flight-count`. */
+export const phase0InFlightStatuses: ReadonlyArray<DeploymentStatus> = ["pending", "provisioning"]
+/** In-flight: Phase 0, Phase 1 and wiping; also what the runtime resumes at start-up. */
+export const inFlightStatuses: ReadonlyArray<DeploymentStatus> = ["pending", "provisioning", "phase1-watching", "wiping"]
+
+const phase0InFlight: ReadonlySet<DeploymentStatus> = new Set(phase0InFlightStatuses)
+const inFlight: ReadonlySet<DeploymentStatus> = new Set(inFlightStatuses)
 
 /** Counted by `in-flight-count`. */
 export const isPhase0InFlight = (status: DeploymentStatus): boolean => phase0InFlight.has(status)
