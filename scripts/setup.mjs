@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+// Makes a fresh clone runnable: `npm start` and `npm test` call this first, so the README's two
+// commands are the whole set-up. Installs npm dependencies when missing or stale and, for tests,
+// the Debian packages the integration tests run for real (PowerDNS, etcd, sqlite3).
+import { execFileSync, spawnSync } from "node:child_process"
+import { existsSync, statSync } from "node:fs"
+
+const forTests = process.argv.includes("--tests")
+const run = (command, args) => {
+  console.error(`setup: ${command} ${args.join(" ")}`)
+  execFileSync(command, args, { stdio: "inherit" })
+}
+const has = (command) => spawnSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" }).status === 0
+
+const installed = "node_modules/.package-lock.json"
+if (!existsSync(installed) || statSync(installed).mtimeMs < statSync("package-lock.json").mtimeMs) {
+  run("npm", ["ci", "--no-audit", "--no-fund"])
+}
+
+if (forTests) {
+  const wanted = [
+    ["pdns_server", ["pdns-server", "pdns-backend-sqlite3"]],
+    ["sqlite3", ["sqlite3"]],
+    ["etcd", ["etcd-server"]],
+    ["openssl", ["openssl"]]
+  ]
+  const missing = wanted.filter(([command]) => !has(command)).flatMap(([, packages]) => packages)
+  if (missing.length > 0) {
+    if (process.getuid?.() === 0 && has("apt-get")) {
+      const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" }
+      console.error(`setup: installing ${missing.join(" ")}`)
+      execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit", env })
+      execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...missing], { stdio: "inherit", env })
+    } else {
+      console.error(`setup: the integration tests need ${missing.join(", ")} (Debian packages); install them as root`)
+    }
+  }
+}
