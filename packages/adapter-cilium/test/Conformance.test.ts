@@ -1,10 +1,10 @@
 /** The MeshProvider suite against one fake Kubernetes API server per region, through adapter-kubernetes' verified client. */
 import { Deployment, MeshPlan, MeshProvider } from "@sovereign/core"
 import { FakeKubernetesApi } from "@sovereign/testkit"
-import { MeshWorld, meshProviderSuite, testAuthority, testRemoteCertificate } from "@sovereign/testkit/MeshProviderSuite"
+import { MeshWorld, meshProviderSuite, suiteRegions, testAuthority, testRemoteCertificate } from "@sovereign/testkit/MeshProviderSuite"
 import type { MeshRegionObservation, MeshRegionSeed, Workload } from "@sovereign/testkit/MeshProviderSuite"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Layer, Option, Redacted, Scope } from "effect"
+import { Effect, Layer, Option, Redacted, Scope } from "effect"
 import * as CiliumMesh from "../src/CiliumMesh.js"
 
 const namespace = "kube-system"
@@ -126,19 +126,8 @@ const provider = CiliumMesh.layerKubernetes({ requestTimeout: "10 seconds" })
 
 meshProviderSuite("CiliumMesh over the Kubernetes API", Layer.merge(provider, fakeWorld), { mintsRemoteCertificates: true })
 
-const spec = Either.getOrThrow(
-  Deployment.validate({
-    sovereignFQDN: "t1.example.com",
-    orgName: "Example",
-    orgEmail: "ops@example.com",
-    regions: [
-      { provider: "hetzner", cloudRegion: "fsn1", controlPlaneSize: "cpx32" },
-      { provider: "hetzner", cloudRegion: "hel1", controlPlaneSize: "cpx32" }
-    ],
-    sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO3 ops@example.com"
-  })
-)
-const [fsn1, hel1] = Deployment.deriveRegions(spec, "00000000000000bb") as [Deployment.Region, Deployment.Region]
+// The suite's deployment (one derivation of names and ids); these tests use its first two regions.
+const [fsn1, hel1] = suiteRegions as unknown as [Deployment.Region, Deployment.Region]
 
 describe("CiliumMesh over the Kubernetes API", () => {
   it.scoped("a region whose API server is not trusted by its kubeconfig's CA is reported, and its peer is not written", () =>

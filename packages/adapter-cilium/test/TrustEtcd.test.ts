@@ -3,7 +3,7 @@
  * as a Cilium agent uses them, open a TLS session to a real etcd that trusts only the peer's CA.
  */
 import { Deployment, MeshProvider } from "@sovereign/core"
-import { MeshWorld } from "@sovereign/testkit/MeshProviderSuite"
+import { MeshWorld, suiteRegions } from "@sovereign/testkit/MeshProviderSuite"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either, Layer } from "effect"
 import { Etcd3, Range } from "etcd3"
@@ -18,19 +18,8 @@ import * as CiliumMesh from "../src/CiliumMesh.js"
 import * as EtcdServer from "./EtcdServer.js"
 import { makeMemoryWorld } from "./MemoryClusters.js"
 
-const spec = Either.getOrThrow(
-  Deployment.validate({
-    sovereignFQDN: "t1.example.com",
-    orgName: "Example",
-    orgEmail: "ops@example.com",
-    regions: [
-      { provider: "hetzner", cloudRegion: "fsn1", controlPlaneSize: "cpx32" },
-      { provider: "hetzner", cloudRegion: "hel1", controlPlaneSize: "cpx32" }
-    ],
-    sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO3 ops@example.com"
-  })
-)
-const [regionA, regionB] = Deployment.deriveRegions(spec, "00000000000000aa") as [Deployment.Region, Deployment.Region]
+// The suite's deployment (one derivation of names and ids); these tests use its first two regions.
+const [regionA, regionB] = suiteRegions as unknown as [Deployment.Region, Deployment.Region]
 
 /** The etcd client config fields Cilium reads from `/var/lib/cilium/clustermesh/<peer>`. */
 const parseConfig = (blob: string) => {
