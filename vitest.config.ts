@@ -19,7 +19,13 @@ export default defineConfig({
     hookTimeout: 120_000,
     projects: [...projectsUnder("packages"), ...projectsUnder("examples")].map((dir) => ({
       extends: true,
-      test: { name: nameOf(dir), root: dir, include: ["test/**/*.test.ts"] }
+      test: {
+        name: nameOf(dir),
+        root: dir,
+        include: ["test/**/*.test.ts"],
+        // A project may prepare something once for all its test files (the server: its bundle).
+        ...(existsSync(`${dir}/test/globalSetup.ts`) ? { globalSetup: ["test/globalSetup.ts"] } : {})
+      }
     }))
   }
 })

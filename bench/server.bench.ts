@@ -7,10 +7,8 @@ import { FlowEvents, HelmRelease, Job, JobRepo } from "@sovereign/core"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { Worker } from "node:worker_threads"
-import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { Effect, Layer, ManagedRuntime } from "effect"
 import * as Database from "../packages/server/src/Database.js"
 import * as SecretBox from "../packages/server/src/SecretBox.js"
@@ -18,9 +16,9 @@ import * as SqlStore from "../packages/server/src/SqlStore.js"
 import { makeServer, tokens } from "../packages/server/test/support/apiServer.js"
 import { requestJson } from "../packages/server/test/support/fixtures.js"
 import { freePort, waitUntil } from "../packages/server/test/support/process.js"
+import { buildServer } from "../scripts/build.mjs"
 import type { Metric } from "./run.js"
 
-const here = path.dirname(fileURLToPath(import.meta.url))
 const percentile = (samples: ReadonlyArray<number>, p: number): number => {
   const sorted = samples.slice().sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * p) - 1)]!
@@ -109,13 +107,11 @@ export const sseLatency = async (clients: number, rounds: number) => {
 // ---------------------------------------------------------------------------------------------
 // The real process: cold start and idle memory
 
-const tsxLoader = path.join(path.dirname(createRequire(import.meta.url).resolve("tsx/package.json")), "dist", "loader.mjs")
-const bin = path.resolve(here, "../packages/server/src/bin.ts")
-
-const startProcess = async (dataDir: string) => {
+// What `npm start` runs: the bundle of the current sources.
+const startProcess = async (bundle: string, dataDir: string) => {
   const port = await freePort()
   const started = performance.now()
-  const child = spawn(process.execPath, ["--import", tsxLoader, bin, "serve"], {
+  const child = spawn(process.execPath, [bundle, "serve"], {
     env: { ...process.env, SOVEREIGN_DATA_DIR: dataDir, SOVEREIGN_PORT: String(port), SOVEREIGN_HOST: "127.0.0.1", SOVEREIGN_API_TOKENS: "bench-admin-token-000:admin:a@b.c" },
     stdio: "ignore"
   })
@@ -134,14 +130,15 @@ const startProcess = async (dataDir: string) => {
 }
 
 const coldStart = async () => {
+  const bundle = await buildServer()
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-bench-"))
   try {
-    const first = await startProcess(dataDir)
+    const first = await startProcess(bundle, dataDir)
     await first.stop()
     const samples: Array<number> = []
     let rss = 0
     for (let i = 0; i < 3; i++) {
-      const run = await startProcess(dataDir)
+      const run = await startProcess(bundle, dataDir)
       samples.push(run.readyAfter)
       if (i === 2) {
         // Idle: let start-up garbage settle, then read the resident set.

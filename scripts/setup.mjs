@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // Makes a fresh clone runnable: `npm start` and `npm test` call this first, so the README's two
-// commands are the whole set-up. Installs npm dependencies when missing or stale and, for tests,
-// the Debian packages the integration tests run for real (PowerDNS, etcd, sqlite3).
+// commands are the whole set-up. Installs npm dependencies when missing or stale; with `--build`,
+// bundles the server (scripts/build.mjs); with `--tests`, installs the Debian packages the
+// integration tests run for real (PowerDNS, etcd, sqlite3).
 import { execFileSync, spawnSync } from "node:child_process"
 import { existsSync, statSync } from "node:fs"
 
 const forTests = process.argv.includes("--tests")
+const build = process.argv.includes("--build")
 const run = (command, args) => {
   console.error(`setup: ${command} ${args.join(" ")}`)
   execFileSync(command, args, { stdio: "inherit" })
@@ -35,4 +37,10 @@ if (forTests) {
       console.error(`setup: the integration tests need ${missing.join(", ")} (Debian packages); install them as root`)
     }
   }
+}
+
+if (build) {
+  // Imported only now: esbuild is one of the dependencies installed above.
+  const { buildServer } = await import("./build.mjs")
+  await buildServer()
 }

@@ -1,15 +1,17 @@
-/** Runs the real server process (`sovereign serve` through tsx) for end-to-end tests, capturing everything it prints. */
+/**
+ * Runs the real server process for end-to-end tests, capturing everything it prints: the bundle that
+ * `npm start` runs (`packages/server/dist/sovereign.mjs`, built by this project's vitest global set-up
+ * from the current sources), so the tests exercise the artifact an operator runs, lazy adapter chunks
+ * included.
+ */
 import { spawn, type ChildProcess } from "node:child_process"
-import { createRequire } from "node:module"
+import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
-const bin = path.resolve(here, "../../src/bin.ts")
-// tsx's loader in the server process itself: the tsx CLI would run the server as a child, which a
-// SIGKILL of the parent would leave running (and two servers on one PGlite directory corrupt it).
-const tsxLoader = path.join(path.dirname(createRequire(import.meta.url).resolve("tsx/package.json")), "dist", "loader.mjs")
+export const bundle = path.resolve(here, "../../dist/sovereign.mjs")
 
 export const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
@@ -30,8 +32,9 @@ export interface ServerProcess {
 }
 
 export const start = async (env: Record<string, string>, captured: { text: string } = { text: "" }): Promise<ServerProcess> => {
+  if (!fs.existsSync(bundle)) throw new Error(`${bundle} is missing: run \`npm run build\` (vitest's global set-up does)`)
   const port = await freePort()
-  const child = spawn(process.execPath, ["--import", tsxLoader, bin, "serve"], {
+  const child = spawn(process.execPath, [bundle, "serve"], {
     env: { ...process.env, ...env, SOVEREIGN_HOST: "127.0.0.1", SOVEREIGN_PORT: String(port), NO_COLOR: "1" },
     stdio: ["ignore", "pipe", "pipe"]
   })
