@@ -29,48 +29,55 @@ const percentile = (samples: ReadonlyArray<number>, p: number): number => {
 
 /**
  * The clients run in a worker thread (their own event loop), as real clients would; each records when
- * every event id arrives, on the clock both threads share (`timeOrigin + now`).
+ * every event id arrives, on the clock both threads share (`timeOrigin + now`). They are plain TCP
+ * sockets speaking HTTP/1.1 and reading SSE frames out of the chunked body, stamped the moment the
+ * bytes reach JavaScript: with node:http clients the one client thread's own HTTP parsing queued
+ * behind 1,000 sockets and added ~5 ms to the p99 (measured 35-42 vs 32-38 ms).
  */
 const clientsWorker = `
 const { parentPort, workerData } = require("node:worker_threads")
-const http = require("node:http")
+const net = require("node:net")
 const { base, id, token, clients } = workerData
-const agent = new http.Agent({ keepAlive: true, maxSockets: clients + 10 })
+const { hostname, port } = new URL(base)
 const arrivals = new Map()
-const requests = []
+const sockets = []
 const now = () => performance.timeOrigin + performance.now()
+const request = "GET /api/v1/flows/" + id + "/stream HTTP/1.1\\r\\nHost: " + hostname + "\\r\\nAuthorization: Bearer " + token + "\\r\\nAccept: text/event-stream\\r\\n\\r\\n"
 const open = () => new Promise((resolve, reject) => {
-  const request = http.get(base + "/api/v1/flows/" + id + "/stream", { headers: { authorization: "Bearer " + token }, agent }, (response) => {
-    let buffer = ""
-    response.setEncoding("utf8")
-    response.on("data", (chunk) => {
-      buffer += chunk
-      let end = buffer.indexOf("\\n\\n")
-      while (end >= 0) {
-        const frame = buffer.slice(0, end)
-        buffer = buffer.slice(end + 2)
-        const match = /^id: (\\d+)$/m.exec(frame)
-        if (match) {
-          const list = arrivals.get(match[1]) || []
-          list.push(now())
-          arrivals.set(match[1], list)
-          if (list.length === clients) parentPort.postMessage({ id: match[1], arrivals: list })
-        }
-        end = buffer.indexOf("\\n\\n")
+  const socket = net.connect({ host: hostname, port: Number(port) }, () => { socket.write(request); resolve() })
+  let buffer = ""
+  socket.setEncoding("latin1")
+  socket.on("data", (chunk) => {
+    const at = now()
+    buffer += chunk
+    let end = buffer.indexOf("\\n\\n")
+    while (end >= 0) {
+      const frame = buffer.slice(0, end)
+      buffer = buffer.slice(end + 2)
+      const match = /^id: (\\d+)\\r?$/m.exec(frame)
+      if (match) {
+        const list = arrivals.get(match[1]) || []
+        list.push(at)
+        arrivals.set(match[1], list)
+        if (list.length === clients) parentPort.postMessage({ id: match[1], arrivals: list })
       }
-    })
-    resolve(request)
+      end = buffer.indexOf("\\n\\n")
+    }
   })
-  request.on("error", reject)
-  requests.push(request)
+  socket.on("error", reject)
+  sockets.push(socket)
 })
 ;(async () => {
   for (let i = 0; i < clients; i += 50) await Promise.all(Array.from({ length: Math.min(50, clients - i) }, open))
 })()
-parentPort.on("message", (message) => { if (message === "stop") { for (const r of requests) r.destroy(); agent.destroy(); process.exit(0) } })
+parentPort.on("message", (message) => { if (message === "stop") { for (const s of sockets) s.destroy(); process.exit(0) } })
 `
 
-export const sseLatency = async (clients: number, rounds: number) => {
+/**
+ * `warmup` rounds first (V8 compiles the delivery path; those frames are not counted), then `rounds`
+ * measured ones, each a job change published once every client has the previous one.
+ */
+export const sseLatency = async (clients: number, rounds: number, warmup = 3) => {
   const server = makeServer()
   try {
     const base = await server.url()
@@ -85,7 +92,7 @@ export const sseLatency = async (clients: number, rounds: number) => {
     worker.on("message", (message: { readonly id: string; readonly arrivals: ReadonlyArray<number> }) => complete.set(message.id, message.arrivals))
     await waitUntil(async () => complete.has("0"), 180_000, () => "every client got its snapshot")
     const latencies: Array<number> = []
-    for (let round = 1; round <= rounds; round++) {
+    for (let round = 1; round <= warmup + rounds; round++) {
       const sentAt = performance.timeOrigin + performance.now()
       await server.runtime.runPromise(
         Effect.flatMap(FlowEvents.FlowEvents, (flow) =>
@@ -94,11 +101,11 @@ export const sseLatency = async (clients: number, rounds: number) => {
       )
       const key = String(round)
       await waitUntil(async () => complete.has(key), 60_000, () => `round ${round} reached every client`)
-      latencies.push(...complete.get(key)!.map((at) => at - sentAt))
+      if (round > warmup) latencies.push(...complete.get(key)!.map((at) => at - sentAt))
     }
     worker.postMessage("stop")
     await worker.terminate()
-    return { p99: percentile(latencies, 0.99), p50: percentile(latencies, 0.5) }
+    return { p99: percentile(latencies, 0.99), p50: percentile(latencies, 0.5), max: percentile(latencies, 1) }
   } finally {
     await server.dispose()
   }
@@ -202,12 +209,13 @@ const ingest = async (events: number) => {
 }
 
 export default async (): Promise<Record<string, Metric>> => {
-  const sse = await sseLatency(1000, 5)
+  const sse = await sseLatency(1000, 20)
   const start = await coldStart()
   const eventsPerSecond = await ingest(20_000)
   return {
     "sse.latency.1000_clients.p99_ms": { value: sse.p99, unit: "ms", goal: "<= 50" },
     "sse.latency.1000_clients.p50_ms": { value: sse.p50, unit: "ms" },
+    "sse.latency.1000_clients.max_ms": { value: sse.max, unit: "ms" },
     "server.cold_start_ms": { value: start.coldStart, unit: "ms", goal: "<= 3000" },
     "server.first_start_ms": { value: start.firstStart, unit: "ms" },
     "server.rss_idle_mb": { value: start.rss, unit: "MB", goal: "<= 200" },
