@@ -83,6 +83,32 @@ describe("Orchestrator on the simulator: the happy path", () => {
       }).pipe(Effect.provide(layer(makeWorld()))))
   }
 
+  it.scoped("Phase 1 reads each install job from the store once, then writes whole chunks of release events at a time", () => {
+    const calls: Array<{ readonly method: string; readonly args: ReadonlyArray<unknown> }> = []
+    return Effect.gen(function*() {
+      const orchestrator = yield* Orchestrator.Orchestrator
+      const created = yield* orchestrator.create(request(1), "ops@omani.works")
+      expect((yield* advanceUntil(created.id, terminal)).status).toBe("ready")
+      const isInstall = (name: unknown) => typeof name === "string" && Job.isInstallJobName(name)
+      // Reads: once per install job (the watch keeps what it wrote), not once per release event.
+      const reads = calls.filter((call) => call.method === "get" && isInstall(call.args[1])).map((call) => call.args[1] as string)
+      expect(reads.length).toBe(bootstrapKit.length)
+      expect(new Set(reads).size).toBe(reads.length)
+      // Writes: only lists. No single-call write touches an install job or an execution Phase 0 did not start.
+      const phase0Executions = new Set(calls.filter((call) => call.method === "startExecution").map((call) => call.args[2]))
+      const jobNameOf = (call: (typeof calls)[number]) =>
+        call.method === "upsert" ? (call.args[0] as Job.Job).jobName : call.method === "startExecution" ? call.args[1] : undefined
+      expect(calls.filter((call) => isInstall(jobNameOf(call)))).toEqual([])
+      expect(calls.filter((call) => (call.method === "finishExecution" || call.method === "appendLog") && !phase0Executions.has(call.args[1]))).toEqual([])
+      const lists = calls.filter((call) => call.method === "record")
+      const written = lists.flatMap((call) => call.args[1] as ReadonlyArray<{ readonly _tag: string }>)
+      const components = (yield* eventsOf(created.id)).filter((event) => event.type === "component")
+      // Every reported release is one Upsert in some list; a list holds a whole chunk, so there are at most as many lists as reports.
+      expect(written.filter((w) => w._tag === "Upsert").length).toBe(components.length)
+      expect(lists.length).toBeLessThanOrEqual(components.length)
+    }).pipe(Effect.provide(layer(makeWorld(), { spyJobs: (method, args) => calls.push({ method, args }) })))
+  })
+
   it.scoped("rejects an invalid request with field issues and a second deployment of an FQDN in flight", () =>
     Effect.gen(function*() {
       const orchestrator = yield* Orchestrator.Orchestrator

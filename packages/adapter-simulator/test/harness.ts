@@ -56,11 +56,14 @@ export const layer = (
     readonly nonResumable?: boolean
     /** DNS zones that exist before any deployment. */
     readonly zones?: ReadonlyArray<string>
+    /** Told of every JobRepo call (method and arguments) before it runs. */
+    readonly spyJobs?: (method: keyof JobRepo.JobRepoService, args: ReadonlyArray<unknown>) => void
   } = {}
 ) => {
+  const jobRepo = options.spyJobs === undefined ? Memory.jobRepo(world.memory) : spiedJobRepo(Memory.jobRepo(world.memory), options.spyJobs)
   const base = Layer.mergeAll(
     Memory.deploymentRepo(world.memory),
-    Memory.jobRepo(world.memory),
+    jobRepo,
     Memory.flowEvents(world.memory),
     Memory.kubeconfigs(world.memory),
     Secrets.layerMemory(),
@@ -84,6 +87,24 @@ export const layer = (
     : simulated
   return Layer.provideMerge(Orchestrator.layer, Layer.provideMerge(simulator, base))
 }
+
+const spiedJobRepo = (
+  inner: Layer.Layer<JobRepo.JobRepo>,
+  spy: (method: keyof JobRepo.JobRepoService, args: ReadonlyArray<unknown>) => void
+): Layer.Layer<JobRepo.JobRepo> =>
+  Layer.effect(
+    JobRepo.JobRepo,
+    Effect.map(JobRepo.JobRepo, (jobs) => {
+      const spied = {} as Record<string, unknown>
+      for (const [method, fn] of Object.entries(jobs)) {
+        spied[method] = (...args: ReadonlyArray<unknown>) => {
+          spy(method as keyof JobRepo.JobRepoService, args)
+          return (fn as (...a: ReadonlyArray<unknown>) => unknown)(...args)
+        }
+      }
+      return spied as unknown as JobRepo.JobRepoService
+    })
+  ).pipe(Layer.provide(inner))
 
 export const statusOf = (id: string) =>
   Effect.flatMap(DeploymentRepo.DeploymentRepo, (repo) => Effect.map(Effect.orDie(repo.get(id)), Option.getOrThrow))

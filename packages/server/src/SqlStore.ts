@@ -5,7 +5,7 @@
  */
 import { SqlClient, type SqlError } from "@effect/sql"
 import { DeploymentRepo, FlowEvents, Job, JobRepo, Kubeconfigs, Secrets } from "@sovereign/core"
-import { Context, Effect, Layer, Option, PubSub, Queue, Redacted, Schema, Stream } from "effect"
+import { Context, Effect, Either, Layer, Option, PubSub, Queue, Redacted, Schema, Stream } from "effect"
 
 type DeploymentRecord = DeploymentRepo.DeploymentRecord
 type DeploymentEvent = DeploymentRepo.DeploymentEvent
@@ -359,16 +359,75 @@ export const makeJobRepo = Effect.gen(function* () {
       )
     )
 
-  const writeExecution = (execution: Job.Execution, jobName: string) =>
-    sql`INSERT INTO executions (id, deployment_id, job_name, execution, started_at)
-      VALUES (${execution.id}, ${execution.deploymentId}, ${jobName}, ${json(execution)}::jsonb, ${execution.startedAt})
-      ON CONFLICT (id) DO UPDATE SET execution = excluded.execution`
-
   const executionOf = (deploymentId: string, executionId: string, forUpdate: boolean) =>
     Effect.flatMap(readExecution(executionId, forUpdate), (found) =>
       Option.isSome(found) && found.value.deploymentId === deploymentId
         ? Effect.succeed(found.value)
         : Effect.fail(jobError("NotFound", `execution ${executionId} not found in deployment ${deploymentId}`))
+    )
+
+  /**
+   * A list of writes in one transaction and a fixed number of statements, however long the list:
+   * read (locked) the executions it refers to and the jobs it touches, fold the writes in memory with
+   * core's `applyWrites`, then one multi-row upsert each for jobs and executions and one insert of
+   * the log lines.
+   */
+  const recordWrites = (deploymentId: string, writes: ReadonlyArray<JobRepo.JobWrite>) =>
+    Effect.gen(function* () {
+      const state: JobRepo.JobWriteState = { jobs: new Map(), executions: new Map() }
+      const executionIds = JobRepo.executionsReadBy(writes)
+      if (executionIds.length > 0) {
+        const rows = yield* sql<{ execution: unknown }>`SELECT execution FROM executions WHERE id IN ${sql.in(executionIds)} FOR UPDATE`
+        for (const row of rows) {
+          const execution = yield* decodeExecution(row.execution).pipe(Effect.mapError(corrupt("a stored execution")))
+          state.executions.set(execution.id, execution)
+        }
+      }
+      const names = JobRepo.jobNamesReadBy(deploymentId, writes, state.executions.values())
+      if (names.length > 0) {
+        const rows = yield* sql<{ job: unknown }>`SELECT job FROM jobs WHERE deployment_id = ${deploymentId} AND job_name IN ${sql.in(names)} FOR UPDATE`
+        for (const row of rows) {
+          const job = yield* decodeJob(row.job).pipe(Effect.mapError(corrupt("a stored job")))
+          state.jobs.set(job.jobName, job)
+        }
+      }
+      const applied = JobRepo.applyWrites(deploymentId, state, writes)
+      if (Either.isLeft(applied)) return yield* applied.left
+      const { jobs, executions, lines } = applied.right
+      if (jobs.length > 0) {
+        yield* sql`INSERT INTO jobs ${sql.insert(jobs.map((job) => ({ deployment_id: job.deploymentId, job_name: job.jobName, job: json(job) })))}
+          ON CONFLICT (deployment_id, job_name) DO UPDATE SET job = excluded.job`
+      }
+      if (executions.length > 0) {
+        const rows = executions.map((execution) => ({
+          id: execution.id,
+          deployment_id: execution.deploymentId,
+          job_name: Job.jobNameOf(deploymentId, execution.jobId),
+          execution: json(execution),
+          started_at: execution.startedAt
+        }))
+        yield* sql`INSERT INTO executions ${sql.insert(rows)} ON CONFLICT (id) DO UPDATE SET execution = excluded.execution`
+      }
+      if (lines.length > 0) {
+        const rows = lines.map(({ executionId, line }) => ({
+          execution_id: executionId,
+          line_number: line.lineNumber,
+          at: line.timestamp,
+          level: line.level,
+          message: line.message
+        }))
+        yield* sql`INSERT INTO log_lines ${sql.insert(rows)}`
+      }
+      return jobs.length > 0
+    })
+
+  const record = (deploymentId: string, writes: ReadonlyArray<JobRepo.JobWrite>) =>
+    (writes.length === 0
+      ? Effect.succeed(false)
+      : (sql.withTransaction(recordWrites(deploymentId, writes)) as Effect.Effect<boolean, SqlError.SqlError | JobRepo.JobRepoError>)
+    ).pipe(
+      Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error))),
+      Effect.flatMap((jobsChanged) => (jobsChanged ? announce([deploymentId]) : Effect.void))
     )
 
   const service: JobRepo.JobRepoService = {
@@ -398,65 +457,13 @@ export const makeJobRepo = Effect.gen(function* () {
         return Option.some({ job: job.value, executions })
       }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error)))),
     startExecution: (deploymentId, jobName, executionId, at) =>
-      sql
-        .withTransaction(
-          Effect.gen(function* () {
-            const stored = yield* readJob(deploymentId, jobName, true)
-            if (Option.isNone(stored)) return yield* jobError("NotFound", `job ${jobName} not found in deployment ${deploymentId}`)
-            const job = stored.value
-            const execution: Job.Execution = { id: executionId, jobId: job.id, deploymentId, status: "running", startedAt: at, lineCount: 0 }
-            yield* writeExecution(execution, jobName)
-            const { finishedAt: _finishedAt, ...rest } = job
-            yield* writeJob({ ...rest, status: "running", startedAt: job.startedAt ?? at, durationMs: 0, latestExecutionId: executionId })
-            return execution
-          })
-        )
-        .pipe(
-          Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error))),
-          Effect.tap(() => announce([deploymentId]))
-        ),
-    finishExecution: (deploymentId, executionId, status, at) =>
-      sql
-        .withTransaction(
-          Effect.gen(function* () {
-            const execution = yield* executionOf(deploymentId, executionId, true)
-            if (execution.status !== "running") return
-            const jobName = Job.jobNameOf(deploymentId, execution.jobId)
-            yield* writeExecution(Job.finishExecution(execution, status, at), jobName)
-            const stored = yield* readJob(deploymentId, jobName, true)
-            if (Option.isSome(stored)) {
-              const job = stored.value
-              yield* writeJob({
-                ...job,
-                status,
-                finishedAt: at,
-                durationMs: job.startedAt === undefined ? 0 : Math.max(0, at - job.startedAt)
-              })
-            }
-          })
-        )
-        .pipe(
-          Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error))),
-          Effect.tap(() => announce([deploymentId]))
-        ),
-    appendLog: (deploymentId, executionId, lines) =>
-      sql
-        .withTransaction(
-          Effect.gen(function* () {
-            const execution = yield* executionOf(deploymentId, executionId, true)
-            if (lines.length === 0) return
-            const rows = lines.map((line, index) => ({
-              execution_id: executionId,
-              line_number: execution.lineCount + index + 1,
-              at: line.timestamp,
-              level: line.level,
-              message: line.message
-            }))
-            yield* sql`INSERT INTO log_lines ${sql.insert(rows)}`
-            yield* writeExecution({ ...execution, lineCount: execution.lineCount + lines.length }, Job.jobNameOf(deploymentId, execution.jobId))
-          })
-        )
-        .pipe(Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error)))),
+      record(deploymentId, [JobRepo.JobWrite.Start({ jobName, executionId, at })]).pipe(
+        Effect.flatMap(() => executionOf(deploymentId, executionId, false)),
+        Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error)))
+      ),
+    finishExecution: (deploymentId, executionId, status, at) => record(deploymentId, [JobRepo.JobWrite.Finish({ executionId, status, at })]),
+    appendLog: (deploymentId, executionId, lines) => record(deploymentId, [JobRepo.JobWrite.Log({ executionId, lines })]),
+    record,
     logs: (deploymentId, executionId, fromLine, limit) =>
       Effect.gen(function* () {
         const execution = yield* executionOf(deploymentId, executionId, false)

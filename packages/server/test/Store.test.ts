@@ -159,6 +159,59 @@ for (const store of stores) {
         })
       )
 
+      it.effect("records a list of writes in order and atomically: as the single calls would, or not at all", () =>
+        Effect.gen(function* () {
+          const jobs = yield* JobRepo.JobRepo
+          const { Upsert, Start, Log, Finish } = JobRepo.JobWrite
+          const line = (timestamp: number, message: string) => ({ timestamp, level: "INFO" as const, message })
+          // A failed attempt, then a retry that succeeds: two executions of one job in one list.
+          const life = (id: string): ReadonlyArray<JobRepo.JobWrite> => [
+            Upsert({ job: installJob(id, "flux", "pending") }),
+            Upsert({ job: installJob(id, "cilium", "running", ["flux"]) }),
+            Start({ jobName: "install-cilium", executionId: `a-${id}`, at: 100 }),
+            Log({ executionId: `a-${id}`, lines: [line(101, "one"), line(102, "two")] }),
+            Finish({ executionId: `a-${id}`, status: "failed", at: 120 }),
+            Start({ jobName: "install-cilium", executionId: `b-${id}`, at: 130 }),
+            Log({ executionId: `b-${id}`, lines: [line(131, "three")] }),
+            Finish({ executionId: `b-${id}`, status: "succeeded", at: 150 }),
+            Finish({ executionId: `a-${id}`, status: "succeeded", at: 160 })
+          ]
+          const single = freshId()
+          for (const write of life(single)) {
+            if (write._tag === "Upsert") yield* jobs.upsert(write.job)
+            else if (write._tag === "Start") yield* jobs.startExecution(single, write.jobName, write.executionId, write.at)
+            else if (write._tag === "Log") yield* jobs.appendLog(single, write.executionId, write.lines)
+            else yield* jobs.finishExecution(single, write.executionId, write.status, write.at)
+          }
+          const batched = freshId()
+          yield* jobs.record(batched, life(batched))
+          const view = (id: string) =>
+            Effect.gen(function* () {
+              const found = Option.getOrThrow(yield* jobs.get(id, "install-cilium"))
+              const logs = yield* Effect.forEach(found.executions, (execution) => jobs.logs(id, execution.id, 1, 10))
+              return JSON.parse(JSON.stringify({ found, logs, list: yield* jobs.list(id) }).replaceAll(id, "<id>"))
+            })
+          const expected = yield* view(single)
+          expect(yield* view(batched)).toEqual(expected)
+          expect(expected.found.job).toMatchObject({ status: "succeeded", startedAt: 100, finishedAt: 150, latestExecutionId: "b-<id>" })
+          expect(expected.found.executions.map((e: { status: string; lineCount: number }) => [e.status, e.lineCount])).toEqual([["succeeded", 1], ["failed", 2]])
+
+          // One write names an execution that does not exist: NotFound, and nothing of the list is stored.
+          const before = yield* view(batched)
+          const refused = yield* Effect.flip(
+            jobs.record(batched, [
+              Upsert({ job: installJob(batched, "harbor", "running") }),
+              Log({ executionId: `b-${batched}`, lines: [line(170, "four")] }),
+              Log({ executionId: "nope", lines: [line(171, "five")] })
+            ])
+          )
+          expect(refused.reason).toBe("NotFound")
+          expect(yield* view(batched)).toEqual(before)
+          expect(yield* Effect.flip(jobs.record(batched, [Start({ jobName: "install-nope", executionId: "c", at: 1 })]))).toMatchObject({ reason: "NotFound" })
+          yield* jobs.record(batched, [])
+        })
+      )
+
       it.effect("numbers flow events, trims beyond retention, and says when a reader fell behind", () =>
         Effect.gen(function* () {
           const flow = yield* FlowEvents.FlowEvents

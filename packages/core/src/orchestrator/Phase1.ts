@@ -1,5 +1,5 @@
 /** Phase 1 (SPEC 2.4–2.6, §4.3): every region's HelmReleases through its ClusterWatch into jobs, flow deltas and the gate. */
-import { Chunk, Duration, Effect, Option, Ref, Schedule, Stream } from "effect"
+import { Chunk, Duration, Effect, Either, Option, Ref, Schedule, Stream } from "effect"
 import type { Redacted } from "effect"
 import { ReleaseEvent } from "../ClusterWatch.js"
 import type { Region } from "../Deployment.js"
@@ -7,6 +7,7 @@ import type { DeploymentRecord, EventLevel, RegionHealth } from "../DeploymentRe
 import { phase1Event, StatusEvent } from "../DeploymentStatus.js"
 import * as HelmRelease from "../HelmRelease.js"
 import * as Job from "../Job.js"
+import * as JobRepo from "../JobRepo.js"
 import { publishDns } from "./Dns.js"
 import { announce, applyStatus, load, now, patchRegion, regionsOf, type Environment, type FlowPublisher } from "./Environment.js"
 
@@ -26,11 +27,56 @@ const healthOf = (gate: HelmRelease.Phase1Gate): RegionHealth => {
   return { installed: summary.installed, total: summary.total, failed: summary.failed.length, state }
 }
 
+type Announcement = Parameters<typeof announce>[2][number]
+
+/**
+ * What one watch has written of its region's install jobs. Each job (and its latest execution) is
+ * read from the store the first time the watch touches it, then kept in step in memory with the very
+ * fold the store applies (`JobRepo.applyWrites`): only this watch writes these jobs while it runs,
+ * so the store is read once per job instead of once per event.
+ */
+interface Projection {
+  readonly state: JobRepo.JobWriteState
+  readonly loaded: Set<string>
+}
+
+/** What a chunk of watch events adds up to: one list of job writes and one of deployment events, stored once each. */
+interface Batch {
+  readonly writes: Array<JobRepo.JobWrite>
+  readonly events: Array<Announcement>
+}
+
+const cachedJob = (env: Environment, record: DeploymentRecord, projection: Projection, jobName: string) =>
+  Effect.gen(function*() {
+    if (!projection.loaded.has(jobName)) {
+      const stored = yield* Effect.orDie(env.jobs.get(record.id, jobName))
+      if (Option.isSome(stored)) {
+        const { job, executions } = stored.value
+        projection.state.jobs.set(jobName, job)
+        const latest = executions.find((e) => e.id === job.latestExecutionId)
+        if (latest !== undefined) projection.state.executions.set(latest.id, latest)
+      }
+      projection.loaded.add(jobName)
+    }
+    const job = projection.state.jobs.get(jobName)
+    const latestExecution = job?.latestExecutionId === undefined ? undefined : projection.state.executions.get(job.latestExecutionId)
+    return { job, latestExecution }
+  })
+
+/** Adds writes to the batch and applies them to the projection at once, so the next event sees them. */
+const write = (record: DeploymentRecord, projection: Projection, batch: Batch, writes: ReadonlyArray<JobRepo.JobWrite>) =>
+  Either.match(JobRepo.applyWrites(record.id, projection.state, writes), {
+    onLeft: (error) => Effect.die(error),
+    onRight: () => Effect.sync(() => batch.writes.push(...writes))
+  })
+
 /** Projects one reported release into its job, execution and log (SPEC 2.4 merge and execution rules). */
 const project = (
   env: Environment,
   record: DeploymentRecord,
   region: Region,
+  projection: Projection,
+  batch: Batch,
   notice: Extract<HelmRelease.GateNotice, { _tag: "ReleaseReported" }>
 ) =>
   Effect.gen(function*() {
@@ -42,35 +88,39 @@ const project = (
       dependsOn: notice.dependsOn,
       status: HelmRelease.jobStatusOf(notice.status.state)
     })
-    const stored = yield* Effect.orDie(env.jobs.get(record.id, incoming.jobName))
-    const storedJob = Option.map(stored, (s) => s.job)
-    const latestExecution = Option.flatMap(stored, (s) => Option.fromNullable(s.executions.find((e) => e.id === s.job.latestExecutionId)))
+    const stored = yield* cachedJob(env, record, projection, incoming.jobName)
     const executionId = yield* env.ids.executionId
     const observed = Job.observe({
-      stored: Option.getOrUndefined(storedJob),
+      stored: stored.job,
       incoming: { ...incoming, displayName: Job.chartOf(notice.name) },
-      latestExecution: Option.getOrUndefined(latestExecution),
+      latestExecution: stored.latestExecution,
       at,
       executionId
     })
-    yield* Effect.orDie(env.jobs.upsert(observed.job))
+    const writes: Array<JobRepo.JobWrite> = [JobRepo.JobWrite.Upsert({ job: observed.job })]
     const change = observed.change
     if (change._tag === "Started" || change._tag === "StartedAndFinished") {
-      yield* Effect.orDie(env.jobs.startExecution(record.id, incoming.jobName, change.execution.id, change.execution.startedAt))
+      writes.push(JobRepo.JobWrite.Start({ jobName: incoming.jobName, executionId: change.execution.id, at: change.execution.startedAt }))
     }
     const executionOf = change._tag === "Unchanged" ? observed.job.latestExecutionId : change.execution.id
-    const running = change._tag !== "Unchanged" || Option.exists(latestExecution, (e) => e.status === "running")
+    const running = change._tag !== "Unchanged" || stored.latestExecution?.status === "running"
     if (executionOf !== undefined && running && notice.status.state !== "pending") {
       const prefix = notice.first ? "[observed] " : ""
-      yield* Effect.orDie(env.jobs.appendLog(record.id, executionOf, [{
-        timestamp: at, level: logLevelOf(notice.status.state), message: `${prefix}[${notice.status.state}] ${notice.status.message || notice.name}`
-      }]))
+      writes.push(JobRepo.JobWrite.Log({
+        executionId: executionOf,
+        lines: [{ timestamp: at, level: logLevelOf(notice.status.state), message: `${prefix}[${notice.status.state}] ${notice.status.message || notice.name}` }]
+      }))
     }
     if (change._tag === "Finished" || change._tag === "StartedAndFinished") {
-      yield* Effect.orDie(env.jobs.finishExecution(record.id, change.execution.id, change.execution.status === "failed" ? "failed" : "succeeded", change.execution.finishedAt ?? at))
+      writes.push(JobRepo.JobWrite.Finish({
+        executionId: change.execution.id,
+        status: change.execution.status === "failed" ? "failed" : "succeeded",
+        at: change.execution.finishedAt ?? at
+      }))
     }
+    yield* write(record, projection, batch, writes)
     const component = Job.appId(region, Job.chartOf(notice.name))
-    yield* announce(env, record.id, [{
+    batch.events.push({
       phase: "phase1",
       level: levelOf(notice.status.state),
       type: "component",
@@ -78,20 +128,33 @@ const project = (
       state: notice.status.state,
       region: region.key,
       message: `${component}: ${notice.status.state}${notice.status.message === "" ? "" : ` — ${notice.status.message}`}`
-    }])
+    })
   })
 
 /** A helm-controller log line goes to the running execution of its release's job, if there is one. */
-const logLine = (env: Environment, record: DeploymentRecord, region: Region, event: Extract<ReleaseEvent, { _tag: "Log" }>) =>
+const logLine = (
+  env: Environment,
+  record: DeploymentRecord,
+  region: Region,
+  projection: Projection,
+  batch: Batch,
+  event: Extract<ReleaseEvent, { _tag: "Log" }>
+) =>
   Effect.gen(function*() {
     if (event.release === undefined || event.message.trim() === "") return
-    const jobName = Job.installJobName(region, Job.chartOf(event.release))
-    const stored = yield* Effect.orDie(env.jobs.get(record.id, jobName))
-    if (Option.isNone(stored)) return
-    const execution = stored.value.executions.find((e) => e.id === stored.value.job.latestExecutionId)
-    if (execution === undefined || execution.status !== "running") return
-    yield* Effect.orDie(env.jobs.appendLog(record.id, execution.id, [{ timestamp: event.timestamp, level: event.level, message: event.message.trimEnd() }]))
+    const { latestExecution } = yield* cachedJob(env, record, projection, Job.installJobName(region, Job.chartOf(event.release)))
+    if (latestExecution === undefined || latestExecution.status !== "running") return
+    yield* write(record, projection, batch, [
+      JobRepo.JobWrite.Log({ executionId: latestExecution.id, lines: [{ timestamp: event.timestamp, level: event.level, message: event.message.trimEnd() }] })
+    ])
   })
+
+/** Executions no job points at any more are never read again by this watch. */
+const forgetFinishedExecutions = (projection: Projection) => {
+  const latest = new Set<string>()
+  for (const job of projection.state.jobs.values()) if (job.latestExecutionId !== undefined) latest.add(job.latestExecutionId)
+  for (const id of projection.state.executions.keys()) if (!latest.has(id)) projection.state.executions.delete(id)
+}
 
 const gateOptions = (env: Environment): HelmRelease.GateOptions => ({
   sentinel: env.settings.readySentinel,
@@ -133,17 +196,18 @@ const attach = (env: Environment, record: DeploymentRecord, region: Region, flow
   Effect.gen(function*() {
     const gate = yield* Ref.make(HelmRelease.makeGate(gateOptions(env), yield* now))
     const lastHealth = yield* Ref.make("")
-    const feed = (input: HelmRelease.GateInput) =>
+    const projection: Projection = { state: { jobs: new Map(), executions: new Map() }, loaded: new Set() }
+    const feed = (batch: Batch, input: HelmRelease.GateInput) =>
       Effect.gen(function*() {
         const { gate: next, notices } = HelmRelease.step(yield* Ref.get(gate), input)
         yield* Ref.set(gate, next)
         for (const notice of notices) {
-          if (notice._tag === "ReleaseReported") yield* project(env, record, region, notice)
+          if (notice._tag === "ReleaseReported") yield* project(env, record, region, projection, batch, notice)
           if (notice._tag === "DeadlineDeferred") {
-            yield* announce(env, record.id, [{
+            batch.events.push({
               phase: "phase1", level: "info", type: "deadline-deferred", region: region.key,
               message: `Region ${region.key}: still installing (${notice.installed}/${notice.total}); the Phase-1 deadline is deferred`
-            }])
+            })
           }
         }
         return next.outcome !== undefined
@@ -157,21 +221,27 @@ const attach = (env: Environment, record: DeploymentRecord, region: Region, flow
         yield* patchRegion(env, record.id, region.key, (r) => ({ ...r, phase1: health }))
       }
     })
+    // Every event of a chunk is derived and projected in memory; the chunk is then stored in one
+    // transaction of job writes and one append of deployment events, however many events it held.
     const processChunk = (events: Chunk.Chunk<ReleaseEvent | "tick">) =>
       Effect.gen(function*() {
         let done = false
         const at = yield* now
+        const batch: Batch = { writes: [], events: [] }
         for (const event of events) {
           if (done) break
           if (event === "tick") {
-            done = yield* feed(HelmRelease.GateInput.Tick({ now: at }))
+            done = yield* feed(batch, HelmRelease.GateInput.Tick({ now: at }))
           } else if (event._tag === "Log") {
-            yield* logLine(env, record, region, event)
+            yield* logLine(env, record, region, projection, batch, event)
           } else {
             const input = HelmRelease.gateInputOf(event, at)
-            if (input !== undefined) done = yield* feed(input)
+            if (input !== undefined) done = yield* feed(batch, input)
           }
         }
+        yield* Effect.orDie(env.jobs.record(record.id, batch.writes))
+        if (batch.events.length > 0) yield* announce(env, record.id, batch.events)
+        forgetFinishedExecutions(projection)
         yield* afterChunk
         return Chunk.of(done)
       })

@@ -3,7 +3,7 @@
  * simulator. State lives in a `MemoryState` created outside any layer, so a test can drop every
  * service built on it (a "restart") and build fresh ones over the same data.
  */
-import { Effect, Layer, Option, PubSub, Queue, Redacted, Stream } from "effect"
+import { Effect, Either, Layer, Option, PubSub, Queue, Redacted, Stream } from "effect"
 import type { DeploymentId } from "../Deployment.js"
 import {
   DeploymentRepo,
@@ -16,7 +16,7 @@ import {
 import { FlowEvents, defaultRetention, type FlowEvent } from "../FlowEvents.js"
 import * as Ids from "../Ids.js"
 import type { Execution, Job, LogLine } from "../Job.js"
-import { JobRepo, JobRepoError, type JobWithExecutions } from "../JobRepo.js"
+import { applyWrites, executionsReadBy, JobRepo, JobRepoError, JobWrite, type JobWithExecutions, type JobWriteState } from "../JobRepo.js"
 import { KubeconfigError, Kubeconfigs, type KubeconfigArrival } from "../Kubeconfigs.js"
 import * as Secrets from "../Secrets.js"
 import { merge as mergeJob } from "../Job.js"
@@ -189,6 +189,25 @@ export const jobRepo = (state: MemoryState): Layer.Layer<JobRepo> => {
     jobs.set(job.jobName, merged)
     return merged
   }
+  // Folded over copies of what the writes touch, then stored: all or nothing, as a transaction.
+  const record = (deploymentId: string, writes: ReadonlyArray<JobWrite>) =>
+    Effect.suspend(() => {
+      const jobs = jobsOf(deploymentId)
+      const scratch: JobWriteState = { jobs: new Map(jobs), executions: new Map() }
+      for (const id of executionsReadBy(writes)) {
+        const execution = state.executions.get(id)
+        if (execution !== undefined) scratch.executions.set(id, execution)
+      }
+      const applied = applyWrites(deploymentId, scratch, writes)
+      if (Either.isLeft(applied)) return Effect.fail(applied.left)
+      for (const job of applied.right.jobs) jobs.set(job.jobName, job)
+      for (const execution of applied.right.executions) {
+        state.executions.set(execution.id, execution)
+        if (!state.logs.has(execution.id)) state.logs.set(execution.id, [])
+      }
+      for (const { executionId, line } of applied.right.lines) state.logs.get(executionId)!.push(line)
+      return Effect.void
+    })
   const bareName = (deploymentId: string, jobNameOrId: string) =>
     jobNameOrId.startsWith(`${deploymentId}:`) ? jobNameOrId.slice(deploymentId.length + 1) : jobNameOrId
   return Layer.succeed(JobRepo, {
@@ -206,55 +225,10 @@ export const jobRepo = (state: MemoryState): Layer.Layer<JobRepo> => {
         return Option.some({ job, executions })
       }),
     startExecution: (deploymentId, jobName, executionId, at) =>
-      Effect.suspend(() => {
-        const jobs = jobsOf(deploymentId)
-        const job = jobs.get(jobName)
-        if (job === undefined) return Effect.fail(jobNotFound(deploymentId, `job ${jobName}`))
-        const execution: Execution = { id: executionId, jobId: job.id, deploymentId, status: "running", startedAt: at, lineCount: 0 }
-        state.executions.set(executionId, execution)
-        state.logs.set(executionId, [])
-        const { finishedAt: _finishedAt, ...rest } = job
-        jobs.set(jobName, {
-          ...rest,
-          status: "running",
-          startedAt: job.startedAt ?? at,
-          durationMs: 0,
-          latestExecutionId: executionId
-        })
-        return Effect.succeed(execution)
-      }),
-    finishExecution: (deploymentId, executionId, status, at) =>
-      Effect.suspend(() => {
-        const execution = state.executions.get(executionId)
-        if (execution === undefined || execution.deploymentId !== deploymentId) {
-          return Effect.fail(jobNotFound(deploymentId, `execution ${executionId}`))
-        }
-        if (execution.status !== "running") return Effect.void
-        state.executions.set(executionId, { ...execution, status, finishedAt: at })
-        const jobs = jobsOf(deploymentId)
-        const jobName = execution.jobId.slice(deploymentId.length + 1)
-        const job = jobs.get(jobName)
-        if (job !== undefined) {
-          jobs.set(jobName, {
-            ...job,
-            status,
-            finishedAt: at,
-            durationMs: job.startedAt === undefined ? 0 : Math.max(0, at - job.startedAt)
-          })
-        }
-        return Effect.void
-      }),
-    appendLog: (deploymentId, executionId, lines) =>
-      Effect.suspend(() => {
-        const execution = state.executions.get(executionId)
-        const log = state.logs.get(executionId)
-        if (execution === undefined || log === undefined || execution.deploymentId !== deploymentId) {
-          return Effect.fail(jobNotFound(deploymentId, `execution ${executionId}`))
-        }
-        lines.forEach((line, index) => log.push({ ...line, lineNumber: execution.lineCount + index + 1 }))
-        state.executions.set(executionId, { ...execution, lineCount: execution.lineCount + lines.length })
-        return Effect.void
-      }),
+      Effect.map(record(deploymentId, [JobWrite.Start({ jobName, executionId, at })]), () => state.executions.get(executionId)!),
+    finishExecution: (deploymentId, executionId, status, at) => record(deploymentId, [JobWrite.Finish({ executionId, status, at })]),
+    appendLog: (deploymentId, executionId, lines) => record(deploymentId, [JobWrite.Log({ executionId, lines })]),
+    record,
     logs: (deploymentId, executionId, fromLine, limit) =>
       Effect.suspend(() => {
         const execution = state.executions.get(executionId)
