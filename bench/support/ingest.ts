@@ -1,0 +1,182 @@
+/**
+ * Watch ingestion through the real Phase-1 path: a scripted `ClusterWatch` feeds the orchestrator of
+ * a one-region deployment, whose Phase 1 (gate, jobs, executions, log lines, deployment events, flow
+ * deltas, region health) writes into the server's SQL store on in-memory PGlite.
+ */
+import { Simulator, SimulatorCloud, SimulatorConfig, SimulatorWorld } from "@sovereign/adapter-simulator"
+import { ClusterWatch, DeploymentRepo, Ids, JobRepo, Orchestrator, type HelmRelease } from "@sovereign/core"
+import { Chunk, Duration, Effect, Layer, ManagedRuntime, Option, Stream } from "effect"
+import { bootstrapKit, type KitRelease } from "../../packages/adapter-simulator/src/internal/bootstrapKit.js"
+import * as Database from "../../packages/server/src/Database.js"
+import { Pglite } from "../../packages/server/src/PgliteClient.js"
+import * as SecretBox from "../../packages/server/src/SecretBox.js"
+import * as SqlSimulatorStore from "../../packages/server/src/SqlSimulatorStore.js"
+import * as SqlStore from "../../packages/server/src/SqlStore.js"
+import { requestJson } from "../../packages/server/test/support/fixtures.js"
+
+const ready = (status: "True" | "False" | "Unknown", reason: string, message: string): HelmRelease.Condition => ({ type: "Ready", status, reason, message })
+
+// The conditions the simulated helm-controller writes (SimulatorCluster's timeline), so the gate derives what it would in a cluster.
+const progressing = [ready("Unknown", "Progressing", "Reconciliation in progress"), { type: "Reconciling", status: "True" as const, reason: "Progressing", message: "Reconciliation in progress" }]
+const installFailed = [ready("False", "InstallFailed", "Helm install failed: context deadline exceeded")]
+const installSucceeded = [ready("True", "InstallSucceeded", "Helm install succeeded")]
+const cycle = [progressing, installFailed, installSucceeded] as const
+
+const observed = (release: KitRelease, conditions: ReadonlyArray<HelmRelease.Condition>, resourceVersion: number) =>
+  ClusterWatch.ReleaseEvent.Observed({
+    release: {
+      name: release.name,
+      namespace: release.namespace,
+      generation: 1,
+      // A release not reconciled yet has no status at all (the simulator's first moment).
+      ...(conditions.length === 0 ? {} : { observedGeneration: 1 }),
+      suspend: false,
+      conditions,
+      dependsOn: release.dependsOn,
+      resourceVersion: String(resourceVersion)
+    }
+  })
+
+/**
+ * About `events` watch events (up to 35 fewer) for the 35 releases of the bootstrap kit: the initial
+ * list (nothing reconciled yet) and `Synced` in one chunk, as an informer's first list arrives; then
+ * releases cycling installing → retrying → installed → installing ... in chunks of 250, each release
+ * a third of a cycle apart from its neighbours so the census is never all installed and the gate
+ * cannot decide early; then Ready for every release not installed yet, the last of which decides
+ * `ready`. Every Observed changes its release's derived state, so each one goes all the way through
+ * `project` (the worst case: a resync's repeated states stop at the gate).
+ */
+export const script = (events: number): ReadonlyArray<Chunk.Chunk<ClusterWatch.ReleaseEvent>> => {
+  const kit = bootstrapKit
+  let resourceVersion = 1
+  const initial = [...kit.map((release) => observed(release, [], resourceVersion++)), ClusterWatch.ReleaseEvent.Synced()]
+  // The tail needs at most one event per release; the churn takes the rest.
+  const phase = new Map<string, number>()
+  const churn: Array<ClusterWatch.ReleaseEvent> = []
+  const churnLength = Math.max(0, events - initial.length - kit.length)
+  for (let sequence = 0; sequence < churnLength; sequence++) {
+    const index = sequence % kit.length
+    const release = kit[index]!
+    const step = (Math.floor(sequence / kit.length) + index) % cycle.length
+    phase.set(release.name, step)
+    churn.push(observed(release, cycle[step]!, resourceVersion++))
+  }
+  const unfinished = kit.filter((release) => phase.get(release.name) !== cycle.length - 1)
+  const tail = unfinished.map((release) => observed(release, installSucceeded, resourceVersion++))
+  const rest = [...churn, ...tail]
+  const chunks: Array<Chunk.Chunk<ClusterWatch.ReleaseEvent>> = [Chunk.unsafeFromArray(initial)]
+  for (let offset = 0; offset < rest.length; offset += 250) chunks.push(Chunk.unsafeFromArray(rest.slice(offset, offset + 250)))
+  return chunks
+}
+
+interface StatementCounts {
+  statements: number
+  transactions: number
+}
+
+/**
+ * Counts what is sent to PGlite: each statement is a round trip to the store (over a network with
+ * Postgres), and a transaction opens with BEGIN. The client's only ways in are `query` and `exec`.
+ */
+const countStatements = (db: typeof Pglite.Service, counts: StatementCounts) => {
+  const query = db.query.bind(db)
+  const exec = db.exec.bind(db)
+  const count = (sql: string) => {
+    counts.statements++
+    if (/^\s*BEGIN\b/i.test(sql)) counts.transactions++
+  }
+  db.query = ((sql: string, ...rest: Array<never>) => {
+    count(sql)
+    return query(sql, ...rest)
+  }) as typeof db.query
+  db.exec = ((sql: string, ...rest: Array<never>) => {
+    count(sql)
+    return exec(sql, ...rest)
+  }) as typeof db.exec
+}
+
+export interface IngestResult {
+  readonly events: number
+  readonly eventsPerSecond: number
+  readonly roundTripsPerEvent: number
+  readonly transactionsPerEvent: number
+}
+
+/**
+ * The server's composition (Main.coreLayer) minus HTTP, DNS, mesh and handover: SqlStore over
+ * in-memory PGlite, the orchestrator, the simulator's cloud at 10,000× (Phase 0 is not measured, only
+ * got through honestly) with its kubeconfig call-back put straight into the store, and the scripted
+ * watch. The clock runs from the moment Phase 1 starts pulling the watch stream to the moment the
+ * committed `ready` status is announced: every event has then been through the gate, projected and
+ * persisted, the flow published and the region's health patched.
+ */
+export const ingest = async (events: number): Promise<IngestResult> => {
+  const chunks = script(events)
+  const scripted = chunks.reduce((n, chunk) => n + Chunk.size(chunk), 0)
+  const counts: StatementCounts = { statements: 0, transactions: 0 }
+  const marks = { startedAt: 0, attached: 0, countsAtStart: { ...counts } }
+  const watch: ClusterWatch.ClusterWatchService = {
+    watch: () =>
+      Stream.suspend(() => {
+        // A second attach would replay the script and measure something else.
+        if (marks.attached++ > 0) return Stream.dieMessage("the scripted watch was attached twice")
+        marks.startedAt = performance.now()
+        marks.countsAtStart = { ...counts }
+        // A real watch stays open after its last event; the gate's decision ends it.
+        return Stream.concat(Stream.fromChunks(...chunks), Stream.never)
+      })
+  }
+  const storage = SqlStore.layer().pipe(Layer.provideMerge(SecretBox.layerKey(Buffer.alloc(32, 1))), Layer.provideMerge(Database.layerPglite(undefined)))
+  const cloud = SimulatorCloud.layer.pipe(
+    Layer.provide(SimulatorWorld.layer({ speed: 10_000, seed: 1, faults: SimulatorConfig.noFaults })),
+    Layer.provide(SqlSimulatorStore.layer),
+    Layer.provide(Simulator.deliverToKubeconfigs)
+  )
+  const orchestrator = Orchestrator.layer.pipe(
+    Layer.provide(Layer.mergeAll(
+      cloud,
+      Layer.succeed(ClusterWatch.ClusterWatch, watch),
+      Ids.layerCrypto,
+      // A broken composition fails in seconds instead of waiting the production 15 minutes for a call-back.
+      Orchestrator.layerSettings({ kubeconfigArrivalTimeout: Duration.seconds(30) })
+    ))
+  )
+  const runtime = ManagedRuntime.make(orchestrator.pipe(Layer.provideMerge(storage)))
+  try {
+    countStatements(await runtime.runPromise(Pglite), counts)
+    const program = Effect.gen(function* () {
+      const repo = yield* DeploymentRepo.DeploymentRepo
+      const jobs = yield* JobRepo.JobRepo
+      const record = yield* Effect.orDie(Effect.flatMap(Orchestrator.Orchestrator, (o) => o.create(requestJson("ingest.example.com", 1), "bench@example.com")))
+      const outcome = yield* repo.tail(record.id, 0).pipe(
+        Stream.filter((event) => event.type === "status" && (event.state === "ready" || event.state === "failed" || event.state === "partial-failure")),
+        Stream.runHead,
+        Effect.orDie,
+        Effect.timeoutFail({ duration: Duration.minutes(10), onTimeout: () => new Error("the deployment did not conclude within 10 minutes") })
+      )
+      const endedAt = performance.now()
+      const ended = { ...counts }
+      const state = Option.getOrUndefined(Option.flatMapNullable(outcome, (event) => event.state))
+      if (state !== "ready") {
+        const last = yield* Effect.orDie(repo.get(record.id))
+        return yield* Effect.dieMessage(`the deployment ended ${state}: ${Option.getOrUndefined(Option.flatMapNullable(last, (r) => r.error))}`)
+      }
+      // The figure is only worth something if the path really did the work.
+      const stored = yield* Effect.orDie(jobs.list(record.id))
+      const installs = stored.filter((job) => job.status === "succeeded" && job.jobName.startsWith("install-"))
+      if (installs.length < bootstrapKit.length) return yield* Effect.dieMessage(`only ${installs.length} of ${bootstrapKit.length} install jobs succeeded`)
+      const projected = (yield* Effect.orDie(repo.events(record.id, 0))).filter((event) => event.type === "component").length
+      if (projected !== scripted - 1) return yield* Effect.dieMessage(`${projected} of the ${scripted - 1} scripted observations were projected`)
+      const seconds = (endedAt - marks.startedAt) / 1000
+      return {
+        events: scripted,
+        eventsPerSecond: scripted / seconds,
+        roundTripsPerEvent: (ended.statements - marks.countsAtStart.statements) / scripted,
+        transactionsPerEvent: (ended.transactions - marks.countsAtStart.transactions) / scripted
+      }
+    })
+    return await runtime.runPromise(program)
+  } finally {
+    await runtime.dispose()
+  }
+}
