@@ -1,10 +1,13 @@
 /**
  * Watch ingestion through the real Phase-1 path: a scripted `ClusterWatch` feeds the orchestrator of
  * a one-region deployment, whose Phase 1 (gate, jobs, executions, log lines, deployment events, flow
- * deltas, region health) writes into the server's SQL store on in-memory PGlite.
+ * deltas, region health) writes into the server's SQL store on PGlite in a temporary data directory.
  */
 import { Simulator, SimulatorCloud, SimulatorConfig, SimulatorWorld } from "@sovereign/adapter-simulator"
 import { ClusterWatch, DeploymentRepo, Ids, JobRepo, Orchestrator, type HelmRelease } from "@sovereign/core"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { Chunk, Duration, Effect, Layer, ManagedRuntime, Option, Stream } from "effect"
 import { bootstrapKit, type KitRelease } from "../../packages/adapter-simulator/src/internal/bootstrapKit.js"
 import * as Database from "../../packages/server/src/Database.js"
@@ -43,30 +46,37 @@ const observed = (release: KitRelease, conditions: ReadonlyArray<HelmRelease.Con
  * releases cycling installing → retrying → installed → installing ... in chunks of 250, each release
  * a third of a cycle apart from its neighbours so the census is never all installed and the gate
  * cannot decide early; then Ready for every release not installed yet, the last of which decides
- * `ready`. Every Observed changes its release's derived state, so each one goes all the way through
- * `project` (the worst case: a resync's repeated states stop at the gate).
+ * `ready`.
+ *
+ * `repeats`: how many further watch events follow each change without changing the derived state.
+ * With 0 every Observed changes its release's state and goes all the way through `project`: the
+ * worst case. A real watch mostly delivers repeats: helm-controller patches a release's status several
+ * times per reconcile (progress messages, history, observedGeneration, lastAttempted* fields) and the
+ * watch re-lists every release at each resync; the original deduplicated exactly these ("resyncs,
+ * observedGeneration touches and recensus repeats produce nothing", helmwatch §3.2). Repeats are
+ * derived and stop at the gate.
  */
-export const script = (events: number): ReadonlyArray<Chunk.Chunk<ClusterWatch.ReleaseEvent>> => {
+export const script = (events: number, repeats = 0): { readonly chunks: ReadonlyArray<Chunk.Chunk<ClusterWatch.ReleaseEvent>>; readonly changes: number } => {
   const kit = bootstrapKit
   let resourceVersion = 1
   const initial = [...kit.map((release) => observed(release, [], resourceVersion++)), ClusterWatch.ReleaseEvent.Synced()]
   // The tail needs at most one event per release; the churn takes the rest.
   const phase = new Map<string, number>()
   const churn: Array<ClusterWatch.ReleaseEvent> = []
-  const churnLength = Math.max(0, events - initial.length - kit.length)
-  for (let sequence = 0; sequence < churnLength; sequence++) {
+  const churnChanges = Math.max(0, Math.floor((events - initial.length - kit.length) / (1 + repeats)))
+  for (let sequence = 0; sequence < churnChanges; sequence++) {
     const index = sequence % kit.length
     const release = kit[index]!
     const step = (Math.floor(sequence / kit.length) + index) % cycle.length
     phase.set(release.name, step)
-    churn.push(observed(release, cycle[step]!, resourceVersion++))
+    for (let copy = 0; copy <= repeats; copy++) churn.push(observed(release, cycle[step]!, resourceVersion++))
   }
   const unfinished = kit.filter((release) => phase.get(release.name) !== cycle.length - 1)
   const tail = unfinished.map((release) => observed(release, installSucceeded, resourceVersion++))
   const rest = [...churn, ...tail]
   const chunks: Array<Chunk.Chunk<ClusterWatch.ReleaseEvent>> = [Chunk.unsafeFromArray(initial)]
   for (let offset = 0; offset < rest.length; offset += 250) chunks.push(Chunk.unsafeFromArray(rest.slice(offset, offset + 250)))
-  return chunks
+  return { chunks, changes: kit.length + churnChanges + tail.length }
 }
 
 interface StatementCounts {
@@ -104,14 +114,16 @@ export interface IngestResult {
 
 /**
  * The server's composition (Main.coreLayer) minus HTTP, DNS, mesh and handover: SqlStore over
- * in-memory PGlite, the orchestrator, the simulator's cloud at 10,000× (Phase 0 is not measured, only
+ * PGlite on disk, the orchestrator, the simulator's cloud at 10,000× (Phase 0 is not measured, only
  * got through honestly) with its kubeconfig call-back put straight into the store, and the scripted
  * watch. The clock runs from the moment Phase 1 starts pulling the watch stream to the moment the
  * committed `ready` status is announced: every event has then been through the gate, projected and
  * persisted, the flow published and the region's health patched.
  */
-export const ingest = async (events: number): Promise<IngestResult> => {
-  const chunks = script(events)
+export const ingest = async (events: number, repeats = 0): Promise<IngestResult> => {
+  const { chunks, changes } = script(events, repeats)
+  // On disk, as the server keeps it (SOVEREIGN_DATA_DIR).
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-ingest-"))
   const scripted = chunks.reduce((n, chunk) => n + Chunk.size(chunk), 0)
   const counts: StatementCounts = { statements: 0, transactions: 0 }
   const marks = { startedAt: 0, attached: 0, countsAtStart: { ...counts } }
@@ -126,7 +138,7 @@ export const ingest = async (events: number): Promise<IngestResult> => {
         return Stream.concat(Stream.fromChunks(...chunks), Stream.never)
       })
   }
-  const storage = SqlStore.layer().pipe(Layer.provideMerge(SecretBox.layerKey(Buffer.alloc(32, 1))), Layer.provideMerge(Database.layerPglite(undefined)))
+  const storage = SqlStore.layer().pipe(Layer.provideMerge(SecretBox.layerKey(Buffer.alloc(32, 1))), Layer.provideMerge(Database.layerPglite(path.join(dataDir, "pgdata"))))
   const cloud = SimulatorCloud.layer.pipe(
     Layer.provide(SimulatorWorld.layer({ speed: 10_000, seed: 1, faults: SimulatorConfig.noFaults })),
     Layer.provide(SqlSimulatorStore.layer),
@@ -166,7 +178,7 @@ export const ingest = async (events: number): Promise<IngestResult> => {
       const installs = stored.filter((job) => job.status === "succeeded" && job.jobName.startsWith("install-"))
       if (installs.length < bootstrapKit.length) return yield* Effect.dieMessage(`only ${installs.length} of ${bootstrapKit.length} install jobs succeeded`)
       const projected = (yield* Effect.orDie(repo.events(record.id, 0))).filter((event) => event.type === "component").length
-      if (projected !== scripted - 1) return yield* Effect.dieMessage(`${projected} of the ${scripted - 1} scripted observations were projected`)
+      if (projected !== changes) return yield* Effect.dieMessage(`${projected} of the ${changes} scripted changes were projected`)
       const seconds = (endedAt - marks.startedAt) / 1000
       return {
         events: scripted,
@@ -178,5 +190,6 @@ export const ingest = async (events: number): Promise<IngestResult> => {
     return await runtime.runPromise(program)
   } finally {
     await runtime.dispose()
+    fs.rmSync(dataDir, { recursive: true, force: true })
   }
 }

@@ -83,7 +83,7 @@ describe("Orchestrator on the simulator: the happy path", () => {
       }).pipe(Effect.provide(layer(makeWorld()))))
   }
 
-  it.scoped("Phase 1 reads each install job from the store once, then writes whole chunks of release events at a time", () => {
+  it.scoped("Phase 1 reads each install job from the store once, then writes whole batches of release events at a time", () => {
     const calls: Array<{ readonly method: string; readonly args: ReadonlyArray<unknown> }> = []
     return Effect.gen(function*() {
       const orchestrator = yield* Orchestrator.Orchestrator
@@ -103,7 +103,7 @@ describe("Orchestrator on the simulator: the happy path", () => {
       const lists = calls.filter((call) => call.method === "record")
       const written = lists.flatMap((call) => call.args[1] as ReadonlyArray<{ readonly _tag: string }>)
       const components = (yield* eventsOf(created.id)).filter((event) => event.type === "component")
-      // Every reported release is one Upsert in some list; a list holds a whole chunk, so there are at most as many lists as reports.
+      // Every reported release is one Upsert in some list; a list holds a whole batch, so there are at most as many lists as reports.
       expect(written.filter((w) => w._tag === "Upsert").length).toBe(components.length)
       expect(lists.length).toBeLessThanOrEqual(components.length)
     }).pipe(Effect.provide(layer(makeWorld(), { spyJobs: (method, args) => calls.push({ method, args }) })))

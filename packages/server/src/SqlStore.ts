@@ -134,9 +134,8 @@ export const makeDeploymentRepo = Effect.gen(function* () {
       const [head] = yield* sql<{ last: number | null }>`SELECT max(seq) AS last FROM deployment_events WHERE deployment_id = ${id}`
       const first = (head?.last ?? 0) + 1
       const numbered = events.map((event, index): DeploymentEvent => ({ ...event, seq: first + index, deploymentId: id }))
-      for (const event of numbered) {
-        yield* sql`INSERT INTO deployment_events (deployment_id, seq, event) VALUES (${id}, ${event.seq}, ${json(event)}::jsonb)`
-      }
+      // One multi-row insert: Phase 1 appends a whole chunk of component events at once.
+      yield* sql`INSERT INTO deployment_events ${sql.insert(numbered.map((event) => ({ deployment_id: id, seq: event.seq, event: json(event) })))}`
       return numbered
     })
 

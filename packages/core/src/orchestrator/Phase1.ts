@@ -1,5 +1,5 @@
 /** Phase 1 (SPEC 2.4–2.6, §4.3): every region's HelmReleases through its ClusterWatch into jobs, flow deltas and the gate. */
-import { Chunk, Duration, Effect, Either, Option, Ref, Schedule, Stream } from "effect"
+import { Chunk, Duration, Effect, Either, Option, Schedule, Stream } from "effect"
 import type { Redacted } from "effect"
 import { ReleaseEvent } from "../ClusterWatch.js"
 import type { Region } from "../Deployment.js"
@@ -46,108 +46,117 @@ interface Batch {
   readonly events: Array<Announcement>
 }
 
-const cachedJob = (env: Environment, record: DeploymentRecord, projection: Projection, jobName: string) =>
-  Effect.gen(function*() {
-    if (!projection.loaded.has(jobName)) {
-      const stored = yield* Effect.orDie(env.jobs.get(record.id, jobName))
-      if (Option.isSome(stored)) {
-        const { job, executions } = stored.value
-        projection.state.jobs.set(jobName, job)
-        const latest = executions.find((e) => e.id === job.latestExecutionId)
-        if (latest !== undefined) projection.state.executions.set(latest.id, latest)
-      }
-      projection.loaded.add(jobName)
-    }
-    const job = projection.state.jobs.get(jobName)
-    const latestExecution = job?.latestExecutionId === undefined ? undefined : projection.state.executions.get(job.latestExecutionId)
-    return { job, latestExecution }
-  })
+/** Reads, once per watch, the stored install jobs (and latest executions) that the next events will touch. */
+const preload = (env: Environment, record: DeploymentRecord, projection: Projection, jobNames: Iterable<string>) =>
+  Effect.forEach(
+    [...new Set(jobNames)].filter((jobName) => !projection.loaded.has(jobName)),
+    (jobName) =>
+      Effect.map(Effect.orDie(env.jobs.get(record.id, jobName)), (stored) => {
+        if (Option.isSome(stored)) {
+          const { job, executions } = stored.value
+          projection.state.jobs.set(jobName, job)
+          const latest = executions.find((e) => e.id === job.latestExecutionId)
+          if (latest !== undefined) projection.state.executions.set(latest.id, latest)
+        }
+        projection.loaded.add(jobName)
+      }),
+    { discard: true }
+  )
+
+const cachedJob = (projection: Projection, jobName: string) => {
+  const job = projection.state.jobs.get(jobName)
+  const latestExecution = job?.latestExecutionId === undefined ? undefined : projection.state.executions.get(job.latestExecutionId)
+  return { job, latestExecution }
+}
 
 /** Adds writes to the batch and applies them to the projection at once, so the next event sees them. */
-const write = (record: DeploymentRecord, projection: Projection, batch: Batch, writes: ReadonlyArray<JobRepo.JobWrite>) =>
-  Either.match(JobRepo.applyWrites(record.id, projection.state, writes), {
-    onLeft: (error) => Effect.die(error),
-    onRight: () => Effect.sync(() => batch.writes.push(...writes))
-  })
+const write = (record: DeploymentRecord, projection: Projection, batch: Batch, writes: ReadonlyArray<JobRepo.JobWrite>) => {
+  const applied = JobRepo.applyWrites(record.id, projection.state, writes)
+  // The projection holds every job these writes name (preloaded); a refusal is a bug, not an input.
+  if (Either.isLeft(applied)) throw applied.left
+  batch.writes.push(...writes)
+}
 
-/** Projects one reported release into its job, execution and log (SPEC 2.4 merge and execution rules). */
+/**
+ * Projects one reported release into its job, execution and log (SPEC 2.4 merge and execution rules).
+ * Synchronous: what it reads was preloaded, what it writes goes to the chunk's batch.
+ */
 const project = (
-  env: Environment,
   record: DeploymentRecord,
   region: Region,
   projection: Projection,
   batch: Batch,
-  notice: Extract<HelmRelease.GateNotice, { _tag: "ReleaseReported" }>
-) =>
-  Effect.gen(function*() {
-    const at = yield* now
-    const incoming = Job.installJob({
-      deploymentId: record.id,
-      region,
-      release: notice.name,
-      dependsOn: notice.dependsOn,
-      status: HelmRelease.jobStatusOf(notice.status.state)
-    })
-    const stored = yield* cachedJob(env, record, projection, incoming.jobName)
-    const executionId = yield* env.ids.executionId
-    const observed = Job.observe({
-      stored: stored.job,
-      incoming: { ...incoming, displayName: Job.chartOf(notice.name) },
-      latestExecution: stored.latestExecution,
-      at,
-      executionId
-    })
-    const writes: Array<JobRepo.JobWrite> = [JobRepo.JobWrite.Upsert({ job: observed.job })]
-    const change = observed.change
-    if (change._tag === "Started" || change._tag === "StartedAndFinished") {
-      writes.push(JobRepo.JobWrite.Start({ jobName: incoming.jobName, executionId: change.execution.id, at: change.execution.startedAt }))
-    }
-    const executionOf = change._tag === "Unchanged" ? observed.job.latestExecutionId : change.execution.id
-    const running = change._tag !== "Unchanged" || stored.latestExecution?.status === "running"
-    if (executionOf !== undefined && running && notice.status.state !== "pending") {
-      const prefix = notice.first ? "[observed] " : ""
-      writes.push(JobRepo.JobWrite.Log({
-        executionId: executionOf,
-        lines: [{ timestamp: at, level: logLevelOf(notice.status.state), message: `${prefix}[${notice.status.state}] ${notice.status.message || notice.name}` }]
-      }))
-    }
-    if (change._tag === "Finished" || change._tag === "StartedAndFinished") {
-      writes.push(JobRepo.JobWrite.Finish({
-        executionId: change.execution.id,
-        status: change.execution.status === "failed" ? "failed" : "succeeded",
-        at: change.execution.finishedAt ?? at
-      }))
-    }
-    yield* write(record, projection, batch, writes)
-    const component = Job.appId(region, Job.chartOf(notice.name))
-    batch.events.push({
-      phase: "phase1",
-      level: levelOf(notice.status.state),
-      type: "component",
-      component,
-      state: notice.status.state,
-      region: region.key,
-      message: `${component}: ${notice.status.state}${notice.status.message === "" ? "" : ` — ${notice.status.message}`}`
-    })
+  notice: Extract<HelmRelease.GateNotice, { _tag: "ReleaseReported" }>,
+  at: number,
+  executionId: string
+) => {
+  const incoming = Job.installJob({
+    deploymentId: record.id,
+    region,
+    release: notice.name,
+    dependsOn: notice.dependsOn,
+    status: HelmRelease.jobStatusOf(notice.status.state)
   })
+  const stored = cachedJob(projection, incoming.jobName)
+  const observed = Job.observe({
+    stored: stored.job,
+    incoming: { ...incoming, displayName: Job.chartOf(notice.name) },
+    latestExecution: stored.latestExecution,
+    at,
+    executionId
+  })
+  const writes: Array<JobRepo.JobWrite> = [JobRepo.JobWrite.Upsert({ job: observed.job })]
+  const change = observed.change
+  if (change._tag === "Started" || change._tag === "StartedAndFinished") {
+    writes.push(JobRepo.JobWrite.Start({ jobName: incoming.jobName, executionId: change.execution.id, at: change.execution.startedAt }))
+  }
+  const executionOf = change._tag === "Unchanged" ? observed.job.latestExecutionId : change.execution.id
+  const running = change._tag !== "Unchanged" || stored.latestExecution?.status === "running"
+  if (executionOf !== undefined && running && notice.status.state !== "pending") {
+    const prefix = notice.first ? "[observed] " : ""
+    writes.push(JobRepo.JobWrite.Log({
+      executionId: executionOf,
+      lines: [{ timestamp: at, level: logLevelOf(notice.status.state), message: `${prefix}[${notice.status.state}] ${notice.status.message || notice.name}` }]
+    }))
+  }
+  if (change._tag === "Finished" || change._tag === "StartedAndFinished") {
+    writes.push(JobRepo.JobWrite.Finish({
+      executionId: change.execution.id,
+      status: change.execution.status === "failed" ? "failed" : "succeeded",
+      at: change.execution.finishedAt ?? at
+    }))
+  }
+  write(record, projection, batch, writes)
+  const component = Job.appId(region, Job.chartOf(notice.name))
+  batch.events.push({
+    phase: "phase1",
+    level: levelOf(notice.status.state),
+    type: "component",
+    component,
+    state: notice.status.state,
+    region: region.key,
+    message: `${component}: ${notice.status.state}${notice.status.message === "" ? "" : ` — ${notice.status.message}`}`
+  })
+}
+
+/** The install job a release event or log line is about. */
+const jobNameOfRelease = (region: Region, release: string) => Job.installJobName(region, Job.chartOf(release))
 
 /** A helm-controller log line goes to the running execution of its release's job, if there is one. */
 const logLine = (
-  env: Environment,
   record: DeploymentRecord,
   region: Region,
   projection: Projection,
   batch: Batch,
   event: Extract<ReleaseEvent, { _tag: "Log" }>
-) =>
-  Effect.gen(function*() {
-    if (event.release === undefined || event.message.trim() === "") return
-    const { latestExecution } = yield* cachedJob(env, record, projection, Job.installJobName(region, Job.chartOf(event.release)))
-    if (latestExecution === undefined || latestExecution.status !== "running") return
-    yield* write(record, projection, batch, [
-      JobRepo.JobWrite.Log({ executionId: latestExecution.id, lines: [{ timestamp: event.timestamp, level: event.level, message: event.message.trimEnd() }] })
-    ])
-  })
+) => {
+  if (event.release === undefined || event.message.trim() === "") return
+  const { latestExecution } = cachedJob(projection, jobNameOfRelease(region, event.release))
+  if (latestExecution === undefined || latestExecution.status !== "running") return
+  write(record, projection, batch, [
+    JobRepo.JobWrite.Log({ executionId: latestExecution.id, lines: [{ timestamp: event.timestamp, level: event.level, message: event.message.trimEnd() }] })
+  ])
+}
 
 /** Executions no job points at any more are never read again by this watch. */
 const forgetFinishedExecutions = (projection: Projection) => {
@@ -155,6 +164,9 @@ const forgetFinishedExecutions = (projection: Projection) => {
   for (const job of projection.state.jobs.values()) if (job.latestExecutionId !== undefined) latest.add(job.latestExecutionId)
   for (const id of projection.state.executions.keys()) if (!latest.has(id)) projection.state.executions.delete(id)
 }
+
+/** The most watch events stored as one batch. */
+const maxBatch = 2000
 
 const gateOptions = (env: Environment): HelmRelease.GateOptions => ({
   sentinel: env.settings.readySentinel,
@@ -194,52 +206,64 @@ export const watchRegion = (
 
 const attach = (env: Environment, record: DeploymentRecord, region: Region, flow: FlowPublisher, kubeconfig: Redacted.Redacted<string>) =>
   Effect.gen(function*() {
-    const gate = yield* Ref.make(HelmRelease.makeGate(gateOptions(env), yield* now))
-    const lastHealth = yield* Ref.make("")
+    // The gate and the projection belong to this watch's one fiber: plain state, read and written
+    // synchronously for every event; only a chunk's end touches the store.
+    let gate = HelmRelease.makeGate(gateOptions(env), yield* now)
+    let lastHealth = ""
     const projection: Projection = { state: { jobs: new Map(), executions: new Map() }, loaded: new Set() }
-    const feed = (batch: Batch, input: HelmRelease.GateInput) =>
-      Effect.gen(function*() {
-        const { gate: next, notices } = HelmRelease.step(yield* Ref.get(gate), input)
-        yield* Ref.set(gate, next)
-        for (const notice of notices) {
-          if (notice._tag === "ReleaseReported") yield* project(env, record, region, projection, batch, notice)
-          if (notice._tag === "DeadlineDeferred") {
-            batch.events.push({
-              phase: "phase1", level: "info", type: "deadline-deferred", region: region.key,
-              message: `Region ${region.key}: still installing (${notice.installed}/${notice.total}); the Phase-1 deadline is deferred`
-            })
-          }
-        }
-        return next.outcome !== undefined
-      })
+    type Work = HelmRelease.GateNotice | Extract<ReleaseEvent, { _tag: "Log" }>
+    /** Steps the gate; what it reports (and log lines) is projected afterwards, in the same order. */
+    const feed = (work: Array<Work>, input: HelmRelease.GateInput) => {
+      const { gate: next, notices } = HelmRelease.step(gate, input)
+      gate = next
+      work.push(...notices)
+      return next.outcome !== undefined
+    }
     const afterChunk = Effect.gen(function*() {
       yield* flow.publish
-      const health = healthOf(yield* Ref.get(gate))
+      const health = healthOf(gate)
       const key = JSON.stringify(health)
-      if (key !== (yield* Ref.get(lastHealth))) {
-        yield* Ref.set(lastHealth, key)
+      if (key !== lastHealth) {
+        lastHealth = key
         yield* patchRegion(env, record.id, region.key, (r) => ({ ...r, phase1: health }))
       }
     })
-    // Every event of a chunk is derived and projected in memory; the chunk is then stored in one
-    // transaction of job writes and one append of deployment events, however many events it held.
+    // A chunk of events is derived and projected in memory, then stored as one list of job writes
+    // (one transaction) and one append of deployment events, however many events it held.
     const processChunk = (events: Chunk.Chunk<ReleaseEvent | "tick">) =>
       Effect.gen(function*() {
-        let done = false
         const at = yield* now
-        const batch: Batch = { writes: [], events: [] }
+        // First the gate, for every event (most of a busy watch's events change nothing and stop here).
+        const work: Array<Work> = []
+        let done = false
         for (const event of events) {
           if (done) break
-          if (event === "tick") {
-            done = yield* feed(batch, HelmRelease.GateInput.Tick({ now: at }))
-          } else if (event._tag === "Log") {
-            yield* logLine(env, record, region, projection, batch, event)
-          } else {
+          if (event === "tick") done = feed(work, HelmRelease.GateInput.Tick({ now: at }))
+          else if (event._tag === "Log") work.push(event)
+          else {
             const input = HelmRelease.gateInputOf(event, at)
-            if (input !== undefined) done = yield* feed(batch, input)
+            if (input !== undefined) done = feed(work, input)
           }
         }
-        yield* Effect.orDie(env.jobs.record(record.id, batch.writes))
+        // Then the projection of what changed: the jobs it touches are read once per watch, and an
+        // execution id is drawn for each reported release (each starts at most one execution).
+        const reported = work.filter((item): item is Extract<HelmRelease.GateNotice, { _tag: "ReleaseReported" }> => item._tag === "ReleaseReported")
+        const named = work.flatMap((item) => (item._tag === "ReleaseReported" ? [item.name] : item._tag === "Log" && item.release !== undefined ? [item.release] : []))
+        yield* preload(env, record, projection, named.map((release) => jobNameOfRelease(region, release)))
+        const ids = yield* Effect.all(reported.map(() => env.ids.executionId))
+        let used = 0
+        const batch: Batch = { writes: [], events: [] }
+        for (const item of work) {
+          if (item._tag === "ReleaseReported") project(record, region, projection, batch, item, at, ids[used++]!)
+          else if (item._tag === "Log") logLine(record, region, projection, batch, item)
+          else if (item._tag === "DeadlineDeferred") {
+            batch.events.push({
+              phase: "phase1", level: "info", type: "deadline-deferred", region: region.key,
+              message: `Region ${region.key}: still installing (${item.installed}/${item.total}); the Phase-1 deadline is deferred`
+            })
+          }
+        }
+        if (batch.writes.length > 0) yield* Effect.orDie(env.jobs.record(record.id, batch.writes))
         if (batch.events.length > 0) yield* announce(env, record.id, batch.events)
         forgetFinishedExecutions(projection)
         yield* afterChunk
@@ -249,19 +273,25 @@ const attach = (env: Environment, record: DeploymentRecord, region: Region, flow
       Stream.retry(Schedule.exponential(Duration.seconds(2)).pipe(Schedule.union(Schedule.spaced(Duration.minutes(1))), Schedule.whileInput((error: { isRetryable: boolean }) => error.isRetryable)))
     )
     const ticks = Stream.tick(env.settings.gateTick).pipe(Stream.map(() => "tick" as const))
-    const watched = yield* Stream.merge(events, ticks).pipe(
-      Stream.mapChunksEffect(processChunk),
-      Stream.takeUntil((done) => done),
-      Stream.runDrain,
-      Effect.either
-    )
+    // Whatever the watch delivered while the previous batch was being stored is taken as the next
+    // batch (up to `maxBatch` events): under a burst the per-batch costs (a transaction, the flow
+    // delta, the health patch) are paid once per batch, and an idle watch waits for nothing.
+    const watched = yield* Effect.scoped(
+      Effect.flatMap(Stream.toQueueOfElements(Stream.merge(events, ticks), { capacity: 2 * maxBatch }), (queue) =>
+        Stream.fromQueue(queue, { maxChunkSize: maxBatch }).pipe(
+          Stream.flattenExitOption,
+          Stream.mapChunksEffect(processChunk),
+          Stream.takeUntil((done) => done),
+          Stream.runDrain
+        ))
+    ).pipe(Effect.either)
     if (watched._tag === "Left") {
       return {
         _tag: "WatchFailed",
         message: `Region ${region.key}: the cluster cannot be watched (${watched.left.reason}: ${watched.left.message}); check the kubeconfig and the API server's certificate, then retry.`
       } satisfies RegionVerdict
     }
-    const outcome = (yield* Ref.get(gate)).outcome
+    const outcome = gate.outcome
     if (outcome === undefined) return { _tag: "WatchFailed", message: `Region ${region.key}: the watch ended without an outcome; retry.` } satisfies RegionVerdict
     return { _tag: "Outcome", outcome } satisfies RegionVerdict
   })
