@@ -32,15 +32,17 @@ type Announcement = Parameters<typeof announce>[2][number]
 /**
  * What one watch has written of its region's install jobs. Each job (and its latest execution) is
  * read from the store the first time the watch touches it, then kept in step in memory with the very
- * fold the store applies (`JobRepo.applyWrites`): only this watch writes these jobs while it runs,
- * so the store is read once per job instead of once per event.
+ * fold the store applies (`JobRepo.applyWrites`), so the store is read once per job instead of once
+ * per event. Only this watch starts and finishes these jobs' executions; the flow publisher's failure
+ * cascade may also fail a job, but the store merges each write into what it holds and the cascade
+ * runs again after every batch.
  */
 interface Projection {
   readonly state: JobRepo.JobWriteState
   readonly loaded: Set<string>
 }
 
-/** What a chunk of watch events adds up to: one list of job writes and one of deployment events, stored once each. */
+/** What a batch of watch events adds up to: one list of job writes and one of deployment events, stored once each. */
 interface Batch {
   readonly writes: Array<JobRepo.JobWrite>
   readonly events: Array<Announcement>
@@ -79,7 +81,7 @@ const write = (record: DeploymentRecord, projection: Projection, batch: Batch, w
 
 /**
  * Projects one reported release into its job, execution and log (SPEC 2.4 merge and execution rules).
- * Synchronous: what it reads was preloaded, what it writes goes to the chunk's batch.
+ * Synchronous: what it reads was preloaded, what it writes goes to the batch.
  */
 const project = (
   record: DeploymentRecord,
@@ -207,7 +209,7 @@ export const watchRegion = (
 const attach = (env: Environment, record: DeploymentRecord, region: Region, flow: FlowPublisher, kubeconfig: Redacted.Redacted<string>) =>
   Effect.gen(function*() {
     // The gate and the projection belong to this watch's one fiber: plain state, read and written
-    // synchronously for every event; only a chunk's end touches the store.
+    // synchronously for every event; only the end of a batch touches the store.
     let gate = HelmRelease.makeGate(gateOptions(env), yield* now)
     let lastHealth = ""
     const projection: Projection = { state: { jobs: new Map(), executions: new Map() }, loaded: new Set() }
@@ -219,7 +221,7 @@ const attach = (env: Environment, record: DeploymentRecord, region: Region, flow
       work.push(...notices)
       return next.outcome !== undefined
     }
-    const afterChunk = Effect.gen(function*() {
+    const afterBatch = Effect.gen(function*() {
       yield* flow.publish
       const health = healthOf(gate)
       const key = JSON.stringify(health)
@@ -228,9 +230,9 @@ const attach = (env: Environment, record: DeploymentRecord, region: Region, flow
         yield* patchRegion(env, record.id, region.key, (r) => ({ ...r, phase1: health }))
       }
     })
-    // A chunk of events is derived and projected in memory, then stored as one list of job writes
+    // A batch of events is derived and projected in memory, then stored as one list of job writes
     // (one transaction) and one append of deployment events, however many events it held.
-    const processChunk = (events: Chunk.Chunk<ReleaseEvent | "tick">) =>
+    const processBatch = (events: Chunk.Chunk<ReleaseEvent | "tick">) =>
       Effect.gen(function*() {
         const at = yield* now
         // First the gate, for every event (most of a busy watch's events change nothing and stop here).
@@ -266,7 +268,7 @@ const attach = (env: Environment, record: DeploymentRecord, region: Region, flow
         if (batch.writes.length > 0) yield* Effect.orDie(env.jobs.record(record.id, batch.writes))
         if (batch.events.length > 0) yield* announce(env, record.id, batch.events)
         forgetFinishedExecutions(projection)
-        yield* afterChunk
+        yield* afterBatch
         return Chunk.of(done)
       })
     const events = env.watch.watch(kubeconfig, env.settings.watch).pipe(
@@ -280,7 +282,7 @@ const attach = (env: Environment, record: DeploymentRecord, region: Region, flow
       Effect.flatMap(Stream.toQueueOfElements(Stream.merge(events, ticks), { capacity: 2 * maxBatch }), (queue) =>
         Stream.fromQueue(queue, { maxChunkSize: maxBatch }).pipe(
           Stream.flattenExitOption,
-          Stream.mapChunksEffect(processChunk),
+          Stream.mapChunksEffect(processBatch),
           Stream.takeUntil((done) => done),
           Stream.runDrain
         ))
