@@ -1,7 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Job from "@sovereign/core/Job"
 import * as Orchestrator from "@sovereign/core/Orchestrator"
-import { Effect } from "effect"
+import type * as ClusterWatch from "@sovereign/core/ClusterWatch"
+import { ReleaseEvent } from "@sovereign/core/ClusterWatch"
+import type * as HelmRelease from "@sovereign/core/HelmRelease"
+import { Effect, Stream } from "effect"
 import { bootstrapKit } from "../src/internal/bootstrapKit.js"
 import { checkReplay, checkSnapshot } from "./flowChecks.js"
 import {
@@ -107,6 +110,39 @@ describe("Orchestrator on the simulator: the happy path", () => {
       expect(written.filter((w) => w._tag === "Upsert").length).toBe(components.length)
       expect(lists.length).toBeLessThanOrEqual(components.length)
     }).pipe(Effect.provide(layer(makeWorld(), { spyJobs: (method, args) => calls.push({ method, args }) })))
+  })
+
+  it.scoped("a burst of watch events is stored in a few batches, not one transaction per event", () => {
+    const calls: Array<string> = []
+    const ready = (status: "True" | "False" | "Unknown", reason: string): HelmRelease.Condition => ({ type: "Ready", status, reason, message: reason })
+    const cycle = [[ready("Unknown", "Progressing")], [ready("False", "InstallFailed")], [ready("True", "InstallSucceeded")]]
+    const observed = (index: number, conditions: ReadonlyArray<HelmRelease.Condition>) => {
+      const release = bootstrapKit[index]!
+      return ReleaseEvent.Observed({
+        release: { name: release.name, namespace: release.namespace, generation: 1, observedGeneration: 1, suspend: false, conditions, dependsOn: release.dependsOn }
+      })
+    }
+    // The initial list, then 4,000 state changes, each followed by a repeat, then every release Ready:
+    // delivered one event per chunk, while every store call takes 10 ms (of the test clock).
+    const burst: Array<ClusterWatch.ReleaseEvent> = [...bootstrapKit.map((_, index) => observed(index, [])), ReleaseEvent.Synced()]
+    for (let step = 0; step < 4000; step++) {
+      const index = step % bootstrapKit.length
+      const event = observed(index, cycle[(Math.floor(step / bootstrapKit.length) + index) % 2]!)
+      burst.push(event, event)
+    }
+    burst.push(...bootstrapKit.map((_, index) => observed(index, cycle[2]!)))
+    const watch: ClusterWatch.ClusterWatchService = { watch: () => Stream.concat(Stream.fromIterable(burst).pipe(Stream.rechunk(1)), Stream.never) }
+    return Effect.gen(function*() {
+      const orchestrator = yield* Orchestrator.Orchestrator
+      const created = yield* orchestrator.create(request(1), "ops@omani.works")
+      expect((yield* advanceUntil(created.id, terminal)).status).toBe("ready")
+      const components = (yield* eventsOf(created.id)).filter((event) => event.type === "component")
+      expect(components.length).toBe(bootstrapKit.length + 4000 + bootstrapKit.length)
+      // 8,105 events: whatever arrived while the previous batch was stored, at most 2,000 to a batch.
+      const lists = calls.filter((method) => method === "record").length
+      expect(lists).toBeGreaterThan(0)
+      expect(lists).toBeLessThanOrEqual(12)
+    }).pipe(Effect.provide(layer(makeWorld(), { watch, spyJobs: (method) => calls.push(method), jobsLatency: "10 millis" })))
   })
 
   it.scoped("rejects an invalid request with field issues and a second deployment of an FQDN in flight", () =>

@@ -1,5 +1,6 @@
 /** Test harness: the orchestrator on in-memory repositories and the simulated world, driven by TestClock. */
 import * as CloudProvider from "@sovereign/core/CloudProvider"
+import * as ClusterWatch from "@sovereign/core/ClusterWatch"
 import * as DeploymentRepo from "@sovereign/core/DeploymentRepo"
 import * as DnsProvider from "@sovereign/core/DnsProvider"
 import * as FlowEvents from "@sovereign/core/FlowEvents"
@@ -8,7 +9,7 @@ import * as JobRepo from "@sovereign/core/JobRepo"
 import * as Secrets from "@sovereign/core/Secrets"
 import * as Orchestrator from "@sovereign/core/Orchestrator"
 import * as Memory from "@sovereign/core/testing/Memory"
-import { Effect, Layer, Option, TestClock } from "effect"
+import { type Duration, Effect, Layer, Option, TestClock } from "effect"
 import * as Simulator from "../src/Simulator.js"
 import type { Faults } from "../src/SimulatorConfig.js"
 import { noFaults } from "../src/SimulatorConfig.js"
@@ -58,9 +59,15 @@ export const layer = (
     readonly zones?: ReadonlyArray<string>
     /** Told of every JobRepo call (method and arguments) before it runs. */
     readonly spyJobs?: (method: keyof JobRepo.JobRepoService, args: ReadonlyArray<unknown>) => void
+    /** Every JobRepo call takes this long (on the test clock), as a real database's would. */
+    readonly jobsLatency?: Duration.DurationInput
+    /** A watch in place of the simulated clusters' (the rest of the world stays simulated). */
+    readonly watch?: ClusterWatch.ClusterWatchService
   } = {}
 ) => {
-  const jobRepo = options.spyJobs === undefined ? Memory.jobRepo(world.memory) : spiedJobRepo(Memory.jobRepo(world.memory), options.spyJobs)
+  const jobRepo = options.spyJobs === undefined && options.jobsLatency === undefined
+    ? Memory.jobRepo(world.memory)
+    : spiedJobRepo(Memory.jobRepo(world.memory), options.spyJobs ?? (() => {}), options.jobsLatency)
   const base = Layer.mergeAll(
     Memory.deploymentRepo(world.memory),
     jobRepo,
@@ -79,18 +86,21 @@ export const layer = (
   }).pipe(
     Layer.provide(Simulator.deliverToKubeconfigs)
   )
-  const simulator = options.nonResumable === true
+  const resumability = options.nonResumable === true
     ? Layer.provideMerge(
       Layer.effect(CloudProvider.CloudProvider, Effect.map(CloudProvider.CloudProvider, (cloud) => ({ ...cloud, capabilities: { resumable: false } }))),
       simulated
     )
     : simulated
+  // The second layer of a merge wins where both provide a service.
+  const simulator = options.watch === undefined ? resumability : Layer.merge(resumability, Layer.succeed(ClusterWatch.ClusterWatch, options.watch))
   return Layer.provideMerge(Orchestrator.layer, Layer.provideMerge(simulator, base))
 }
 
 const spiedJobRepo = (
   inner: Layer.Layer<JobRepo.JobRepo>,
-  spy: (method: keyof JobRepo.JobRepoService, args: ReadonlyArray<unknown>) => void
+  spy: (method: keyof JobRepo.JobRepoService, args: ReadonlyArray<unknown>) => void,
+  latency: Duration.DurationInput | undefined
 ): Layer.Layer<JobRepo.JobRepo> =>
   Layer.effect(
     JobRepo.JobRepo,
@@ -99,7 +109,8 @@ const spiedJobRepo = (
       for (const [method, fn] of Object.entries(jobs)) {
         spied[method] = (...args: ReadonlyArray<unknown>) => {
           spy(method as keyof JobRepo.JobRepoService, args)
-          return (fn as (...a: ReadonlyArray<unknown>) => unknown)(...args)
+          const call = (fn as (...a: ReadonlyArray<unknown>) => Effect.Effect<unknown, unknown>)(...args)
+          return latency === undefined ? call : Effect.delay(call, latency)
         }
       }
       return spied as unknown as JobRepo.JobRepoService
