@@ -8,14 +8,8 @@ import { JobRepo } from "../src/JobRepo.js"
 import { Kubeconfigs } from "../src/Kubeconfigs.js"
 import * as Orchestrator from "../src/Orchestrator.js"
 import * as Memory from "../src/testing/Memory.js"
+import { request } from "./support/requests.js"
 
-const request = {
-  sovereignFQDN: "t1.example.com",
-  orgName: "Example",
-  orgEmail: "ops@example.com",
-  regions: [{ provider: "fake", cloudRegion: "r1", controlPlaneSize: "small" }],
-  sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx ops@example.com"
-}
 
 /** A cloud with two steps; `failStep` makes one fail permanently; the kubeconfig is "called back" by the test. */
 const fakeCloud = (options: { readonly failStep?: string; readonly refuseRegion?: string } = {}): CloudProviderService => ({

@@ -10,14 +10,8 @@ import { DnsProvider } from "../src/DnsProvider.js"
 import { Kubeconfigs } from "../src/Kubeconfigs.js"
 import * as Orchestrator from "../src/Orchestrator.js"
 import * as Memory from "../src/testing/Memory.js"
+import { request } from "./support/requests.js"
 
-const request = {
-  sovereignFQDN: "t1.example.com",
-  orgName: "Example",
-  orgEmail: "ops@example.com",
-  regions: [{ provider: "fake", cloudRegion: "r1", controlPlaneSize: "small" }],
-  sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx ops@example.com"
-}
 
 const cloud: CloudProviderService = {
   provider: "fake",

@@ -5,7 +5,7 @@ import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import { Effect, Layer, Option } from "effect"
-import { ensurePrivateDir } from "./internal/files.js"
+import { ensurePrivateDir, isProcessAlive } from "./internal/files.js"
 import * as Migrations from "./Migrations.js"
 import * as PgliteClient from "./PgliteClient.js"
 import { ServerConfig } from "./ServerConfig.js"
@@ -44,7 +44,7 @@ const lockDirectory = (dataDir: string) =>
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== "EEXIST") return Effect.die(error)
           const owner = Number(fs.readFileSync(file, "utf8").trim())
-          if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
+          if (Number.isInteger(owner) && owner > 0 && isProcessAlive(owner)) {
             return Effect.dieMessage(`another Sovereign server (pid ${owner}) uses ${dataDir}; stop it first`)
           }
           fs.rmSync(file, { force: true })
@@ -54,15 +54,6 @@ const lockDirectory = (dataDir: string) =>
     }),
     (file) => Effect.sync(() => fs.rmSync(file, { force: true }))
   )
-
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
 
 /** PGlite in `dataDir` (in memory when undefined), locked to this process and migrated. */
 export const layerPglite = (dataDir: string | undefined) =>

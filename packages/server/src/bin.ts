@@ -4,6 +4,7 @@ import { FlowGraph, type FlowMessage } from "@sovereign/core"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { adminTokenFile } from "./Auth.js"
+import { isProcessAlive } from "./internal/files.js"
 import * as Progress from "./cli/Progress.js"
 import { readStream } from "./cli/Sse.js"
 import { serve } from "./Main.js"
@@ -225,17 +226,9 @@ const stopWithLauncher = () => {
   let launcher = process.ppid
   const parent = statOf(launcher)
   if (parent !== null && ["sh", "dash", "bash"].includes(parent[1]!)) launcher = Number(parent[2])
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0)
-      return true
-    } catch (error) {
-      return (error as NodeJS.ErrnoException).code === "EPERM"
-    }
-  }
   if (launcher <= 1) return
   setInterval(() => {
-    if (!alive(launcher)) process.kill(process.pid, "SIGTERM")
+    if (!isProcessAlive(launcher)) process.kill(process.pid, "SIGTERM")
   }, 1000).unref()
 }
 

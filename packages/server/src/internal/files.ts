@@ -1,4 +1,4 @@
-/** Small file helpers for the data directory: private (0700/0600) and written atomically. */
+/** Small helpers for the data directory: private (0700/0600) files written atomically, and the pid lock's liveness check. */
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -30,5 +30,15 @@ export const readOrCreatePrivateFile = (file: string, generate: () => string): {
     const contents = generate()
     writePrivateFile(file, contents)
     return { contents, created: true }
+  }
+}
+
+/** Whether a process with this pid exists (one we may not signal still exists: EPERM). */
+export const isProcessAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"
   }
 }
