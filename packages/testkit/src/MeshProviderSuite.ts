@@ -1,67 +1,46 @@
-/** The MeshProvider conformance suite (SPEC 2.8): any adapter plus a driver of its world must pass it. */
+/**
+ * The MeshProvider conformance suite (SPEC 2.8): any adapter plus a driver of its world must pass it,
+ * for every Cilium version and mode of the matrix. Each region is checked the way its dialling
+ * component would use what was configured: the config file of every peer is read from that
+ * component's mount, `<peer>.mesh.cilium.io` is resolved through the aliases it has, and a real TLS
+ * session to the peer's etcd (client-certificate auth, hostname verification) reads a key.
+ */
 import { Deployment, MeshPlan, MeshProvider } from "@sovereign/core"
-import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Either, Layer } from "effect"
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Effect, Either, Exit, Layer, Scope } from "effect"
+import yaml from "js-yaml"
 import { X509Certificate, generateKeyPairSync, randomBytes } from "node:crypto"
 import forge from "node-forge"
+import * as EtcdServer from "./EtcdServer.js"
+import { MeshWorld } from "./MeshWorld.js"
+import type { CiliumSeed, ComponentView, KeyPair, MeshRegionObservation, MeshRegionSeed, Workload } from "./MeshWorld.js"
 
-/** A certificate and its private key, PEM. */
-export interface KeyPair {
-  readonly cert: string
-  readonly key: string
-}
+export { MeshWorld, workloads } from "./MeshWorld.js"
+export type { CiliumSeed, ComponentView, KeyPair, MeshRegionObservation, MeshRegionSeed, MeshWorldService, Workload } from "./MeshWorld.js"
 
-/** What one region's cluster holds before a pass; `undefined` means the object is absent. */
-export interface MeshRegionSeed {
-  /** The `clustermesh-apiserver` Service. */
-  readonly service: { readonly type: string; readonly loadBalancerIP: string | undefined; readonly port: number } | undefined
-  /** `cilium-ca`. */
-  readonly ca: KeyPair | undefined
-  /** `clustermesh-apiserver-remote-cert` (CN=remote, signed by `ca`). */
-  readonly remote: KeyPair | undefined
-  /** cluster-name / cluster-id of `cilium-config`. */
-  readonly ciliumConfig: { readonly clusterName: string; readonly clusterId: number } | undefined
-}
-
-export const workloads = ["cilium", "cilium-operator", "clustermesh-apiserver"] as const
-export type Workload = (typeof workloads)[number]
-
-/** What one region's cluster holds after a pass. */
-export interface MeshRegionObservation {
-  /** `kube-system/cilium-clustermesh` data as text; undefined when the Secret does not exist. */
-  readonly secretData: Readonly<Record<string, string>> | undefined
-  /** The `cilium` DaemonSet's pod template hostAliases. */
-  readonly hostAliases: ReadonlyArray<MeshPlan.HostAlias>
-  /** `clustermesh-apiserver-remote-cert` as stored now (a minted one must have been persisted). */
-  readonly remote: KeyPair | undefined
-  /** Opaque versions that change whenever the object is written (resourceVersion for Kubernetes). */
-  readonly secretRevision: string | undefined
-  readonly workloadRevisions: Readonly<Record<Workload, string | undefined>>
-  /** Whether a rollout restart was requested on the workload at any time. */
-  readonly restarted: Readonly<Record<Workload, boolean>>
-}
-
-export interface MeshWorldService {
-  /** Creates or replaces the objects of one region's cluster; the returned region addresses it. */
-  readonly seed: (region: Deployment.Region, seed: MeshRegionSeed) => Effect.Effect<MeshProvider.MeshRegion>
-  readonly observe: (regionKey: string) => Effect.Effect<MeshRegionObservation>
-}
-
-/** The world the provider under test acts on, seeded and observed by the suite. */
-export class MeshWorld extends Context.Tag("@sovereign/testkit/MeshWorld")<MeshWorld, MeshWorldService>() {}
+/** Every Cilium the suite wires: the versions around the 1.20 and 1.21 changes, with and without KVStoreMesh, rendered by the chart or not. */
+export const matrix: ReadonlyArray<CiliumSeed> = ["1.16.5", "1.19.2", "1.20.1", "1.21.0"].flatMap((version) =>
+  [true, false].flatMap((kvstoreMesh) => [false, true].map((chartRendersConfig) => ({ version, kvstoreMesh, chartRendersConfig })))
+)
 
 export interface MeshProviderSuiteOptions {
   /** The provider mints a CN=remote client cert signed by the region's CA when the region has none. */
   readonly mintsRemoteCertificates: boolean
+  /** The cells to run (default: the whole matrix). */
+  readonly matrix?: ReadonlyArray<CiliumSeed>
 }
 
+export const cellName = (cell: CiliumSeed): string =>
+  `Cilium ${cell.version}, KVStoreMesh ${cell.kvstoreMesh ? "on" : "off"}, ${cell.chartRendersConfig ? "the chart renders the config" : "Sovereign writes the config"}`
+
 // ---------------------------------------------------------------------------------------------
-// Test certificates (real ones, so an adapter that checks chains can run the suite)
+// Test certificates (real ones: adapters check chains, and etcd checks every client)
 
-const freshKey = () =>
-  generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs8", format: "pem" }).toString()
+const freshKey = () => generateKeyPairSync("rsa", { modulusLength: 2048 }).privateKey.export({ type: "pkcs8", format: "pem" }).toString()
 
-const forgeCertificate = (key: string, commonName: string, isAuthority: boolean) => {
+type Usage = "authority" | "client" | "server"
+
+const forgeCertificate = (key: string, commonName: string, usage: Usage, dnsNames: ReadonlyArray<string> = []) => {
   const cert = forge.pki.createCertificate()
   const privateKey = forge.pki.privateKeyFromPem(key) as forge.pki.rsa.PrivateKey
   cert.publicKey = forge.pki.setRsaPublicKey(privateKey.n, privateKey.e)
@@ -72,30 +51,41 @@ const forgeCertificate = (key: string, commonName: string, isAuthority: boolean)
   cert.validity.notAfter = new Date(Date.now() + 365 * 86_400_000)
   cert.setSubject([{ name: "commonName", value: commonName }])
   cert.setExtensions(
-    isAuthority
+    usage === "authority"
       ? [{ name: "basicConstraints", cA: true, critical: true }, { name: "keyUsage", keyCertSign: true, cRLSign: true, critical: true }]
-      : [{ name: "basicConstraints", cA: false }, { name: "keyUsage", digitalSignature: true, keyEncipherment: true }, { name: "extKeyUsage", clientAuth: true }]
+      : [
+          { name: "basicConstraints", cA: false },
+          { name: "keyUsage", digitalSignature: true, keyEncipherment: true },
+          { name: "extKeyUsage", clientAuth: true, serverAuth: usage === "server" },
+          ...(dnsNames.length === 0 ? [] : [{ name: "subjectAltName", altNames: dnsNames.map((value) => ({ type: 2, value })) }])
+        ]
   )
   return cert
+}
+
+const signed = (ca: KeyPair, commonName: string, usage: Usage, dnsNames: ReadonlyArray<string> = []): KeyPair => {
+  const key = freshKey()
+  const cert = forgeCertificate(key, commonName, usage, dnsNames)
+  cert.setIssuer(forge.pki.certificateFromPem(ca.cert).subject.attributes)
+  cert.sign(forge.pki.privateKeyFromPem(ca.key) as forge.pki.rsa.PrivateKey, forge.md.sha256.create())
+  return { cert: forge.pki.certificateToPem(cert), key }
 }
 
 /** A self-signed CA standing in for a region's `cilium-ca`. */
 export const testAuthority = (commonName: string): KeyPair => {
   const key = freshKey()
-  const cert = forgeCertificate(key, commonName, true)
+  const cert = forgeCertificate(key, commonName, "authority")
   cert.setIssuer(cert.subject.attributes)
   cert.sign(forge.pki.privateKeyFromPem(key) as forge.pki.rsa.PrivateKey, forge.md.sha256.create())
   return { cert: forge.pki.certificateToPem(cert), key }
 }
 
 /** A CN=remote client certificate signed by `ca`, like the chart's `clustermesh-apiserver-remote-cert`. */
-export const testRemoteCertificate = (ca: KeyPair): KeyPair => {
-  const key = freshKey()
-  const cert = forgeCertificate(key, "remote", false)
-  cert.setIssuer(forge.pki.certificateFromPem(ca.cert).subject.attributes)
-  cert.sign(forge.pki.privateKeyFromPem(ca.key) as forge.pki.rsa.PrivateKey, forge.md.sha256.create())
-  return { cert: forge.pki.certificateToPem(cert), key }
-}
+export const testRemoteCertificate = (ca: KeyPair): KeyPair => signed(ca, "remote", "client")
+
+/** The certificate of a region's clustermesh-apiserver etcd, under the names it is dialled by. */
+const testServerCertificate = (ca: KeyPair): KeyPair =>
+  signed(ca, "clustermesh-apiserver", "server", [`*.${MeshPlan.meshDomain}`, `clustermesh-apiserver.${MeshPlan.namespace}.svc`])
 
 // ---------------------------------------------------------------------------------------------
 // The deployment the suite meshes
@@ -117,30 +107,35 @@ const deploymentId = "0123456789abcdef"
 /** fsn1 → t1-mesh, hel1-1 → t1-hel, nbg1-2 → t1-nbg, with ids from the one derivation. */
 export const suiteRegions = Deployment.deriveRegions(spec, deploymentId)
 const [primary, helsinki, nuremberg] = suiteRegions as [Deployment.Region, Deployment.Region, Deployment.Region]
-const addresses: Record<string, string> = { [primary.key]: "203.0.113.10", [helsinki.key]: "203.0.113.20", [nuremberg.key]: "203.0.113.30" }
+const addresses: Readonly<Record<string, string>> = { [primary.key]: "203.0.113.10", [helsinki.key]: "203.0.113.20", [nuremberg.key]: "203.0.113.30" }
+const movedAddress = "198.51.100.7"
 
-let material: Record<string, { readonly ca: KeyPair; readonly remote: KeyPair }> | undefined
-const materialOf = (region: Deployment.Region) => {
+interface Material {
+  readonly ca: KeyPair
+  readonly remote: KeyPair
+  readonly local: KeyPair
+  readonly server: KeyPair
+}
+
+let material: Record<string, Material> | undefined
+const materialOf = (region: Deployment.Region): Material => {
   material ??= Object.fromEntries(
     suiteRegions.map((each) => {
       const ca = testAuthority(`${each.clusterName} cilium-ca`)
-      return [each.key, { ca, remote: testRemoteCertificate(ca) }]
+      return [each.key, { ca, remote: testRemoteCertificate(ca), local: signed(ca, "local", "client"), server: testServerCertificate(ca) }]
     })
   )
   return material[region.key]!
 }
 
-const healthySeed = (region: Deployment.Region): MeshRegionSeed => ({
-  service: { type: "LoadBalancer", loadBalancerIP: addresses[region.key], port: 2379 },
+const seedOf = (region: Deployment.Region, cell: CiliumSeed, ip: string | undefined = addresses[region.key]): MeshRegionSeed => ({
+  cilium: cell,
+  service: { type: "LoadBalancer", loadBalancerIP: ip, port: MeshPlan.defaultApiserverPort },
   ca: materialOf(region).ca,
   remote: materialOf(region).remote,
+  local: materialOf(region).local,
   ciliumConfig: { clusterName: region.clusterName, clusterId: region.clusterId }
 })
-
-const seedAll = (overrides: Partial<Record<string, Partial<MeshRegionSeed>>> = {}) =>
-  Effect.flatMap(MeshWorld, (world) =>
-    Effect.forEach(suiteRegions, (region) => world.seed(region, { ...healthySeed(region), ...overrides[region.key] }))
-  )
 
 const establish = (regions: ReadonlyArray<MeshProvider.MeshRegion>) =>
   Effect.flatMap(MeshProvider.MeshProvider, (provider) => provider.establish(deploymentId, regions))
@@ -161,17 +156,10 @@ const peerOf = (status: MeshPlan.MeshRegionStatus, peer: Deployment.Region) => {
   return found!
 }
 
-const peerKeysIn = (data: Readonly<Record<string, string>> | undefined, peer: Deployment.Region) =>
-  Object.keys(data ?? {}).filter((key) => key === peer.clusterName || key.startsWith(`${peer.clusterName}-ca.`) || key.startsWith(`${peer.clusterName}.`))
+const othersOf = (region: Deployment.Region) => suiteRegions.filter((each) => each.key !== region.key)
 
-const aliasedHostnames = (observation: MeshRegionObservation) =>
-  observation.hostAliases.flatMap((alias) => alias.hostnames.map((hostname) => `${alias.ip} ${hostname}`)).sort()
-
-const expectedAliases = (region: Deployment.Region, ips: Record<string, string> = addresses) =>
-  suiteRegions
-    .filter((peer) => peer.key !== region.key)
-    .map((peer) => `${ips[peer.key]} ${MeshPlan.peerHostname(peer.clusterName)}`)
-    .sort()
+const aliased = (view: ComponentView | undefined) =>
+  (view?.hostAliases ?? []).flatMap((alias) => alias.hostnames.map((hostname) => `${alias.ip} ${hostname}`)).sort()
 
 const isSignedBy = (certPem: string, caPem: string) => {
   const cert = new X509Certificate(certPem)
@@ -179,186 +167,356 @@ const isSignedBy = (certPem: string, caPem: string) => {
   return cert.checkIssued(ca) && cert.verify(ca.publicKey)
 }
 
+const versionOf = (cell: CiliumSeed) => MeshPlan.parseCiliumVersion(cell.version)!
+const diallerOf = (cell: CiliumSeed, observation: MeshRegionObservation): ComponentView | undefined =>
+  cell.kvstoreMesh ? observation.kvstoremesh : observation.agent
+const diallingWorkload = (cell: CiliumSeed): Workload => (cell.kvstoreMesh ? "clustermesh-apiserver" : "cilium")
+const expectedConfiguredIn = (cell: CiliumSeed): MeshPlan.ConfiguredIn =>
+  cell.chartRendersConfig ? "helm-values" : cell.kvstoreMesh ? "cilium-kvstoremesh" : "cilium-clustermesh"
+
+// ---------------------------------------------------------------------------------------------
+// The network: load balancers and in-cluster Services, in front of each region's real etcd
+
+/** Where each region's clustermesh-apiserver etcd really listens (127.0.0.1:<port>). */
+let etcds: Record<string, { readonly port: number }> = {}
+const markerKey = "cilium/cluster-name"
+
+interface EtcdConfig {
+  readonly endpoints?: ReadonlyArray<string>
+  readonly "trusted-ca-file"?: string
+  readonly "cert-file"?: string
+  readonly "key-file"?: string
+  readonly "cilium-host-aliases"?: ReadonlyArray<{ readonly hostname?: string; readonly ips?: ReadonlyArray<string> }>
+}
+
+const parseConfig = (text: string): EtcdConfig => {
+  const parsed = yaml.load(text)
+  if (typeof parsed !== "object" || parsed === null) throw new Error(`not an etcd config: ${text}`)
+  return parsed as EtcdConfig
+}
+
+/**
+ * Dials the etcd that `file` (a peer's config in `view`) names, exactly as Cilium would from a pod of
+ * `from`: the endpoint's hostname resolves through the config's `cilium-host-aliases` (1.20+ only;
+ * older Cilium ignores that key) or the pod's hostAliases, a Service name through the cluster's own
+ * Service; the address must be one a load balancer serves now. Returns the cluster name the etcd holds.
+ */
+const dial = (from: Deployment.Region, cell: CiliumSeed, view: ComponentView | undefined, file: string, balancers: Readonly<Record<string, string | undefined>>) =>
+  Effect.gen(function* () {
+    const text = view?.files[file]
+    if (text === undefined) return yield* Effect.fail(new Error(`no config file ${file} in ${MeshPlan.configDirectory}`))
+    const config = parseConfig(text)
+    const endpoint = new URL(config.endpoints?.[0] ?? "")
+    const mounted = (path: string | undefined) => {
+      const prefix = `${MeshPlan.configDirectory}/`
+      const content = path?.startsWith(prefix) === true ? view?.files[path.slice(prefix.length)] : undefined
+      if (content === undefined) throw new Error(`${file}: ${path ?? "(no path)"} is not a mounted file`)
+      return content
+    }
+    const identity = { ca: mounted(config["trusted-ca-file"]), cert: mounted(config["cert-file"]), key: mounted(config["key-file"]) }
+    const host = endpoint.hostname
+    const port = Number(endpoint.port === "" ? 443 : endpoint.port)
+    let target: number | undefined
+    if (host === `clustermesh-apiserver.${MeshPlan.namespace}.svc` && port === MeshPlan.defaultApiserverPort) {
+      target = etcds[from.key]?.port
+    } else {
+      const inConfig = MeshPlan.aliasesInConfig(versionOf(cell)) ? config["cilium-host-aliases"]?.find((alias) => alias.hostname === host)?.ips?.[0] : undefined
+      const ip = inConfig ?? view?.hostAliases.find((alias) => alias.hostnames.includes(host))?.ip
+      if (ip === undefined) return yield* Effect.fail(new Error(`${host} does not resolve in ${from.key} (no alias names it)`))
+      const region = suiteRegions.find((each) => balancers[each.key] === ip && port === MeshPlan.defaultApiserverPort)
+      target = region === undefined ? undefined : etcds[region.key]?.port
+      if (target === undefined) return yield* Effect.fail(new Error(`nothing answers at ${ip}:${port}`))
+    }
+    if (target === undefined) return yield* Effect.fail(new Error(`nothing answers at ${host}:${port}`))
+    return yield* EtcdServer.get({ host: "127.0.0.1", port: target }, host, identity, markerKey)
+  })
+
+/** Every region reaches every peer from its dialling component, and (with KVStoreMesh) its agents reach the local KVStoreMesh. */
+const expectMeshed = (cell: CiliumSeed, observed: Record<string, MeshRegionObservation>, balancers: Readonly<Record<string, string | undefined>>) =>
+  Effect.gen(function* () {
+    for (const region of suiteRegions) {
+      const observation = observed[region.key]!
+      const dialler = diallerOf(cell, observation)
+      expect(dialler, `${region.key}: the dialling component's view`).toBeDefined()
+      for (const peer of othersOf(region)) {
+        const reached = yield* Effect.either(dial(region, cell, dialler, peer.clusterName, balancers))
+        expect(Either.getOrElse(reached, (error) => `${region.key} → ${peer.clusterName} failed: ${error.message}`)).toBe(peer.clusterName)
+        if (cell.kvstoreMesh) {
+          const local = yield* Effect.either(dial(region, cell, observation.agent, peer.clusterName, balancers))
+          expect(Either.getOrElse(local, (error) => `${region.key} agents → ${peer.clusterName} failed: ${error.message}`)).toBe(region.clusterName)
+        }
+      }
+    }
+  })
+
+// ---------------------------------------------------------------------------------------------
+
 /**
  * Registers the suite. `layer` is built afresh for every test and provides the provider under test
- * together with the driver of its world.
+ * together with the driver of its world. Three real etcds (one per region) serve every test.
  */
-export const meshProviderSuite = <E>(
-  name: string,
-  layer: Layer.Layer<MeshProvider.MeshProvider | MeshWorld, E>,
-  options: MeshProviderSuiteOptions
-) =>
+export const meshProviderSuite = <E>(name: string, layer: Layer.Layer<MeshProvider.MeshProvider | MeshWorld, E>, options: MeshProviderSuiteOptions) =>
   describe(`MeshProvider conformance: ${name}`, () => {
-    const run = <A, E2>(test: Effect.Effect<A, E2, MeshProvider.MeshProvider | MeshWorld>) => Effect.provide(test, layer)
-    // Worlds may start servers and generate RSA keys; on a loaded machine that takes more than vitest's default 5 s.
-    const test = <A, E2>(title: string, self: () => Effect.Effect<A, E2, MeshProvider.MeshProvider | MeshWorld>) =>
-      it.effect(title, () => run(self()), 60_000)
-
-    test("meshes three regions: four keys per peer, the peer's CA and remote cert, hostAliases exactly the peers", () =>
-      Effect.gen(function* () {
-        const statuses = yield* establish(yield* seedAll())
-        const observed = yield* observeAll
-        expect(statuses).toHaveLength(3)
-        for (const region of suiteRegions) {
-          const status = statusOf(statuses, region)
-          expect(status).toMatchObject({ clusterName: region.clusterName, clusterId: region.clusterId, loadBalancerIP: addresses[region.key] })
-          expect(status.error).toBeUndefined()
-          expect(status.readyAt).toBeTypeOf("number")
-          const data = observed[region.key]!.secretData
-          expect(Object.keys(data ?? {})).toHaveLength(8)
-          for (const peer of suiteRegions.filter((each) => each.key !== region.key)) {
-            expect(peerOf(status, peer)).toMatchObject({ configured: true, loadBalancerIP: addresses[peer.key] })
-            expect(peerOf(status, peer).error).toBeUndefined()
-            expect(data?.[peer.clusterName]).toBe(MeshPlan.peerConfig(peer.clusterName, 2379))
-            expect(data?.[`${peer.clusterName}-ca.crt`]).toBe(materialOf(peer).ca.cert)
-            expect(data?.[`${peer.clusterName}.crt`]).toBe(materialOf(peer).remote.cert)
-            expect(data?.[`${peer.clusterName}.key`]).toBe(materialOf(peer).remote.key)
-          }
-          expect(aliasedHostnames(observed[region.key]!)).toEqual(expectedAliases(region))
-          for (const workload of workloads) expect(observed[region.key]!.restarted[workload], workload).toBe(true)
-        }
-      })
-    )
-
-    test("a second pass writes nothing and restarts nothing", () =>
-      Effect.gen(function* () {
-        const regions = yield* seedAll()
-        yield* establish(regions)
-        const before = yield* observeAll
-        const statuses = yield* establish(regions)
-        const after = yield* observeAll
-        for (const region of suiteRegions) {
-          expect(after[region.key]!.secretRevision, `${region.key} Secret`).toBe(before[region.key]!.secretRevision)
-          expect(after[region.key]!.workloadRevisions, `${region.key} workloads`).toEqual(before[region.key]!.workloadRevisions)
-          expect(statusOf(statuses, region).readyAt).toBeTypeOf("number")
-        }
-      })
-    )
-
-    test("a changed peer IP replaces the old hostAliases entry and restarts the region's workloads", () =>
-      Effect.gen(function* () {
-        const world = yield* MeshWorld
-        const regions = yield* seedAll()
-        yield* establish(regions)
-        const before = yield* observeAll
-        const moved = { ...addresses, [helsinki.key]: "198.51.100.7" }
-        const reseeded = yield* world.seed(helsinki, {
-          ...healthySeed(helsinki),
-          service: { type: "LoadBalancer", loadBalancerIP: moved[helsinki.key], port: 2379 }
-        })
-        const statuses = yield* establish(regions.map((region) => (region.region.key === helsinki.key ? reseeded : region)))
-        const after = yield* observeAll
-        for (const region of [primary, nuremberg]) {
-          expect(aliasedHostnames(after[region.key]!)).toEqual(expectedAliases(region, moved))
-          expect(after[region.key]!.workloadRevisions["cilium-operator"]).not.toBe(before[region.key]!.workloadRevisions["cilium-operator"])
-          expect(peerOf(statusOf(statuses, region), helsinki)).toMatchObject({ configured: true, loadBalancerIP: "198.51.100.7" })
-        }
-      })
-    )
-
-    const peerFailures: ReadonlyArray<{
-      readonly what: string
-      readonly seed: Partial<MeshRegionSeed>
-      readonly peerError: RegExp
-      /** The region's own hard error, when the problem makes the region unusable. */
-      readonly regionError?: ReadonlyArray<RegExp>
-    }> = [
-      {
-        what: "a NodePort clustermesh-apiserver Service is a hard error for that region, never a NodePort fallback",
-        seed: { service: { type: "NodePort", loadBalancerIP: undefined, port: 32379 } },
-        peerError: /LoadBalancer/,
-        regionError: [/NodePort/, /LoadBalancer/]
-      },
-      {
-        what: "a Service without a load-balancer IP leaves the peer unconfigured",
-        seed: { service: { type: "LoadBalancer", loadBalancerIP: undefined, port: 2379 } },
-        peerError: /LB IP|load.?balancer IP/i
-      },
-      {
-        what: "a missing cilium-ca leaves the peer unconfigured",
-        seed: { ca: undefined, remote: undefined },
-        peerError: /\bCA\b/
-      },
-      {
-        what: "a cluster name in cilium-config that differs from the derivation is an error naming both",
-        seed: { ciliumConfig: { clusterName: "t1-hel1-1", clusterId: helsinki.clusterId } },
-        peerError: /t1-hel1-1/,
-        regionError: [/t1-hel1-1/, /'t1-hel'|"t1-hel"|\bt1-hel\b/]
-      }
-    ]
-
-    for (const failure of peerFailures) {
-      test(failure.what, () =>
+    const scope = Effect.runSync(Scope.make())
+    beforeAll(() =>
+      Effect.runPromise(
         Effect.gen(function* () {
-          const statuses = yield* establish(yield* seedAll({ [helsinki.key]: failure.seed }))
-          const observed = yield* observeAll
-          for (const region of [primary, nuremberg]) {
-            const status = statusOf(statuses, region)
-            const peer = peerOf(status, helsinki)
-            expect(peer.configured).toBe(false)
-            expect(peer.error).toMatch(failure.peerError)
-            expect(status.readyAt).toBeUndefined()
-            expect(peerKeysIn(observed[region.key]!.secretData, helsinki)).toEqual([])
-            expect(aliasedHostnames(observed[region.key]!).some((entry) => entry.endsWith(MeshPlan.peerHostname(helsinki.clusterName)))).toBe(false)
-            // the healthy pair is wired regardless
-            const other = region.key === primary.key ? nuremberg : primary
-            expect(peerOf(status, other).configured).toBe(true)
-            expect(peerKeysIn(observed[region.key]!.secretData, other)).toHaveLength(4)
+          const started = yield* Effect.forEach(
+            suiteRegions,
+            (region) => {
+              const { ca, server } = materialOf(region)
+              return Effect.map(EtcdServer.start({ serverCert: server.cert, serverKey: server.key, trustedCa: ca.cert }), (etcd) => [region, etcd] as const)
+            },
+            { concurrency: "unbounded" }
+          )
+          for (const [region, etcd] of started) {
+            const { ca, remote } = materialOf(region)
+            yield* EtcdServer.put({ host: "127.0.0.1", port: etcd.port }, `${region.clusterName}.${MeshPlan.meshDomain}`, { ca: ca.cert, ...remote }, markerKey, region.clusterName)
           }
-          const own = statusOf(statuses, helsinki)
-          // a region its peers cannot use is not meshed, whatever it reaches itself
-          expect(own.readyAt).toBeUndefined()
-          expect(own.error).toBeDefined()
-          if (failure.regionError === undefined) {
-            expect(own.peers.every((peer) => peer.configured)).toBe(true)
-          } else {
-            for (const pattern of failure.regionError) expect(own.error).toMatch(pattern)
-            expect(own.peers.every((peer) => !peer.configured)).toBe(true)
-            expect(observed[helsinki.key]!.secretData ?? {}).toEqual({})
-          }
-        })
+          etcds = Object.fromEntries(started.map(([region, etcd]) => [region.key, { port: etcd.port }]))
+        }).pipe(Scope.extend(scope))
       )
+    )
+    afterAll(() => Effect.runPromise(Scope.close(scope, Exit.void)))
+
+    const run = <A, E2>(test: Effect.Effect<A, E2, MeshProvider.MeshProvider | MeshWorld>) => Effect.provide(test, layer)
+    // Worlds start servers and the provider waits for Helm releases; on a loaded machine that takes a while.
+    const test = <A, E2>(title: string, self: () => Effect.Effect<A, E2, MeshProvider.MeshProvider | MeshWorld>) =>
+      it.live(title, () => run(self()), 120_000)
+
+    const seedAll = (cell: CiliumSeed, overrides: Partial<Record<string, Partial<MeshRegionSeed>>> = {}) =>
+      Effect.flatMap(MeshWorld, (world) => Effect.forEach(suiteRegions, (region) => world.seed(region, { ...seedOf(region, cell), ...overrides[region.key] })))
+
+    for (const cell of options.matrix ?? matrix) {
+      const version = versionOf(cell)
+      const inConfig = MeshPlan.aliasesInConfig(version)
+      describe(cellName(cell), () => {
+        test(`wires three regions as the chart would: each dials every peer from ${cell.kvstoreMesh ? "KVStoreMesh" : "the agents"}, over real TLS`, () =>
+          Effect.gen(function* () {
+            const statuses = yield* establish(yield* seedAll(cell))
+            const observed = yield* observeAll
+            expect(statuses).toHaveLength(3)
+            for (const region of suiteRegions) {
+              const status = statusOf(statuses, region)
+              expect(status).toMatchObject({
+                clusterName: region.clusterName,
+                clusterId: region.clusterId,
+                ciliumVersion: cell.version,
+                mode: cell.kvstoreMesh ? "kvstoremesh" : "direct",
+                loadBalancerIP: addresses[region.key]
+              })
+              expect(status.error).toBeUndefined()
+              expect(status.readyAt).toBeTypeOf("number")
+              const observation = observed[region.key]!
+              expect(observation.kvstoremesh === undefined).toBe(!cell.kvstoreMesh)
+              const dialler = diallerOf(cell, observation)!
+              for (const peer of othersOf(region)) {
+                expect(peerOf(status, peer)).toEqual({ name: peer.clusterName, loadBalancerIP: addresses[peer.key], configured: true, configuredIn: expectedConfiguredIn(cell) })
+                expect(dialler.files[peer.clusterName]?.includes("cilium-host-aliases"), `${peer.clusterName} config carries its address`).toBe(inConfig)
+                if (cell.kvstoreMesh) {
+                  // the agents reach the peer only through the local KVStoreMesh, never with its certificates
+                  expect(observation.agent.files[peer.clusterName]).toContain(MeshPlan.localEndpoint)
+                  expect(observation.agent.files[`${peer.clusterName}.etcd-client.key`]).toBeUndefined()
+                }
+              }
+              const peersAliased = othersOf(region).map((peer) => `${addresses[peer.key]} ${MeshPlan.peerHostname(peer.clusterName)}`).sort()
+              expect(aliased(dialler)).toEqual(inConfig ? [] : peersAliased)
+              if (cell.kvstoreMesh) expect(aliased(observation.agent)).toEqual([])
+              const restarted = inConfig ? [] : [diallingWorkload(cell)]
+              for (const workload of ["cilium", "cilium-operator", "clustermesh-apiserver"] as const) {
+                expect(observation.restarts[workload], `${region.key} ${workload} restarts`).toBe(restarted.includes(workload) ? 1 : 0)
+              }
+            }
+            yield* expectMeshed(cell, observed, addresses)
+          })
+        )
+
+        test("a second pass writes nothing and restarts nothing", () =>
+          Effect.gen(function* () {
+            const regions = yield* seedAll(cell)
+            yield* establish(regions)
+            const before = yield* observeAll
+            const statuses = yield* establish(regions)
+            const after = yield* observeAll
+            for (const region of suiteRegions) {
+              expect(after[region.key]!.writes, `${region.key} writes`).toBe(before[region.key]!.writes)
+              expect(after[region.key]!.restarts, `${region.key} restarts`).toEqual(before[region.key]!.restarts)
+              expect(statusOf(statuses, region).readyAt).toBeTypeOf("number")
+            }
+          })
+        )
+
+        test("a Flux reconcile right after the mesh is established leaves every region meshed", () =>
+          Effect.gen(function* () {
+            const world = yield* MeshWorld
+            const regions = yield* seedAll(cell)
+            yield* establish(regions)
+            const before = yield* observeAll
+            yield* Effect.forEach(suiteRegions, (region) => world.reconcile(region.key), { discard: true })
+            const after = yield* observeAll
+            yield* expectMeshed(cell, after, addresses)
+            for (const region of suiteRegions) expect(after[region.key]!.restarts, `${region.key} restarts`).toEqual(before[region.key]!.restarts)
+            // and nothing needs redoing
+            const statuses = yield* establish(regions)
+            const again = yield* observeAll
+            for (const region of suiteRegions) {
+              expect(statusOf(statuses, region).readyAt).toBeTypeOf("number")
+              expect(again[region.key]!.writes, `${region.key} writes after the reconcile`).toBe(after[region.key]!.writes)
+            }
+          })
+        )
+
+        test(
+          inConfig
+            ? "a changed peer IP is rewritten into its config and restarts no workload"
+            : `a changed peer IP replaces the old alias on ${diallingWorkload(cell)} and restarts only it`,
+          () =>
+            Effect.gen(function* () {
+              const world = yield* MeshWorld
+              const regions = yield* seedAll(cell)
+              yield* establish(regions)
+              const before = yield* observeAll
+              const moved = { ...addresses, [helsinki.key]: movedAddress }
+              const reseeded = yield* world.seed(helsinki, seedOf(helsinki, cell, movedAddress))
+              const statuses = yield* establish(regions.map((region) => (region.region.key === helsinki.key ? reseeded : region)))
+              const after = yield* observeAll
+              for (const region of [primary, nuremberg]) {
+                expect(peerOf(statusOf(statuses, region), helsinki)).toMatchObject({ configured: true, loadBalancerIP: movedAddress })
+                const dialler = diallerOf(cell, after[region.key]!)
+                expect(aliased(dialler)).toEqual(
+                  inConfig ? [] : othersOf(region).map((peer) => `${moved[peer.key]} ${MeshPlan.peerHostname(peer.clusterName)}`).sort()
+                )
+              }
+              for (const region of suiteRegions) {
+                for (const workload of ["cilium", "cilium-operator", "clustermesh-apiserver"] as const) {
+                  const restartedNow = !inConfig && region.key !== helsinki.key && workload === diallingWorkload(cell)
+                  expect(after[region.key]!.restarts[workload] - before[region.key]!.restarts[workload], `${region.key} ${workload} restarts`).toBe(restartedNow ? 1 : 0)
+                }
+              }
+              yield* expectMeshed(cell, after, moved)
+            })
+        )
+      })
     }
 
-    test("a region with fewer than two regions is not meshed and nothing is written", () =>
-      Effect.gen(function* () {
-        const [only] = yield* seedAll()
-        const statuses = yield* establish([only!])
-        expect(statuses).toEqual([])
-        expect((yield* observeAll)[primary.key]!.secretData).toBeUndefined()
-      })
+    // Failures and certificate handling do not depend on the version; they run on a cell of each way of writing.
+    const failureCells = (options.matrix ?? matrix).filter(
+      (cell) => (cell.version === "1.16.5" && cell.kvstoreMesh && !cell.chartRendersConfig) || (cell.version === "1.20.1" && !cell.kvstoreMesh && cell.chartRendersConfig)
     )
+    for (const cell of failureCells) {
+      describe(`${cellName(cell)}: failures`, () => {
+        const peerFailures: ReadonlyArray<{
+          readonly what: string
+          readonly seed: Partial<MeshRegionSeed>
+          readonly peerError: RegExp
+          /** The region's own hard error, when the problem makes the region unusable. */
+          readonly regionError?: ReadonlyArray<RegExp>
+        }> = [
+          {
+            what: "a NodePort clustermesh-apiserver Service is a hard error for that region, never a NodePort fallback",
+            seed: { service: { type: "NodePort", loadBalancerIP: undefined, port: MeshPlan.defaultApiserverPort } },
+            peerError: /LoadBalancer/,
+            regionError: [/NodePort/, /LoadBalancer/]
+          },
+          {
+            what: "a Service without a load-balancer IP leaves the peer unconfigured",
+            seed: { service: { type: "LoadBalancer", loadBalancerIP: undefined, port: MeshPlan.defaultApiserverPort } },
+            peerError: /LB IP|load.?balancer IP/i
+          },
+          {
+            what: "a missing cilium-ca leaves the peer unconfigured",
+            seed: { ca: undefined, remote: undefined, local: undefined },
+            peerError: /\bCA\b/
+          },
+          {
+            what: "a cluster name in cilium-config that differs from the derivation is an error naming both",
+            seed: { ciliumConfig: { clusterName: "t1-hel1-1", clusterId: helsinki.clusterId } },
+            peerError: /t1-hel1-1/,
+            regionError: [/t1-hel1-1/, /'t1-hel'|"t1-hel"|\bt1-hel\b/]
+          }
+        ]
 
-    if (options.mintsRemoteCertificates) {
-      test("a region without a remote cert gets a CN=remote cert signed by its own CA, kept for later passes", () =>
-        Effect.gen(function* () {
-          const regions = yield* seedAll({ [helsinki.key]: { remote: undefined } })
-          const statuses = yield* establish(regions)
-          const observed = yield* observeAll
-          const minted = observed[primary.key]!.secretData?.[`${helsinki.clusterName}.crt`]
-          expect(minted).toBeDefined()
-          expect(new X509Certificate(minted!).subject).toBe("CN=remote")
-          expect(isSignedBy(minted!, materialOf(helsinki).ca.cert)).toBe(true)
-          expect(isSignedBy(minted!, materialOf(primary).ca.cert)).toBe(false)
-          expect(observed[nuremberg.key]!.secretData?.[`${helsinki.clusterName}.crt`]).toBe(minted)
-          expect(observed[helsinki.key]!.remote?.cert).toBe(minted)
-          expect(peerOf(statusOf(statuses, primary), helsinki).configured).toBe(true)
-          yield* establish(regions)
-          const again = yield* observeAll
-          expect(again[primary.key]!.secretRevision).toBe(observed[primary.key]!.secretRevision)
-        })
-      )
+        for (const failure of peerFailures) {
+          test(failure.what, () =>
+            Effect.gen(function* () {
+              const statuses = yield* establish(yield* seedAll(cell, { [helsinki.key]: failure.seed }))
+              const observed = yield* observeAll
+              for (const region of [primary, nuremberg]) {
+                const status = statusOf(statuses, region)
+                const peer = peerOf(status, helsinki)
+                expect(peer.configured).toBe(false)
+                expect(peer.error).toMatch(failure.peerError)
+                expect(status.readyAt).toBeUndefined()
+                const dialler = diallerOf(cell, observed[region.key]!)
+                expect(dialler?.files[helsinki.clusterName]).toBeUndefined()
+                expect(aliased(dialler).some((entry) => entry.endsWith(MeshPlan.peerHostname(helsinki.clusterName)))).toBe(false)
+                // the healthy pair is wired regardless
+                const other = region.key === primary.key ? nuremberg : primary
+                expect(peerOf(status, other).configured).toBe(true)
+                expect(Either.getOrElse(yield* Effect.either(dial(region, cell, dialler, other.clusterName, addresses)), (error) => error.message)).toBe(other.clusterName)
+              }
+              const own = statusOf(statuses, helsinki)
+              // a region its peers cannot use is not meshed, whatever it reaches itself
+              expect(own.readyAt).toBeUndefined()
+              expect(own.error).toBeDefined()
+              if (failure.regionError === undefined) {
+                expect(own.peers.every((peer) => peer.configured)).toBe(true)
+              } else {
+                for (const pattern of failure.regionError) expect(own.error).toMatch(pattern)
+                expect(own.peers.every((peer) => !peer.configured)).toBe(true)
+                const dialler = diallerOf(cell, observed[helsinki.key]!)
+                for (const peer of othersOf(helsinki)) expect(dialler?.files[peer.clusterName]).toBeUndefined()
+                expect(observed[helsinki.key]!.writes).toBe(0)
+              }
+            })
+          )
+        }
 
-      test("a remote cert signed by another CA is refused, and its key never appears in an error", () =>
-        Effect.gen(function* () {
-          const foreign = testRemoteCertificate(materialOf(primary).ca)
-          const statuses = yield* establish(yield* seedAll({ [helsinki.key]: { remote: foreign } }))
-          const peer = peerOf(statusOf(statuses, primary), helsinki)
-          expect(peer.configured).toBe(false)
-          expect(peer.error).toMatch(/not signed/)
-          expect(JSON.stringify(statuses)).not.toContain("PRIVATE KEY")
-          expect(peerKeysIn((yield* observeAll)[primary.key]!.secretData, helsinki)).toEqual([])
-        })
-      )
+        test("a region with fewer than two regions is not meshed and nothing is written", () =>
+          Effect.gen(function* () {
+            const [only] = yield* seedAll(cell)
+            const statuses = yield* establish([only!])
+            expect(statuses).toEqual([])
+            expect((yield* observeAll)[primary.key]!.writes).toBe(0)
+          })
+        )
+
+        if (options.mintsRemoteCertificates) {
+          test("a region without a remote cert gets a CN=remote cert signed by its own CA, kept for later passes, and its peers reach it with it", () =>
+            Effect.gen(function* () {
+              const regions = yield* seedAll(cell, { [helsinki.key]: { remote: undefined } })
+              const statuses = yield* establish(regions)
+              const observed = yield* observeAll
+              const minted = observed[helsinki.key]!.remote?.cert
+              expect(minted).toBeDefined()
+              expect(new X509Certificate(minted!).subject).toBe("CN=remote")
+              expect(isSignedBy(minted!, materialOf(helsinki).ca.cert)).toBe(true)
+              expect(isSignedBy(minted!, materialOf(primary).ca.cert)).toBe(false)
+              expect(peerOf(statusOf(statuses, primary), helsinki).configured).toBe(true)
+              for (const region of [primary, nuremberg]) {
+                const dialler = diallerOf(cell, observed[region.key]!)
+                expect(dialler?.files[MeshPlan.peerKeys(helsinki.clusterName).cert]).toBe(minted)
+                expect(Either.getOrElse(yield* Effect.either(dial(region, cell, dialler, helsinki.clusterName, addresses)), (error) => error.message)).toBe(helsinki.clusterName)
+              }
+              yield* establish(regions)
+              const again = yield* observeAll
+              expect(again[primary.key]!.writes).toBe(observed[primary.key]!.writes)
+              expect(again[helsinki.key]!.remote?.cert).toBe(minted)
+            })
+          )
+
+          test("a remote cert signed by another CA is refused, and its key never appears in an error", () =>
+            Effect.gen(function* () {
+              const foreign = testRemoteCertificate(materialOf(primary).ca)
+              const statuses = yield* establish(yield* seedAll(cell, { [helsinki.key]: { remote: foreign } }))
+              const peer = peerOf(statusOf(statuses, primary), helsinki)
+              expect(peer.configured).toBe(false)
+              expect(peer.error).toMatch(/not signed/)
+              expect(JSON.stringify(statuses)).not.toContain("PRIVATE KEY")
+              expect(diallerOf(cell, (yield* observeAll)[primary.key]!)?.files[helsinki.clusterName]).toBeUndefined()
+            })
+          )
+        }
+      })
     }
   })
