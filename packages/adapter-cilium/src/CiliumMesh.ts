@@ -1,20 +1,29 @@
-/** The mesh port over Cilium ClusterMesh: read every region, plan, write only what differs, restart only on change (SPEC 2.8). */
+/**
+ * The mesh port over Cilium ClusterMesh (SPEC 2.8): read every region and the Cilium it runs, plan
+ * what Cilium's chart would render for that version and mode, and put it where it lasts — written
+ * beside the release when the chart leaves the config to others, given to the release as values when
+ * the chart renders it — writing only what differs and restarting only a workload whose aliases changed.
+ */
 import { MeshPlan, MeshProvider } from "@sovereign/core"
 import type { Deployment } from "@sovereign/core"
-import { Clock, DateTime, Effect, Either, Layer, Option } from "effect"
-import type { Config, ConfigError, Duration } from "effect"
+import { Clock, DateTime, Duration, Effect, Either, Layer, Option, Schedule } from "effect"
+import type { Config, ConfigError } from "effect"
+import * as Yaml from "@sovereign/adapter-kubernetes/Yaml"
 import * as Certificates from "./Certificates.js"
 import { CiliumClusters } from "./CiliumCluster.js"
-import type { CiliumCluster, WorkloadKind } from "./CiliumCluster.js"
+import type { CiliumCluster, HelmReleaseState, StoredSecret, WorkloadSpec } from "./CiliumCluster.js"
 import * as KubernetesClusters from "./KubernetesClusters.js"
+import * as RenderedConfig from "./RenderedConfig.js"
 
 export interface CiliumMeshOptions {
   /** Deadline of every Kubernetes API request (default 30 s). */
   readonly requestTimeout?: Duration.DurationInput
-  /** Pod-template annotation whose change rolls a workload (default: the one `kubectl rollout restart` sets). */
-  readonly restartAnnotation?: string
   /** Regions read and written at once (default 4). */
   readonly concurrency?: number
+  /** The Flux HelmRelease that installs Cilium (default `flux-system/bp-cilium`). */
+  readonly helmRelease?: { readonly namespace: string; readonly name: string }
+  /** How long a pass waits for that release to render Sovereign's values (default 2 minutes); the next pass looks again. */
+  readonly releaseTimeout?: Duration.DurationInput
 }
 
 export const objectNames = {
@@ -23,26 +32,28 @@ export const objectNames = {
   config: "cilium-config",
   remoteCert: "clustermesh-apiserver-remote-cert",
   secret: MeshPlan.secretName,
-  daemonSet: "cilium"
+  kvstoreMeshSecret: MeshPlan.kvstoreMeshSecretName,
+  daemonSet: MeshPlan.agentWorkload.name,
+  apiserver: MeshPlan.apiserverWorkload.name,
+  /** The `valuesFrom` Secret Sovereign owns, next to the HelmRelease. */
+  valuesSecret: "sovereign-clustermesh-values"
 } as const
 
-/** Restarted after a write so agents, operator and apiserver pick up peers and aliases. */
-export const restartTargets: ReadonlyArray<{ readonly kind: WorkloadKind; readonly name: string }> = [
-  { kind: "DaemonSet", name: "cilium" },
-  { kind: "Deployment", name: "cilium-operator" },
-  { kind: "Deployment", name: "clustermesh-apiserver" }
-]
+export const valuesKey = "values.yaml"
+export const defaultHelmRelease = { namespace: "flux-system", name: "bp-cilium" } as const
 
 export const secretLabels = {
-  "app.kubernetes.io/name": MeshPlan.secretName,
-  "app.kubernetes.io/managed-by": "sovereign"
+  "app.kubernetes.io/managed-by": "sovereign",
+  "app.kubernetes.io/part-of": "cilium-clustermesh"
 } as const
 
-const defaultRestartAnnotation = "kubectl.kubernetes.io/restartedAt"
-
+/** What a pass knows of one region besides the plan input: the objects it will compare against. */
 interface RegionRead {
   readonly input: MeshPlan.MeshRegionInput
   readonly cluster: CiliumCluster | undefined
+  readonly secrets: Readonly<Record<string, StoredSecret | undefined>>
+  readonly workloads: Readonly<Record<string, WorkloadSpec | undefined>>
+  readonly release: HelmReleaseState | undefined
 }
 
 const unreachable = (region: Deployment.Region, reason: string): MeshPlan.MeshRegionInput => ({
@@ -58,11 +69,72 @@ const unreachable = (region: Deployment.Region, reason: string): MeshPlan.MeshRe
   remoteKey: undefined,
   configuredClusterName: undefined,
   configuredClusterId: undefined,
+  cilium: undefined,
   unreachable: reason
 })
 
 const parseClusterId = (value: string | undefined): number | undefined =>
   value !== undefined && /^\s*\d+\s*$/.test(value) ? Number(value) : undefined
+
+const parseYaml = (text: string | undefined): unknown => (text === undefined ? undefined : Either.getOrUndefined(Yaml.parse(text)))
+
+const valueAt = (values: unknown, path: ReadonlyArray<string>): unknown => {
+  let current = values
+  for (const segment of path) current = typeof current === "object" && current !== null && !Array.isArray(current) ? (current as Record<string, unknown>)[segment] : undefined
+  return current
+}
+
+const isOurs = (reference: Readonly<Record<string, unknown>>) => reference["kind"] === "Secret" && reference["name"] === objectNames.valuesSecret
+
+/**
+ * Whether the release's values enable `clustermesh.config.enabled`: `spec.values` decides when it
+ * says, else the last `valuesFrom` source that says (Flux merges them in order, `spec.values` last).
+ */
+const releaseRendersConfig = (cluster: CiliumCluster, release: HelmReleaseState, releaseNamespace: string) =>
+  Effect.gen(function* () {
+    const path = ["clustermesh", "config", "enabled"]
+    const inline = valueAt(release.values, path)
+    if (typeof inline === "boolean") return inline
+    for (const reference of [...release.valuesFrom].reverse()) {
+      if (isOurs(reference) || typeof reference["name"] !== "string" || reference["targetPath"] !== undefined) continue
+      const key = typeof reference["valuesKey"] === "string" ? reference["valuesKey"] : valuesKey
+      const text =
+        reference["kind"] === "ConfigMap"
+          ? Option.getOrUndefined(yield* cluster.configMap(reference["name"], releaseNamespace))?.[key]
+          : Option.getOrUndefined(yield* cluster.secret(reference["name"], releaseNamespace))?.data[key]
+      const said = valueAt(parseYaml(text), path)
+      if (typeof said === "boolean") return said
+    }
+    return undefined
+  })
+
+/** The Cilium version and mode of a region, or why they cannot be told. */
+const detect = (
+  cluster: CiliumCluster,
+  agent: WorkloadSpec | undefined,
+  apiserver: WorkloadSpec | undefined,
+  release: HelmReleaseState | undefined,
+  clustermesh: StoredSecret | undefined,
+  releaseRef: { readonly namespace: string; readonly name: string }
+): Effect.Effect<{ readonly cilium: MeshPlan.CiliumSetup | undefined; readonly error?: string }, MeshProvider.MeshError> =>
+  Effect.gen(function* () {
+    if (agent === undefined) return { cilium: undefined, error: `DaemonSet kube-system/${objectNames.daemonSet} not found; is Cilium installed?` }
+    const image = (agent.containers.find((container) => container.name === "cilium-agent") ?? agent.containers[0])?.image ?? ""
+    const version = MeshPlan.parseCiliumVersion(image)
+    if (version === undefined) return { cilium: undefined, error: `the Cilium version cannot be told from the agent image '${image}'` }
+    const kvstoreMesh = apiserver?.containers.some((container) => container.name === "kvstoremesh") ?? false
+    const helmOwner = clustermesh?.annotations["meta.helm.sh/release-name"]
+    const valuesSay = release === undefined ? undefined : yield* releaseRendersConfig(cluster, release, releaseRef.namespace)
+    const chartRendersConfig = valuesSay ?? helmOwner !== undefined
+    const cilium = { version: MeshPlan.formatVersion(version), kvstoreMesh, chartRendersConfig }
+    if (chartRendersConfig && release === undefined) {
+      return {
+        cilium: undefined,
+        error: `${objectNames.secret} is rendered by the Helm release '${helmOwner ?? "?"}', but there is no Flux HelmRelease ${releaseRef.namespace}/${releaseRef.name} to give the peers to`
+      }
+    }
+    return { cilium }
+  })
 
 /**
  * The region's client certificate for its peers: the chart-made `clustermesh-apiserver-remote-cert`
@@ -73,13 +145,15 @@ const remoteCertificate = (
   cluster: CiliumCluster,
   caCert: string | undefined,
   caKey: string | undefined,
-  stored: Option.Option<Readonly<Record<string, string>>>,
+  stored: Option.Option<StoredSecret>,
   now: number
 ): Effect.Effect<{ readonly cert?: string; readonly key?: string; readonly error?: string }, MeshProvider.MeshError> =>
   Effect.gen(function* () {
-    const existing = Option.flatMap(stored, (data) =>
-      data["tls.crt"] !== undefined && data["tls.key"] !== undefined ? Option.some({ cert: data["tls.crt"], key: data["tls.key"] }) : Option.none()
-    )
+    const pairOf = (secret: Option.Option<StoredSecret>) =>
+      Option.flatMap(secret, ({ data }) =>
+        data["tls.crt"] !== undefined && data["tls.key"] !== undefined ? Option.some({ cert: data["tls.crt"], key: data["tls.key"] }) : Option.none()
+      )
+    const existing = pairOf(stored)
     if (Option.isSome(existing)) {
       const problem = caCert === undefined ? undefined : Certificates.checkRemote(existing.value, caCert, now)
       return problem === undefined ? existing.value : { error: problem }
@@ -101,30 +175,33 @@ const remoteCertificate = (
     }
     // The Secret exists after all (stored meanwhile, or without tls.crt/tls.key): use what it holds,
     // so every pass agrees on one certificate, and never overwrite it.
-    const raced = yield* cluster.secret(objectNames.remoteCert)
-    const usable = Option.flatMap(raced, (data) =>
-      data["tls.crt"] !== undefined && data["tls.key"] !== undefined ? Option.some({ cert: data["tls.crt"], key: data["tls.key"] }) : Option.none()
-    )
+    const usable = pairOf(yield* cluster.secret(objectNames.remoteCert))
     if (Option.isNone(usable)) return { error: `${objectNames.remoteCert} exists but holds no tls.crt and tls.key` }
     const problem = Certificates.checkRemote(usable.value, caCert, now)
     return problem === undefined ? usable.value : { error: problem }
   })
 
-const readRegion = (cluster: CiliumCluster, region: Deployment.Region, now: number) =>
+const readRegion = (cluster: CiliumCluster, region: Deployment.Region, now: number, releaseRef: { readonly namespace: string; readonly name: string }) =>
   Effect.gen(function* () {
-    const [service, ca, config, stored] = yield* Effect.all(
+    const [service, ca, config, stored, clustermesh, kvstoremesh, agent, apiserver, release] = yield* Effect.all(
       [
         cluster.service(objectNames.service),
         cluster.secret(objectNames.ca),
         cluster.configMap(objectNames.config),
-        cluster.secret(objectNames.remoteCert)
+        cluster.secret(objectNames.remoteCert),
+        cluster.secret(objectNames.secret),
+        cluster.secret(objectNames.kvstoreMeshSecret),
+        cluster.workload("DaemonSet", objectNames.daemonSet),
+        cluster.workload("Deployment", objectNames.apiserver),
+        cluster.helmRelease(releaseRef.namespace, releaseRef.name)
       ],
       { concurrency: "unbounded" }
     )
-    const caData = Option.getOrElse(ca, () => ({}) as Readonly<Record<string, string>>)
+    const caData = Option.match(ca, { onNone: () => ({}) as Readonly<Record<string, string>>, onSome: (secret) => secret.data })
     const caCert = caData["ca.crt"] ?? caData["tls.crt"]
     const caKey = caData["ca.key"] ?? caData["tls.key"]
     const remote = yield* remoteCertificate(cluster, caCert, caKey, stored, now)
+    const setup = yield* detect(cluster, Option.getOrUndefined(agent), Option.getOrUndefined(apiserver), Option.getOrUndefined(release), Option.getOrUndefined(clustermesh), releaseRef)
     const configData = Option.getOrUndefined(config)
     const input: MeshPlan.MeshRegionInput = {
       regionKey: region.key,
@@ -139,62 +216,143 @@ const readRegion = (cluster: CiliumCluster, region: Deployment.Region, now: numb
       remoteKey: remote.key,
       configuredClusterName: configData?.["cluster-name"],
       configuredClusterId: parseClusterId(configData?.["cluster-id"]),
+      cilium: setup.cilium,
+      ciliumError: setup.error,
       remoteCertError: remote.error
     }
-    return input
+    return {
+      input,
+      cluster,
+      secrets: { [objectNames.secret]: Option.getOrUndefined(clustermesh), [objectNames.kvstoreMeshSecret]: Option.getOrUndefined(kvstoremesh) },
+      workloads: { DaemonSet: Option.getOrUndefined(agent), Deployment: Option.getOrUndefined(apiserver) },
+      release: Option.getOrUndefined(release)
+    } satisfies RegionRead
   })
 
-const applyRegion = (
-  cluster: CiliumCluster,
-  regionPlan: MeshPlan.RegionPlan,
-  options: { readonly restartAnnotation: string }
-): Effect.Effect<boolean, MeshProvider.MeshError> =>
+const failure = (message: string) => new MeshProvider.MeshError({ reason: "Invalid", message })
+
+/** Sovereign writes the config itself: the Secrets as the chart would render them, and before 1.20 the dialling workload's hostAliases. */
+const applyDirectly = (cluster: CiliumCluster, read: RegionRead, regionPlan: MeshPlan.RegionPlan) =>
   Effect.gen(function* () {
-    const [secret, aliases] = yield* Effect.all([cluster.secret(objectNames.secret), cluster.hostAliases(objectNames.daemonSet)], {
-      concurrency: "unbounded"
-    })
-    if (Option.isNone(aliases)) {
-      return yield* new MeshProvider.MeshError({
-        reason: "Invalid",
-        message: `DaemonSet kube-system/${objectNames.daemonSet} not found; is Cilium installed?`,
-        region: regionPlan.regionKey
-      })
-    }
-    const changes = MeshPlan.diff({ secretData: Option.getOrUndefined(secret), hostAliases: aliases.value }, regionPlan)
-    if (changes.secret !== undefined) {
-      const created = changes.secret.create
-        ? yield* cluster.createSecret(objectNames.secret, { type: "Opaque", data: changes.secret.data, labels: secretLabels })
-        : false
-      if (!created) yield* cluster.patchSecretData(objectNames.secret, changes.secret.data)
-    }
-    if (changes.hostAliases !== undefined) yield* cluster.replaceHostAliases(objectNames.daemonSet, changes.hostAliases)
-    if (!MeshPlan.needsRestart(changes)) return false
-    const at = DateTime.formatIso(yield* DateTime.now)
-    // A failed restart is a warning, as in the original: the Secret is mounted and re-read by the agents,
-    // and a hostAliases change rolls the DaemonSet by itself; the restart only hurries them along.
-    yield* Effect.forEach(
-      restartTargets,
-      (target) =>
-        cluster.restart(target.kind, target.name, options.restartAnnotation, at).pipe(
-          Effect.catchAll((error) => Effect.logWarning(`restart of ${target.kind} ${target.name} failed: ${error.message}`))
-        ),
-      { discard: true }
+    const target = regionPlan.rendered.hostAliases?.workload
+    const targetSpec = target === undefined ? undefined : read.workloads[target.kind]
+    if (target !== undefined && targetSpec === undefined) return yield* failure(`${target.kind} kube-system/${target.name} not found`)
+    const changes = MeshPlan.diff(
+      { secrets: Object.fromEntries(Object.entries(read.secrets).map(([name, secret]) => [name, secret?.data])), hostAliases: targetSpec?.hostAliases ?? [] },
+      regionPlan
     )
-    yield* Effect.logInfo("cilium-clustermesh or hostAliases changed; restarted cilium, cilium-operator and clustermesh-apiserver")
-    return true
+    for (const change of changes.secrets) {
+      const created = change.create ? yield* cluster.createSecret(change.name, { type: "Opaque", data: change.data, labels: secretLabels }) : false
+      if (!created) yield* cluster.patchSecretData(change.name, change.patch)
+    }
+    if (changes.hostAliases !== undefined) {
+      yield* cluster.replaceHostAliases(changes.hostAliases.workload.kind, changes.hostAliases.workload.name, changes.hostAliases.aliases)
+      yield* Effect.logInfo(`replaced the hostAliases of ${changes.hostAliases.workload.kind} ${changes.hostAliases.workload.name}: it rolls out, nothing else restarts`)
+    }
+  })
+
+/** What the release has rendered differs from what `rendered` says it should (empty when it matches). */
+const renderedDifferences = (cluster: CiliumCluster, rendered: MeshPlan.Rendered) =>
+  Effect.gen(function* () {
+    const differences: Array<string> = []
+    for (const [name, managed] of Object.entries(rendered.secrets)) {
+      const data = Option.match(yield* cluster.secret(name), { onNone: () => undefined, onSome: (secret) => secret.data })
+      differences.push(...RenderedConfig.differences(name, data, managed))
+    }
+    if (rendered.hostAliases !== undefined) {
+      const { workload, aliases } = rendered.hostAliases
+      const spec = yield* cluster.workload(workload.kind, workload.name)
+      const actual = MeshPlan.normalizeHostAliases(Option.match(spec, { onNone: () => [], onSome: (found) => found.hostAliases }))
+      if (JSON.stringify(actual) !== JSON.stringify(MeshPlan.normalizeHostAliases(aliases))) differences.push(`${workload.kind} ${workload.name} hostAliases`)
+    }
+    return differences
+  })
+
+class ReleasePending {
+  readonly _tag = "ReleasePending"
+}
+
+/**
+ * The chart renders the config: Sovereign gives the release its peers through a `valuesFrom` Secret
+ * it owns and waits for helm-controller to render them, so the next reconcile keeps them rather than
+ * undoing a write made beside the release.
+ */
+const applyThroughRelease = (
+  cluster: CiliumCluster,
+  read: RegionRead,
+  regionPlan: MeshPlan.RegionPlan,
+  setup: MeshPlan.CiliumSetup,
+  options: { readonly releaseRef: { readonly namespace: string; readonly name: string }; readonly releaseTimeout: Duration.Duration }
+) =>
+  Effect.gen(function* () {
+    const { releaseRef } = options
+    const release = read.release
+    const name = `HelmRelease ${releaseRef.namespace}/${releaseRef.name}`
+    if (release === undefined) return yield* failure(`${name} not found`)
+    if (valueAt(release.values, ["clustermesh", "config", "clusters"]) !== undefined) {
+      return yield* failure(`${name} sets clustermesh.config.clusters in spec.values, which overrides the peers Sovereign gives through valuesFrom`)
+    }
+    const stored = yield* cluster.secret(objectNames.valuesSecret, releaseRef.namespace)
+    const storedText = Option.getOrUndefined(stored)?.data[valuesKey]
+    const entries = MeshPlan.desiredEntries(MeshPlan.peerEntriesOf(parseYaml(storedText)), regionPlan)
+    const text = JSON.stringify(MeshPlan.helmValues(entries, setup), null, 2) + "\n"
+    const expected = MeshPlan.render(entries, setup)
+    let changed = false
+    if (storedText !== text) {
+      const created = Option.isNone(stored)
+        ? yield* cluster.createSecret(objectNames.valuesSecret, { type: "Opaque", data: { [valuesKey]: text }, labels: secretLabels }, releaseRef.namespace)
+        : false
+      if (!created) yield* cluster.patchSecretData(objectNames.valuesSecret, { [valuesKey]: text }, releaseRef.namespace)
+      changed = true
+    }
+    const referenced = release.valuesFrom.some(isOurs)
+    if (!changed && referenced && (yield* renderedDifferences(cluster, expected)).length === 0) return
+    // Ask for a reconcile (adding the reference too, in the same patch) and wait until it is handled.
+    const stamp = DateTime.formatIso(yield* DateTime.now)
+    const token = stamp === release.requestedAt ? `${stamp}.1` : stamp
+    yield* cluster.patchHelmRelease(releaseRef.namespace, releaseRef.name, {
+      requestedAt: token,
+      ...(referenced ? {} : { valuesFrom: [...release.valuesFrom, { kind: "Secret", name: objectNames.valuesSecret, valuesKey }] })
+    })
+    yield* Effect.logInfo(`gave ${name} its peers through Secret ${releaseRef.namespace}/${objectNames.valuesSecret}; waiting for it to reconcile`)
+    const handled = yield* cluster.helmRelease(releaseRef.namespace, releaseRef.name).pipe(
+      Effect.flatMap((found) =>
+        Option.isSome(found) && found.value.lastHandledReconcileAt === token && found.value.observedGeneration === found.value.generation
+          ? Effect.succeed(found.value)
+          : Effect.fail(new ReleasePending())
+      ),
+      Effect.retry({
+        schedule: Schedule.exponential("50 millis", 1.5).pipe(Schedule.either(Schedule.spaced("2 seconds"))),
+        while: (error) => error instanceof ReleasePending
+      }),
+      Effect.timeoutFail({
+        duration: options.releaseTimeout,
+        onTimeout: () => failure(`${name} has not reconciled the peers Sovereign gave it within ${Duration.format(options.releaseTimeout)}`)
+      }),
+      Effect.catchIf(
+        (error): error is ReleasePending => error instanceof ReleasePending,
+        () => Effect.fail(failure(`${name} has not reconciled`))
+      )
+    )
+    if (handled.ready?.status === "False") {
+      return yield* failure(`${name} failed to reconcile: ${handled.ready.reason ?? "?"}: ${handled.ready.message ?? ""}`)
+    }
+    const differences = yield* renderedDifferences(cluster, expected)
+    if (differences.length > 0) return yield* failure(`${name} reconciled, but renders other than the peers given: ${differences.join(", ")}`)
   })
 
 const withApplyFailure = (regionPlan: MeshPlan.RegionPlan, error: MeshProvider.MeshError): MeshPlan.RegionPlan => ({
   ...regionPlan,
   error: `apply failed: ${error.message}`,
-  peers: regionPlan.peers.map((peer) => (peer.configured ? { ...peer, configured: false, error: `secret apply failed: ${error.message}` } : peer))
+  peers: regionPlan.peers.map((peer) => (peer.configured ? { ...peer, configured: false, error: `apply failed: ${error.message}` } : peer))
 })
 
 export const make = (options: CiliumMeshOptions = {}) =>
   Effect.gen(function* () {
     const clusters = yield* CiliumClusters
-    const restartAnnotation = options.restartAnnotation ?? defaultRestartAnnotation
     const concurrency = options.concurrency ?? 4
+    const releaseRef = options.helmRelease ?? defaultHelmRelease
+    const releaseTimeout = Duration.decode(options.releaseTimeout ?? Duration.minutes(2))
 
     const establish = (_deploymentId: Deployment.DeploymentId, regions: ReadonlyArray<MeshProvider.MeshRegion>) =>
       Effect.gen(function* () {
@@ -204,9 +362,9 @@ export const make = (options: CiliumMeshOptions = {}) =>
           regions,
           ({ region, kubeconfig }) =>
             clusters.connect(kubeconfig).pipe(
-              Effect.flatMap((cluster) => Effect.map(readRegion(cluster, region, now), (input): RegionRead => ({ input, cluster }))),
+              Effect.flatMap((cluster) => readRegion(cluster, region, now, releaseRef)),
               Effect.catchAll((error) =>
-                Effect.succeed<RegionRead>({ input: unreachable(region, error.message), cluster: undefined })
+                Effect.succeed<RegionRead>({ input: unreachable(region, error.message), cluster: undefined, secrets: {}, workloads: {}, release: undefined })
               ),
               Effect.annotateLogs("region", region.key)
             ),
@@ -217,11 +375,16 @@ export const make = (options: CiliumMeshOptions = {}) =>
           plans,
           (regionPlan, index) =>
             Effect.gen(function* () {
-              const cluster = reads[index]!.cluster
+              const read = reads[index]!
+              const cluster = read.cluster
+              const setup = regionPlan.cilium
               const applied =
-                cluster === undefined || regionPlan.error !== undefined
+                cluster === undefined || regionPlan.error !== undefined || setup === undefined
                   ? regionPlan
-                  : yield* applyRegion(cluster, regionPlan, { restartAnnotation }).pipe(
+                  : yield* (setup.chartRendersConfig
+                      ? applyThroughRelease(cluster, read, regionPlan, setup, { releaseRef, releaseTimeout })
+                      : applyDirectly(cluster, read, regionPlan)
+                    ).pipe(
                       Effect.as(regionPlan),
                       Effect.catchAll((error) => Effect.succeed(withApplyFailure(regionPlan, error)))
                     )

@@ -2,6 +2,7 @@
 import { Schema } from "effect"
 
 const nullable = <S extends Schema.Schema.Any>(schema: S) => Schema.optionalWith(schema, { nullable: true })
+const StringMap = Schema.Record({ key: Schema.String, value: Schema.String })
 
 export const Service = Schema.Struct({
   spec: nullable(
@@ -24,11 +25,12 @@ export type Service = typeof Service.Type
 
 /** Secret `data` is base64; `stringData` is never returned by the server. */
 export const Secret = Schema.Struct({
-  data: nullable(Schema.Record({ key: Schema.String, value: Schema.String }))
+  metadata: nullable(Schema.Struct({ labels: nullable(StringMap), annotations: nullable(StringMap) })),
+  data: nullable(StringMap)
 })
 
 export const ConfigMap = Schema.Struct({
-  data: nullable(Schema.Record({ key: Schema.String, value: Schema.String }))
+  data: nullable(StringMap)
 })
 
 export const HostAliasWire = Schema.Struct({
@@ -36,10 +38,42 @@ export const HostAliasWire = Schema.Struct({
   hostnames: nullable(Schema.Array(Schema.String))
 })
 
-export const DaemonSet = Schema.Struct({
+/** A DaemonSet or Deployment: the pod template's containers and hostAliases. */
+export const Workload = Schema.Struct({
   spec: nullable(
     Schema.Struct({
-      template: nullable(Schema.Struct({ spec: nullable(Schema.Struct({ hostAliases: nullable(Schema.Array(HostAliasWire)) })) }))
+      template: nullable(
+        Schema.Struct({
+          spec: nullable(
+            Schema.Struct({
+              containers: nullable(Schema.Array(Schema.Struct({ name: Schema.String, image: nullable(Schema.String) }))),
+              hostAliases: nullable(Schema.Array(HostAliasWire))
+            })
+          )
+        })
+      )
+    })
+  )
+})
+
+/** A Flux HelmRelease (`helm.toolkit.fluxcd.io/v2`): its values, their sources, and whether it has reconciled. */
+export const HelmRelease = Schema.Struct({
+  metadata: Schema.Struct({ generation: nullable(Schema.Number), annotations: nullable(StringMap) }),
+  spec: nullable(
+    Schema.Struct({
+      values: nullable(Schema.Unknown),
+      valuesFrom: nullable(Schema.Array(Schema.Record({ key: Schema.String, value: Schema.Unknown })))
+    })
+  ),
+  status: nullable(
+    Schema.Struct({
+      observedGeneration: nullable(Schema.Number),
+      lastHandledReconcileAt: nullable(Schema.String),
+      conditions: nullable(
+        Schema.Array(
+          Schema.Struct({ type: Schema.String, status: Schema.String, reason: nullable(Schema.String), message: nullable(Schema.String) })
+        )
+      )
     })
   )
 })

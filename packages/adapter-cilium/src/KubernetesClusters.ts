@@ -1,14 +1,16 @@
-/** `CiliumClusters` over adapter-kubernetes' verified client: kube-system reads, merge patches, Status errors mapped at the edge. */
+/** `CiliumClusters` over adapter-kubernetes' verified client: reads, merge patches, Status errors mapped at the edge. */
 import { MeshPlan, MeshProvider } from "@sovereign/core"
 import type { ClusterWatch } from "@sovereign/core"
 import * as KubeClient from "@sovereign/adapter-kubernetes/KubeClient"
 import { Effect, Layer, Option, Schema } from "effect"
-import type { ApiserverService, CiliumCluster, WorkloadKind } from "./CiliumCluster.js"
+import type { ApiserverService, CiliumCluster, HelmReleaseState, StoredSecret, WorkloadKind, WorkloadSpec } from "./CiliumCluster.js"
 import { CiliumClusters } from "./CiliumCluster.js"
 import * as CiliumSchema from "./CiliumSchema.js"
 
 const namespace = MeshPlan.namespace
 const mergePatch = "application/merge-patch+json"
+/** The annotation `flux reconcile` sets; helm-controller reconciles when it differs from `status.lastHandledReconcileAt`. */
+export const requestedAtAnnotation = "reconcile.fluxcd.io/requestedAt"
 
 type RequestOptions = Parameters<Parameters<KubeClient.KubeClient["request"]>[1]>[0]
 
@@ -94,6 +96,8 @@ export const fromClient = (client: KubeClient.KubeClient): CiliumCluster => {
       : Effect.asVoid(client.request(operation, (options) => client.apps.patchNamespacedDeployment({ name, namespace, body }, asMergePatch(options))))
   }
 
+  const helmReleases = { group: "helm.toolkit.fluxcd.io", version: "v2", plural: "helmreleases" } as const
+
   return {
     service: (name) =>
       read(`GET Service ${namespace}/${name}`, (options) => client.core.readNamespacedService({ name, namespace }, options)).pipe(
@@ -110,26 +114,32 @@ export const fromClient = (client: KubeClient.KubeClient): CiliumCluster => {
           })
         )
       ),
-    secret: (name) =>
-      read(`GET Secret ${namespace}/${name}`, (options) => client.core.readNamespacedSecret({ name, namespace }, options)).pipe(
-        Effect.flatMap((found) => decoded(found, CiliumSchema.Secret, `Secret ${namespace}/${name}`)),
-        Effect.map(Option.map((secret) => fromBase64(secret.data)))
+    secret: (name, inNamespace = namespace) =>
+      read(`GET Secret ${inNamespace}/${name}`, (options) => client.core.readNamespacedSecret({ name, namespace: inNamespace }, options)).pipe(
+        Effect.flatMap((found) => decoded(found, CiliumSchema.Secret, `Secret ${inNamespace}/${name}`)),
+        Effect.map(
+          Option.map((secret): StoredSecret => ({
+            data: fromBase64(secret.data),
+            labels: { ...secret.metadata?.labels },
+            annotations: { ...secret.metadata?.annotations }
+          }))
+        )
       ),
-    configMap: (name) =>
-      read(`GET ConfigMap ${namespace}/${name}`, (options) => client.core.readNamespacedConfigMap({ name, namespace }, options)).pipe(
-        Effect.flatMap((found) => decoded(found, CiliumSchema.ConfigMap, `ConfigMap ${namespace}/${name}`)),
+    configMap: (name, inNamespace = namespace) =>
+      read(`GET ConfigMap ${inNamespace}/${name}`, (options) => client.core.readNamespacedConfigMap({ name, namespace: inNamespace }, options)).pipe(
+        Effect.flatMap((found) => decoded(found, CiliumSchema.ConfigMap, `ConfigMap ${inNamespace}/${name}`)),
         Effect.map(Option.map((configMap) => ({ ...configMap.data })))
       ),
-    createSecret: (name, secret) =>
+    createSecret: (name, secret, inNamespace = namespace) =>
       client
-        .request(`POST Secret ${namespace}/${name}`, (options) =>
+        .request(`POST Secret ${inNamespace}/${name}`, (options) =>
           client.core.createNamespacedSecret(
             {
-              namespace,
+              namespace: inNamespace,
               body: {
                 apiVersion: "v1",
                 kind: "Secret",
-                metadata: { name, namespace, labels: { ...secret.labels } },
+                metadata: { name, namespace: inNamespace, labels: { ...secret.labels } },
                 type: secret.type,
                 data: toBase64(secret.data)
               }
@@ -145,40 +155,81 @@ export const fromClient = (client: KubeClient.KubeClient): CiliumCluster => {
           ),
           Effect.mapError(fromKubeError)
         ),
-    patchSecretData: (name, data) =>
+    patchSecretData: (name, patch, inNamespace = namespace) =>
       Effect.asVoid(
-        call(`PATCH Secret ${namespace}/${name}`, (options) =>
-          client.core.patchNamespacedSecret({ name, namespace, body: { data: toBase64(data) } }, asMergePatch(options))
+        call(`PATCH Secret ${inNamespace}/${name}`, (options) =>
+          client.core.patchNamespacedSecret(
+            {
+              name,
+              namespace: inNamespace,
+              body: { data: Object.fromEntries(Object.entries(patch).map(([key, value]) => [key, value === null ? null : Buffer.from(value, "utf8").toString("base64")])) }
+            },
+            asMergePatch(options)
+          )
         )
       ),
-    hostAliases: (daemonSet) =>
-      read(`GET DaemonSet ${namespace}/${daemonSet}`, (options) => client.apps.readNamespacedDaemonSet({ name: daemonSet, namespace }, options)).pipe(
-        Effect.flatMap((found) => decoded(found, CiliumSchema.DaemonSet, `DaemonSet ${namespace}/${daemonSet}`)),
+    workload: (kind, name) =>
+      read(`GET ${kind} ${namespace}/${name}`, (options) =>
+        kind === "DaemonSet"
+          ? client.apps.readNamespacedDaemonSet({ name, namespace }, options).then((found): unknown => found)
+          : client.apps.readNamespacedDeployment({ name, namespace }, options).then((found): unknown => found)
+      ).pipe(
+        Effect.flatMap((found) => decoded(found, CiliumSchema.Workload, `${kind} ${namespace}/${name}`)),
         Effect.map(
-          Option.map((found) =>
-            (found.spec?.template?.spec?.hostAliases ?? []).map((alias) => ({ ip: alias.ip ?? "", hostnames: alias.hostnames ?? [] }))
-          )
+          Option.map((found): WorkloadSpec => {
+            const pod = found.spec?.template?.spec
+            return {
+              containers: (pod?.containers ?? []).map((container) => ({ name: container.name, image: container.image })),
+              hostAliases: (pod?.hostAliases ?? []).map((alias) => ({ ip: alias.ip ?? "", hostnames: alias.hostnames ?? [] }))
+            }
+          })
         )
       ),
     // A JSON merge patch replaces the whole list, so a changed peer IP can never leave its old entry
     // behind (a strategic merge keyed by `ip` would add one and never converge).
-    replaceHostAliases: (daemonSet, aliases) =>
-      Effect.asVoid(
-        Effect.mapError(
-          patchWorkload("DaemonSet", daemonSet, {
-            spec: { template: { spec: { hostAliases: aliases.map((alias) => ({ ip: alias.ip, hostnames: [...alias.hostnames] })) } } }
-          }),
-          fromKubeError
+    replaceHostAliases: (kind, name, aliases) =>
+      Effect.mapError(
+        patchWorkload(kind, name, {
+          spec: { template: { spec: { hostAliases: aliases.length === 0 ? null : aliases.map((alias) => ({ ip: alias.ip, hostnames: [...alias.hostnames] })) } } }
+        }),
+        fromKubeError
+      ),
+    helmRelease: (inNamespace, name) =>
+      read(`GET HelmRelease ${inNamespace}/${name}`, (options) =>
+        client.custom.getNamespacedCustomObject({ ...helmReleases, namespace: inNamespace, name }, options).then((found): unknown => found)
+      ).pipe(
+        Effect.flatMap((found) => decoded(found, CiliumSchema.HelmRelease, `HelmRelease ${inNamespace}/${name}`)),
+        Effect.map(
+          Option.map((release): HelmReleaseState => {
+            const ready = release.status?.conditions?.find((condition) => condition.type === "Ready")
+            return {
+              generation: release.metadata.generation ?? 1,
+              values: release.spec?.values,
+              valuesFrom: release.spec?.valuesFrom ?? [],
+              requestedAt: release.metadata.annotations?.[requestedAtAnnotation],
+              observedGeneration: release.status?.observedGeneration,
+              lastHandledReconcileAt: release.status?.lastHandledReconcileAt,
+              ready: ready === undefined ? undefined : { status: ready.status, reason: ready.reason, message: ready.message }
+            }
+          })
         )
       ),
-    restart: (kind, name, annotation, at) =>
-      patchWorkload(kind, name, { spec: { template: { metadata: { annotations: { [annotation]: at } } } } }).pipe(
-        Effect.as(true),
-        Effect.catchIf(
-          (error) => error.reason === "NotFound",
-          () => Effect.succeed(false)
-        ),
-        Effect.mapError(fromKubeError)
+    patchHelmRelease: (inNamespace, name, patch) =>
+      Effect.asVoid(
+        call(`PATCH HelmRelease ${inNamespace}/${name}`, (options) =>
+          client.custom.patchNamespacedCustomObject(
+            {
+              ...helmReleases,
+              namespace: inNamespace,
+              name,
+              body: {
+                ...(patch.requestedAt === undefined ? {} : { metadata: { annotations: { [requestedAtAnnotation]: patch.requestedAt } } }),
+                ...(patch.valuesFrom === undefined ? {} : { spec: { valuesFrom: patch.valuesFrom } })
+              }
+            },
+            asMergePatch(options)
+          )
+        )
       )
   }
 }

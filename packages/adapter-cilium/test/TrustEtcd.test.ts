@@ -1,22 +1,21 @@
 /**
- * Real trust: the files the adapter writes into a region's `cilium-clustermesh` Secret, used exactly
- * as a Cilium agent uses them, open a TLS session to a real etcd that trusts only the peer's CA.
+ * Real trust: the files the adapter has Cilium's chart mount for KVStoreMesh (`cilium-kvstoremesh`,
+ * Cilium 1.16 in the fake API), used exactly as the kvstoremesh container uses them, open a TLS session
+ * to a real etcd that trusts only the peer's CA.
  */
 import { Deployment, MeshProvider } from "@sovereign/core"
-import { MeshWorld, suiteRegions } from "@sovereign/testkit/MeshProviderSuite"
+import { EtcdServer } from "@sovereign/testkit"
+import { suiteRegions } from "@sovereign/testkit/MeshProviderSuite"
+import * as CiliumWorld from "@sovereign/testkit/kubernetes/CiliumWorld"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Either, Layer } from "effect"
+import { Effect, Either } from "effect"
 import { Etcd3, Range } from "etcd3"
 import { execFileSync } from "node:child_process"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from "node:fs"
-import { request } from "node:https"
-import type { LookupFunction } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Certificates from "../src/Certificates.js"
 import * as CiliumMesh from "../src/CiliumMesh.js"
-import * as EtcdServer from "./EtcdServer.js"
-import { makeMemoryWorld } from "./MemoryClusters.js"
 
 // The suite's deployment (one derivation of names and ids); these tests use its first two regions.
 const [regionA, regionB] = suiteRegions as unknown as [Deployment.Region, Deployment.Region]
@@ -24,54 +23,12 @@ const [regionA, regionB] = suiteRegions as unknown as [Deployment.Region, Deploy
 /** The etcd client config fields Cilium reads from `/var/lib/cilium/clustermesh/<peer>`. */
 const parseConfig = (blob: string) => {
   const field = (name: string) => blob.match(new RegExp(`^${name}:\\s*(\\S+)\\s*$`, "m"))?.[1]
-  const endpoints = [...blob.matchAll(/^-\s*(\S+)\s*$/gm)].map((match) => match[1]!)
+  const endpoints = [...blob.matchAll(/^-\s*(https:\S+)\s*$/gm)].map((match) => match[1]!)
   return { endpoints, trustedCaFile: field("trusted-ca-file"), certFile: field("cert-file"), keyFile: field("key-file") }
 }
 
-interface TlsClient {
-  readonly endpoint: string
-  readonly ca: string
-  readonly cert: string
-  readonly key: string
-  /** Name resolution as the pod sees it: the DaemonSet's hostAliases, nothing else. */
-  readonly hosts: ReadonlyMap<string, string>
-  readonly servername?: string
-}
-
-/** etcd's v3 JSON gateway over the gRPC port, with full server verification (hostname included). */
-const etcdCall = (client: TlsClient, path: string, body: unknown) =>
-  Effect.async<unknown, Error>((resume) => {
-    const lookup: LookupFunction = (hostname, options, callback) => {
-      const address = client.hosts.get(hostname)
-      if (address === undefined) return callback(Object.assign(new Error(`${hostname} not in hostAliases`), { code: "ENOTFOUND" }), "", 4)
-      return options.all ? (callback as any)(null, [{ address, family: 4 }]) : callback(null, address, 4)
-    }
-    const url = new URL(path, client.endpoint)
-    const call = request(
-      url,
-      {
-        method: "POST",
-        ca: client.ca,
-        cert: client.cert,
-        key: client.key,
-        lookup,
-        ...(client.servername === undefined ? {} : { servername: client.servername }),
-        headers: { "content-type": "application/json" },
-        agent: false
-      },
-      (response) => {
-        let text = ""
-        response.on("data", (chunk: Buffer) => (text += chunk.toString()))
-        response.on("end", () =>
-          response.statusCode === 200 ? resume(Effect.succeed(JSON.parse(text))) : resume(Effect.fail(new Error(`HTTP ${response.statusCode}: ${text}`)))
-        )
-      }
-    )
-    call.on("error", (error) => resume(Effect.fail(error)))
-    call.end(JSON.stringify(body))
-  })
-
-const base64 = (text: string) => Buffer.from(text).toString("base64")
+/** Region B's load balancer: its address and the chart's port, in front of the real etcd. */
+const balancerB = { ip: "203.0.113.20", port: 2379 }
 
 const openssl = (...args: ReadonlyArray<string>) => {
   try {
@@ -118,72 +75,78 @@ describe("ClusterMesh trust against a real etcd", () => {
         )
         const etcd = yield* EtcdServer.start({ serverCert: server.cert, serverKey: server.key, trustedCa: caB.cert })
 
-        // Mesh A and B through the adapter. B has no remote cert: the adapter must mint CN=remote with B's CA.
-        const { clustersLayer, worldLayer } = makeMemoryWorld()
-        const observed = yield* Effect.gen(function* () {
-          const world = yield* MeshWorld
-          const regions = [
-            yield* world.seed(regionA, {
-              service: { type: "LoadBalancer", loadBalancerIP: "127.0.0.2", port: 2379 },
-              ca: caA,
-              remote: Either.getOrThrow(Certificates.mintRemote(caA, now)),
-              ciliumConfig: { clusterName: regionA.clusterName, clusterId: regionA.clusterId }
-            }),
-            yield* world.seed(regionB, {
-              service: { type: "LoadBalancer", loadBalancerIP: "127.0.0.1", port: etcd.port },
-              ca: caB,
-              remote: undefined,
-              ciliumConfig: { clusterName: regionB.clusterName, clusterId: regionB.clusterId }
-            })
-          ]
-          const statuses = yield* (yield* MeshProvider.MeshProvider).establish("00000000000000aa", regions)
-          expect(statuses.map((status) => status.peers.every((peer) => peer.configured))).toEqual([true, true])
-          return yield* world.observe(regionA.key)
-        }).pipe(Effect.provide(Layer.merge(CiliumMesh.layer().pipe(Layer.provide(clustersLayer)), worldLayer)))
+        // Mesh A and B through the adapter over the fake API: Cilium 1.16 with KVStoreMesh, installed by
+        // its HelmRelease. B has no remote cert: the adapter must mint CN=remote with B's CA.
+        const scope = yield* Effect.scope
+        const { world } = yield* CiliumWorld.make(scope)
+        const cilium = { version: "1.16.5", kvstoreMesh: true, chartRendersConfig: false }
+        const regions = [
+          yield* world.seed(regionA, {
+            cilium,
+            service: { type: "LoadBalancer", loadBalancerIP: "203.0.113.10", port: 2379 },
+            ca: caA,
+            remote: Either.getOrThrow(Certificates.mintRemote(caA, now)),
+            local: undefined,
+            ciliumConfig: { clusterName: regionA.clusterName, clusterId: regionA.clusterId }
+          }),
+          yield* world.seed(regionB, {
+            cilium,
+            service: { type: "LoadBalancer", loadBalancerIP: balancerB.ip, port: balancerB.port },
+            ca: caB,
+            remote: undefined,
+            local: undefined,
+            ciliumConfig: { clusterName: regionB.clusterName, clusterId: regionB.clusterId }
+          })
+        ]
+        const statuses = yield* Effect.flatMap(MeshProvider.MeshProvider, (mesh) => mesh.establish("00000000000000aa", regions)).pipe(
+          Effect.provide(CiliumMesh.layerKubernetes({ requestTimeout: "10 seconds" }))
+        )
+        expect(statuses.map((status) => status.peers.every((peer) => peer.configured))).toEqual([true, true])
+        const observed = (yield* world.observe(regionA.key)).kvstoremesh!
 
-        // Materialise A's Secret the way the chart mounts it: every key a file under the clustermesh directory.
+        // Materialise the kvstoremesh container's mount: every projected file under the clustermesh directory.
         const mount = yield* Effect.acquireRelease(
           Effect.sync(() => mkdtempSync(join(tmpdir(), "sovereign-clustermesh-"))),
           (path) => Effect.sync(() => rmSync(path, { recursive: true, force: true }))
         )
         const directory = join(mount, "var/lib/cilium/clustermesh")
         mkdirSync(directory, { recursive: true })
-        for (const [key, value] of Object.entries(observed.secretData ?? {})) writeFileSync(join(directory, key), value, { mode: 0o600 })
+        for (const [key, value] of Object.entries(observed.files)) writeFileSync(join(directory, key), value, { mode: 0o600 })
         const inMount = (path: string | undefined) => {
           expect(path).toMatch(/^\/var\/lib\/cilium\/clustermesh\//)
           return readFileSync(join(mount, path!), "utf8")
         }
         const config = parseConfig(readFileSync(join(directory, regionB.clusterName), "utf8"))
-        expect(config.endpoints).toEqual([`https://${regionB.clusterName}.mesh.cilium.io:${etcd.port}`])
+        expect(config.endpoints).toEqual([`https://${regionB.clusterName}.mesh.cilium.io:2379`])
+        const endpoint = new URL(config.endpoints[0]!)
+        // Name resolution as the pod sees it (Cilium 1.16): the clustermesh-apiserver pod's hostAliases, nothing else.
         const hosts = new Map(observed.hostAliases.flatMap((alias) => alias.hostnames.map((hostname) => [hostname, alias.ip] as const)))
+        expect(hosts.get(endpoint.hostname)).toBe(balancerB.ip)
+        expect(Number(endpoint.port)).toBe(balancerB.port)
+        const etcdAddress = { host: "127.0.0.1", port: etcd.port }
         const peerFiles = { ca: inMount(config.trustedCaFile), cert: inMount(config.certFile), key: inMount(config.keyFile) }
-        const client: TlsClient = { endpoint: config.endpoints[0]!, ...peerFiles, hosts }
 
-        yield* etcdCall(client, "/v3/kv/put", { key: base64("cilium/cluster/t1-hel"), value: base64("meshed") })
-        const range = (yield* etcdCall(client, "/v3/kv/range", { key: base64("cilium/cluster/t1-hel") })) as {
-          readonly kvs?: ReadonlyArray<{ readonly value: string }>
-        }
-        expect(range.kvs?.map((kv) => Buffer.from(kv.value, "base64").toString())).toEqual(["meshed"])
+        yield* EtcdServer.put(etcdAddress, endpoint.hostname, peerFiles, "cilium/cluster/t1-hel", "meshed")
+        expect(yield* EtcdServer.get(etcdAddress, endpoint.hostname, peerFiles, "cilium/cluster/t1-hel")).toBe("meshed")
 
         // A client certificate from the wrong CA (t126: signed by the local region's CA) is refused by etcd.
         const wrong = Either.getOrThrow(Certificates.mintRemote(caA, now))
-        const refused = yield* Effect.either(etcdCall({ ...client, ...wrong }, "/v3/kv/range", { key: base64("cilium/cluster/t1-hel") }))
+        const refused = yield* Effect.either(EtcdServer.get(etcdAddress, endpoint.hostname, { ...peerFiles, ...wrong }, "cilium/cluster/t1-hel"))
         // (TLS 1.3 reports it after the handshake: an alert naming the certificate, or a reset.)
         expect(Either.isLeft(refused) && refused.left.message).toMatch(/bad certificate|unknown ca|certificate required|ECONNRESET|socket hang up/i)
         // Hostname verification is on: the same server under a name outside its SANs is refused by the client.
-        const misnamed = yield* Effect.either(etcdCall({ ...client, servername: "t1-hel.example.org" }, "/v3/kv/range", { key: base64("x") }))
+        const misnamed = yield* Effect.either(EtcdServer.get(etcdAddress, "t1-hel.example.org", peerFiles, "x"))
         expect(Either.isLeft(misnamed) && misnamed.left.message).toMatch(/altnames|does not match|Hostname/i)
 
         // The same files over gRPC (how Cilium's etcd client talks), with etcd RBAC as the
         // clustermesh-apiserver sets it up: user `remote` may read `cilium/`. Identity is the client
         // certificate's CN, so a certificate signed by the right CA with CN≠remote is denied (t129).
-        const endpoint = new URL(client.endpoint)
         const grpcClient = (identity: { readonly cert: string; readonly key: string }) =>
           Effect.acquireRelease(
             Effect.sync(
               () =>
                 new Etcd3({
-                  hosts: `https://${hosts.get(endpoint.hostname)}:${endpoint.port}`,
+                  hosts: `https://${etcdAddress.host}:${etcdAddress.port}`,
                   credentials: {
                     rootCertificate: Buffer.from(peerFiles.ca),
                     certChain: Buffer.from(identity.cert),
@@ -217,8 +180,8 @@ describe("ClusterMesh trust against a real etcd", () => {
         expect(Either.isLeft(strangerRead) && String(strangerRead.left.cause)).toMatch(/permission denied/)
 
         // openssl confirms every chain written: each peer's client cert chains to the CA file next to it.
-        const caFile = join(directory, `${regionB.clusterName}-ca.crt`)
-        const certFile = join(directory, `${regionB.clusterName}.crt`)
+        const caFile = join(directory, `${regionB.clusterName}.etcd-client-ca.crt`)
+        const certFile = join(directory, `${regionB.clusterName}.etcd-client.crt`)
         expect(openssl("verify", "-CAfile", caFile, certFile)).toMatchObject({ ok: true, output: expect.stringContaining(": OK") })
         expect(openssl("x509", "-in", certFile, "-noout", "-subject").output).toMatch(/CN ?= ?remote/)
         const foreignCa = join(mount, "foreign-ca.crt")
