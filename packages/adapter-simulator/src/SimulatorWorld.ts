@@ -27,19 +27,33 @@ export type SimResource = typeof SimResource.Type
 
 const KeyPair = Schema.Struct({ cert: Schema.String, key: Schema.String })
 
+const HostAliases = Schema.Array(Schema.Struct({ ip: Schema.String, hostnames: Schema.Array(Schema.String) }))
+const StringMap = Schema.Record({ key: Schema.String, value: Schema.String })
+
+/** The Cilium a simulated cluster runs (version, KVStoreMesh, whether its release renders the clustermesh config). */
+export const SimCilium = Schema.Struct({ version: Schema.String, kvstoreMesh: Schema.Boolean, chartRendersConfig: Schema.Boolean })
+export type SimCilium = typeof SimCilium.Type
+
 /** The mesh-related objects of a cluster: what Cilium's chart created and what the mesh adapter wrote. */
 export const SimMeshObjects = Schema.Struct({
   /** `clustermesh-apiserver` Service; absent = not found. */
   service: Schema.optional(Schema.Struct({ type: Schema.String, loadBalancerIP: Schema.optional(Schema.String), port: Schema.Number })),
   ca: Schema.optional(KeyPair),
   remote: Schema.optional(KeyPair),
+  /** `clustermesh-apiserver-local-cert`, the agents' identity towards their local KVStoreMesh. */
+  local: Schema.optional(KeyPair),
   ciliumConfig: Schema.optional(Schema.Struct({ clusterName: Schema.String, clusterId: Schema.Number })),
-  /** `kube-system/cilium-clustermesh`; absent = never written. */
-  secretData: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
-  hostAliases: Schema.Array(Schema.Struct({ ip: Schema.String, hostnames: Schema.Array(Schema.String) })),
-  secretRevision: Schema.Number,
-  workloadRevisions: Schema.Record({ key: Schema.String, value: Schema.Number }),
-  restarted: Schema.Array(Schema.String)
+  /** Absent: the simulator's default Cilium. */
+  cilium: Schema.optional(SimCilium),
+  /** `kube-system/cilium-clustermesh` and `cilium-kvstoremesh` data, by name; a Secret never written is absent. */
+  secrets: Schema.optionalWith(Schema.Record({ key: Schema.String, value: StringMap }), { default: () => ({}) }),
+  /** Pod-template hostAliases by workload (`cilium`, `clustermesh-apiserver`). */
+  podAliases: Schema.optionalWith(Schema.Record({ key: Schema.String, value: HostAliases }), { default: () => ({}) }),
+  /** The values Sovereign gave the Cilium release (when its chart renders the config). */
+  helmValues: Schema.optional(Schema.Unknown),
+  /** Writes the mesh made in this cluster, and pod-template changes (rollouts) per workload. */
+  writes: Schema.optionalWith(Schema.Number, { default: () => 0 }),
+  restarts: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Number }), { default: () => ({}) })
 })
 export type SimMeshObjects = typeof SimMeshObjects.Type
 

@@ -3,7 +3,7 @@ import { CloudProviderSuite, ClusterWatchSuite, DnsProviderSuite, MeshProviderSu
 import { Effect, Layer } from "effect"
 import * as Simulator from "../src/Simulator.js"
 import { drivenCluster } from "../src/SimulatorCluster.js"
-import { observeCluster, seedCluster } from "../src/SimulatorMesh.js"
+import { observeCluster, reconcileRelease, seedCluster } from "../src/SimulatorMesh.js"
 import { noFaults } from "../src/SimulatorConfig.js"
 import * as SimulatorStore from "../src/SimulatorStore.js"
 import { KubeconfigDelivery, SimulatorWorld } from "../src/SimulatorWorld.js"
@@ -38,13 +38,14 @@ const driver = Layer.effect(
 )
 ClusterWatchSuite.run("simulator", { layer: Layer.provideMerge(driver, world()), faults: true })
 
-// The mesh suite seeds each region's cluster objects (Service, CA, remote cert, cilium-config) and observes what was written.
+// The mesh suite seeds each region's cluster objects (its Cilium, Service, certificates, cilium-config) and observes what its components see.
 const meshDeployment = "0123456789abcdef"
 const meshWorld = Layer.effect(
   MeshProviderSuite.MeshWorld,
   Effect.map(SimulatorWorld, (simulated) => ({
     seed: (region, seed) => seedCluster(meshDeployment, region, seed).pipe(Effect.provideService(SimulatorWorld, simulated)),
-    observe: (regionKey) => observeCluster(meshDeployment, regionKey).pipe(Effect.provideService(SimulatorWorld, simulated))
+    observe: (regionKey) => observeCluster(meshDeployment, regionKey).pipe(Effect.provideService(SimulatorWorld, simulated)),
+    reconcile: (regionKey) => reconcileRelease(meshDeployment, regionKey).pipe(Effect.provideService(SimulatorWorld, simulated))
   }))
 )
 MeshProviderSuite.meshProviderSuite("simulator", Layer.provideMerge(meshWorld, Layer.suspend(() => world())), { mintsRemoteCertificates: false })
