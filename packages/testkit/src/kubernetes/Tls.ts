@@ -54,13 +54,24 @@ export interface ServerCertificateOptions {
 }
 
 let leafKeys: forge.pki.rsa.KeyPair | undefined
+const issued = new Map<string, ServerCertificate>()
 
 /**
  * A leaf certificate for a TLS server, signed by `authority`. Leaf certificates share one key pair
- * per process (generating RSA keys dominates a fake's start-up); trust still hangs on the CA, whose
- * key is always fresh.
+ * per process (generating RSA keys dominates a fake's start-up), and one certificate per CA and
+ * names (forge signs in pure JavaScript; suites that start a fake per test paid for it every time);
+ * trust still hangs on the CA, whose key is always fresh.
  */
 export const makeServerCertificate = (authority: CertificateAuthority, options: ServerCertificateOptions): ServerCertificate => {
+  const key = JSON.stringify([authority.certPem, options.commonName, options.dnsNames, options.ipAddresses, options.clientAuth === true])
+  const known = issued.get(key)
+  if (known !== undefined) return known
+  const made = signServerCertificate(authority, options)
+  issued.set(key, made)
+  return made
+}
+
+const signServerCertificate = (authority: CertificateAuthority, options: ServerCertificateOptions): ServerCertificate => {
   const caCertificate = forge.pki.certificateFromPem(authority.certPem)
   const caKey = forge.pki.privateKeyFromPem(authority.keyPem)
   const keys = (leafKeys ??= forge.pki.rsa.generateKeyPair({ bits: 2048 }))
