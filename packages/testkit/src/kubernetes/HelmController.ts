@@ -98,7 +98,7 @@ export const make = (options: HelmControllerOptions): Effect.Effect<HelmControll
         for (const reference of (spec["valuesFrom"] ?? []) as ReadonlyArray<ValuesReference>) {
           const valuesKey = reference.valuesKey ?? "values.yaml"
           const found = yield* api.get({ apiVersion: "v1", kind: reference.kind, namespace, name: reference.name })
-          const data = Option.getOrUndefined(found)?.[reference.kind === "Secret" ? "data" : "data"] as Record<string, string> | undefined
+          const data = Option.getOrUndefined(found)?.["data"] as Record<string, string> | undefined
           const raw = data?.[valuesKey]
           if (raw === undefined) {
             if (reference.optional === true) continue
