@@ -1,7 +1,6 @@
 /** Cloud-init user-data of each node, rendered from the deployment's derivations (k3s, Cilium, Flux, kubeconfig call-back). */
 import type { CloudProvider, Deployment } from "@sovereign/core"
 import { Redacted } from "effect"
-import { createHash } from "node:crypto"
 
 export interface CloudInitOptions {
   /** k3s release installed on every node. */
@@ -32,15 +31,22 @@ export const userDataLimitBytes = 32 * 1024
 export const sizeInBytes = (userData: string): number => new TextEncoder().encode(userData).length
 
 /**
- * The region's k3s join secret. Derived from the postback token (a per-deployment secret), so it is
- * never stored and never guessable from public facts such as the FQDN (the original hashed the FQDN).
+ * The region's k3s join secret: a random value per region, drawn when the deployment was created and
+ * sealed with its credentials. Never derived from the postback token, so the user data of one node
+ * (which holds its region's postback token) tells nothing about another region's cluster.
  */
-export const k3sToken = (deployment: CloudProvider.CloudDeployment, regionKey: string): Redacted.Redacted<string> =>
-  Redacted.make(
-    createHash("sha256")
-      .update(`${Redacted.value(deployment.postback.token)}\u0000${deployment.id}\u0000${regionKey}\u0000k3s`)
-      .digest("hex")
-  )
+export const k3sToken = (deployment: CloudProvider.CloudDeployment, regionKey: string): Redacted.Redacted<string> => {
+  const secret = deployment.clusterJoinSecrets[regionKey]
+  if (secret === undefined) throw new Error(`no cluster join secret for region ${regionKey}`)
+  return secret
+}
+
+/** The region's own postback token: it opens this region's call-back and no other. */
+export const postbackToken = (deployment: CloudProvider.CloudDeployment, regionKey: string): Redacted.Redacted<string> => {
+  const token = deployment.postback.tokens[regionKey]
+  if (token === undefined) throw new Error(`no postback token for region ${regionKey}`)
+  return token
+}
 
 /** `PUT <base>/api/v1/deployments/<id>/kubeconfig`, with `?region=<key>` for a secondary only. */
 export const kubeconfigUrl = (deployment: CloudProvider.CloudDeployment, region: Deployment.Region): string => {
@@ -202,7 +208,7 @@ export const controlPlane = (input: ControlPlaneInput): string => {
       { path: "/etc/rancher/k3s/config.yaml", permissions: "0600", content: k3sConfig(input.region, token, { _tag: "first", ha }) },
       { path: "/etc/sovereign/flux-sync.yaml", permissions: "0600", content: fluxSync(input.deployment, input.region, options) },
       // A header file keeps the token out of the process list; the script never echoes it.
-      { path: "/etc/sovereign/postback-headers", permissions: "0600", content: `Authorization: Bearer ${Redacted.value(input.deployment.postback.token)}` },
+      { path: "/etc/sovereign/postback-headers", permissions: "0600", content: `Authorization: Bearer ${Redacted.value(postbackToken(input.deployment, input.region.key))}` },
       { path: "/etc/sovereign/bootstrap.sh", permissions: "0700", content: bootstrapFirstServer(input.deployment, input.region, options) }
     ],
     ["/etc/sovereign/bootstrap.sh > /var/log/sovereign-bootstrap.log 2>&1"]

@@ -56,8 +56,12 @@ describe("CloudInit", () => {
     expect(primary).toContain("'https://sovereign.omani.works/api/v1/deployments/0123456789abcdef/kubeconfig'")
     expect(primary).not.toContain("?region=")
     expect(secondary).toContain("'https://sovereign.omani.works/api/v1/deployments/0123456789abcdef/kubeconfig?region=nbg1-1'")
+    // Each region's user data holds its own token only: the primary's node cannot open a secondary's call-back.
+    expect(primary).toContain("Authorization: Bearer pbt-3f9a0c-secret-value-fsn1")
+    expect(secondary).toContain("Authorization: Bearer pbt-3f9a0c-secret-value-nbg1-1")
+    expect(primary).not.toContain("pbt-3f9a0c-secret-value-nbg1-1")
+    expect(secondary).not.toContain("pbt-3f9a0c-secret-value-fsn1")
     for (const userData of [primary, secondary]) {
-      expect(userData).toContain("Authorization: Bearer pbt-3f9a0c-secret-value")
       expect(userData).toContain("-X PUT -H @/etc/sovereign/postback-headers")
       expect(userData).toContain("s#https://127.0.0.1:6443#https://$public_ip:6443#")
       expect(userData).toContain("--tls-san \"$public_ip\"")
@@ -77,6 +81,8 @@ describe("CloudInit", () => {
     expect(worker).toContain(`token: ${token}`)
     expect(Redacted.value(CloudInit.k3sToken(deployment, nbg1!.key))).not.toBe(token)
     expect(token).not.toContain("pbt-3f9a0c")
+    // The join secret is the region's own random value, handed over by the orchestrator, not derived from the postback token.
+    expect(token).toBe(Redacted.value(deployment.clusterJoinSecrets[fsn1!.key]!))
   })
 
   it("renders valid cloud-config whose embedded k3s config and Flux objects parse as YAML", () => {

@@ -5,6 +5,8 @@
  */
 import { Context, Duration, Effect, Layer, Option, Redacted, Schema, Schedule } from "effect"
 import type { DeploymentId } from "@sovereign/core/Deployment"
+import * as Kubeconfig from "@sovereign/core/Kubeconfig"
+import { certificateAuthorityData } from "./internal/clusterAuthority.js"
 import { draw, drawHex, drawInt } from "./internal/random.js"
 import { defaultOptions, type SimulatorOptions } from "./SimulatorConfig.js"
 import { SimulatorStore, type SimulatorStoreError } from "./SimulatorStore.js"
@@ -132,6 +134,8 @@ export interface SimulatorWorldService {
   readonly scheduleCallback: (deploymentId: string, regionKey: string) => Effect.Effect<void>
   /** The kubeconfig a region's control plane writes: it names the simulated cluster it belongs to. */
   readonly kubeconfigOf: (deploymentId: string, cluster: SimCluster) => string
+  /** The same kubeconfig as core's value (its `Kubeconfig.toDocument` is what the YAML says). */
+  readonly kubeconfigFor: (deploymentId: string, cluster: SimCluster) => Kubeconfig.Kubeconfig
   /** A draw in [0, 1) named by `parts`, from the world's seed. */
   readonly draw: (...parts: ReadonlyArray<string | number>) => number
   readonly drawInt: (min: number, max: number, ...parts: ReadonlyArray<string | number>) => number
@@ -151,7 +155,7 @@ const emptyWorld = (deploymentId: string, namePrefix: string): DeploymentWorld =
   clusters: {}
 })
 
-const clusterPattern = /cluster: sim-([0-9a-f]{16})-([a-z0-9-]+)\n/
+const clusterPattern = /cluster: "?sim-([0-9a-f]{16})-([a-z0-9-]+)"?\n/
 
 /** Which simulated cluster a kubeconfig points at. */
 export const clusterOfKubeconfig = (
@@ -205,27 +209,16 @@ export const make = (options: SimulatorOptions) =>
           return result
         })
       )
-    const kubeconfigOf = (deploymentId: string, cluster: SimCluster) =>
-      [
-        "apiVersion: v1",
-        "kind: Config",
-        `current-context: sim-${deploymentId}-${cluster.regionKey}`,
-        "clusters:",
-        `- name: sim-${deploymentId}-${cluster.regionKey}`,
-        "  cluster:",
-        `    server: https://${cluster.loadBalancerIP}:6443`,
-        `    certificate-authority-data: ${drawHex(48, options.seed, deploymentId, cluster.regionKey, "ca")}`,
-        "contexts:",
-        `- name: sim-${deploymentId}-${cluster.regionKey}`,
-        "  context:",
-        `    cluster: sim-${deploymentId}-${cluster.regionKey}`,
-        "    user: admin",
-        "users:",
-        "- name: admin",
-        "  user:",
-        `    token: ${drawHex(40, options.seed, deploymentId, cluster.regionKey, "token")}`,
-        ""
-      ].join("\n")
+    const kubeconfigFor = (deploymentId: string, cluster: SimCluster): Kubeconfig.Kubeconfig => ({
+      cluster: {
+        name: `sim-${deploymentId}-${cluster.regionKey}`,
+        server: `https://${cluster.loadBalancerIP}:6443`,
+        certificateAuthorityData: certificateAuthorityData
+      },
+      user: { name: "admin", credential: { _tag: "Token", token: Redacted.make(drawHex(40, options.seed, deploymentId, cluster.regionKey, "token")) } },
+      context: { name: `sim-${deploymentId}-${cluster.regionKey}` }
+    })
+    const kubeconfigOf = (deploymentId: string, cluster: SimCluster) => Redacted.value(Kubeconfig.render(kubeconfigFor(deploymentId, cluster)))
 
     const deliverOnce = (deploymentId: string, regionKey: string) =>
       Effect.gen(function*() {
@@ -304,6 +297,7 @@ export const make = (options: SimulatorOptions) =>
       allResources,
       scheduleCallback,
       kubeconfigOf,
+      kubeconfigFor,
       draw: (...parts) => draw(options.seed, ...parts),
       drawInt: (min, max, ...parts) => drawInt(options.seed, min, max, ...parts)
     }

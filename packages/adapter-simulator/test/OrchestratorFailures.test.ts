@@ -8,6 +8,7 @@ import { Option, Redacted } from "effect"
 import { JobRepo } from "@sovereign/core/JobRepo"
 import { DnsProvider } from "@sovereign/core/DnsProvider"
 import { Kubeconfigs } from "@sovereign/core/Kubeconfigs"
+import * as Kubeconfig from "@sovereign/core/Kubeconfig"
 
 const terminal = ["ready", "failed", "partial-failure", "wiped"]
 
@@ -78,7 +79,7 @@ describe("Orchestrator failure paths", () => {
       expect(retried.length).toBeGreaterThan(0)
     }).pipe(Effect.provide(layer(makeWorld(), { faults: { cloudErrorRate: 0.4 } }))))
 
-  it.scoped("a call-back that never comes fails after 15 minutes saying so; a late one revives the deployment", () =>
+  it.scoped("a call-back that never comes fails after 15 minutes saying so; the owner's kubeconfig revives the deployment", () =>
     Effect.gen(function*() {
       const orchestrator = yield* Orchestrator.Orchestrator
       const created = yield* orchestrator.create(request(1), "ops@omani.works")
@@ -88,11 +89,15 @@ describe("Orchestrator failure paths", () => {
       expect(record.results.phase1Outcome).toBe("kubeconfig-missing")
       // Phase 0 itself was fine: every step succeeded.
       expect((yield* jobsOf(created.id)).every((job) => job.status === "succeeded")).toBe(true)
-      // The control plane calls back late after all (here: by hand): the deployment continues.
       const world = yield* SimulatorWorld
       const cluster = Option.getOrThrow(yield* Effect.orDie(world.read(created.id))).clusters["fsn1"]!
-      yield* orchestrator.kubeconfigArrived(created.id, undefined, Redacted.make(world.kubeconfigOf(created.id, cluster)))
-      const again = yield* Effect.flip(orchestrator.kubeconfigArrived(created.id, undefined, Redacted.make("apiVersion: v1")))
+      const document = Redacted.make<unknown>(Kubeconfig.toDocument(world.kubeconfigFor(created.id, cluster)))
+      // The postback token's window ended with the deployment's failure: a late call-back opens nothing.
+      const late = yield* Effect.flip(orchestrator.kubeconfigArrived(created.id, undefined, document))
+      expect(late.reason).toBe("NotOpen")
+      // The owner repairs it through the same checks: the deployment continues.
+      yield* orchestrator.kubeconfigArrived(created.id, undefined, document, { replace: true })
+      const again = yield* Effect.flip(orchestrator.kubeconfigArrived(created.id, undefined, document))
       expect(again.reason).toBe("AlreadySet")
       expect((yield* advanceUntil(created.id, terminal)).status).toBe("ready")
     }).pipe(Effect.provide(layer(makeWorld(), { faults: { kubeconfigDelay: Duration.infinity } }))))

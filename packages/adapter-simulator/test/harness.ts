@@ -73,6 +73,7 @@ export const layer = (
     jobRepo,
     Memory.flowEvents(world.memory),
     Memory.kubeconfigs(world.memory),
+    Memory.kubeconfigInspector(),
     Secrets.layerMemory(),
     countingIds(world),
     SimulatorStore.layerMemory(world.documents),

@@ -28,11 +28,13 @@ export interface CloudDeployment {
   readonly id: DeploymentId
   readonly spec: DeploymentSpec
   readonly regions: ReadonlyArray<Region>
-  /** Where each control plane PUTs its kubeconfig, and the bearer token it uses. */
+  /** Where each control plane PUTs its kubeconfig, and each region's own bearer token (region key → token). */
   readonly postback: {
     readonly baseUrl: string
-    readonly token: Redacted.Redacted<string>
+    readonly tokens: Readonly<Record<string, Redacted.Redacted<string>>>
   }
+  /** Each region's k3s join secret (region key → secret): random, never derived from a postback token. */
+  readonly clusterJoinSecrets: Readonly<Record<string, Redacted.Redacted<string>>>
 }
 
 /** One resumable unit of Phase 0. `name` is the bare step name; the job name is derived from it. */

@@ -34,6 +34,16 @@ export interface KubeconfigsService {
     kubeconfig: Redacted.Redacted<string>,
     receivedAt: number
   ) => Effect.Effect<void, KubeconfigError>
+  /**
+   * The owner's repair: stores the region's kubeconfig whether or not one is stored (the previous one
+   * is gone), and wakes every `await` of the region. Checks are the caller's, as for `put`.
+   */
+  readonly replace: (
+    deploymentId: DeploymentId,
+    regionKey: string,
+    kubeconfig: Redacted.Redacted<string>,
+    receivedAt: number
+  ) => Effect.Effect<void, KubeconfigError>
   readonly get: (deploymentId: DeploymentId, regionKey: string) => Effect.Effect<Option.Option<Redacted.Redacted<string>>, KubeconfigError>
   /** Which regions have delivered, in arrival order. */
   readonly arrivals: (deploymentId: DeploymentId) => Effect.Effect<ReadonlyArray<KubeconfigArrival>, KubeconfigError>

@@ -14,6 +14,8 @@ import { Handover } from "./Handover.js"
 import { Ids } from "./Ids.js"
 import { JobRepo } from "./JobRepo.js"
 import { Kubeconfigs } from "./Kubeconfigs.js"
+import { KubeconfigInspector, type KubeconfigRefused } from "./Kubeconfig.js"
+import { arrive } from "./orchestrator/Callback.js"
 import { MeshProvider } from "./MeshProvider.js"
 import {
   applyStatus,
@@ -33,17 +35,24 @@ import { whileReady } from "./orchestrator/Ready.js"
 import { wipe as runWipe } from "./orchestrator/Wipe.js"
 import { planDns, type DnsPlanError } from "./orchestrator/Dns.js"
 import type { PublishResult } from "./DnsPublish.js"
-import { sealCredentials, Secrets } from "./Secrets.js"
+import { sealDeploymentSecrets, Secrets } from "./Secrets.js"
 
 export { defaultSettings, type OrchestratorSettings } from "./orchestrator/Environment.js"
 export { DnsPlanError, DnsPlanErrorReason, publishInputOf } from "./orchestrator/Dns.js"
 
-export const OrchestratorErrorReason = Schema.Literal("NotFound", "Conflict", "Adopted", "AlreadySet", "Invalid", "Unavailable")
+export const OrchestratorErrorReason = Schema.Literal(
+  "NotFound", "Conflict", "Adopted", "AlreadySet", "Invalid", "Unavailable",
+  /** A region's call-back is not open: its control plane does not exist yet, or its Phase 0 ended (a retry re-opens it). */
+  "NotOpen",
+  /** The deployment is wiping, wiped or handed over: no call-back opens it. */
+  "Closed"
+)
 export type OrchestratorErrorReason = typeof OrchestratorErrorReason.Type
 
 /**
  * Why an operation was refused. HTTP mapping: NotFound 404, Conflict 409, Adopted 422,
- * AlreadySet 403 (a second kubeconfig for a region), Invalid 422, Unavailable 503.
+ * AlreadySet 403 (a second kubeconfig for a region), Invalid 422, Unavailable 503, NotOpen 409,
+ * Closed 403. A refused kubeconfig document is a `Kubeconfig.KubeconfigRefused` (422) instead.
  */
 export class OrchestratorError extends Schema.TaggedError<OrchestratorError>()("OrchestratorError", {
   reason: OrchestratorErrorReason,
@@ -69,14 +78,18 @@ export interface OrchestratorService {
   /** `ready` → `adopted` (sticky). */
   readonly finalise: (id: DeploymentId) => Effect.Effect<DeploymentRecord, OrchestratorError>
   /**
-   * Stores a region's kubeconfig (single use: `AlreadySet`; empty: `Invalid`). The region is
-   * `undefined` for the primary. A late primary call-back revives a deployment that failed for lack of it.
+   * Takes a region's kubeconfig call-back (`orchestrator/Callback.ts`): `document` is the parsed YAML
+   * value, checked by `Kubeconfig.admit` (refusals name the field or the allowed addresses) and stored
+   * normalised. Single use (`AlreadySet`) while the region's window is open (`NotOpen`, `Closed`). The
+   * region is `undefined` for the primary. `replace` is the owner's repair: it replaces a stored
+   * kubeconfig through the same checks, and revives a deployment that failed for lack of the primary's.
    */
   readonly kubeconfigArrived: (
     id: DeploymentId,
     regionKey: string | undefined,
-    kubeconfig: Redacted.Redacted<string>
-  ) => Effect.Effect<void, OrchestratorError>
+    document: Redacted.Redacted<unknown>,
+    options?: { readonly replace?: boolean }
+  ) => Effect.Effect<void, OrchestratorError | KubeconfigRefused>
   /** Ensures one supervised fiber runs `run(id)` (a no-op when one runs). */
   readonly start: (id: DeploymentId) => Effect.Effect<void>
   /** At start-up: resumes every non-terminal deployment (SPEC 2.3) and ready ones that still mesh; returns their ids. */
@@ -108,7 +121,8 @@ export const make = Effect.gen(function*() {
     dns: yield* Effect.serviceOption(DnsProvider),
     mesh: yield* Effect.serviceOption(MeshProvider),
     access: yield* Effect.serviceOption(ClusterAccess),
-    handover: yield* Effect.serviceOption(Handover)
+    handover: yield* Effect.serviceOption(Handover),
+    inspector: yield* KubeconfigInspector
   }
   const fibers = yield* FiberMap.make<string>()
 
@@ -170,7 +184,12 @@ export const make = Effect.gen(function*() {
         const issues = yield* Effect.mapError(env.cloud.validate(spec), unavailable)
         if (issues.length > 0) return yield* new InvalidRequest({ issues })
         const id = yield* env.ids.deploymentId
-        const sealedCredentials = yield* Effect.mapError(sealCredentials(spec.credentials).pipe(Effect.provideService(Secrets, env.secrets)), unavailable)
+        const clusterJoinSecrets: Record<string, Redacted.Redacted<string>> = {}
+        for (const region of deriveRegions(spec, id)) clusterJoinSecrets[region.key] = yield* env.secrets.generateSecret
+        const sealedCredentials = yield* Effect.mapError(
+          sealDeploymentSecrets({ credentials: spec.credentials, clusterJoinSecrets }).pipe(Effect.provideService(Secrets, env.secrets)),
+          unavailable
+        )
         const at = yield* now
         const record = yield* env.repo.create(
           {
@@ -257,31 +276,18 @@ export const make = Effect.gen(function*() {
           onSome: Effect.succeed
         })
       }),
-    kubeconfigArrived: (id, regionKey, kubeconfig) =>
+    kubeconfigArrived: (id, regionKey, document, options = {}) =>
       Effect.gen(function*() {
         const record = yield* get(id)
         const regions = regionsOf(record)
         const region = regionKey === undefined ? regions[0]! : regions.find((r) => r.key === regionKey)
         if (region === undefined) return yield* new OrchestratorError({ reason: "NotFound", message: `deployment ${id} has no region ${regionKey}` })
-        if (record.status === "wiping" || record.status === "wiped") {
-          return yield* new OrchestratorError({ reason: "Conflict", message: `deployment ${id} is ${record.status}; its clusters are being removed` })
-        }
-        const at = yield* now
-        yield* env.kubeconfigs.put(id, region.key, kubeconfig, at).pipe(
-          Effect.mapError((error) =>
-            error.reason === "AlreadySet"
-              ? new OrchestratorError({ reason: "AlreadySet", message: error.message })
-              : error.reason === "Empty"
-              ? new OrchestratorError({ reason: "Invalid", message: error.message })
-              : unavailable(error)
-          )
+        yield* arrive(env, record, region, document, { replace: options.replace === true }).pipe(
+          Effect.mapError((refusal) => refusal._tag === "Refused" ? refusal.refused : new OrchestratorError({ reason: refusal._tag, message: refusal.message }))
         )
-        yield* Effect.mapError(env.repo.appendEvents(id, [{
-          at, phase: "kubeconfig", level: "info", type: "kubeconfig", region: region.key,
-          message: `The control plane of ${region.key} called back with its kubeconfig`
-        }]), unavailable)
-        // A late primary call-back revives a deployment that gave up waiting for it.
-        if (region.primary && record.status === "failed" && record.results.phase1Outcome === "kubeconfig-missing") {
+        // The owner's repair of a primary that never called back continues the deployment at once.
+        const current = yield* get(id)
+        if (region.primary && current.status === "failed" && current.results.phase1Outcome === "kubeconfig-missing") {
           yield* applyStatus(env, id, StatusEvent.Retry({ from: "phase0" }))
           yield* start(id)
         }
@@ -328,7 +334,7 @@ const isSupersededExit = (exit: Exit.Exit<unknown, unknown>) =>
 export const layer: Layer.Layer<
   Orchestrator,
   never,
-  OrchestratorConfig | DeploymentRepo | JobRepo | FlowEvents | Kubeconfigs | Ids | Secrets | CloudProvider | ClusterWatch
+  OrchestratorConfig | DeploymentRepo | JobRepo | FlowEvents | Kubeconfigs | Ids | Secrets | CloudProvider | ClusterWatch | KubeconfigInspector
 > = Layer.scoped(Orchestrator, make)
 
 /** Settings with overrides. */

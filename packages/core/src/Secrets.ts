@@ -1,13 +1,17 @@
 /**
- * The secrets port: seal a deployment's credentials for storage and derive its postback token (SPEC §7).
+ * The secrets port: seal a deployment's credentials for storage and derive its postback tokens (SPEC §7).
  *
- * Postback token decision: the token is DERIVED, `HMAC-SHA256(server key, "postback:" + deploymentId)`,
- * encoded as 64 hex characters (32 bytes). Only its SHA-256 is stored (by whoever stores it), yet a
- * resumed Phase 0 can render the same cloud-init again without keeping the token anywhere, and a
- * restarted server verifies a late call-back without any state. Rotating the server key invalidates
- * every outstanding postback token, which is the intended effect of a key rotation.
+ * Postback token decision: one token per REGION, DERIVED as
+ * `HMAC-SHA256(server key, "postback:" + deploymentId + ":" + regionKey)`, 64 hex characters (32 bytes).
+ * A region's token never opens another region (the key is part of the MAC), nothing about it is kept
+ * at rest (not even a hash: there is nothing to steal from the database), a resumed Phase 0 renders
+ * the same cloud-init again, and verification compares SHA-256 digests in constant time. What a token
+ * opens, and for how long, is decided by core's call-back window (`orchestrator/Callback.ts`), not by
+ * the token. Rotating the server key invalidates every outstanding token.
+ *
+ * A region's k3s join secret is a separate random value (`generateSecret`), sealed with the credentials.
  */
-import { Context, Effect, Either, Layer, Redacted, Schema } from "effect"
+import { Context, Effect, Either, Layer, Random, Redacted, Schema } from "effect"
 import { Credentials, type DeploymentId } from "./Deployment.js"
 import { sha256 } from "./internal/sha256.js"
 
@@ -27,16 +31,50 @@ export interface SecretsService {
   readonly seal: (plaintext: Redacted.Redacted<string>) => Effect.Effect<string, SecretsError>
   /** Inverse of `seal`; fails `Corrupt`/`KeyMismatch` when the blob was tampered with or sealed under another key. */
   readonly unseal: (sealed: string) => Effect.Effect<Redacted.Redacted<string>, SecretsError>
-  /** Deterministic per deployment (see the module comment): the same value on every call and after a restart. */
-  readonly postbackToken: (deploymentId: DeploymentId) => Effect.Effect<Redacted.Redacted<string>>
-  /** Constant-time comparison of a presented token against the derived one. */
-  readonly verifyPostbackToken: (deploymentId: DeploymentId, presented: Redacted.Redacted<string>) => Effect.Effect<boolean>
+  /** Deterministic per deployment and region (see the module comment): the same value on every call and after a restart. */
+  readonly postbackToken: (deploymentId: DeploymentId, regionKey: string) => Effect.Effect<Redacted.Redacted<string>>
+  /** Constant-time comparison of a presented token against the region's derived one. */
+  readonly verifyPostbackToken: (deploymentId: DeploymentId, regionKey: string, presented: Redacted.Redacted<string>) => Effect.Effect<boolean>
+  /** 32 fresh random bytes as 64 hex characters (a k3s join secret). */
+  readonly generateSecret: Effect.Effect<Redacted.Redacted<string>>
 }
 
 export class Secrets extends Context.Tag("@sovereign/core/Secrets")<Secrets, SecretsService>() {}
 
 const encodeCredentials = Schema.encodeSync(Schema.parseJson(Credentials))
 const decodeCredentials = Schema.decodeUnknownEither(Schema.parseJson(Credentials))
+
+/** What a deployment keeps sealed: the request's credentials and each region's k3s join secret. */
+export interface DeploymentSecrets {
+  readonly credentials: Credentials
+  /** Region key → join secret; empty for a deployment sealed by an older server. */
+  readonly clusterJoinSecrets: Readonly<Record<string, Redacted.Redacted<string>>>
+}
+
+const SealedSecrets = Schema.Struct({
+  credentials: Credentials,
+  clusterJoinSecrets: Schema.Record({ key: Schema.String, value: Schema.Redacted(Schema.String) })
+})
+const encodeSecrets = Schema.encodeSync(Schema.parseJson(SealedSecrets))
+const decodeSecrets = Schema.decodeUnknownEither(Schema.parseJson(SealedSecrets))
+
+/** Seals credentials and join secrets together (what `DeploymentRepo.create` stores as `sealedCredentials`). */
+export const sealDeploymentSecrets = (secrets: DeploymentSecrets): Effect.Effect<string, SecretsError, Secrets> =>
+  Effect.flatMap(Secrets, (service) => service.seal(Redacted.make(encodeSecrets(secrets))))
+
+/** Opens what `sealDeploymentSecrets` (or, without join secrets, the older `sealCredentials`) sealed. */
+export const unsealDeploymentSecrets = (sealed: string): Effect.Effect<DeploymentSecrets, SecretsError, Secrets> =>
+  Effect.flatMap(Secrets, (service) =>
+    Effect.flatMap(service.unseal(sealed), (plain) => {
+      const text = Redacted.value(plain)
+      const current = decodeSecrets(text)
+      if (Either.isRight(current)) return Effect.succeed(current.right)
+      return Either.match(decodeCredentials(text), {
+        onLeft: () => Effect.fail(new SecretsError({ reason: "Corrupt", message: "sealed credentials do not decode" })),
+        onRight: (credentials) => Effect.succeed({ credentials, clusterJoinSecrets: {} })
+      })
+    })
+  )
 
 /** Seals a request's credentials map (what `DeploymentRepo.create` stores as `sealedCredentials`). */
 export const sealCredentials = (credentials: Credentials): Effect.Effect<string, SecretsError, Secrets> =>
@@ -76,8 +114,8 @@ export const hmacSha256 = (key: Uint8Array, message: Uint8Array): Uint8Array => 
 }
 
 /** The postback token derivation every implementation must use, so tokens survive a change of store. */
-export const derivePostbackToken = (serverKey: Uint8Array, deploymentId: DeploymentId): string =>
-  toHex(hmacSha256(serverKey, utf8(`postback:${deploymentId}`)))
+export const derivePostbackToken = (serverKey: Uint8Array, deploymentId: DeploymentId, regionKey: string): string =>
+  toHex(hmacSha256(serverKey, utf8(`postback:${deploymentId}:${regionKey}`)))
 
 /** SHA-256 of a token, hex; what SPEC §7 allows to be stored. */
 export const tokenHash = (token: string): string => toHex(sha256(utf8(token)))
@@ -107,8 +145,12 @@ export const layerMemory = (serverKey: string = "sovereign-test-key"): Layer.Lay
             return Redacted.make(new TextDecoder().decode(bytes))
           })
         : Effect.fail(new SecretsError({ reason: "Corrupt", message: "not a sealed blob" })),
-    postbackToken: (deploymentId) => Effect.sync(() => Redacted.make(derivePostbackToken(key, deploymentId))),
-    verifyPostbackToken: (deploymentId, presented) =>
-      Effect.sync(() => constantTimeEqual(derivePostbackToken(key, deploymentId), Redacted.value(presented)))
+    postbackToken: (deploymentId, regionKey) => Effect.sync(() => Redacted.make(derivePostbackToken(key, deploymentId, regionKey))),
+    verifyPostbackToken: (deploymentId, regionKey, presented) =>
+      Effect.sync(() => constantTimeEqual(tokenHash(derivePostbackToken(key, deploymentId, regionKey)), tokenHash(Redacted.value(presented)))),
+    generateSecret: Effect.map(
+      Effect.all(Array.from({ length: 32 }, () => Random.nextIntBetween(0, 256))),
+      (bytes) => Redacted.make(toHex(Uint8Array.from(bytes)))
+    )
   })
 }

@@ -35,21 +35,34 @@ describe("Secrets", () => {
     )
   })
 
-  it.effect("derives one postback token per deployment and key, verifies it, and seals credentials reversibly", () =>
+  it.effect("derives one postback token per deployment, region and key, verifies it, and seals credentials reversibly", () =>
     Effect.gen(function*() {
       const secrets = yield* Secrets.Secrets
-      const token = Redacted.value(yield* secrets.postbackToken("0123456789abcdef"))
+      const token = Redacted.value(yield* secrets.postbackToken("0123456789abcdef", "fsn1"))
       expect(token).toMatch(/^[0-9a-f]{64}$/)
-      expect(Redacted.value(yield* secrets.postbackToken("0123456789abcdef"))).toBe(token)
-      expect(Redacted.value(yield* secrets.postbackToken("0123456789abcdee"))).not.toBe(token)
-      expect(Secrets.derivePostbackToken(utf8("another key"), "0123456789abcdef")).not.toBe(token)
-      expect(yield* secrets.verifyPostbackToken("0123456789abcdef", Redacted.make(token))).toBe(true)
-      expect(yield* secrets.verifyPostbackToken("0123456789abcdef", Redacted.make(token.slice(1)))).toBe(false)
+      expect(Redacted.value(yield* secrets.postbackToken("0123456789abcdef", "fsn1"))).toBe(token)
+      expect(Redacted.value(yield* secrets.postbackToken("0123456789abcdee", "fsn1"))).not.toBe(token)
+      expect(Redacted.value(yield* secrets.postbackToken("0123456789abcdef", "hel1-1"))).not.toBe(token)
+      expect(Secrets.derivePostbackToken(utf8("another key"), "0123456789abcdef", "fsn1")).not.toBe(token)
+      expect(yield* secrets.verifyPostbackToken("0123456789abcdef", "fsn1", Redacted.make(token))).toBe(true)
+      // A region's token never opens another region of the same deployment.
+      expect(yield* secrets.verifyPostbackToken("0123456789abcdef", "hel1-1", Redacted.make(token))).toBe(false)
+      expect(yield* secrets.verifyPostbackToken("0123456789abcdef", "fsn1", Redacted.make(token.slice(1)))).toBe(false)
       const sealed = yield* Secrets.sealCredentials({ hetznerToken: Redacted.make("hunter2") })
       expect(sealed).not.toContain("hunter2")
       const opened = yield* Secrets.unsealCredentials(sealed)
       expect(Redacted.value(opened["hetznerToken"]!)).toBe("hunter2")
       expect((yield* Effect.flip(secrets.unseal("garbage"))).reason).toBe("Corrupt")
+      // Join secrets: random, distinct per draw, sealed with the credentials; an older blob opens without them.
+      const [first, second] = [yield* secrets.generateSecret, yield* secrets.generateSecret]
+      expect(Redacted.value(first)).toMatch(/^[0-9a-f]{64}$/)
+      expect(Redacted.value(first)).not.toBe(Redacted.value(second))
+      const bundle = yield* Secrets.sealDeploymentSecrets({ credentials: { hetznerToken: Redacted.make("hunter2") }, clusterJoinSecrets: { fsn1: first } })
+      expect(bundle).not.toContain(Redacted.value(first))
+      const reopened = yield* Secrets.unsealDeploymentSecrets(bundle)
+      expect(Redacted.value(reopened.clusterJoinSecrets["fsn1"]!)).toBe(Redacted.value(first))
+      expect(Redacted.value(reopened.credentials["hetznerToken"]!)).toBe("hunter2")
+      expect((yield* Secrets.unsealDeploymentSecrets(sealed)).clusterJoinSecrets).toEqual({})
     }).pipe(Effect.provide(Secrets.layerMemory())))
 })
 

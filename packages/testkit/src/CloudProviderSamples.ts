@@ -18,7 +18,10 @@ export interface SampleOptions {
   readonly haControlPlane?: boolean
   readonly credentials?: Readonly<Record<string, string>>
   readonly postbackBaseUrl?: string
+  /** Each region's token is this followed by `-<regionKey>`. */
   readonly postbackToken?: string
+  /** Each region's k3s join secret is this followed by `-<regionKey>`. */
+  readonly joinSecret?: string
 }
 
 /** A validated deployment with its derivations, as the orchestrator hands it to the port. */
@@ -33,14 +36,18 @@ export const sampleDeployment = (options: SampleOptions): CloudProvider.CloudDep
     credentials: options.credentials ?? {}
   }
   const spec = Either.getOrThrowWith(Deployment.validate(request), (error) => new Error(error.message))
+  const regions = Deployment.deriveRegions(spec, options.id)
+  const perRegion = (make: (key: string) => string) => Object.fromEntries(regions.map((region) => [region.key, Redacted.make(make(region.key))]))
   return {
     id: options.id,
     spec,
-    regions: Deployment.deriveRegions(spec, options.id),
+    regions,
     postback: {
       baseUrl: options.postbackBaseUrl ?? "https://sovereign.example.com",
-      token: Redacted.make(options.postbackToken ?? "postback-token-for-conformance")
-    }
+      // Each region its own token, as the orchestrator derives them.
+      tokens: perRegion((key) => `${options.postbackToken ?? "postback-token-for-conformance"}-${key}`)
+    },
+    clusterJoinSecrets: perRegion((key) => `${options.joinSecret ?? "k3s-join-secret-for-conformance"}-${key}`)
   }
 }
 

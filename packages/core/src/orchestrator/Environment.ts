@@ -19,9 +19,10 @@ import type { HandoverService } from "../Handover.js"
 import type { IdsService } from "../Ids.js"
 import * as Job from "../Job.js"
 import type { JobRepoService } from "../JobRepo.js"
+import type { KubeconfigInspectorService } from "../Kubeconfig.js"
 import type { KubeconfigsService } from "../Kubeconfigs.js"
 import type { MeshProviderService } from "../MeshProvider.js"
-import { unsealCredentials, Secrets, type SecretsService } from "../Secrets.js"
+import { Secrets, SecretsError, unsealDeploymentSecrets, type SecretsService } from "../Secrets.js"
 
 export interface OrchestratorSettings {
   /** Base URL the control planes call back to (`SOVEREIGN_PUBLIC_URL`). */
@@ -83,6 +84,7 @@ export interface Environment {
   readonly mesh: Option.Option<MeshProviderService>
   readonly access: Option.Option<ClusterAccessService>
   readonly handover: Option.Option<HandoverService>
+  readonly inspector: KubeconfigInspectorService
 }
 
 export const now = Clock.currentTimeMillis
@@ -197,14 +199,24 @@ export const patchRegion = (env: Environment, id: DeploymentId, regionKey: strin
 /** The spec with its credentials unsealed, for the adapters only (never stored or logged). */
 export const cloudDeployment = (env: Environment, record: DeploymentRecord) =>
   Effect.gen(function*() {
-    const credentials = yield* unsealCredentials(record.sealedCredentials).pipe(Effect.provideService(Secrets, env.secrets))
-    const spec: DeploymentSpec = { ...record.spec, credentials }
-    const token = yield* env.secrets.postbackToken(record.id)
+    const sealed = yield* unsealDeploymentSecrets(record.sealedCredentials).pipe(Effect.provideService(Secrets, env.secrets))
+    const spec: DeploymentSpec = { ...record.spec, credentials: sealed.credentials }
+    const regions = deriveRegions(spec, record.id)
+    const missing = regions.filter((region) => sealed.clusterJoinSecrets[region.key] === undefined).map((region) => region.key)
+    if (missing.length > 0) {
+      return yield* new SecretsError({
+        reason: "Corrupt",
+        message: `no cluster join secret is sealed for ${missing.join(", ")} (the deployment was created by an older server)`
+      })
+    }
+    const tokens: Record<string, Redacted.Redacted<string>> = {}
+    for (const region of regions) tokens[region.key] = yield* env.secrets.postbackToken(record.id, region.key)
     const deployment: CloudDeployment = {
       id: record.id,
       spec,
-      regions: deriveRegions(spec, record.id),
-      postback: { baseUrl: env.settings.publicUrl, token }
+      regions,
+      postback: { baseUrl: env.settings.publicUrl, tokens },
+      clusterJoinSecrets: sealed.clusterJoinSecrets
     }
     return deployment
   })

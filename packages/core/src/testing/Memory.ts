@@ -17,6 +17,7 @@ import { FlowEvents, defaultRetention, type FlowEvent } from "../FlowEvents.js"
 import * as Ids from "../Ids.js"
 import type { Execution, Job, LogLine } from "../Job.js"
 import { applyWrites, executionsReadBy, JobRepo, JobRepoError, JobWrite, type JobWithExecutions, type JobWriteState } from "../JobRepo.js"
+import { KubeconfigInspector } from "../Kubeconfig.js"
 import { KubeconfigError, Kubeconfigs, type KubeconfigArrival } from "../Kubeconfigs.js"
 import * as Secrets from "../Secrets.js"
 import { merge as mergeJob } from "../Job.js"
@@ -297,6 +298,15 @@ export const kubeconfigs = (state: MemoryState): Layer.Layer<Kubeconfigs> => {
         regions.set(regionKey, { value, arrival: { regionKey, receivedAt } })
         return PubSub.publish(state.kubeconfigAnnouncements, { deploymentId, regionKey })
       }),
+    replace: (deploymentId, regionKey, kubeconfig, receivedAt) =>
+      Effect.suspend(() => {
+        const value = Redacted.value(kubeconfig)
+        if (value.trim() === "") {
+          return Effect.fail(new KubeconfigError({ reason: "Empty", message: "the kubeconfig is empty", region: regionKey }))
+        }
+        regionsOf(deploymentId).set(regionKey, { value, arrival: { regionKey, receivedAt } })
+        return PubSub.publish(state.kubeconfigAnnouncements, { deploymentId, regionKey })
+      }),
     get: (deploymentId, regionKey) => Effect.sync(() => lookup(deploymentId, regionKey)),
     arrivals: (deploymentId) => Effect.sync(() => [...regionsOf(deploymentId).values()].map((stored) => stored.arrival)),
     await: (deploymentId, regionKey) =>
@@ -314,16 +324,30 @@ export const kubeconfigs = (state: MemoryState): Layer.Layer<Kubeconfigs> => {
   })
 }
 
-/** Every persistence and environment port in memory, over one state. */
+/** Every persistence and environment port in memory, over one state (the kubeconfig inspector is the stand-in below). */
 export const layer = (
   state: MemoryState,
   options: { readonly serverKey?: string; readonly ids?: "random" | "crypto" } = {}
-): Layer.Layer<DeploymentRepo | JobRepo | FlowEvents | Kubeconfigs | Ids.Ids | Secrets.Secrets> =>
+): Layer.Layer<DeploymentRepo | JobRepo | FlowEvents | Kubeconfigs | Ids.Ids | Secrets.Secrets | KubeconfigInspector> =>
   Layer.mergeAll(
     deploymentRepo(state),
     jobRepo(state),
     flowEvents(state),
     kubeconfigs(state),
     options.ids === "crypto" ? Ids.layerCrypto : Ids.layerRandom,
-    Secrets.layerMemory(options.serverKey)
+    Secrets.layerMemory(options.serverKey),
+    kubeconfigInspector()
   )
+
+/**
+ * A stand-in for the certificate and DNS checks of the kubeconfig door, for tests that do not parse
+ * certificates: a PEM certificate counts as a CA unless its text is listed in `leaves`; names resolve
+ * as `hosts` says (others not at all). The server's real one uses X.509 parsing and DNS.
+ */
+export const kubeconfigInspector = (
+  options: { readonly leaves?: ReadonlyArray<string>; readonly hosts?: Readonly<Record<string, ReadonlyArray<string>>> } = {}
+): Layer.Layer<KubeconfigInspector> =>
+  Layer.succeed(KubeconfigInspector, {
+    isCertificateAuthority: (pem) => /-----BEGIN CERTIFICATE-----/.test(pem) && !(options.leaves ?? []).includes(pem),
+    resolve: (hostname) => Effect.succeed(options.hosts?.[hostname] ?? [])
+  })
