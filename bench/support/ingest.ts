@@ -12,6 +12,7 @@ import { Chunk, Duration, Effect, Layer, ManagedRuntime, Option, Stream } from "
 import { bootstrapKit, type KitRelease } from "../../packages/adapter-simulator/src/internal/bootstrapKit.js"
 import * as Database from "../../packages/server/src/Database.js"
 import { Pglite } from "../../packages/server/src/PgliteClient.js"
+import * as KubeconfigInspector from "../../packages/server/src/KubeconfigInspector.js"
 import * as SecretBox from "../../packages/server/src/SecretBox.js"
 import * as SqlSimulatorStore from "../../packages/server/src/SqlSimulatorStore.js"
 import * as SqlStore from "../../packages/server/src/SqlStore.js"
@@ -149,6 +150,7 @@ export const ingest = async (events: number, repeats = 0): Promise<IngestResult>
       cloud,
       Layer.succeed(ClusterWatch.ClusterWatch, watch),
       Ids.layerCrypto,
+      KubeconfigInspector.layer,
       // A broken composition fails in seconds instead of waiting the production 15 minutes for a call-back.
       Orchestrator.layerSettings({ kubeconfigArrivalTimeout: Duration.seconds(30) })
     ))

@@ -30,7 +30,7 @@ export const httpDelivery = (config: ServerConfigShape) =>
     Effect.map(Secrets.Secrets, (secrets) => ({
       deliver: ({ deploymentId, regionKey, kubeconfig }) =>
         Effect.gen(function* () {
-          const token = yield* secrets.postbackToken(deploymentId)
+          const token = yield* secrets.postbackToken(deploymentId, regionKey)
           const url = `${publicUrlOf(config)}/api/v1/deployments/${deploymentId}/kubeconfig?region=${encodeURIComponent(regionKey)}`
           const response = yield* Effect.tryPromise(() =>
             fetch(url, {
@@ -39,7 +39,7 @@ export const httpDelivery = (config: ServerConfigShape) =>
               body: Redacted.value(kubeconfig)
             })
           )
-          // 403 already-set: a repeated call-back after a restart is not an error.
+          // 403 already-set (or closed): a repeated call-back after a restart is not an error. 409 (not open yet) is retried.
           if (response.status !== 204 && response.status !== 403) {
             return yield* Effect.fail(new Error(`the kubeconfig call-back got ${response.status}`))
           }

@@ -47,7 +47,7 @@ export class NotFound extends Schema.Class<NotFound>("NotFound")(
 
 export class Conflict extends Schema.Class<Conflict>("Conflict")(
   {
-    error: Schema.Literal("conflict", "in-flight", "min-life", "dns-disabled", "no-load-balancer"),
+    error: Schema.Literal("conflict", "in-flight", "min-life", "dns-disabled", "no-load-balancer", "not-open"),
     message: Schema.String,
     deploymentId: Schema.optional(Schema.String),
     status: Schema.optional(Schema.String),
@@ -69,6 +69,33 @@ export class UnsupportedMediaType extends Schema.Class<UnsupportedMediaType>("Un
 export class Unprocessable extends Schema.Class<Unprocessable>("Unprocessable")(
   { error: Schema.Literal("adopted", "empty-body"), message: Schema.String },
   HttpApiSchema.annotations({ status: 422 })
+) {}
+
+/** A kubeconfig call-back refused by the door (issue 16): nothing was stored, the region's single use is not spent. */
+export class KubeconfigRejected extends Schema.Class<KubeconfigRejected>("KubeconfigRejected")(
+  {
+    error: Schema.Literal("invalid-kubeconfig", "forbidden-field", "unknown-field", "server-not-allowed", "untrusted-authority"),
+    message: Schema.String,
+    /** The offending field's own name (`token-file`, `server`). */
+    field: Schema.optional(Schema.String),
+    /** Where it is in the document (`users[0].user.token-file`). */
+    path: Schema.optional(Schema.String),
+    /** `server-not-allowed`: the addresses the region's API server may have. */
+    allowed: Schema.optional(Schema.Array(Schema.String))
+  },
+  HttpApiSchema.annotations({
+    status: 422,
+    description:
+      "The kubeconfig is refused: `forbidden-field` (a file reference, exec, auth-provider, proxy-url, insecure-skip-tls-verify, username/password or impersonation; `field` names it), `unknown-field`, `invalid-kubeconfig` (not one cluster, one user and one context of inline material), `untrusted-authority` (the CA is not an X.509 CA certificate) or `server-not-allowed` (`allowed` lists the region's control-plane and load-balancer addresses)"
+  })
+) {}
+
+export class TooManyRequests extends Schema.Class<TooManyRequests>("TooManyRequests")(
+  { error: Schema.Literal("too-many-failures", "too-many-uploads"), message: Schema.String, retryAfterSec: Schema.optional(Schema.Number) },
+  HttpApiSchema.annotations({
+    status: 429,
+    description: "Too many failed authentications from this client (wait `retryAfterSec`, also in Retry-After), or too many request bodies in flight from it"
+  })
 ) {}
 
 export class Unavailable extends Schema.Class<Unavailable>("Unavailable")(
@@ -190,10 +217,18 @@ export class PostbackGroup extends HttpApiGroup.make("postback")
       .addError(Unauthorized)
       .addError(Forbidden)
       .addError(NotFound)
+      .addError(Conflict)
       .addError(PayloadTooLarge)
       .addError(Unprocessable)
+      .addError(KubeconfigRejected)
       .addError(Unavailable)
-      .annotate(OpenApi.Description, "Cloud-init of a control plane delivers its kubeconfig with the deployment's postback token (Bearer).")
+      .annotate(
+        OpenApi.Description,
+        "Cloud-init of a region's control plane delivers its kubeconfig with the region's postback token (Bearer); the deployment's owner (an operator token) may replace it through the same checks. " +
+          "The body is YAML: one cluster, one user, one context, inline material only; the server must be one of the region's control-plane or load-balancer addresses. " +
+          "204 stored (normalised); 401 no token; 403 wrong token, already delivered, or the deployment is wiping, wiped or adopted; 404 unknown deployment or region; " +
+          "409 `not-open` (the region's control plane does not exist yet, or its Phase 0 ended: a retry re-opens it); 413 over 1 MiB; 422 empty (`empty-body`) or refused (see KubeconfigRejected); nothing refused is stored."
+      )
   )
   .prefix("/api/v1") {}
 
@@ -302,6 +337,7 @@ export class SovereignApi extends HttpApi.make("sovereign")
   .add(PostbackGroup)
   .add(DeploymentsGroup)
   .addError(InvalidRequest)
+  .addError(TooManyRequests)
   .annotate(OpenApi.Title, "Sovereign")
   .annotate(OpenApi.Version, "1") {}
 

@@ -4,6 +4,7 @@
  */
 import type { DeploymentRepo, DnsPublish } from "@sovereign/core"
 import type { DnsPlanError } from "@sovereign/core/Orchestrator"
+import { Kubeconfig } from "@sovereign/core"
 import { Context, Schema } from "effect"
 import type { Effect, Option, Redacted } from "effect"
 
@@ -22,6 +23,12 @@ export const ControlErrorReason = Schema.Literal(
   "AlreadySet",
   /** An empty kubeconfig. */
   "Empty",
+  /** A region's call-back is not open (its control plane does not exist yet, or its Phase 0 ended). */
+  "NotOpen",
+  /** Wiping, wiped or handed over: no call-back is taken. */
+  "Closed",
+  /** The kubeconfig document was refused (`refusal` says why, `field`/`path`/`allowed` say what). */
+  "Refused",
   "Unavailable"
 )
 
@@ -30,7 +37,11 @@ export class ControlError extends Schema.TaggedError<ControlError>()("ControlErr
   message: Schema.String,
   issues: Schema.optional(Schema.Array(Schema.Struct({ path: Schema.String, message: Schema.String }))),
   status: Schema.optional(Schema.String),
-  retryAfterSec: Schema.optional(Schema.Number)
+  retryAfterSec: Schema.optional(Schema.Number),
+  refusal: Schema.optional(Kubeconfig.KubeconfigRefusalReason),
+  field: Schema.optional(Schema.String),
+  path: Schema.optional(Schema.String),
+  allowed: Schema.optional(Schema.Array(Schema.String))
 }) {
   get isRetryable(): boolean {
     return this.reason === "Unavailable"
@@ -47,8 +58,16 @@ export interface InventoryEntry {
 export interface ControlService {
   /** Validates (schema and adapters), persists (status `pending`) and starts the deployment. */
   readonly submit: (input: unknown, owner: string) => Effect.Effect<DeploymentRepo.DeploymentRecord, ControlError>
-  /** A region's kubeconfig call-back (the postback token was checked); `regionKey` undefined = the primary. */
-  readonly kubeconfigArrived: (id: string, regionKey: string | undefined, kubeconfig: Redacted.Redacted<string>) => Effect.Effect<void, ControlError>
+  /**
+   * A region's kubeconfig (the caller checked the postback token, or that an owner replaces it): the
+   * parsed YAML value, judged by core's door. `regionKey` undefined = the primary.
+   */
+  readonly kubeconfigArrived: (
+    id: string,
+    regionKey: string | undefined,
+    document: Redacted.Redacted<unknown>,
+    options: { readonly replace: boolean }
+  ) => Effect.Effect<void, ControlError>
   readonly retry: (id: string) => Effect.Effect<DeploymentRepo.DeploymentRecord, ControlError>
   readonly wipe: (id: string, options: { readonly force: boolean }) => Effect.Effect<DeploymentRepo.DeploymentRecord, ControlError>
   readonly finalise: (id: string) => Effect.Effect<DeploymentRepo.DeploymentRecord, ControlError>

@@ -9,8 +9,7 @@ import {
   FlowGraph,
   Handover,
   JobRepo,
-  Kubeconfigs,
-  Secrets
+  Kubeconfigs
 } from "@sovereign/core"
 import { Cause, Chunk, Effect, Predicate, Layer, Option, Redacted, Schedule, Stream } from "effect"
 import {
@@ -20,7 +19,6 @@ import {
   InvalidRequest,
   NotFound,
   OperatorAuth,
-  PayloadTooLarge,
   SovereignApi,
   Unauthorized,
   Unavailable,
@@ -33,31 +31,15 @@ import { Control, type ControlError } from "./Control.js"
 import * as FlowFanout from "./FlowFanout.js"
 import { HandoverKeys } from "./HandoverSigner.js"
 import * as HttpDns from "./HttpDns.js"
+import { isKey, jsonDepthExceeds, maxBodyBytes, maxJsonDepth, readBody } from "./HttpInput.js"
+import { PostbackLive } from "./KubeconfigDoor.js"
 
-export const maxBodyBytes = 1024 * 1024
+export { maxBodyBytes, readBody }
+
 export const heartbeatInterval = "15 seconds"
 
 // ---------------------------------------------------------------------------------------------
 // Request bodies
-
-/** Reads at most `limit` bytes; a larger body is a 413 without reading the rest. */
-export const readBody = (request: HttpServerRequest.HttpServerRequest, limit = maxBodyBytes) =>
-  Effect.gen(function* () {
-    const tooLarge = new PayloadTooLarge({ error: "payload-too-large", message: `the body must be at most ${limit} bytes` })
-    const declared = Number(request.headers["content-length"] ?? "0")
-    if (Number.isFinite(declared) && declared > limit) return yield* Effect.fail(tooLarge)
-    let size = 0
-    const chunks = yield* request.stream.pipe(
-      Stream.takeWhile((chunk) => {
-        size += chunk.byteLength
-        return size <= limit
-      }),
-      Stream.runCollect,
-      Effect.mapError(() => InvalidRequest.of([{ path: "", message: "the request body could not be read" }]))
-    )
-    if (size > limit) return yield* Effect.fail(tooLarge)
-    return Buffer.concat(Chunk.toReadonlyArray(chunks)).toString("utf8")
-  })
 
 const isJsonContentType = (value: string | undefined) =>
   value === undefined || value.trim() === "" || /^application\/([a-z0-9.+-]*\+)?json\s*(;.*)?$/i.test(value.trim())
@@ -70,6 +52,10 @@ const readJson = (request: HttpServerRequest.HttpServerRequest) =>
       )
     }
     const text = yield* readBody(request)
+    // Refused before parsing: a deep enough document overflows any recursive formatter of the value.
+    if (jsonDepthExceeds(text)) {
+      return yield* Effect.fail(InvalidRequest.of([{ path: "", message: `the body nests deeper than ${maxJsonDepth} levels` }]))
+    }
     const value = yield* Effect.try({
       try: () => JSON.parse(text) as unknown,
       catch: () => InvalidRequest.of([{ path: "", message: "the body is not valid JSON" }])
@@ -159,15 +145,18 @@ const fromControl = (error: ControlError): Effect.Effect<never, ControlAnswer> =
     case "AlreadySet":
     case "Empty":
       return Effect.fail(new Conflict({ error: "conflict", message: error.message }))
+    case "NotOpen":
+    case "Closed":
+    case "Refused":
+      return Effect.fail(new Conflict({ error: "conflict", message: error.message }))
     case "Unavailable":
       return unavailable(error)
   }
 }
 
+export const isDeploymentId = (id: string) => /^[0-9a-f]{16}$/.test(id)
+
 /** The record, if it exists and the caller may see it; else the one 404 body for both cases. */
-const isDeploymentId = (id: string) => /^[0-9a-f]{16}$/.test(id)
-/** Text a database accepts as a key (no NUL); anything else cannot name a stored object. */
-const isKey = (text: string) => !text.includes("\u0000") && text.length <= 512
 
 const owned = (id: string) =>
   Effect.gen(function* () {
@@ -324,56 +313,6 @@ const PublicLive = HttpApiBuilder.group(SovereignApi, "public", (handlers) =>
     .handle("jwks", () => Effect.map(HandoverKeys, (keys) => keys.jwks))
 )
 
-const bearerOf = (request: HttpServerRequest.HttpServerRequest): Option.Option<string> => {
-  const header = request.headers["authorization"]
-  const match = header === undefined ? null : /^bearer\s+(.+)$/i.exec(header.trim())
-  return match === null ? Option.none() : Option.some(match[1]!.trim())
-}
-
-const PostbackLive = HttpApiBuilder.group(SovereignApi, "postback", (handlers) =>
-  handlers.handleRaw("putKubeconfig", ({ path, urlParams, request }) =>
-    Effect.gen(function* () {
-      const repo = yield* DeploymentRepo.DeploymentRepo
-      const secrets = yield* Secrets.Secrets
-      const kubeconfigs = yield* Kubeconfigs.Kubeconfigs
-      if (!isDeploymentId(path.id)) return yield* Effect.fail(NotFound.deployment())
-      const found = yield* repo.get(path.id).pipe(Effect.catchAll(unavailable))
-      if (Option.isNone(found)) return yield* Effect.fail(NotFound.deployment())
-      const record = found.value
-      const token = bearerOf(request)
-      if (Option.isNone(token)) return yield* Effect.fail(Unauthorized.of("the postback token is missing"))
-      const valid = yield* secrets.verifyPostbackToken(record.id, Redacted.make(token.value))
-      if (!valid) return yield* Effect.fail(new Forbidden({ error: "invalid-bearer", message: "the postback token is not valid for this deployment" }))
-      const regions = Deployment.deriveRegions(record.spec, record.id)
-      const regionKey = urlParams.region ?? regions[0]!.key
-      if (!regions.some((region) => region.key === regionKey)) {
-        return yield* Effect.fail(NotFound.of(`the deployment has no region ${regionKey}`))
-      }
-      // A secondary may call back after the primary made the deployment ready; only a finished one is closed.
-      if (record.status === "wiping" || record.status === "wiped" || record.status === "adopted") {
-        return yield* Effect.fail(new Forbidden({ error: "closed", message: `the deployment is ${record.status}` }))
-      }
-      const already = yield* kubeconfigs.get(record.id, regionKey).pipe(Effect.catchAll(unavailable))
-      if (Option.isSome(already)) return yield* Effect.fail(new Forbidden({ error: "already-set", message: `region ${regionKey} already delivered its kubeconfig` }))
-      const body = yield* readBody(request)
-      if (body.trim() === "") return yield* Effect.fail(new Unprocessable({ error: "empty-body", message: "the kubeconfig is empty" }))
-      const control = yield* Control
-      yield* control.kubeconfigArrived(record.id, urlParams.region, Redacted.make(body)).pipe(
-        Effect.catchAll((error): Effect.Effect<never, Forbidden | Unprocessable | Unavailable | NotFound> =>
-          error.reason === "AlreadySet"
-            ? Effect.fail(new Forbidden({ error: "already-set", message: `region ${regionKey} already delivered its kubeconfig` }))
-            : error.reason === "Empty"
-              ? Effect.fail(new Unprocessable({ error: "empty-body", message: "the kubeconfig is empty" }))
-              : error.reason === "NotFound"
-                ? Effect.fail(NotFound.of(`the deployment has no region ${regionKey}`))
-                : unavailable(error)
-        )
-      )
-      return HttpServerResponse.empty({ status: 204 })
-    })
-  )
-)
-
 const DeploymentsLive = HttpApiBuilder.group(SovereignApi, "deployments", (handlers) =>
   Effect.gen(function* () {
   const fanout = yield* FlowFanout.make({
@@ -481,6 +420,8 @@ const DeploymentsLive = HttpApiBuilder.group(SovereignApi, "deployments", (handl
         const kubeconfigs = yield* Kubeconfigs.Kubeconfigs
         const regions = Deployment.deriveRegions(record.spec, record.id)
         const regionKey = urlParams.region ?? regions[0]!.key
+        // Only a region of the deployment names anything stored (a NUL or any other key never reaches the store).
+        if (!regions.some((region) => region.key === regionKey)) return yield* Effect.fail(NotFound.of("the deployment has no such region"))
         const found = yield* kubeconfigs.get(record.id, regionKey).pipe(Effect.catchAll(unavailable))
         if (Option.isNone(found)) return yield* Effect.fail(NotFound.of(`no kubeconfig for region ${regionKey} yet`))
         const name = `${Deployment.firstLabel(record.spec.sovereignFQDN)}${regionKey === regions[0]!.key ? "" : `-${regionKey}`}.yaml`

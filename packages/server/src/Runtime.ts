@@ -3,16 +3,27 @@
  * per active deployment, every non-terminal deployment resumed at start-up. `Control` is its face
  * towards the HTTP API; it maps errors and decides nothing.
  */
-import type { Deployment } from "@sovereign/core"
+import type { Deployment, Kubeconfig } from "@sovereign/core"
 import * as Orchestrator from "@sovereign/core/Orchestrator"
 import { CloudProvider, ClusterWatch, DnsProvider, MeshProvider } from "@sovereign/core"
 import { Context, Duration, Effect, Layer, Option, Ref } from "effect"
 import { World } from "./Adapters.js"
+import * as KubeconfigInspector from "./KubeconfigInspector.js"
 import { Control, ControlError, type ControlService } from "./Control.js"
 import { ServerConfig, publicUrlOf } from "./ServerConfig.js"
 
-const fromOrchestrator = (error: Orchestrator.OrchestratorError | Deployment.InvalidRequest): ControlError => {
+const fromOrchestrator = (error: Orchestrator.OrchestratorError | Deployment.InvalidRequest | Kubeconfig.KubeconfigRefused): ControlError => {
   if (error._tag === "InvalidRequest") return new ControlError({ reason: "Invalid", message: error.message, issues: error.issues })
+  if (error._tag === "KubeconfigRefused") {
+    return new ControlError({
+      reason: "Refused",
+      refusal: error.reason,
+      message: error.message,
+      ...(error.field === undefined ? {} : { field: error.field }),
+      ...(error.path === undefined ? {} : { path: error.path }),
+      ...(error.allowed === undefined ? {} : { allowed: error.allowed })
+    })
+  }
   switch (error.reason) {
     case "NotFound":
       return new ControlError({ reason: "NotFound", message: error.message })
@@ -26,6 +37,10 @@ const fromOrchestrator = (error: Orchestrator.OrchestratorError | Deployment.Inv
       return new ControlError({ reason: "Empty", message: error.message })
     case "Unavailable":
       return new ControlError({ reason: "Unavailable", message: error.message })
+    case "NotOpen":
+      return new ControlError({ reason: "NotOpen", message: error.message })
+    case "Closed":
+      return new ControlError({ reason: "Closed", message: error.message })
   }
 }
 
@@ -55,7 +70,11 @@ const worldPorts = Layer.effectContext(
 )
 
 /** The orchestrator over the world (needs the store ports, `Ids`, `Secrets` and `Handover`). */
-export const orchestratorLayer = Orchestrator.layer.pipe(Layer.provide(worldPorts), Layer.provide(settingsLayer))
+export const orchestratorLayer = Orchestrator.layer.pipe(
+  Layer.provide(worldPorts),
+  Layer.provide(settingsLayer),
+  Layer.provide(KubeconfigInspector.layer)
+)
 
 /** Whether start-up has resumed every deployment it found (`/readyz`). */
 export class Resumed extends Context.Tag("@sovereign/server/Resumed")<Resumed, Ref.Ref<boolean>>() {}
@@ -71,7 +90,8 @@ export const controlLayer = Layer.effect(
     const resumed = yield* Resumed
     const service: ControlService = {
       submit: (input, owner) => Effect.mapError(orchestrator.create(input, owner), fromOrchestrator),
-      kubeconfigArrived: (id, regionKey, kubeconfig) => Effect.mapError(orchestrator.kubeconfigArrived(id, regionKey, kubeconfig), fromOrchestrator),
+      kubeconfigArrived: (id, regionKey, document, options) =>
+        Effect.mapError(orchestrator.kubeconfigArrived(id, regionKey, document, options), fromOrchestrator),
       retry: (id) => Effect.mapError(orchestrator.retry(id), fromOrchestrator),
       wipe: (id, options) => Effect.mapError(orchestrator.wipe(id, options), fromOrchestrator),
       finalise: (id) => Effect.mapError(orchestrator.finalise(id), fromOrchestrator),

@@ -40,7 +40,7 @@ export const unseal = (key: Buffer, sealed: string): Either<string> => {
 type Either<A> = { readonly ok: true; readonly value: A } | { readonly ok: false; readonly reason: "Corrupt" | "KeyMismatch" }
 
 export const makeService = (key: Buffer): Secrets.SecretsService => {
-  const derive = (deploymentId: string) => Secrets.derivePostbackToken(key, deploymentId)
+  const derive = (deploymentId: string, regionKey: string) => Secrets.derivePostbackToken(key, deploymentId, regionKey)
   return {
     seal: (plaintext) => Effect.sync(() => seal(key, Redacted.value(plaintext))),
     unseal: (sealed) =>
@@ -58,13 +58,15 @@ export const makeService = (key: Buffer): Secrets.SecretsService => {
               })
             )
       }),
-    postbackToken: (deploymentId) => Effect.sync(() => Redacted.make(derive(deploymentId))),
-    verifyPostbackToken: (deploymentId, presented) =>
+    postbackToken: (deploymentId, regionKey) => Effect.sync(() => Redacted.make(derive(deploymentId, regionKey))),
+    // Digests of equal length, compared in constant time: neither the token nor its length leaks by timing.
+    verifyPostbackToken: (deploymentId, regionKey, presented) =>
       Effect.sync(() => {
-        const expected = createHash("sha256").update(derive(deploymentId)).digest()
+        const expected = createHash("sha256").update(derive(deploymentId, regionKey)).digest()
         const actual = createHash("sha256").update(Redacted.value(presented)).digest()
         return timingSafeEqual(expected, actual)
-      })
+      }),
+    generateSecret: Effect.sync(() => Redacted.make(randomBytes(32).toString("hex")))
   }
 }
 

@@ -608,6 +608,19 @@ export const makeKubeconfigs = Effect.gen(function* () {
         }
         yield* PubSub.publish(announcements.kubeconfigs, { deploymentId, regionKey })
       }),
+    replace: (deploymentId, regionKey, kubeconfig, receivedAt) =>
+      Effect.gen(function* () {
+        if (Redacted.value(kubeconfig).trim() === "") {
+          return yield* kubeconfigError("Empty", "the kubeconfig is empty", regionKey)
+        }
+        const sealed = yield* secrets.seal(kubeconfig).pipe(Effect.mapError((error) => kubeconfigError("Unknown", error.message, regionKey)))
+        yield* sql`INSERT INTO kubeconfigs (deployment_id, region, sealed, received_at)
+          VALUES (${deploymentId}, ${regionKey}, ${sealed}, ${receivedAt})
+          ON CONFLICT (deployment_id, region) DO UPDATE SET sealed = EXCLUDED.sealed, received_at = EXCLUDED.received_at`.pipe(
+          Effect.catchTag("SqlError", (error) => Effect.fail(unavailableKc(error)))
+        )
+        yield* PubSub.publish(announcements.kubeconfigs, { deploymentId, regionKey })
+      }),
     get: lookup,
     arrivals: (deploymentId) =>
       sql<{ region: string; received_at: number }>`SELECT region, received_at FROM kubeconfigs

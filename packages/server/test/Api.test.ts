@@ -34,7 +34,28 @@ const call = async (method: string, path: string, options: { token?: string; bod
   return { status: response.status, headers: response.headers, text, json }
 }
 
-const postback = (id: string) => Effect.runSync(SecretBox.makeService(secretKey).postbackToken(id).pipe(Effect.map(Redacted.value)))
+const postback = (id: string, region = "fsn1") => Effect.runSync(SecretBox.makeService(secretKey).postbackToken(id, region).pipe(Effect.map(Redacted.value)))
+
+const pemData = Buffer.from("-----BEGIN CERTIFICATE-----\nMIIBdzCCAR2gAwIBAgIBADAKBggqhkjOPQQDAjAj\n-----END CERTIFICATE-----\n").toString("base64")
+/** A kubeconfig of the accepted shape (the route tests' stand-in checks the shape only). */
+const validKubeconfig = (marker: string) =>
+  [
+    "apiVersion: v1",
+    "kind: Config",
+    "clusters:",
+    "- name: default",
+    "  cluster:",
+    "    server: https://203.0.113.5:6443",
+    `    certificate-authority-data: ${pemData}`,
+    "contexts:",
+    "- name: default",
+    "  context: {cluster: default, user: default}",
+    "current-context: default",
+    "users:",
+    "- name: default",
+    `  user: {token: ${marker}}`,
+    "# a comment the normalised document drops"
+  ].join("\n")
 
 const create = async (fqdn: string, token = tokens.alice) => {
   const answer = await call("POST", "/api/v1/deployments", { token, body: requestJson(fqdn) })
@@ -154,28 +175,44 @@ describe("HTTP API", () => {
     expect(text.trimEnd().split("\n\n").at(-1)).toMatch(/^event: done\ndata: .*"status":"adopted"/)
   })
 
-  it("takes a region's kubeconfig once with the postback token: 204, 401, 403, 413, 422", async () => {
+  it("takes a region's kubeconfig once with the region's postback token: 204, 401, 403, 413, 422", async () => {
     const id = await create("kc1.example.com")
     const put = (options: Parameters<typeof call>[2], region = "") => call("PUT", `/api/v1/deployments/${id}/kubeconfig${region}`, options)
-    const kubeconfig = "apiVersion: v1\nkind: Config\nclusters: []\n# secret-kubeconfig-marker"
+    const kubeconfig = validKubeconfig("secret-kubeconfig-marker")
     expect((await put({ raw: kubeconfig })).status).toBe(401)
     expect((await put({ raw: kubeconfig, token: "wrong-token" })).status).toBe(403)
     expect((await put({ raw: kubeconfig, token: postback("ffffffffffffffff") })).status).toBe(403)
+    // The primary's token does not open the secondary's call-back, nor the other way round.
+    expect((await put({ raw: kubeconfig, token: postback(id, "fsn1") }, "?region=hel1-1")).status).toBe(403)
+    expect((await put({ raw: kubeconfig, token: postback(id, "hel1-1") })).status).toBe(403)
     expect((await put({ raw: "   ", token: postback(id) })).status).toBe(422)
     expect((await put({ raw: "x".repeat(1024 * 1024 + 1), token: postback(id) })).status).toBe(413)
+    const refused = await put({ raw: "clusters: [", token: postback(id) })
+    expect([refused.status, refused.json.error]).toEqual([422, "invalid-kubeconfig"])
+    const forbidden = await put({ raw: kubeconfig.replace("{token: secret-kubeconfig-marker}", "{token-file: /etc/shadow}"), token: postback(id) })
+    expect([forbidden.status, forbidden.json.error, forbidden.json.field]).toEqual([422, "forbidden-field", "token-file"])
     const ok = await put({ raw: kubeconfig, token: postback(id) })
     expect(ok.status).toBe(204)
     const twice = await put({ raw: kubeconfig, token: postback(id) })
     expect(twice.status).toBe(403)
     expect(twice.json.error).toBe("already-set")
-    expect((await put({ raw: kubeconfig, token: postback(id) }, "?region=hel1-1")).status).toBe(204)
+    expect((await put({ raw: kubeconfig, token: postback(id, "hel1-1") }, "?region=hel1-1")).status).toBe(204)
     expect((await put({ raw: kubeconfig, token: postback(id) }, "?region=nowhere-9")).status).toBe(404)
     const unknown = await call("PUT", `/api/v1/deployments/ffffffffffffffff/kubeconfig`, { raw: kubeconfig, token: postback(id) })
     expect(unknown.status).toBe(404)
     const download = await call("GET", `/api/v1/deployments/${id}/kubeconfig`, { token: tokens.alice })
     expect(download.status).toBe(200)
     expect(download.headers.get("content-disposition")).toContain("attachment")
-    expect(download.text).toBe(kubeconfig)
+    // The normalised document we rendered, not the caller's text.
+    expect(download.text).toContain('token: "secret-kubeconfig-marker"')
+    expect(download.text).not.toContain("comment")
+    // A NUL (or any key that is no region of the deployment) is a 404 and never reaches the store.
+    expect((await call("GET", `/api/v1/deployments/${id}/kubeconfig?region=%00`, { token: tokens.alice })).status).toBe(404)
+    expect((await put({ raw: kubeconfig, token: postback(id) }, "?region=%00")).status).toBe(404)
+    // The owner may replace a region's kubeconfig (repair) with their operator token; someone else may not.
+    expect((await put({ raw: validKubeconfig("replaced-by-owner"), token: tokens.bob })).status).toBe(403)
+    expect((await put({ raw: validKubeconfig("replaced-by-owner"), token: tokens.alice })).status).toBe(204)
+    expect((await call("GET", `/api/v1/deployments/${id}/kubeconfig`, { token: tokens.alice })).text).toContain("replaced-by-owner")
   })
 
   it("streams deployment events over SSE, replays after Last-Event-ID and ends with done", async () => {

@@ -63,14 +63,17 @@ describe("sealing under the server key", () => {
     })
   )
 
-  it.effect("derives one postback token per deployment and verifies it", () =>
+  it.effect("derives one postback token per deployment and region, and verifies it", () =>
     Effect.gen(function* () {
       const box = SecretBox.makeService(SecretBox.keyFromString("c".repeat(64)))
-      const token = yield* box.postbackToken("0123456789abcdef")
+      const token = yield* box.postbackToken("0123456789abcdef", "fsn1")
       expect(Redacted.value(token)).toMatch(/^[0-9a-f]{64}$/)
-      expect(yield* box.verifyPostbackToken("0123456789abcdef", token)).toBe(true)
-      expect(yield* box.verifyPostbackToken("0123456789abcdee", token)).toBe(false)
-      expect(yield* box.verifyPostbackToken("0123456789abcdef", Redacted.make("x"))).toBe(false)
+      expect(yield* box.verifyPostbackToken("0123456789abcdef", "fsn1", token)).toBe(true)
+      expect(yield* box.verifyPostbackToken("0123456789abcdef", "hel1-1", token)).toBe(false)
+      expect(yield* box.verifyPostbackToken("0123456789abcdee", "fsn1", token)).toBe(false)
+      expect(yield* box.verifyPostbackToken("0123456789abcdef", "fsn1", Redacted.make("x"))).toBe(false)
+      // Join secrets are fresh random values, not derived from anything.
+      expect(Redacted.value(yield* box.generateSecret)).not.toBe(Redacted.value(yield* box.generateSecret))
     })
   )
 

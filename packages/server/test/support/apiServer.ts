@@ -1,6 +1,6 @@
 /** An in-process API server on a free loopback port over PGlite, with a stand-in `Control` for route tests. */
-import { Deployment, DeploymentRepo, Kubeconfigs, Orchestrator, Secrets } from "@sovereign/core"
-import { Effect, Either, Layer, ManagedRuntime, Option } from "effect"
+import { Deployment, DeploymentRepo, Kubeconfig, Kubeconfigs, Orchestrator, Secrets } from "@sovereign/core"
+import { Effect, Either, Layer, ManagedRuntime, Option, Redacted } from "effect"
 import * as Auth from "../../src/Auth.js"
 import { Control, ControlError, type ControlService } from "../../src/Control.js"
 import * as Database from "../../src/Database.js"
@@ -54,10 +54,18 @@ const controlLayer = Layer.effect(
             )
             .pipe(Effect.mapError((error) => new ControlError({ reason: error.reason === "Conflict" ? "Conflict" : "Unavailable", message: error.message })))
         }),
-      kubeconfigArrived: (id, regionKey, kubeconfig) =>
-        kubeconfigs.put(id, regionKey ?? "fsn1", kubeconfig, 3).pipe(
-          Effect.mapError((error) => new ControlError({ reason: error.reason === "AlreadySet" ? "AlreadySet" : error.reason === "Empty" ? "Empty" : "Unavailable", message: error.message }))
-        ),
+      // Our Schema decides (no CA or server checks here: the orchestrator's door is tested with the runtime).
+      kubeconfigArrived: (id, regionKey, document, options) =>
+        Effect.gen(function* () {
+          const decoded = Kubeconfig.decode(Redacted.value(document))
+          if (Either.isLeft(decoded)) {
+            return yield* new ControlError({ reason: "Refused", refusal: decoded.left.reason, message: decoded.left.message, ...(decoded.left.field === undefined ? {} : { field: decoded.left.field }) })
+          }
+          const rendered = Kubeconfig.render(decoded.right)
+          yield* (options.replace ? kubeconfigs.replace(id, regionKey ?? "fsn1", rendered, 3) : kubeconfigs.put(id, regionKey ?? "fsn1", rendered, 3)).pipe(
+            Effect.mapError((error) => new ControlError({ reason: error.reason === "AlreadySet" ? "AlreadySet" : error.reason === "Empty" ? "Empty" : "Unavailable", message: error.message }))
+          )
+        }),
       retry: (id) => move(id, "provisioning", ["failed", "partial-failure"]),
       wipe: (id) => move(id, "wiping", ["pending", "provisioning", "phase1-watching", "ready", "failed", "partial-failure"]),
       finalise: (id) => move(id, "adopted", ["ready"]),
