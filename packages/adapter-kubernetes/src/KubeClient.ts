@@ -7,8 +7,9 @@ import { X509Certificate } from "node:crypto"
 import * as https from "node:https"
 import { createInterface } from "node:readline"
 import * as k8s from "@kubernetes/client-node"
-import { ClusterWatch } from "@sovereign/core"
-import { Duration, Effect, Redacted, Schedule, Schema, Stream } from "effect"
+import { ClusterWatch, Kubeconfig } from "@sovereign/core"
+import { Duration, Effect, Either, Redacted, Schedule, Schema, Stream } from "effect"
+import * as Yaml from "js-yaml"
 import type { Scope } from "effect"
 import { Status, WatchEvent } from "./KubernetesSchema.js"
 
@@ -107,58 +108,110 @@ const invalid = (message: string) => new ClusterError({ reason: "InvalidKubeconf
 interface Transport {
   readonly config: k8s.KubeConfig
   readonly server: string
+  /** The only host and port any connection of this client may reach. */
+  readonly origin: { readonly host: string; readonly port: number }
   readonly agentOptions: https.AgentOptions
 }
 
-/** Parses and checks the kubeconfig; the contents never reach an error message. */
+/** The refusal as an adapter error: reason and place, never a value of the document. */
+const refusedMessage = (refused: Kubeconfig.KubeconfigRefused): string => {
+  const where = refused.path === undefined ? "" : ` (${refused.path})`
+  switch (refused.reason) {
+    case "ForbiddenField":
+    case "UnknownField":
+      return refused.message
+    default:
+      return refused.path?.endsWith("certificate-authority-data") === true
+        ? `the kubeconfig has no certificate authority Sovereign can use (certificate-authority-data)${where}; Sovereign cannot verify the API server without it`
+        : `the kubeconfig is not one Sovereign accepts${where}: one cluster with an https:// server and certificate-authority-data, one user with a token or client-certificate-data and client-key-data, one context`
+  }
+}
+
+/**
+ * Parses and checks the kubeconfig with core's Schema (never the client's own loader, which reads
+ * files named by the document and runs exec plugins), then hands the client a configuration built
+ * from inline data only. The contents never reach an error message.
+ */
 const loadKubeconfig = (kubeconfig: Redacted.Redacted<string>): Effect.Effect<Transport, ClusterError> =>
   Effect.gen(function* () {
-    const config = new k8s.KubeConfig()
-    yield* Effect.try({
-      try: () => config.loadFromString(Redacted.value(kubeconfig)),
+    const document = yield* Effect.try({
+      try: () => Yaml.load(Redacted.value(kubeconfig), { schema: Yaml.JSON_SCHEMA, json: false }),
       catch: () => invalid("the kubeconfig is not a valid kubeconfig document")
     })
-    const cluster = config.getCurrentCluster()
-    const user = config.getCurrentUser()
-    if (cluster === null) return yield* invalid("the kubeconfig has no current context with a cluster")
-    if (user === null) return yield* invalid("the kubeconfig has no user for its current context")
-    if (!cluster.server.startsWith("https://")) return yield* invalid("the kubeconfig's server is not an https:// URL; Sovereign talks to API servers over verified TLS only")
-    if (cluster.skipTLSVerify) {
-      return yield* invalid(
-        "the kubeconfig sets insecure-skip-tls-verify; Sovereign always verifies the API server against the kubeconfig's CA (for a certificate name mismatch, set tls-server-name instead)"
-      )
-    }
-    if (cluster.proxyUrl !== undefined && cluster.proxyUrl !== "") return yield* invalid("the kubeconfig names a proxy-url, which is not supported")
-    if (user.exec !== undefined && user.exec !== null) return yield* invalid("the kubeconfig's user runs an exec credential plugin, which is not allowed; use a token or a client certificate")
-    if (user.authProvider !== undefined && user.authProvider !== null) return yield* invalid("the kubeconfig's user uses an auth-provider plugin, which is not allowed; use a token or a client certificate")
-    const options: https.RequestOptions = {}
-    yield* Effect.tryPromise({
-      try: () => config.applyToHTTPSOptions(options),
-      catch: () => invalid("a file named by the kubeconfig (certificate authority, client certificate or key) could not be read")
-    })
-    const ca = options.ca
-    if (ca === undefined || ca === null || (typeof ca === "string" ? ca.trim() === "" : Buffer.isBuffer(ca) ? ca.length === 0 : false)) {
-      return yield* invalid(
-        "the kubeconfig has no certificate authority (certificate-authority-data or certificate-authority); Sovereign cannot verify the API server without it"
-      )
-    }
-    yield* Effect.try({
-      try: () => new X509Certificate(Buffer.isBuffer(ca) ? ca : String(ca)),
+    const decoded = Kubeconfig.decode(document)
+    if (Either.isLeft(decoded)) return yield* invalid(refusedMessage(decoded.left))
+    const accepted = decoded.right
+    const ca = Buffer.from(accepted.cluster.certificateAuthorityData, "base64")
+    const authority = yield* Effect.try({
+      try: () => new X509Certificate(ca),
       catch: () => invalid("the kubeconfig's certificate authority is not a PEM certificate")
     })
+    if (!authority.ca) return yield* invalid("the kubeconfig's certificate authority is not a CA certificate (basicConstraints CA:TRUE)")
+    const credential = accepted.user.credential
+    const cluster: k8s.Cluster = {
+      name: accepted.cluster.name,
+      server: accepted.cluster.server,
+      caData: accepted.cluster.certificateAuthorityData,
+      skipTLSVerify: false,
+      ...(accepted.cluster.tlsServerName === undefined ? {} : { tlsServerName: accepted.cluster.tlsServerName })
+    }
+    const user: k8s.User =
+      credential._tag === "Token"
+        ? { name: accepted.user.name, token: Redacted.value(credential.token) }
+        : { name: accepted.user.name, certData: credential.certificateData, keyData: Redacted.value(credential.keyData) }
+    const context: k8s.Context = {
+      name: accepted.context.name,
+      cluster: cluster.name,
+      user: user.name,
+      ...(accepted.context.namespace === undefined ? {} : { namespace: accepted.context.namespace })
+    }
+    const config = new k8s.KubeConfig()
+    config.loadFromOptions({ clusters: [cluster], users: [user], contexts: [context], currentContext: context.name })
+    const server = new URL(accepted.cluster.server)
     return {
       config,
-      server: cluster.server,
+      server: accepted.cluster.server,
+      origin: { host: server.hostname.replace(/^\[|\]$/g, "").toLowerCase(), port: Number(server.port === "" ? 443 : server.port) },
       agentOptions: {
-        ca: ca as string | Buffer,
-        ...(options.cert === undefined ? {} : { cert: options.cert }),
-        ...(options.key === undefined ? {} : { key: options.key }),
-        ...(cluster.tlsServerName === undefined || cluster.tlsServerName === "" ? {} : { servername: cluster.tlsServerName }),
+        ca,
+        ...(credential._tag === "ClientCertificate"
+          ? { cert: Buffer.from(credential.certificateData, "base64"), key: Buffer.from(Redacted.value(credential.keyData), "base64") }
+          : {}),
+        ...(accepted.cluster.tlsServerName === undefined ? {} : { servername: accepted.cluster.tlsServerName }),
         // Explicit, so that neither the environment nor a library default can turn verification off.
         rejectUnauthorized: true
       }
     }
   })
+
+/**
+ * An agent that connects to the kubeconfig's API server and nowhere else: a redirect to another host
+ * (which the client's fetch would follow, with our credentials) fails to connect instead.
+ */
+export class PinnedAgent extends https.Agent {
+  constructor(
+    options: https.AgentOptions,
+    private readonly origin: { readonly host: string; readonly port: number }
+  ) {
+    super(options)
+  }
+  override createConnection(options: unknown, callback?: unknown): ReturnType<https.Agent["createConnection"]> {
+    const target = options as { host?: string; hostname?: string; port?: number | string }
+    const host = String(target.host ?? target.hostname ?? "").replace(/^\[|\]$/g, "").toLowerCase()
+    const port = Number(target.port ?? 443)
+    if (host !== this.origin.host || port !== this.origin.port) {
+      const error = Object.assign(new Error(`refused to connect to ${host}:${port}: only the kubeconfig's API server is reached`), {
+        code: "ERR_SOVEREIGN_OTHER_HOST"
+      })
+      throw error
+    }
+    return (https.Agent.prototype as unknown as { createConnection: (...args: Array<unknown>) => ReturnType<https.Agent["createConnection"]> }).createConnection.call(
+      this,
+      options,
+      callback
+    )
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // error mapping
@@ -231,6 +284,12 @@ export const fromUnknown = (operation: string, error: unknown): KubeError => {
   if (error instanceof KubeError) return error
   if (error instanceof k8s.ApiException) return fromStatus(operation, error.code, statusOf(error.body))
   const code = errorCode(error)
+  if (code === "ERR_SOVEREIGN_OTHER_HOST") {
+    return new KubeError({
+      reason: "Untrusted",
+      message: `${operation} refused: the answer redirected to another host; Sovereign only talks to the kubeconfig's API server`
+    })
+  }
   if (code !== undefined && untrustedCodes.has(code)) {
     return new KubeError({
       reason: "Untrusted",
@@ -264,8 +323,12 @@ const transportMiddleware = (agent: https.Agent, signal: AbortSignal): k8s.Obser
   post: (response) => new k8s.Observable(Promise.resolve(response))
 })
 
-/** Makes the client's `Watch` (which builds its own agent from the kubeconfig) use ours instead. */
-class VerifiedWatchConfig extends k8s.KubeConfig {
+/**
+ * The configuration every client of this module is built from: whatever path a request takes (the
+ * generated clients' own authentication, the `Watch`'s fetch options), it goes out through our
+ * pinned, verifying agent, never through one the library builds from the kubeconfig.
+ */
+class VerifiedKubeConfig extends k8s.KubeConfig {
   constructor(
     source: k8s.KubeConfig,
     private readonly agent: https.Agent
@@ -277,6 +340,10 @@ class VerifiedWatchConfig extends k8s.KubeConfig {
     const init = await super.applyToFetchOptions(options)
     return { ...init, agent: this.agent }
   }
+  override async applySecurityAuthentication(context: Parameters<k8s.KubeConfig["applySecurityAuthentication"]>[0]): Promise<void> {
+    await super.applySecurityAuthentication(context)
+    context.setAgent(this.agent)
+  }
 }
 
 const isFatal = (error: KubeError): boolean => error.reason === "Untrusted" || error.reason === "Unauthorized" || error.reason === "Forbidden"
@@ -287,10 +354,10 @@ export const make = (kubeconfig: Redacted.Redacted<string>, options: KubeClientO
     const transport = yield* loadKubeconfig(kubeconfig)
     const requestTimeout = Duration.decode(options.requestTimeout ?? Duration.seconds(30))
     const agent = yield* Effect.acquireRelease(
-      Effect.sync(() => new https.Agent({ ...transport.agentOptions, keepAlive: true })),
+      Effect.sync(() => new PinnedAgent({ ...transport.agentOptions, keepAlive: true }, transport.origin)),
       (agent) => Effect.sync(() => agent.destroy())
     )
-    const config = transport.config
+    const config = new VerifiedKubeConfig(transport.config, agent)
 
     const request = <A>(operation: string, call: (options: k8s.ConfigurationOptions) => Promise<A>): Effect.Effect<A, KubeError> =>
       Effect.tryPromise({
@@ -306,7 +373,8 @@ export const make = (kubeconfig: Redacted.Redacted<string>, options: KubeClientO
     const version = config.makeApiClient(k8s.VersionApi)
     const probe = (timeout: Duration.Duration) =>
       Effect.tryPromise({
-        try: (signal) => version.getCode({ middleware: [transportMiddleware(agent, signal)], middlewareMergeStrategy: "append" }),
+        // The object API takes its parameters first and the options second.
+        try: (signal) => version.getCode({}, { middleware: [transportMiddleware(agent, signal)], middlewareMergeStrategy: "append" }),
         catch: (error) => fromUnknown("GET /version", error)
       }).pipe(
         Effect.timeoutFail({
@@ -344,10 +412,10 @@ export const make = (kubeconfig: Redacted.Redacted<string>, options: KubeClientO
         Effect.gen(function* () {
           // One agent per watch: destroying it is the only way to abort a watch whose response never started.
           const watchAgent = yield* Effect.acquireRelease(
-            Effect.sync(() => new https.Agent({ ...transport.agentOptions, keepAlive: false })),
+            Effect.sync(() => new PinnedAgent({ ...transport.agentOptions, keepAlive: false }, transport.origin)),
             (watchAgent) => Effect.sync(() => watchAgent.destroy())
           )
-          const watcher = new k8s.Watch(new VerifiedWatchConfig(config, watchAgent))
+          const watcher = new k8s.Watch(new VerifiedKubeConfig(config, watchAgent))
           const decode = Schema.decodeUnknownEither(WatchEvent)
           const controller = yield* Effect.tryPromise({
             try: () =>
@@ -381,7 +449,7 @@ export const make = (kubeconfig: Redacted.Redacted<string>, options: KubeClientO
         Effect.gen(function* () {
           const operation = `follow the log of ${namespace}/${pod}`
           const logAgent = yield* Effect.acquireRelease(
-            Effect.sync(() => new https.Agent({ ...transport.agentOptions, keepAlive: false })),
+            Effect.sync(() => new PinnedAgent({ ...transport.agentOptions, keepAlive: false }, transport.origin)),
             (logAgent) => Effect.sync(() => logAgent.destroy())
           )
           const init = yield* Effect.tryPromise({ try: () => config.applyToFetchOptions({}), catch: (error) => fromUnknown(operation, error) })

@@ -4,14 +4,20 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
 import { ApiLive } from "./Http.js"
+import * as HttpGuards from "./HttpGuards.js"
 
-/** The HTTP layer for the API; `listen` decides where (port 0 picks a free one). */
-export const layer = (listen: { readonly host: string; readonly port: number }) =>
-  HttpApiBuilder.serve().pipe(
+/**
+ * The HTTP layer for the API; `listen` decides where (port 0 picks a free one), `guards` the doors of
+ * `HttpGuards` (body timeout, uploads per client, the brake on failed authentication).
+ */
+export const layer = (listen: { readonly host: string; readonly port: number }, guards: Partial<HttpGuards.GuardOptions> = {}) => {
+  const options = { ...HttpGuards.defaultGuards, ...guards }
+  return HttpApiBuilder.serve(HttpGuards.middleware(options)).pipe(
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/api/v1/openapi.json" })),
     Layer.provide(ApiLive),
-    Layer.provideMerge(NodeHttpServer.layer(() => createServer({ requestTimeout: 0, headersTimeout: 30_000 }), listen))
+    Layer.provideMerge(NodeHttpServer.layer(() => createServer(HttpGuards.nodeServerOptions(options)), listen))
   )
+}
 
 /** The address the server listens on, as a base URL. */
 export const baseUrl = Effect.map(HttpServer.HttpServer, (server) => {

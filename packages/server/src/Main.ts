@@ -6,6 +6,7 @@ import * as Auth from "./Auth.js"
 import * as Database from "./Database.js"
 import * as HandoverSigner from "./HandoverSigner.js"
 import * as HttpServer from "./HttpServer.js"
+import { ensurePrivateDir } from "./internal/files.js"
 import * as Runtime from "./Runtime.js"
 import * as SecretBox from "./SecretBox.js"
 import * as ServerConfig from "./ServerConfig.js"
@@ -13,7 +14,13 @@ import * as SqlStore from "./SqlStore.js"
 
 /** Everything below HTTP: store, keys, world and orchestrator, over a `ServerConfig`. */
 export const coreLayer = Layer.unwrapEffect(
-  Effect.map(ServerConfig.ServerConfig, () => {
+  Effect.flatMap(ServerConfig.ServerConfig, (config) =>
+    // The data directory holds the key, the admin token and PGlite: 0700 before anything is read or written there.
+    Effect.try({
+      try: () => ensurePrivateDir(config.dataDir),
+      catch: (error) => new Error(`the data directory ${config.dataDir} cannot be made private (0700): ${error instanceof Error ? error.message : String(error)}`)
+    })
+  ).pipe(Effect.zipRight(ServerConfig.ServerConfig), Effect.map(() => {
     const storage = SqlStore.layer().pipe(Layer.provideMerge(SecretBox.layer), Layer.provideMerge(Database.layer))
     const handover = HandoverSigner.layerHandover.pipe(Layer.provideMerge(HandoverSigner.layer))
     const world = Adapters.layer
@@ -25,13 +32,13 @@ export const coreLayer = Layer.unwrapEffect(
       Layer.provideMerge(Ids.layerCrypto)
     )
     return orchestration.pipe(Layer.provideMerge(Auth.layer), Layer.provideMerge(storage))
-  })
+  }))
 )
 
 /** The HTTP server over `coreLayer`, listening where the configuration says. */
 export const serverLayer = Layer.unwrapEffect(
   Effect.map(ServerConfig.ServerConfig, (config) =>
-    HttpServer.layer({ host: config.host, port: config.port }).pipe(Layer.provideMerge(coreLayer))
+    HttpServer.layer({ host: config.host, port: config.port }, { bodyTimeout: config.bodyTimeout }).pipe(Layer.provideMerge(coreLayer))
   )
 )
 
@@ -44,12 +51,13 @@ export const announceAndResume = Effect.gen(function* () {
   yield* Console.log(`  API         ${url}/api/v1  (OpenAPI: ${url}/api/v1/openapi.json)`)
   yield* Console.log(`  world       cloud=${config.cloud} dns=${config.dns} watch=${config.watch} mesh=${config.mesh}${config.cloud === "simulator" ? ` speed=${config.simSpeed}` : ""}`)
   yield* Console.log(`  database    ${Option.isSome(config.databaseUrl) ? "PostgreSQL (DATABASE_URL)" : `PGlite in ${config.dataDir}`}`)
+  // The token is printed once, when it is made; later starts name the file only, so logs never keep it.
   yield* Option.match(authenticator.generated, {
     onNone: () => Console.log("  tokens      from SOVEREIGN_API_TOKENS"),
     onSome: (generated) =>
       generated.created
-        ? Console.log(`  admin token ${Redacted.value(generated.token)}  (generated once, stored in ${generated.file})`)
-        : Console.log(`  admin token ${Redacted.value(generated.token)}  (from ${generated.file})`)
+        ? Console.log(`  admin token ${Redacted.value(generated.token)}  (generated now, stored in ${generated.file}; printed this once)`)
+        : Console.log(`  admin token in ${generated.file}`)
   })
   yield* Console.log(`Next: npx sovereign deploy examples/deployment.json --follow`)
   yield* Runtime.resumeAll

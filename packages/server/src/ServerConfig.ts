@@ -25,6 +25,8 @@ export interface ServerConfigShape {
   readonly phase1Timeout: Duration.Duration
   readonly readySentinel: Option.Option<string>
   readonly dnsSubdomains: Option.Option<ReadonlyArray<string>>
+  /** How long a client may take to send a whole request (a stalled body is answered 408 and closed). */
+  readonly bodyTimeout: Duration.Duration
 }
 
 export class ServerConfig extends Context.Tag("@sovereign/server/ServerConfig")<ServerConfig, ServerConfigShape>() {}
@@ -59,6 +61,10 @@ export const config: Config.Config<ServerConfigShape> = Config.all({
   readySentinel: Config.option(Config.string("SOVEREIGN_READY_SENTINEL")),
   dnsSubdomains: optionalString("SOVEREIGN_DNS_SUBDOMAINS").pipe(
     Config.map(Option.map((list) => list.split(",").map((name) => name.trim()).filter((name) => name !== "")))
+  ),
+  bodyTimeout: Config.duration("SOVEREIGN_BODY_TIMEOUT").pipe(
+    Config.withDefault(Duration.seconds(30)),
+    Config.validate({ message: "SOVEREIGN_BODY_TIMEOUT must be a positive duration", validation: (duration) => Duration.greaterThan(duration, Duration.zero) })
   )
 })
 

@@ -3,8 +3,10 @@ import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 
+/** Creates the directory 0700, or makes an existing one 0700 (a directory another user can read would expose keys and tokens). */
 export const ensurePrivateDir = (dir: string): void => {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+  if ((fs.statSync(dir).mode & 0o077) !== 0) fs.chmodSync(dir, 0o700)
 }
 
 /** Writes a file readable only by its owner: temp file, fsync, rename. */
