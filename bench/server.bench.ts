@@ -4,6 +4,7 @@
  * the SQL store on PGlite; see support/ingest.ts).
  */
 import { FlowEvents } from "@sovereign/core"
+import { randomBytes } from "node:crypto"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { Worker } from "node:worker_threads"
@@ -117,7 +118,7 @@ const startProcess = async (bundle: string, dataDir: string) => {
   const port = await freePort()
   const started = performance.now()
   const child = spawn(process.execPath, [bundle, "serve"], {
-    env: { ...process.env, SOVEREIGN_DATA_DIR: dataDir, SOVEREIGN_PORT: String(port), SOVEREIGN_HOST: "127.0.0.1", SOVEREIGN_API_TOKENS: "bench-admin-token-000:admin:a@b.c" },
+    env: { ...process.env, SOVEREIGN_DATA_DIR: dataDir, SOVEREIGN_PORT: String(port), SOVEREIGN_HOST: "127.0.0.1", SOVEREIGN_API_TOKENS: `bench-admin-${randomBytes(24).toString("hex")}:admin:a@b.c` },
     stdio: "ignore"
   })
   await waitUntil(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, 180_000, () => "readyz")

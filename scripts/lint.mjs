@@ -11,7 +11,8 @@ const allowed = {
   "adapter-simulator": { sovereign: ["core"], external: ["effect"] },
   "adapter-hetzner": { sovereign: ["core"], external: ["effect", "@effect/platform"] },
   "adapter-powerdns": { sovereign: ["core"], external: ["effect", "@effect/platform"] },
-  "adapter-kubernetes": { sovereign: ["core"], external: ["effect", "@effect/platform", "@kubernetes/client-node"] },
+  // js-yaml: the parser @kubernetes/client-node itself uses; the adapter parses kubeconfigs with it into core's Schema (issue 16).
+  "adapter-kubernetes": { sovereign: ["core"], external: ["effect", "@effect/platform", "@kubernetes/client-node", "js-yaml"] },
   "adapter-cilium": { sovereign: ["core", "adapter-kubernetes"], external: ["effect", "@effect/platform", "node-forge"] },
   server: { sovereign: "*", external: "*" }
 }

@@ -24,6 +24,19 @@ export class InvalidTokenList extends Schema.TaggedError<InvalidTokenList>()("In
 
 const digestOf = (token: string) => createHash("sha256").update(token, "utf8").digest()
 
+export const minimumTokenLength = 32
+
+/**
+ * Why a token is too weak to guard the API, if it is: at least 32 characters, and not a few characters
+ * repeated (a random token of that length has many distinct ones). `openssl rand -hex 32` makes a good one.
+ */
+export const tokenProblem = (token: string): string | undefined => {
+  if (token.length < minimumTokenLength) return `the token must have at least ${minimumTokenLength} random characters (e.g. openssl rand -hex 32)`
+  if (new Set(token).size < 10) return "the token does not look random (too few distinct characters); use e.g. openssl rand -hex 32"
+  if (/[\s,]/.test(token)) return "the token must not contain spaces or commas"
+  return undefined
+}
+
 /** Parses `<token>:<role>:<email>,…`; the message of a failure never repeats a token. */
 export const parseTokenList = (text: string): Effect.Effect<ReadonlyArray<TokenEntry>, InvalidTokenList> =>
   Effect.forEach(
@@ -31,8 +44,9 @@ export const parseTokenList = (text: string): Effect.Effect<ReadonlyArray<TokenE
     (entry, index) => {
       const [token, role, ...emailParts] = entry.split(":")
       const email = emailParts.join(":").trim().toLowerCase()
-      if (token === undefined || token.trim().length < 8) {
-        return Effect.fail(new InvalidTokenList({ message: `SOVEREIGN_API_TOKENS entry ${index + 1}: the token must have at least 8 characters` }))
+      const problem = token === undefined ? "the token is missing" : tokenProblem(token.trim())
+      if (token === undefined || problem !== undefined) {
+        return Effect.fail(new InvalidTokenList({ message: `SOVEREIGN_API_TOKENS entry ${index + 1}: ${problem}` }))
       }
       if (role !== "admin" && role !== "operator") {
         return Effect.fail(new InvalidTokenList({ message: `SOVEREIGN_API_TOKENS entry ${index + 1}: the role must be admin or operator` }))

@@ -11,8 +11,9 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { requestJson } from "./support/fixtures.js"
 import { start, waitUntil, type ServerProcess } from "./support/process.js"
+import { testToken } from "./support/tokens.js"
 
-const token = "crash-test-admin-token-0123"
+const token = testToken("crash-admin")
 const secretKey = "a".repeat(64)
 
 const get = async (server: ServerProcess, route: string) => {

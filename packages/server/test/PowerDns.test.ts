@@ -13,9 +13,10 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { requestJson } from "./support/fixtures.js"
 import { start, type ServerProcess } from "./support/process.js"
+import { testToken } from "./support/tokens.js"
 
-const admin = "dns-test-admin-token-0123"
-const bob = "dns-test-bob-token-0123"
+const admin = testToken("dns-admin")
+const bob = testToken("dns-bob")
 const zone = "omani.works."
 const fqdn = "t1.omani.works"
 const unrelated = { name: "www.omani.works.", type: "A", ttl: 300, content: "203.0.113.7" }

@@ -7,6 +7,7 @@ import * as path from "node:path"
 import * as Auth from "../src/Auth.js"
 import * as SecretBox from "../src/SecretBox.js"
 import * as ServerConfig from "../src/ServerConfig.js"
+import { testToken } from "./support/tokens.js"
 
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-security-"))
 const configWith = (overrides: Partial<ServerConfig.ServerConfigShape>) => ServerConfig.layerWith(overrides)
@@ -14,22 +15,38 @@ const configWith = (overrides: Partial<ServerConfig.ServerConfigShape>) => Serve
 describe("bearer tokens", () => {
   it.effect("map each configured token to its principal, and nothing else", () =>
     Effect.gen(function* () {
-      const entries = yield* Auth.parseTokenList("tok-admin-1234:admin:Root@Example.com, tok-oper-5678:operator:op@example.com")
+      const admin = testToken("admin")
+      const operator = testToken("operator")
+      const entries = yield* Auth.parseTokenList(`${admin}:admin:Root@Example.com, ${operator}:operator:op@example.com`)
       const authenticator = Auth.makeAuthenticator(entries, Option.none())
-      expect(authenticator.authenticate(Redacted.make("tok-admin-1234"))).toEqual(Option.some({ email: "root@example.com", role: "admin" }))
-      expect(authenticator.authenticate(Redacted.make("tok-oper-5678"))).toEqual(Option.some({ email: "op@example.com", role: "operator" }))
-      expect(authenticator.authenticate(Redacted.make("tok-oper-567"))).toEqual(Option.none())
+      expect(authenticator.authenticate(Redacted.make(admin))).toEqual(Option.some({ email: "root@example.com", role: "admin" }))
+      expect(authenticator.authenticate(Redacted.make(operator))).toEqual(Option.some({ email: "op@example.com", role: "operator" }))
+      expect(authenticator.authenticate(Redacted.make(operator.slice(0, -1)))).toEqual(Option.none())
       expect(authenticator.authenticate(Redacted.make(""))).toEqual(Option.none())
     })
   )
 
   it.effect("reject a malformed list without echoing the token", () =>
     Effect.gen(function* () {
-      for (const list of ["short:admin:a@b.c", "long-enough-token:root:a@b.c", "long-enough-token:admin:"]) {
+      const good = testToken("long-enough")
+      for (const list of ["short:admin:a@b.c", `${good}:root:a@b.c`, `${good}:admin:`]) {
         const error = yield* Effect.flip(Auth.parseTokenList(list))
-        expect(error.message).not.toContain("long-enough-token")
+        expect(error.message).not.toContain(good)
         expect(error.message).not.toContain("short")
       }
+    })
+  )
+
+  it.effect("refuse tokens shorter than 32 characters or not random, saying how to make one", () =>
+    Effect.gen(function* () {
+      const tooShort = "0123456789abcdef0123456789abcde" // 31
+      const repetitive = "abababababababababababababababababababab"
+      for (const token of [tooShort, repetitive, "bench-admin-token-000"]) {
+        const error = yield* Effect.flip(Auth.parseTokenList(`${token}:admin:a@b.c`))
+        expect(error.message).toMatch(/32 random characters|does not look random/)
+        expect(error.message).not.toContain(token)
+      }
+      expect((yield* Auth.parseTokenList(`${tooShort}f:admin:a@b.c`)).length).toBe(1)
     })
   )
 

@@ -5,14 +5,16 @@ import * as Auth from "../../src/Auth.js"
 import { Control, ControlError, type ControlService } from "../../src/Control.js"
 import * as Database from "../../src/Database.js"
 import * as HandoverSigner from "../../src/HandoverSigner.js"
+import * as HttpGuards from "../../src/HttpGuards.js"
 import * as HttpServer from "../../src/HttpServer.js"
 import * as SecretBox from "../../src/SecretBox.js"
 import * as SqlStore from "../../src/SqlStore.js"
+import { testToken } from "./tokens.js"
 
 export const tokens = {
-  admin: "admin-token-0123456789",
-  alice: "alice-token-0123456789",
-  bob: "bob-token-0123456789"
+  admin: testToken("admin"),
+  alice: testToken("alice"),
+  bob: testToken("bob")
 }
 
 const authLayer = Auth.layerTokens([
@@ -79,13 +81,17 @@ const controlLayer = Layer.effect(
 
 export const secretKey = Buffer.alloc(32, 3)
 
-export const makeServer = (options: { readonly flowRetention?: number } = {}) => {
+/**
+ * `guards`: the doors of `HttpGuards`; by default the production ones, except that the brake on failed
+ * authentication never engages (route tests send wrong tokens on purpose; `Doors.test.ts` tests the brake).
+ */
+export const makeServer = (options: { readonly flowRetention?: number; readonly guards?: Partial<HttpGuards.GuardOptions> } = {}) => {
   const base = SqlStore.layer(options).pipe(
     Layer.provideMerge(SecretBox.layerKey(secretKey)),
     Layer.provideMerge(Database.layerPglite(undefined))
   )
   const handover = HandoverSigner.layerHandover.pipe(Layer.provideMerge(HandoverSigner.layerEphemeral))
-  const app = HttpServer.layer({ host: "127.0.0.1", port: 0 }).pipe(
+  const app = HttpServer.layer({ host: "127.0.0.1", port: 0 }, { authFailureLimit: Number.MAX_SAFE_INTEGER, ...options.guards }).pipe(
     Layer.provideMerge(controlLayer),
     Layer.provideMerge(handover),
     Layer.provideMerge(authLayer),
