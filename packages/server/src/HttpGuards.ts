@@ -3,8 +3,7 @@
  * request bodies in flight per client, a brake on repeated failed authentication per client (logged,
  * never with the token), and the headers every answer carries.
  */
-import type { HttpApp } from "@effect/platform"
-import { HttpServerError, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { HttpApp, HttpServerError, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Clock, Duration, Effect, Option } from "effect"
 
 export interface GuardOptions {
@@ -141,6 +140,8 @@ export const middleware = (options: GuardOptions) => {
         }
         uploads.set(client, inFlight + 1)
       }
+      // The app writes its answer itself; a pre-response handler is how headers reach every answer it writes.
+      yield* HttpApp.appendPreResponseHandler((request, response) => Effect.succeed(withHeaders(request, response)))
       const response = yield* app.pipe(
         Effect.catchAllCause((cause) => Effect.map(HttpServerError.causeResponse(cause), ([answer]) => answer)),
         Effect.ensuring(
@@ -160,6 +161,6 @@ export const middleware = (options: GuardOptions) => {
             (waitMs > 0 ? `; slowing the client down: further requests are answered 429 for ${Math.ceil(waitMs / 1000)} s` : "")
         )
       }
-      return withHeaders(request, response)
+      return response
     })
 }
