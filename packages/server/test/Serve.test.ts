@@ -29,4 +29,30 @@ describe("sovereign serve", () => {
       fs.rmSync(dataDir, { recursive: true, force: true })
     }
   })
+
+  it("makes an existing data directory 0700, and a second start prints where the token is, never the token", { timeout: 300_000 }, async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-serve-again-"))
+    fs.chmodSync(dataDir, 0o755)
+    const { SOVEREIGN_API_TOKENS: _tokens, ...env } = process.env
+    const first = { text: "" }
+    const second = { text: "" }
+    let server = await start({ ...(env as Record<string, string>), SOVEREIGN_API_TOKENS: "", SOVEREIGN_DATA_DIR: dataDir }, first)
+    try {
+      expect(fs.statSync(dataDir).mode & 0o777).toBe(0o700)
+      const token = fs.readFileSync(path.join(dataDir, "admin-token"), "utf8").trim()
+      expect(first.text).toContain(token)
+      await server.kill("SIGTERM")
+      // Someone loosened it meanwhile: the next start makes it private again.
+      fs.chmodSync(dataDir, 0o755)
+      server = await start({ ...(env as Record<string, string>), SOVEREIGN_API_TOKENS: "", SOVEREIGN_DATA_DIR: dataDir }, second)
+      expect(fs.statSync(dataDir).mode & 0o777).toBe(0o700)
+      expect(second.text).toContain(`admin token in ${path.join(dataDir, "admin-token")}`)
+      expect(second.text).not.toContain(token)
+      const list = await fetch(`${server.url}/api/v1/deployments`, { headers: { authorization: `Bearer ${token}` } })
+      expect(list.status).toBe(200)
+    } finally {
+      await server.kill("SIGKILL")
+      fs.rmSync(dataDir, { recursive: true, force: true })
+    }
+  })
 })
