@@ -83,6 +83,15 @@ describe("HTTP API", () => {
     expect(Object.keys(doc.json.paths)).toEqual(
       expect.arrayContaining(["/api/v1/deployments", "/api/v1/deployments/{id}/kubeconfig", "/api/v1/flows/{id}/stream"])
     )
+    // The call-back's refusals are described: the 422 of a refused kubeconfig, with its codes, and the 409 not-open.
+    const put = doc.json.paths["/api/v1/deployments/{id}/kubeconfig"].put
+    const unprocessable = JSON.stringify(put.responses["422"])
+    expect(unprocessable).toContain("KubeconfigRejected")
+    const schema = JSON.stringify(doc.json.components.schemas.KubeconfigRejected)
+    for (const code of ["forbidden-field", "unknown-field", "invalid-kubeconfig", "untrusted-authority", "server-not-allowed"]) expect(schema).toContain(code)
+    expect(schema).toContain("allowed")
+    expect(JSON.stringify(put.responses["409"])).toContain("Conflict")
+    expect(put.description).toContain("not-open")
   })
 
   it("requires a known bearer token for operator routes", async () => {
