@@ -32,6 +32,18 @@ export interface ServerProcess {
 }
 
 export const start = async (env: Record<string, string>, captured: { text: string } = { text: "" }): Promise<ServerProcess> => {
+  // The free port may be taken by another test between our probe and the server's listen: try another.
+  for (let attempt = 1; ; attempt++) {
+    const before = captured.text.length
+    try {
+      return await startOnce(env, captured)
+    } catch (error) {
+      if (attempt >= 3 || !captured.text.slice(before).includes("EADDRINUSE")) throw error
+    }
+  }
+}
+
+const startOnce = async (env: Record<string, string>, captured: { text: string }): Promise<ServerProcess> => {
   if (!fs.existsSync(bundle)) throw new Error(`${bundle} is missing: run \`npm run build\` (vitest's global set-up does)`)
   const port = await freePort()
   const child = spawn(process.execPath, [bundle, "serve"], {
