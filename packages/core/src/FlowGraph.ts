@@ -59,7 +59,9 @@ const statusCode = (status: Job.JobStatus): number =>
 /**
  * Composes the snapshot of a deployment from its jobs: five phase groups chained finish-to-start,
  * a region group per (region, phase) with children, every job as a node contained in its group,
- * in-region finish-to-start edges from `dependsOn`, group statuses rolled up from descendants.
+ * in-region finish-to-start edges from `dependsOn` (a dependency naming a phase is an edge from the
+ * job's own region's group of that phase), group statuses rolled up from descendants, and
+ * `meta.empty = true` on a group with no children.
  * Pure and deterministic to the byte: the order of `jobs` does not matter (one row per job name;
  * when a name repeats, the last row wins).
  *
@@ -339,6 +341,8 @@ export const compose = (input: ComposeInput): Snapshot => {
       if (region !== "") node.region = region
       if (startedAt[index] !== Infinity) node.startedAt = startedAt[index]!
       if (all > 0 && terminal[index] === all && endedAt[index] !== -Infinity) node.endedAt = endedAt[index]!
+      // `pending` because nothing is in it, not because it waits: a canvas draws it as empty.
+      if (hasChildren[index] === 0) node.meta = { empty: true }
     } else {
       const row = index - jobStart
       const status = rowStatus[row]!
@@ -371,15 +375,35 @@ export const compose = (input: ComposeInput): Snapshot => {
     if (dependsOn.length === 0) continue
     sources.length = 0
     for (const dependency of Job.canonicalDependsOn(deploymentId, names[index]!, dependsOn)) {
-      const source = nameIndex.get(dependency)
-      if (source === undefined) {
-        omittedDependencies++
-        continue
-      }
-      if (isGroup[source] === 1 || source === index) continue
-      if (regionOf[source] !== regionOf[index]) {
-        crossRegionDependencies++
-        continue
+      let source = nameIndex.get(dependency)
+      if (source === undefined || source < phaseCount) {
+        // A phase (`bootstrap-kit`, `hel1-1:bootstrap-kit`) names the job's own region's group of it
+        // ("after this region's bootstrap kit"): one edge from that group; the phase group for a region-less job.
+        const group = source !== undefined ? { regionKey: undefined, phase: source } : parseRegionGroupName(dependency)
+        if (group === undefined) {
+          omittedDependencies++
+          continue
+        }
+        const region = regionOf[index]!
+        if (group.regionKey !== undefined && group.regionKey !== region) {
+          crossRegionDependencies++
+          continue
+        }
+        source = region === "" ? group.phase : regionGroups.get(region)?.[group.phase]
+        if (source === undefined || source === -1) {
+          omittedDependencies++
+          continue
+        }
+        // a group the job is in cannot finish before it
+        let ancestor = false
+        for (let at = parent[index]!; at !== -1 && !ancestor; at = parent[at]!) ancestor = at === source
+        if (ancestor) continue
+      } else {
+        if (isGroup[source] === 1 || source === index) continue
+        if (regionOf[source] !== regionOf[index]) {
+          crossRegionDependencies++
+          continue
+        }
       }
       if (!sources.includes(source)) sources.push(source)
     }

@@ -68,6 +68,8 @@ export const isTerminal = (status: JobStatus | ExecutionStatus): status is "succ
 export const Phase = Schema.Literal("provisioner", "bootstrap-kit", "cutover", "handover", "apps")
 export type Phase = typeof Phase.Type
 export const phases: ReadonlyArray<Phase> = Phase.literals
+const phaseNames: ReadonlySet<string> = new Set(phases)
+export const isPhase = (name: string): name is Phase => phaseNames.has(name)
 
 export const phaseLabel: Readonly<Record<Phase, string>> = {
   provisioner: "Provision",
@@ -107,7 +109,8 @@ export const installJobName = (region: RegionRef, chart: string): string => inst
 /**
  * A Phase-0 leaf: `<step>` (primary) or `<regionKey>:<step>` (secondary). Phase names
  * (`provisioner`, `bootstrap-kit`, `cutover`, `handover`, `apps`) are reserved for the groups and
- * cannot name a step.
+ * cannot name a step; nor can the lifecycle steps' names (`cutover-dns`, `cutover-mesh`,
+ * `handover-token`, `handover-access`, `handover-finalise`: see `Lifecycle`), which use the same shape.
  */
 export const stepJobName = (region: RegionRef, step: string): string => regional(region, step)
 
@@ -406,41 +409,90 @@ export const finishExecution = (execution: Execution, status: "succeeded" | "fai
 
 export const dependencyFailedReason = (dependencyJobName: string): string => `dependency ${dependencyJobName} failed`
 
+/** `bootstrap-kit` → the phase; `hel1-1:bootstrap-kit` → the phase in region `hel1-1`; anything else → undefined. */
+export const phaseDependencyOf = (dependency: string): { readonly regionKey: string | undefined; readonly phase: Phase } | undefined => {
+  const colon = dependency.indexOf(":")
+  const bare = colon < 0 ? dependency : dependency.slice(colon + 1)
+  if (!isPhase(bare)) return undefined
+  return { regionKey: colon < 0 ? undefined : dependency.slice(0, colon), phase: bare }
+}
+
+/** The phase a job belongs to: an install by its chart (default mapping), anything else by the group its parent names. */
+const phaseOfJob = (job: Job): Phase | undefined => {
+  if (job.type === "group") return undefined
+  if (isInstallJobName(job.jobName)) return defaultPhaseOfChart(chartOf(bareOf(job.jobName.slice(installPrefix.length))))
+  const parent = jobNameOf(job.deploymentId, job.parentId)
+  const bare = bareOf(parent)
+  return isPhase(bare) ? bare : undefined
+}
+
 /**
  * Fails every non-terminal, non-group job with a failed dependency (transitively, to a fixpoint),
  * with the reason `dependency <job> failed` naming the direct dependency. Jobs of several
- * deployments may be mixed; dependencies resolve within each job's own deployment. Unchanged jobs
- * keep their identity; the order of `jobs` is kept.
+ * deployments may be mixed; dependencies resolve within each job's own deployment. A dependency
+ * that names a phase (`bootstrap-kit`, `hel1-1:bootstrap-kit`: "after this region's bootstrap kit")
+ * stands for every job of that phase in the job's own region (the whole phase for a region-less
+ * job) and has failed as soon as one of them has. Unchanged jobs keep their identity; the order of
+ * `jobs` is kept.
  */
 export const cascadeFailures = (jobs: ReadonlyArray<Job>): ReadonlyArray<Job> => {
+  const count = jobs.length
   const byId = new Map<string, number>()
   jobs.forEach((job, index) => byId.set(job.id, index))
-  const dependencies: Array<ReadonlyArray<number>> = new Array(jobs.length)
-  // dependents[i] = indexes of the jobs that depend on job i
-  const dependents: Array<Array<number> | undefined> = new Array(jobs.length)
-  const failed = new Uint8Array(jobs.length)
+  // Indexes 0..count-1 are jobs; from `count` on, the (deployment, region, phase) groups some job depends on.
+  const dependencies: Array<ReadonlyArray<number>> = new Array(count)
+  const dependencyNames: Array<ReadonlyArray<string>> = new Array(count)
+  const dependents: Array<Array<number> | undefined> = []
+  const groups = new Map<string, number>()
   const queue: Array<number> = []
   jobs.forEach((job, index) => {
-    if (job.status === "failed") {
-      failed[index] = 1
-      queue.push(index)
-    }
+    if (job.status === "failed") queue.push(index)
     const resolved: Array<number> = []
+    const resolvedNames: Array<string> = []
     for (const dependency of canonicalDependsOn(job.deploymentId, job.jobName, job.dependsOn)) {
-      const target = byId.get(jobId(job.deploymentId, dependency))
-      if (target === undefined) continue
+      const phaseDependency = phaseDependencyOf(dependency)
+      let target: number | undefined
+      if (phaseDependency !== undefined) {
+        const region = phaseDependency.regionKey ?? job.region
+        const key = `${job.deploymentId}\u0000${region}\u0000${phaseDependency.phase}`
+        target = groups.get(key)
+        if (target === undefined) groups.set(key, (target = count + groups.size))
+      } else {
+        target = byId.get(jobId(job.deploymentId, dependency))
+        if (target === undefined) continue
+      }
       resolved.push(target)
+      resolvedNames.push(dependency)
       ;(dependents[target] ??= []).push(index)
     }
     dependencies[index] = resolved
+    dependencyNames[index] = resolvedNames
   })
+  if (queue.length === 0) return jobs
+  // Group members: a failed member fails its group (and the region-less group of its phase).
+  if (groups.size > 0) {
+    jobs.forEach((job, index) => {
+      const phase = phaseOfJob(job)
+      if (phase === undefined) return
+      const region = job.region !== "" ? job.region : regionPrefixOf(job.jobName) ?? ""
+      for (const key of [`${job.deploymentId}\u0000${region}\u0000${phase}`, `${job.deploymentId}\u0000\u0000${phase}`]) {
+        const group = groups.get(key)
+        if (group !== undefined) (dependents[index] ??= []).push(group)
+      }
+    })
+  }
+  const failed = new Uint8Array(count + groups.size)
+  for (const index of queue) failed[index] = 1
   const cascaded: Array<number> = []
   for (let head = 0; head < queue.length; head++) {
     for (const index of dependents[queue[head]!] ?? []) {
-      const job = jobs[index]!
-      if (failed[index] === 1 || job.type === "group" || isTerminal(job.status)) continue
+      if (failed[index] === 1) continue
+      if (index < count) {
+        const job = jobs[index]!
+        if (job.type === "group" || isTerminal(job.status)) continue
+        cascaded.push(index)
+      }
       failed[index] = 1
-      cascaded.push(index)
       queue.push(index)
     }
   }
@@ -448,9 +500,9 @@ export const cascadeFailures = (jobs: ReadonlyArray<Job>): ReadonlyArray<Job> =>
   const result = jobs.slice()
   for (const index of cascaded) {
     // The first failed dependency in the job's own order: independent of the order of `jobs`.
-    const culprit = dependencies[index]!.find((target) => failed[target] === 1)!
+    const position = dependencies[index]!.findIndex((target) => failed[target] === 1)
     const { finishedAt: _finishedAt, ...job } = jobs[index]!
-    result[index] = { ...job, status: "failed", reason: dependencyFailedReason(jobs[culprit]!.jobName) }
+    result[index] = { ...job, status: "failed", reason: dependencyFailedReason(dependencyNames[index]![position]!) }
   }
   return result
 }

@@ -31,7 +31,8 @@ import {
 } from "./orchestrator/Environment.js"
 import { phase0 } from "./orchestrator/Phase0.js"
 import { phase1 } from "./orchestrator/Phase1.js"
-import { whileReady } from "./orchestrator/Ready.js"
+import { prepare as prepareLifecycle, recordFinalise } from "./orchestrator/Lifecycle.js"
+import { needsWork, whileReady } from "./orchestrator/Ready.js"
 import { wipe as runWipe } from "./orchestrator/Wipe.js"
 import { planDns, type DnsPlanError } from "./orchestrator/Dns.js"
 import type { PublishResult } from "./DnsPublish.js"
@@ -134,6 +135,8 @@ export const make = Effect.gen(function*() {
       const found = yield* Effect.orDie(env.repo.get(id))
       if (Option.isNone(found)) return
       const flow = yield* makeFlowPublisher(env, found.value)
+      // The steps after Phase 0 are jobs from the start; whatever a stopped process left running is finished first.
+      yield* prepareLifecycle(env, found.value, flow, { plan: runningStatuses.includes(found.value.status) })
       for (let rounds = 0; rounds < 1000; rounds++) {
         const record = yield* load(env, id)
         switch (record.status) {
@@ -159,6 +162,10 @@ export const make = Effect.gen(function*() {
             if (leaves === "finished") return
             break
           }
+          case "adopted":
+            // The owner finalised: the step shows as the last job of the handover.
+            yield* recordFinalise(env, record, flow)
+            return
           default:
             return
         }
@@ -176,6 +183,8 @@ export const make = Effect.gen(function*() {
     )
 
   const start = (id: DeploymentId) => Effect.asVoid(FiberMap.run(fibers, id, run(id), { onlyIfMissing: true }))
+  const join = (id: DeploymentId) =>
+    Effect.flatMap(Effect.option(FiberMap.get(fibers, id)), Option.match({ onNone: () => Effect.void, onSome: (fiber) => Effect.asVoid(Fiber.await(fiber)) }))
 
   const service: OrchestratorService = {
     create: (input, owner) =>
@@ -268,13 +277,19 @@ export const make = Effect.gen(function*() {
     finalise: (id) =>
       Effect.gen(function*() {
         const record = yield* get(id)
-        if (record.status === "adopted") return yield* new OrchestratorError({ reason: "Adopted", message: "already handed over (adopted)" })
+        if (record.status === "adopted") {
+          // A process that stopped right after the adoption never recorded its job: the run does it now.
+          yield* start(id)
+          return yield* new OrchestratorError({ reason: "Adopted", message: "already handed over (adopted)" })
+        }
         if (record.status !== "ready") return yield* new OrchestratorError({ reason: "Conflict", message: `only a ready deployment can be finalised; this one is ${record.status}` })
         const updated = yield* applyStatus(env, id, StatusEvent.Finalised())
-        return yield* Option.match(updated, {
-          onNone: () => Effect.fail(new OrchestratorError({ reason: "Conflict", message: "the deployment changed meanwhile; try again" })),
-          onSome: Effect.succeed
-        })
+        if (Option.isNone(updated)) return yield* new OrchestratorError({ reason: "Conflict", message: "the deployment changed meanwhile; try again" })
+        // The run of the ready deployment (if any) stops; a run then records the finalisation as a job.
+        yield* join(id)
+        yield* start(id)
+        yield* join(id)
+        return updated.value
       }),
     kubeconfigArrived: (id, regionKey, document, options = {}) =>
       Effect.gen(function*() {
@@ -298,8 +313,7 @@ export const make = Effect.gen(function*() {
       const started: Array<DeploymentId> = []
       for (const record of records) {
         if (record.status === "ready") {
-          const needsWork = record.results.handoverAt === undefined || regionsOf(record).length >= 2
-          if (needsWork) {
+          if (needsWork(env, record)) {
             yield* start(record.id)
             started.push(record.id)
           }
@@ -320,12 +334,14 @@ export const make = Effect.gen(function*() {
       return started
     }),
     run,
-    join: (id) =>
-      Effect.flatMap(Effect.option(FiberMap.get(fibers, id)), Option.match({ onNone: () => Effect.void, onSome: (fiber) => Effect.asVoid(Fiber.await(fiber)) })),
+    join,
     dnsPlan: (id) => planDns(env, id)
   }
   return service
 })
+
+/** The statuses whose run takes (or will take) the steps after Phase 0: their lifecycle jobs are planned. */
+const runningStatuses: ReadonlyArray<string> = ["pending", "provisioning", "phase1-watching", "ready"]
 
 const isSupersededExit = (exit: Exit.Exit<unknown, unknown>) =>
   Exit.isFailure(exit) && exit.cause._tag === "Fail" && exit.cause.error instanceof Superseded

@@ -91,7 +91,11 @@ describe("Orchestrator (core, against fakes)", () => {
       const record = yield* statusOf(created.id)
       expect(record.status).toBe("ready")
       const jobs = yield* Effect.flatMap(JobRepo, (repo) => Effect.orDie(repo.list(created.id)))
-      expect(jobs.map((job) => `${job.jobName}:${job.status}`).sort()).toEqual(["install-app:succeeded", "install-base:succeeded", "network:succeeded", "servers:succeeded"])
+      // Every step is a job, the handover too (this core has no DNS, mesh or cluster access to take steps with).
+      expect(jobs.map((job) => `${job.jobName}:${job.status}`).sort()).toEqual([
+        "handover-token:succeeded", "install-app:succeeded", "install-base:succeeded", "network:succeeded", "servers:succeeded"
+      ])
+      expect(jobs.find((job) => job.jobName === "handover-token")).toMatchObject({ parentId: `${created.id}:handover`, region: "r1", dependsOn: ["bootstrap-kit"] })
       expect(jobs.find((job) => job.jobName === "install-app")?.dependsOn).toEqual(["install-base"])
       expect(jobs.find((job) => job.jobName === "servers")?.dependsOn).toEqual(["network"])
     }).pipe(Effect.provide(layer(fakeCloud()))))
@@ -109,5 +113,9 @@ describe("Orchestrator (core, against fakes)", () => {
       const servers = Option.getOrThrow(yield* Effect.flatMap(JobRepo, (repo) => Effect.orDie(repo.get(created.id, "servers"))))
       expect(servers.job.status).toBe("failed")
       expect(servers.executions[0]?.status).toBe("failed")
+      // The handover waits for the bootstrap kit that never came: still pending, not failed, not running.
+      const handover = Option.getOrThrow(yield* Effect.flatMap(JobRepo, (repo) => Effect.orDie(repo.get(created.id, "handover-token"))))
+      expect(handover.job.status).toBe("pending")
+      expect(handover.executions).toEqual([])
     }).pipe(Effect.provide(layer(fakeCloud({ failStep: "servers" })))))
 })

@@ -3,7 +3,9 @@ import { Effect, Option, Schema } from "effect"
 import type { DeploymentRecord } from "../DeploymentRepo.js"
 import { DnsProvider } from "../DnsProvider.js"
 import * as DnsPublish from "../DnsPublish.js"
-import { announce, load, mutate, now, type Environment } from "./Environment.js"
+import * as Lifecycle from "../Lifecycle.js"
+import { announce, load, mutate, now, regionsOf, retrySchedule, type Environment, type FlowPublisher } from "./Environment.js"
+import { runStep, type StepOutcome } from "./Lifecycle.js"
 
 /**
  * What `publish` needs for a deployment, from its record: FQDN, parent domains and the primary
@@ -69,43 +71,77 @@ export const planDns = (env: Environment, id: string): Effect.Effect<DnsPublish.
     )
   })
 
-/** Publishes the deployment's names to the primary load balancer; skipped without a DnsProvider. */
-export const publishDns = (env: Environment, id: string) =>
+/**
+ * Publishes the deployment's names to the primary load balancer, as the `cutover-dns` job (one
+ * execution per attempt; retryable DNS errors are retried with backoff within two minutes); skipped
+ * without a DnsProvider. Best effort: a failure fails the job and is a warning event, never the
+ * deployment. The results are stored before the job finishes, so a restart in between finds them.
+ */
+export const publishDns = (env: Environment, id: string, flow: FlowPublisher) =>
   Effect.gen(function*() {
     if (Option.isNone(env.dns)) return
+    const dns = env.dns.value
     const record = yield* load(env, id)
-    const input = publishInputOf(record, env.settings.dnsSubdomains)
-    if (Option.isNone(input)) {
-      yield* announce(env, id, [{ phase: "dns", level: "warn", type: "dns-warning", message: "DNS not published: the primary load balancer has no IP yet" }])
-      return
-    }
-    const result = yield* DnsPublish.publish(input.value).pipe(
-      Effect.provideService(DnsProvider, env.dns.value),
-      Effect.timeout("2 minutes"),
-      Effect.either
-    )
-    const at = yield* now
-    if (result._tag === "Left") {
-      yield* announce(env, id, [{
-        phase: "dns", level: "warn", type: "dns-warning",
-        message: `DNS was not published (${result.left.message}); the deployment continues. Publish the records by hand or retry later.`
-      }])
-      return
-    }
-    const count = (kind: "create" | "update" | "delete") => result.right.plans.reduce((n, plan) => n + (plan.applied ? plan.changes[kind].length : 0), 0)
-    const dns = { at, created: count("create"), updated: count("update"), deleted: count("delete"), warnings: result.right.warnings.map((w) => w.message) }
-    yield* mutate(env, id, (current) => ({
-      changes: { results: { ...current.results, dns } },
-      events: [
-        {
-          at, phase: "dns", level: "info", type: "dns",
-          message: `DNS published: ${dns.created} created, ${dns.updated} updated, ${dns.deleted} deleted`
-        },
-        ...result.right.warnings.map((warning) => ({
-          at, phase: "dns" as const, level: "warn" as const, type: "dns-warning", component: warning.name, state: warning.reason, message: warning.message
+    const primary = regionsOf(record)[0]!
+    const job = Lifecycle.job({ deploymentId: id, region: primary, step: "cutover-dns" })
+    yield* runStep(env, record, flow, job, (log) =>
+      Effect.gen(function*() {
+        const input = publishInputOf(record, env.settings.dnsSubdomains)
+        if (Option.isNone(input)) {
+          const reason = "DNS not published: the primary load balancer has no IP yet"
+          yield* announce(env, id, [{ phase: "dns", level: "warn", type: "dns-warning", message: reason }])
+          yield* log.error(reason)
+          return { status: "failed", reason } satisfies StepOutcome
+        }
+        yield* log.info(`Publishing the names of ${record.spec.sovereignFQDN} to ${input.value.loadBalancers.primary}` +
+          (input.value.loadBalancers.console === undefined ? "" : ` (console, api, marketplace to ${input.value.loadBalancers.console})`))
+        let attempts = 0
+        const result = yield* DnsPublish.publish(input.value).pipe(
+          Effect.provideService(DnsProvider, dns),
+          Effect.tapError((error) =>
+            Effect.zipRight(
+              Effect.sync(() => void attempts++),
+              error.isRetryable ? log.warn(`attempt ${attempts}: ${error.message} (will retry with backoff)`) : Effect.void
+            )
+          ),
+          Effect.retry({ schedule: retrySchedule(env.settings), while: (error) => error.isRetryable }),
+          Effect.timeout("2 minutes"),
+          Effect.either
+        )
+        const at = yield* now
+        if (result._tag === "Left") {
+          yield* announce(env, id, [{
+            phase: "dns", level: "warn", type: "dns-warning",
+            message: `DNS was not published (${result.left.message}); the deployment continues. Publish the records by hand or retry later.`
+          }])
+          yield* log.error(`DNS was not published: ${result.left.message}`)
+          return { status: "failed", reason: `DNS was not published: ${result.left.message}` } satisfies StepOutcome
+        }
+        const count = (kind: "create" | "update" | "delete") => result.right.plans.reduce((n, plan) => n + (plan.applied ? plan.changes[kind].length : 0), 0)
+        const published = { at, created: count("create"), updated: count("update"), deleted: count("delete"), warnings: result.right.warnings.map((w) => w.message) }
+        for (const plan of result.right.plans) {
+          const changes = `${plan.changes.create.length} to create, ${plan.changes.update.length} to update, ${plan.changes.delete.length} to delete`
+          yield* log.info(`zone ${plan.zone}: ${plan.applied ? changes : "already up to date"}`)
+        }
+        for (const warning of result.right.warnings) yield* log.warn(`${warning.name}: ${warning.message}`)
+        yield* mutate(env, id, (current) => ({
+          changes: { results: { ...current.results, dns: published } },
+          events: [
+            {
+              at, phase: "dns", level: "info", type: "dns",
+              message: `DNS published: ${published.created} created, ${published.updated} updated, ${published.deleted} deleted`
+            },
+            ...result.right.warnings.map((warning) => ({
+              at, phase: "dns" as const, level: "warn" as const, type: "dns-warning", component: warning.name, state: warning.reason, message: warning.message
+            }))
+          ]
         }))
-      ]
-    }))
+        const warnings = result.right.warnings.length
+        return {
+          status: "succeeded",
+          reason: warnings === 0 ? undefined : `published with ${warnings} warning(s): ${result.right.warnings[0]!.message}`
+        } satisfies StepOutcome
+      }))
   })
 
 /** Deletes exactly the records this deployment owns. Returns an error text, or undefined when done. */

@@ -252,7 +252,7 @@ export const phase0 = (env: Environment, initial: DeploymentRecord, flow: FlowPu
           ...(output.consoleLoadBalancerIP === undefined ? {} : { consoleLoadBalancerIP: output.consoleLoadBalancerIP })
         }))
       }
-      yield* publishDns(env, record.id)
+      yield* publishDns(env, record.id, flow)
     } else {
       yield* announce(env, record.id, [{
         phase: "provisioner", level: "warn", type: "outputs",

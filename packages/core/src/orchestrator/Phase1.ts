@@ -350,7 +350,7 @@ export const phase1 = (env: Environment, initial: DeploymentRecord, flow: FlowPu
     const record = yield* load(env, initial.id)
     const primary = regionsOf(record)[0]!
     // A process that died between Phase 0 and its DNS publication publishes now (best effort, in the background of the watch).
-    const dns = record.results.dns === undefined ? publishDns(env, record.id) : Effect.void
+    const dns = record.results.dns === undefined ? publishDns(env, record.id, flow) : Effect.void
     const verdict = yield* Effect.raceFirst(
       watchRegion(env, record, primary, flow, env.settings.kubeconfigArrivalTimeout),
       Effect.zipRight(Effect.all([watchSecondaries(env, record, flow), dns], { concurrency: "unbounded", discard: true }), Effect.never)
