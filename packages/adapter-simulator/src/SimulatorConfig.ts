@@ -15,6 +15,17 @@ export interface Faults {
   readonly kubeconfigDelay: Duration.Duration
   /** Cloud regions (`fsn1`) where every step fails permanently. */
   readonly regionFail: ReadonlyArray<string>
+  /**
+   * Cloud regions whose clusters the mesh cannot reach (their API server does not answer the mesh),
+   * for ever, or (`hel1:90m`) until that long after the cluster booted.
+   */
+  readonly meshFaults: ReadonlyArray<MeshFault>
+}
+
+export interface MeshFault {
+  readonly cloudRegion: string
+  /** Simulated time after the cluster's boot at which the fault clears; infinity = never. */
+  readonly until: Duration.Duration
 }
 
 export interface SimulatorOptions {
@@ -24,7 +35,7 @@ export interface SimulatorOptions {
   readonly faults: Faults
 }
 
-export const noFaults: Faults = { failCharts: [], hangCharts: [], cloudErrorRate: 0, kubeconfigDelay: Duration.zero, regionFail: [] }
+export const noFaults: Faults = { failCharts: [], hangCharts: [], cloudErrorRate: 0, kubeconfigDelay: Duration.zero, regionFail: [], meshFaults: [] }
 
 export const defaultOptions: SimulatorOptions = { speed: 1, seed: 1, faults: noFaults }
 
@@ -45,11 +56,11 @@ export const parseDuration = (text: string): Either.Either<Duration.Duration, In
 }
 
 /**
- * `fail-chart=bp-harbor,cloud-error-rate=0.2,kubeconfig-delay=20m,region-fail=hel1` (SOVEREIGN_SIM_FAULTS).
+ * `fail-chart=bp-harbor,cloud-error-rate=0.2,kubeconfig-delay=20m,region-fail=hel1,mesh-fault=nbg1:90m` (SOVEREIGN_SIM_FAULTS).
  * Keys may repeat (`fail-chart=a,fail-chart=b`); unknown keys are an error so typos do not pass silently.
  */
 export const parseFaults = (text: string): Either.Either<Faults, InvalidFaults> => {
-  let faults: { -readonly [K in keyof Faults]: Faults[K] } = { ...noFaults, failCharts: [], hangCharts: [], regionFail: [] }
+  let faults: { -readonly [K in keyof Faults]: Faults[K] } = { ...noFaults, failCharts: [], hangCharts: [], regionFail: [], meshFaults: [] }
   for (const entry of text.split(",").map((part) => part.trim()).filter((part) => part !== "")) {
     const equals = entry.indexOf("=")
     const key = equals < 0 ? entry : entry.slice(0, equals).trim()
@@ -73,6 +84,15 @@ export const parseFaults = (text: string): Either.Either<Faults, InvalidFaults> 
         faults = { ...faults, cloudErrorRate: rate }
         break
       }
+      case "mesh-fault": {
+        const colon = value.indexOf(":")
+        const cloudRegion = colon < 0 ? value : value.slice(0, colon).trim()
+        const until = colon < 0 ? Either.right(Duration.infinity) : parseDuration(value.slice(colon + 1))
+        if (Either.isLeft(until)) return Either.left(until.left)
+        if (cloudRegion === "") return Either.left(new InvalidFaults({ message: `mesh-fault needs a cloud region (mesh-fault=hel1 or mesh-fault=hel1:90m), not '${value}'` }))
+        faults = { ...faults, meshFaults: [...faults.meshFaults, { cloudRegion, until: until.right }] }
+        break
+      }
       case "kubeconfig-delay": {
         const delay = parseDuration(value)
         if (Either.isLeft(delay)) return Either.left(delay.left)
@@ -81,7 +101,7 @@ export const parseFaults = (text: string): Either.Either<Faults, InvalidFaults> 
       }
       default:
         return Either.left(
-          new InvalidFaults({ message: `unknown fault '${key}' (known: fail-chart, hang-chart, cloud-error-rate, kubeconfig-delay, region-fail)` })
+          new InvalidFaults({ message: `unknown fault '${key}' (known: fail-chart, hang-chart, cloud-error-rate, kubeconfig-delay, region-fail, mesh-fault)` })
         )
     }
   }
@@ -118,3 +138,16 @@ export const chartFails = (faults: Faults, releaseName: string, cloudRegion: str
 /** Whether a hang-chart fault names this release in this cloud region. */
 export const chartHangs = (faults: Faults, releaseName: string, cloudRegion: string): boolean =>
   matches(faults.hangCharts, releaseName, cloudRegion)
+
+/**
+ * Whether a mesh-fault makes a cluster of `cloudRegion` unreachable for the mesh, `elapsed` (real
+ * time) after it booted; `scaled` turns the fault's simulated duration into real time.
+ */
+export const meshFaultActive = (
+  faults: Faults,
+  cloudRegion: string,
+  elapsed: Duration.Duration,
+  scaled: (simulated: Duration.Duration) => Duration.Duration
+): boolean =>
+  faults.meshFaults.some((fault) =>
+    fault.cloudRegion === cloudRegion && (!Duration.isFinite(fault.until) || Duration.lessThan(elapsed, scaled(fault.until))))

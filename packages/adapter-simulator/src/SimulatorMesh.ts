@@ -11,6 +11,7 @@ import * as MeshPlan from "@sovereign/core/MeshPlan"
 import { MeshError, MeshProvider, type MeshProviderService } from "@sovereign/core/MeshProvider"
 import { Clock, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { drawHex, drawIp } from "./internal/random.js"
+import { meshFaultActive } from "./SimulatorConfig.js"
 import { clusterOfKubeconfig, SimulatorWorld, type SimCilium, type SimCluster, type SimMeshObjects, type SimulatorWorldService } from "./SimulatorWorld.js"
 
 export const workloads = ["cilium", "cilium-operator", "clustermesh-apiserver"] as const
@@ -123,14 +124,19 @@ export const make = Effect.gen(function*() {
         const found = regions.map(({ kubeconfig, region }) => {
           const target = clusterOfKubeconfig(kubeconfig)
           const cluster = Option.isSome(target) && target.value.deploymentId === deploymentId ? current.clusters[target.value.regionKey] : undefined
-          return { region, cluster, objects: cluster === undefined ? undefined : objectsOf(world, deploymentId, cluster, now) }
+          const unreachable = cluster === undefined
+            ? "the kubeconfig does not reach a cluster of this deployment"
+            : meshFaultActive(world.options.faults, cluster.cloudRegion, Duration.millis(Math.max(0, now - cluster.bootAt)), world.scaled)
+            ? `the API server of ${cluster.regionKey} (${cluster.cloudRegion}) does not answer (simulated mesh-fault)`
+            : undefined
+          return { region, cluster, unreachable, objects: cluster === undefined ? undefined : objectsOf(world, deploymentId, cluster, now) }
         })
-        const plans = MeshPlan.plan(found.map(({ region, cluster, objects }) =>
-          inputOf(region, objects, cluster === undefined ? "the kubeconfig does not reach a cluster of this deployment" : undefined)))
+        const plans = MeshPlan.plan(found.map(({ region, objects, unreachable }) => inputOf(region, objects, unreachable)))
         const clusters = { ...current.clusters }
         const statuses = plans.map((regionPlan, index) => {
-          const { cluster, objects } = found[index]!
-          if (cluster === undefined || objects === undefined) return MeshPlan.regionStatus(regionPlan, undefined)
+          const { cluster, objects, unreachable } = found[index]!
+          // Nothing is written into a cluster that cannot be reached.
+          if (cluster === undefined || objects === undefined || unreachable !== undefined) return MeshPlan.regionStatus(regionPlan, undefined)
           const next = applyPlan(objects, regionPlan)
           const changed = next !== objects
           const complete = MeshPlan.isComplete(regionPlan)

@@ -1,21 +1,27 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Job from "@sovereign/core/Job"
+import type * as JobRepo from "@sovereign/core/JobRepo"
+import * as Lifecycle from "@sovereign/core/Lifecycle"
 import * as Orchestrator from "@sovereign/core/Orchestrator"
 import type * as ClusterWatch from "@sovereign/core/ClusterWatch"
 import { ReleaseEvent } from "@sovereign/core/ClusterWatch"
 import type * as HelmRelease from "@sovereign/core/HelmRelease"
-import { Effect, Stream } from "effect"
+import * as FlowGraph from "@sovereign/core/FlowGraph"
+import { Duration, Effect, Option, Stream } from "effect"
+import { SimulatorWorld } from "../src/SimulatorWorld.js"
 import { bootstrapKit } from "../src/internal/bootstrapKit.js"
-import { checkReplay, checkSnapshot } from "./flowChecks.js"
+import { checkFinished, checkReplay, checkSnapshot } from "./flowChecks.js"
 import {
   advance,
   advanceUntil,
   advanceUntilRegionsConcluded,
+  advanceUntilSettled,
   creations,
   dnsRecords,
   eventsOf,
   inventory,
   jobsOf,
+  jobWithLogs,
   layer,
   makeWorld,
   publishedFlow,
@@ -24,6 +30,23 @@ import {
 } from "./harness.js"
 
 const terminal = ["ready", "failed", "partial-failure", "wiped"]
+
+/** The executions the lifecycle steps started, so their later log and finish writes are recognised too. */
+const lifecycleExecutions = new Set<string>()
+/** A list of job writes made by a step after Phase 0 (not by Phase 1's watch). */
+const lifecycleList = (writes: ReadonlyArray<JobRepo.JobWrite>): boolean =>
+  writes.length > 0 && writes.every((write) => {
+    switch (write._tag) {
+      case "Upsert":
+        return Lifecycle.stepOf(write.job.jobName) !== undefined
+      case "Start":
+        if (Lifecycle.stepOf(write.jobName) === undefined) return false
+        lifecycleExecutions.add(write.executionId)
+        return true
+      default:
+        return lifecycleExecutions.has(write.executionId)
+    }
+  })
 const regionKeys = ["fsn1", "hel1-1", "nbg1-2"]
 
 describe("Orchestrator on the simulator: the happy path", () => {
@@ -41,27 +64,61 @@ describe("Orchestrator on the simulator: the happy path", () => {
         const concluded = yield* advanceUntilRegionsConcluded(created.id)
         for (const region of concluded.results.regions) expect(region.phase1?.state).toBe("ready")
 
-        // Jobs: every cloud step and every chart of every region, all succeeded, named per SPEC 2.4.
+        // After the ready outcome: the owner's access everywhere, DNS, and the mesh once each region's kit converged.
+        yield* advanceUntilSettled(created.id)
+
+        // Jobs: every cloud step, every chart and every step after Phase 0 of every region, all succeeded, named per SPEC 2.4.
         const jobs = yield* jobsOf(created.id)
         const keys = regionKeys.slice(0, regions)
         const expected = keys.flatMap((key, index) => {
           const prefix = index === 0 ? "" : `${key}:`
           const steps = ["network", "firewall", "ssh-key", "load-balancer", "control-plane", ...(index === 0 ? ["workers"] : [])]
-          return [...steps.map((step) => `${prefix}${step}`), ...bootstrapKit.map((release) => `install-${prefix}${Job.chartOf(release.name)}`)]
+          const lifecycle = [
+            ...(index === 0 ? ["cutover-dns", "handover-token"] : []),
+            ...(regions >= 2 ? [`${prefix}cutover-mesh`] : []),
+            `${prefix}handover-access`
+          ]
+          return [...steps.map((step) => `${prefix}${step}`), ...bootstrapKit.map((release) => `install-${prefix}${Job.chartOf(release.name)}`), ...lifecycle]
         })
         expect(jobs.map((job) => job.jobName).sort()).toEqual([...expected].sort())
         expect(jobs.filter((job) => job.status !== "succeeded").map((job) => job.jobName)).toEqual([])
         const harbor = jobs.find((job) => job.jobName === (regions > 1 ? "install-hel1-1:harbor" : "install-harbor"))!
         expect(harbor.dependsOn.length).toBeGreaterThan(0)
         for (const dependency of harbor.dependsOn) expect(dependency.startsWith(regions > 1 ? "install-hel1-1:" : "install-")).toBe(true)
+        // Each lifecycle step ran as an execution with log lines.
+        for (const name of expected.filter((jobName) => /(^|:)(cutover|handover)-/.test(jobName))) {
+          const found = yield* jobWithLogs(created.id, name)
+          expect(found.executions.length, name).toBeGreaterThanOrEqual(1)
+          expect(found.executions.every((execution) => execution.status === "succeeded"), name).toBe(true)
+          expect(found.lines.length, name).toBeGreaterThan(0)
+        }
 
         // The flow: the published deltas rebuild exactly the composition of the stored jobs.
         const published = yield* publishedFlow(created.id)
         const snapshot = checkReplay(created.id, keys, published, jobs, false)
         checkSnapshot(snapshot, created.id)
+        checkFinished(snapshot, created.id)
         expect(snapshot.flow.status).toBe("succeeded")
+        const node = (name: string) => snapshot.nodes.find((n) => n.id === `${created.id}:${name}`)
+        const parentOf = (name: string) => snapshot.relationships.find((r) => r.type === "contains" && r.fromId === `${created.id}:${name}`)?.toId
+        expect(node("cutover")?.status).toBe("succeeded")
+        expect(node("handover")?.status).toBe("succeeded")
+        expect(node("apps")).toMatchObject({ status: "pending", meta: { empty: true } })
+        expect(node("cutover-dns")).toMatchObject({ status: "succeeded", region: "fsn1", family: "cutover" })
+        expect(parentOf("cutover-dns")).toBe(`${created.id}:fsn1:cutover`)
+        expect(node("handover-token")).toMatchObject({ status: "succeeded", region: "fsn1", family: "handover" })
+        keys.forEach((key, index) => {
+          const prefix = index === 0 ? "" : `${key}:`
+          if (regions >= 2) {
+            expect(node(`${prefix}cutover-mesh`), key).toMatchObject({ status: "succeeded", region: key })
+            expect(parentOf(`${prefix}cutover-mesh`)).toBe(`${created.id}:${key}:cutover`)
+            // "after this region's bootstrap kit": one edge from the region's group
+            expect(snapshot.relationships).toContainEqual({ fromId: `${created.id}:${key}:bootstrap-kit`, toId: `${created.id}:${prefix}cutover-mesh`, type: "finish-to-start" })
+          }
+          expect(parentOf(`${prefix}handover-access`)).toBe(`${created.id}:${key}:handover`)
+        })
 
-        // Handover announced once, DNS published, every resource owned and created once.
+        // Handover announced once, DNS published, every resource owned and created once, the owner granted everywhere.
         const events = yield* eventsOf(created.id)
         expect(events.filter((event) => event.type === "handover-ready")).toHaveLength(1)
         expect(events.map((event) => event.seq)).toEqual(events.map((_, index) => index + 1))
@@ -71,10 +128,11 @@ describe("Orchestrator on the simulator: the happy path", () => {
         const resources = (yield* inventory).filter((r) => r.labels["sovereign.dev/deployment"] === created.id)
         expect(resources.length).toBe(regions * 5 + 2)
         expect(Object.values(yield* creations(created.id)).every((count) => count === 1)).toBe(true)
+        const world = yield* Effect.flatMap(SimulatorWorld, (w) => Effect.orDie(w.read(created.id)))
+        for (const key of keys) expect(Option.getOrThrow(world).clusters[key]?.grants).toEqual(["ops@omani.works:sovereign-admin"])
 
         if (regions >= 2) {
-          // The mesh converges in the background, then heals.
-          yield* advance(15)
+          // The mesh converged in the background, then heals every 5 minutes without adding executions.
           const meshed = yield* statusOf(created.id)
           expect(meshed.results.mesh?.length).toBe(regions)
           for (const region of meshed.results.mesh ?? []) {
@@ -82,9 +140,58 @@ describe("Orchestrator on the simulator: the happy path", () => {
             expect(region.peers.every((peer) => peer.configured)).toBe(true)
           }
           expect((yield* eventsOf(created.id)).some((event) => event.type === "mesh" && event.state === "connected")).toBe(true)
+          const before = yield* jobWithLogs(created.id, "hel1-1:cutover-mesh")
+          yield* advance(30)
+          const after = yield* jobWithLogs(created.id, "hel1-1:cutover-mesh")
+          expect(after.executions.length).toBe(before.executions.length)
+          expect(after.lines.length).toBe(before.lines.length)
+          expect(after.job.status).toBe("succeeded")
         }
       }).pipe(Effect.provide(layer(makeWorld()))))
   }
+
+  it.scoped("a mesh fault shows as the reason of the region's mesh job, which recovers when the fault clears", () =>
+    Effect.gen(function*() {
+      const orchestrator = yield* Orchestrator.Orchestrator
+      const created = yield* orchestrator.create(request(3), "ops@omani.works")
+      expect((yield* advanceUntil(created.id, terminal)).status).toBe("ready")
+      // While the fault lasts: hel1-1's own job names the fault; its peers' jobs name hel1-1's cluster.
+      const seen = { running: false, failed: false, peer: false, node: false }
+      for (let minute = 0; minute < 240 && !(seen.failed && seen.peer); minute++) {
+        const jobs = yield* jobsOf(created.id)
+        const hel = jobs.find((job) => job.jobName === "hel1-1:cutover-mesh")!
+        if (hel.reason?.includes("does not answer (simulated mesh-fault)")) {
+          if (hel.status === "running") seen.running = true
+          if (hel.status === "failed") seen.failed = true
+          const snapshot = FlowGraph.compose({ deploymentId: created.id, regions: regionKeys, jobs })
+          const node = snapshot.nodes.find((n) => n.id === `${created.id}:hel1-1:cutover-mesh`)
+          if (typeof node?.meta?.reason === "string" && node.meta.reason.includes("simulated mesh-fault")) seen.node = true
+        }
+        const primary = jobs.find((job) => job.jobName === "cutover-mesh")!
+        if (primary.reason?.includes("t1-hel: peer region hel1-1 failed")) seen.peer = true
+        yield* advance(1)
+      }
+      expect(seen).toEqual({ running: true, failed: true, peer: true, node: true })
+      // The fault clears 90 minutes after hel1-1 booted: the next pass heals every region.
+      yield* advanceUntilSettled(created.id, (job) => job.status === "succeeded")
+      const jobs = yield* jobsOf(created.id)
+      for (const name of ["cutover-mesh", "hel1-1:cutover-mesh", "nbg1-2:cutover-mesh"]) {
+        const job = jobs.find((j) => j.jobName === name)!
+        expect(job.status, name).toBe("succeeded")
+        expect(job.reason, name).toBeUndefined()
+      }
+      const hel = yield* jobWithLogs(created.id, "hel1-1:cutover-mesh")
+      // Newest first: the healing run succeeded, the run during the fault failed with the fault as its reason.
+      expect(hel.executions.map((execution) => execution.status)).toEqual(["succeeded", "failed"])
+      expect(hel.lines.some((line) => line.includes("simulated mesh-fault"))).toBe(true)
+      expect(hel.lines.some((line) => line.startsWith("Healed:"))).toBe(true)
+      const meshed = yield* statusOf(created.id)
+      for (const region of meshed.results.mesh ?? []) expect(region.peers.every((peer) => peer.configured)).toBe(true)
+      const snapshot = checkReplay(created.id, regionKeys, yield* publishedFlow(created.id), jobs, false)
+      checkSnapshot(snapshot, created.id)
+      checkFinished(snapshot, created.id)
+      expect(snapshot.flow.status).toBe("succeeded")
+    }).pipe(Effect.provide(layer(makeWorld(), { faults: { meshFaults: [{ cloudRegion: "hel1", until: Duration.minutes(90) }] } }))))
 
   it.scoped("Phase 1 reads each install job from the store once, then writes whole batches of release events at a time", () => {
     const calls: Array<{ readonly method: string; readonly args: ReadonlyArray<unknown> }> = []
@@ -103,7 +210,8 @@ describe("Orchestrator on the simulator: the happy path", () => {
         call.method === "upsert" ? (call.args[0] as Job.Job).jobName : call.method === "startExecution" ? call.args[1] : undefined
       expect(calls.filter((call) => isInstall(jobNameOf(call)))).toEqual([])
       expect(calls.filter((call) => (call.method === "finishExecution" || call.method === "appendLog") && !phase0Executions.has(call.args[1]))).toEqual([])
-      const lists = calls.filter((call) => call.method === "record")
+      // (The steps after Phase 0 write their own lists: only Phase 1's count here.)
+      const lists = calls.filter((call) => call.method === "record" && !lifecycleList(call.args[1] as ReadonlyArray<JobRepo.JobWrite>))
       const written = lists.flatMap((call) => call.args[1] as ReadonlyArray<{ readonly _tag: string }>)
       const components = (yield* eventsOf(created.id)).filter((event) => event.type === "component")
       // Every reported release is one Upsert in some list; a list holds a whole batch, so there are at most as many lists as reports.
@@ -114,6 +222,9 @@ describe("Orchestrator on the simulator: the happy path", () => {
 
   it.scoped("a burst of watch events is stored in a few batches, not one transaction per event", () => {
     const calls: Array<string> = []
+    const spy = (method: string, args: ReadonlyArray<unknown>) => {
+      if (method !== "record" || !lifecycleList(args[1] as ReadonlyArray<JobRepo.JobWrite>)) calls.push(method)
+    }
     const ready = (status: "True" | "False" | "Unknown", reason: string): HelmRelease.Condition => ({ type: "Ready", status, reason, message: reason })
     const cycle = [[ready("Unknown", "Progressing")], [ready("False", "InstallFailed")], [ready("True", "InstallSucceeded")]]
     const observed = (index: number, conditions: ReadonlyArray<HelmRelease.Condition>) => {
@@ -142,7 +253,7 @@ describe("Orchestrator on the simulator: the happy path", () => {
       const lists = calls.filter((method) => method === "record").length
       expect(lists).toBeGreaterThan(0)
       expect(lists).toBeLessThanOrEqual(12)
-    }).pipe(Effect.provide(layer(makeWorld(), { watch, spyJobs: (method) => calls.push(method), jobsLatency: "10 millis" })))
+    }).pipe(Effect.provide(layer(makeWorld(), { watch, spyJobs: spy, jobsLatency: "10 millis" })))
   })
 
   it.scoped("rejects an invalid request with field issues and a second deployment of an FQDN in flight", () =>

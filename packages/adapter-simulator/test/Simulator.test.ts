@@ -32,11 +32,13 @@ describe("SimulatorConfig.parseFaults", () => {
     expect(Duration.toMinutes(faults.kubeconfigDelay)).toBe(20)
     expect(faults.regionFail).toEqual(["hel1"])
     expect(Either.getOrThrow(parseFaults("kubeconfig-delay=never")).kubeconfigDelay).toEqual(Duration.infinity)
+    const mesh = Either.getOrThrow(parseFaults("mesh-fault=hel1:90m,mesh-fault=nbg1"))
+    expect(mesh.meshFaults.map((fault) => [fault.cloudRegion, Duration.toMinutes(fault.until)])).toEqual([["hel1", 90], ["nbg1", Infinity]])
     expect(Either.getOrThrow(parseFaults(""))).toEqual(noFaults)
   })
 
   it("refuses typos and out-of-range values with a message naming them", () => {
-    for (const [text, fragment] of [["fail-chrt=harbor", "fail-chrt"], ["cloud-error-rate=2", "0 to 1"], ["kubeconfig-delay=soon", "soon"], ["region-fail", "needs a value"]] as const) {
+    for (const [text, fragment] of [["fail-chrt=harbor", "fail-chrt"], ["cloud-error-rate=2", "0 to 1"], ["kubeconfig-delay=soon", "soon"], ["region-fail", "needs a value"], ["mesh-fault=hel1:soon", "soon"], ["mesh-fault=:5m", "cloud region"]] as const) {
       const result = parseFaults(text)
       expect(Either.isLeft(result)).toBe(true)
       if (Either.isLeft(result)) expect(result.left.message).toContain(fragment)

@@ -58,6 +58,22 @@ export const checkSnapshot = (snapshot: Snapshot, deploymentId: string) => {
   }
 }
 
+/** A finished deployment's graph: no group with children is `pending`; a group without children says it is empty. */
+export const checkFinished = (snapshot: Snapshot, deploymentId: string) => {
+  const containers = new Set(snapshot.relationships.filter((r) => r.type === "contains").map((r) => r.toId))
+  const groups = snapshot.nodes.filter((node) => node.family === "group" || containers.has(node.id))
+  expect(groups.length).toBeGreaterThanOrEqual(phaseGroups.length)
+  for (const group of groups) {
+    if (containers.has(group.id)) {
+      expect(group.status, `${group.id} has children`).not.toBe("pending")
+      expect(group.meta?.empty, `${group.id} has children`).toBeUndefined()
+    } else {
+      expect(group.meta?.empty, `${group.id} has no children`).toBe(true)
+    }
+  }
+  expect(snapshot.nodes.some((node) => node.id === `${deploymentId}:apps`)).toBe(true)
+}
+
 /** Replays the published deltas onto the empty graph; the result must equal a fresh composition of the stored jobs. */
 export const checkReplay = (
   deploymentId: string,

@@ -5,7 +5,9 @@ import * as DeploymentRepo from "@sovereign/core/DeploymentRepo"
 import * as DnsProvider from "@sovereign/core/DnsProvider"
 import * as FlowEvents from "@sovereign/core/FlowEvents"
 import * as Ids from "@sovereign/core/Ids"
+import type * as Job from "@sovereign/core/Job"
 import * as JobRepo from "@sovereign/core/JobRepo"
+import * as Lifecycle from "@sovereign/core/Lifecycle"
 import * as Secrets from "@sovereign/core/Secrets"
 import * as Orchestrator from "@sovereign/core/Orchestrator"
 import * as Memory from "@sovereign/core/testing/Memory"
@@ -173,4 +175,35 @@ export const advanceUntilRegionsConcluded = (id: string, budgetMinutes = 180) =>
       for (let i = 0; i < 5; i++) yield* Effect.yieldNow()
     }
     return yield* statusOf(id)
+  })
+
+/** A job with its executions (newest first) and every log line of them. */
+export const jobWithLogs = (id: string, jobName: string) =>
+  Effect.gen(function*() {
+    const jobs = yield* JobRepo.JobRepo
+    const found = Option.getOrThrow(yield* Effect.orDie(jobs.get(id, jobName)))
+    const lines: Array<string> = []
+    for (const execution of [...found.executions].reverse()) {
+      lines.push(...(yield* Effect.orDie(jobs.logs(id, execution.id, 1, 5000))).lines.map((line) => line.message))
+    }
+    return { job: found.job, executions: found.executions, lines }
+  })
+
+/**
+ * Advances simulated time until every lifecycle job (the steps after Phase 0) satisfies `done`
+ * (default: finished, succeeded or failed), or the budget runs out.
+ */
+export const advanceUntilSettled = (
+  id: string,
+  done: (job: Job.Job) => boolean = (job) => job.status === "succeeded" || job.status === "failed",
+  budgetMinutes = 240
+) =>
+  Effect.gen(function*() {
+    for (let elapsed = 0; elapsed <= budgetMinutes * 60; elapsed += 30) {
+      const jobs = (yield* jobsOf(id)).filter((job) => Lifecycle.stepOf(job.jobName) !== undefined)
+      if (jobs.length > 0 && jobs.every(done)) return jobs
+      yield* TestClock.adjust("30 seconds")
+      for (let i = 0; i < 5; i++) yield* Effect.yieldNow()
+    }
+    return (yield* jobsOf(id)).filter((job) => Lifecycle.stepOf(job.jobName) !== undefined)
   })
