@@ -4,7 +4,24 @@ import { JobRepo } from "@sovereign/core/JobRepo"
 import * as Orchestrator from "@sovereign/core/Orchestrator"
 import { Effect, TestClock } from "effect"
 import { checkReplay, checkSnapshot } from "./flowChecks.js"
-import { advanceUntil, advanceUntilRegionsConcluded, creations, eventsOf, inventory, jobsOf, layer, makeWorld, publishedFlow, request, statusOf, type World } from "./harness.js"
+import { Duration } from "effect"
+import {
+  advanceUntil,
+  advanceUntilRegionsConcluded,
+  advanceUntilSettled,
+  creations,
+  eventsOf,
+  inventory,
+  jobsOf,
+  jobWithLogs,
+  layer,
+  makeWorld,
+  publishedFlow,
+  request,
+  statusOf,
+  type World
+} from "./harness.js"
+import { checkFinished } from "./flowChecks.js"
 
 /** Where process A is interrupted: after the k-th finished Phase-0 step, in the middle of the next one, or after k installs. */
 type Boundary =
@@ -44,7 +61,10 @@ const processB = (world: World, id: string) =>
     const orchestrator = yield* Orchestrator.Orchestrator
     yield* orchestrator.resumeAll
     yield* advanceUntil(id, ["ready", "failed", "partial-failure"])
-    const record = yield* advanceUntilRegionsConcluded(id)
+    yield* advanceUntilRegionsConcluded(id)
+    // The steps after Phase 0 (owner access, DNS, the mesh once both kits converged) finish too.
+    yield* advanceUntilSettled(id, (job) => job.status === "succeeded")
+    const record = yield* statusOf(id)
     const jobs = yield* jobsOf(id)
     const executions = yield* Effect.flatMap(JobRepo, (repo) =>
       Effect.forEach(jobs, (job) => Effect.map(Effect.orDie(repo.get(id, job.jobName)), (found) => found._tag === "Some" ? found.value.executions : [])))
@@ -86,12 +106,15 @@ describe("Resume after a restart (2 regions)", () => {
         expect(Object.entries(result.creations).filter(([, count]) => count !== 1)).toEqual([])
         // No job stuck, no execution left running, the event history numbered without gaps.
         expect(result.jobs.filter((job) => job.status !== "succeeded").map((job) => job.jobName)).toEqual([])
-        expect(result.jobs).toHaveLength(11 + 70)
+        // 11 cloud steps, 70 charts, DNS, the handover, and per region the mesh and the owner's access.
+        expect(result.jobs).toHaveLength(11 + 70 + 6)
         expect(result.runningExecutions).toBe(0)
         expect(result.events.map((event) => event.seq)).toEqual(result.events.map((_, index) => index + 1))
         expect(result.events.filter((event) => event.type === "handover-ready")).toHaveLength(1)
         // The flow deltas published by both processes still rebuild the final graph.
-        checkSnapshot(checkReplay(id, ["fsn1", "hel1-1"], result.flow, result.jobs, false), id)
+        const snapshot = checkReplay(id, ["fsn1", "hel1-1"], result.flow, result.jobs, false)
+        checkSnapshot(snapshot, id)
+        checkFinished(snapshot, id)
       }))
   }
 })
@@ -144,6 +167,52 @@ describe("Chained restarts (2 regions)", () => {
       expect(result.events.filter((event) => event.type === "handover-ready")).toHaveLength(1)
       checkSnapshot(checkReplay(id, ["fsn1", "hel1-1"], result.flow, result.jobs, false), id)
     }), 120_000)
+})
+
+describe("Resume of the steps after Phase 0 (2 regions, hel1's mesh faulted for 90 minutes after boot)", () => {
+  const faults = { meshFaults: [{ cloudRegion: "hel1", until: Duration.minutes(90) }] }
+
+  it.effect("a mesh job running when the process dies is finished by the next one, which meshes both regions once the fault clears", () =>
+    Effect.gen(function*() {
+      const world = makeWorld()
+      // Process A: until a mesh job is running (retrying the faulted region), then it dies.
+      const { id, running } = yield* Effect.gen(function*() {
+        const orchestrator = yield* Orchestrator.Orchestrator
+        const created = yield* orchestrator.create(request(2), "ops@omani.works")
+        for (let i = 0; i < 20_000; i++) {
+          const jobs = yield* jobsOf(created.id)
+          const mesh = jobs.find((job) => job.jobName.endsWith("cutover-mesh") && job.status === "running")
+          if (mesh !== undefined) return { id: created.id, running: mesh }
+          yield* TestClock.adjust("5 seconds")
+          for (let j = 0; j < 3; j++) yield* Effect.yieldNow()
+        }
+        return yield* Effect.die("no mesh job ever ran")
+      }).pipe(Effect.provide(layer(world, { faults })), Effect.scoped)
+
+      // Process B: resumes; the dead process's execution is finished (on its way out, or at B's start), then the mesh goes on.
+      yield* Effect.gen(function*() {
+        const orchestrator = yield* Orchestrator.Orchestrator
+        expect(yield* orchestrator.resumeAll).toContain(id)
+        yield* TestClock.adjust("1 second")
+        for (let j = 0; j < 5; j++) yield* Effect.yieldNow()
+        const closed = yield* jobWithLogs(id, running.jobName)
+        const interrupted = closed.executions.find((execution) => execution.id === running.latestExecutionId)
+        expect(interrupted?.status).toBe("failed")
+        expect(closed.lines.some((line) => line.startsWith("interrupted"))).toBe(true)
+
+        yield* advanceUntilSettled(id, (job) => job.status === "succeeded")
+        const jobs = yield* jobsOf(id)
+        expect(jobs.filter((job) => job.status !== "succeeded").map((job) => job.jobName)).toEqual([])
+        const executions = yield* Effect.flatMap(JobRepo, (repo) =>
+          Effect.forEach(jobs, (job) => Effect.map(Effect.orDie(repo.get(id, job.jobName)), (found) => found._tag === "Some" ? found.value.executions : [])))
+        expect(executions.flat().filter((execution) => execution.status === "running")).toEqual([])
+        const mesh = (yield* statusOf(id)).results.mesh ?? []
+        expect(mesh.map((region) => region.peers.every((peer) => peer.configured))).toEqual([true, true])
+        const snapshot = checkReplay(id, ["fsn1", "hel1-1"], yield* publishedFlow(id), jobs, false)
+        checkSnapshot(snapshot, id)
+        checkFinished(snapshot, id)
+      }).pipe(Effect.provide(layer(world, { faults })), Effect.scoped)
+    }))
 })
 
 describe("Resume of other statuses", () => {

@@ -31,7 +31,7 @@ import {
 } from "./orchestrator/Environment.js"
 import { phase0 } from "./orchestrator/Phase0.js"
 import { phase1 } from "./orchestrator/Phase1.js"
-import { prepare as prepareLifecycle, recordFinalise } from "./orchestrator/Lifecycle.js"
+import { abandon as abandonLifecycle, prepare as prepareLifecycle, recordFinalise } from "./orchestrator/Lifecycle.js"
 import { needsWork, whileReady } from "./orchestrator/Ready.js"
 import { wipe as runWipe } from "./orchestrator/Wipe.js"
 import { planDns, type DnsPlanError } from "./orchestrator/Dns.js"
@@ -165,6 +165,10 @@ export const make = Effect.gen(function*() {
           case "adopted":
             // The owner finalised: the step shows as the last job of the handover.
             yield* recordFinalise(env, record, flow)
+            return
+          case "failed":
+          case "partial-failure":
+            yield* abandonLifecycle(env, record, flow)
             return
           default:
             return

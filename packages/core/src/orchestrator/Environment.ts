@@ -14,6 +14,7 @@ import { describeEvent, failureReason, transition, type StatusEvent } from "../D
 import type { DnsProviderService } from "../DnsProvider.js"
 import type { FlowEventsService } from "../FlowEvents.js"
 import * as FlowGraph from "../FlowGraph.js"
+import * as FlowMessage from "../FlowMessage.js"
 import type { Snapshot } from "../FlowMessage.js"
 import type { HandoverService } from "../Handover.js"
 import type { IdsService } from "../Ids.js"
@@ -250,8 +251,16 @@ export const makeFlowPublisher = (env: Environment, record: DeploymentRecord) =>
     const lock = yield* Effect.makeSemaphore(1)
     const compose = (jobs: ReadonlyArray<Job.Job>, inFlight: boolean): Snapshot =>
       FlowGraph.compose({ deploymentId: record.id, regions, jobs, inFlight })
-    const initial = yield* Effect.orDie(env.jobs.list(record.id))
-    let previous = compose(initial, true)
+    // What subscribers were last sent: the published deltas replayed (a process that stopped between a
+    // job write and its publish left them behind the store); the store's jobs when the log was trimmed.
+    const published = yield* Effect.orDie(env.flow.since(record.id, 0))
+    const replayed = Option.flatMap(published, (events) => {
+      const messages = events.map((event) => FlowMessage.decode(event.message))
+      return messages.every(Either.isRight)
+        ? Option.some(FlowGraph.applyAll(compose([], true), messages.map((message) => message.right)))
+        : Option.none()
+    })
+    let previous = Option.isSome(replayed) ? replayed.value : compose(yield* Effect.orDie(env.jobs.list(record.id)), true)
     const publish = lock.withPermits(1)(
       Effect.gen(function*() {
         const stored = yield* Effect.orDie(env.jobs.list(record.id))

@@ -58,6 +58,36 @@ export const prepare = (env: Environment, deployment: DeploymentRecord, flow: Fl
     yield* flow.publish
   })
 
+/**
+ * When a deployment ends `failed` or `partial-failure`, the lifecycle jobs that never ran will not
+ * run either (until a retry, which plans them again): they are failed with the reason, so the flow
+ * ends too, instead of waiting for ever.
+ */
+export const abandon = (env: Environment, deployment: DeploymentRecord, flow: FlowPublisher) =>
+  Effect.gen(function*() {
+    const stored = yield* Effect.orDie(env.jobs.list(deployment.id))
+    const at = yield* now
+    const writes = stored
+      .filter((job) => Lifecycle.stepOf(job.jobName) !== undefined && job.status === "pending")
+      .map((job) => JobWrite.Upsert({ job: { ...job, status: "failed", finishedAt: at, reason: `not run: the deployment is ${deployment.status}; a retry runs it` } }))
+    if (writes.length === 0) return
+    yield* record(env, deployment.id, writes)
+    yield* flow.publish
+  })
+
+/** Finishes, `failed` with `message`, every running execution of the lifecycle jobs `which` selects (best effort: on the way out). */
+export const closeRunning = (env: Environment, id: string, which: (job: Job.Job) => boolean, message: string) =>
+  Effect.gen(function*() {
+    const stored = yield* Effect.orDie(env.jobs.list(id))
+    const at = yield* now
+    const writes = stored.flatMap((job) =>
+      job.status === "running" && job.latestExecutionId !== undefined && Lifecycle.stepOf(job.jobName) !== undefined && which(job)
+        ? [Lifecycle.logWrite(job.latestExecutionId, at, "WARN", message), ...Lifecycle.finishWrites(job, job.latestExecutionId, "failed", at, "interrupted")]
+        : []
+    )
+    yield* record(env, id, writes)
+  }).pipe(Effect.catchAllCause(() => Effect.void))
+
 export interface StepLog {
   readonly info: (message: string) => Effect.Effect<void>
   readonly warn: (message: string) => Effect.Effect<void>

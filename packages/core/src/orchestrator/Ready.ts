@@ -11,7 +11,7 @@ import type { MeshRegionStatus } from "../MeshPlan.js"
 import type { MeshRegion } from "../MeshProvider.js"
 import { publishDns } from "./Dns.js"
 import { announce, load, mutate, now, regionsOf, retrySchedule, type Environment, type FlowPublisher } from "./Environment.js"
-import { record as recordWrites, runStep, type StepOutcome } from "./Lifecycle.js"
+import { closeRunning, record as recordWrites, runStep, type StepOutcome } from "./Lifecycle.js"
 import { reportSecondary, unfinishedSecondaries, watchRegion } from "./Phase1.js"
 
 /** Whether a `ready` deployment still has work after a restart (its run is resumed). */
@@ -245,7 +245,12 @@ export const meshLoop = (env: Environment, id: string, flow: FlowPublisher, join
       delay = settled ? env.settings.meshRetryBase : Duration.min(Duration.times(delay, 2), env.settings.meshRetryCap)
       yield* Effect.raceFirst(Effect.sleep(wait), Queue.take(joined))
     }
-  })
+  }).pipe(
+    // Stopped (the owner finalised, a wipe, a shutdown): no mesh execution of this process stays running.
+    Effect.onInterrupt(() =>
+      closeRunning(env, id, (job) => Lifecycle.stepOf(job.jobName) === "cutover-mesh", "interrupted: the mesh loop stopped (the deployment changed status or the server is stopping)")
+    )
+  )
 
 /**
  * Everything a ready deployment still does; returns only when nothing is left (single region,
