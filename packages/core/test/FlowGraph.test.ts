@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
 import { FlowGraph, FlowMessage, Job } from "../src/index.js"
+import * as Lifecycle from "../src/Lifecycle.js"
 import { arrive, generate, modelArbitrary, random, shuffle, syntheticDeployment } from "./support/deployments.js"
 
 type Snapshot = FlowMessage.Snapshot
@@ -105,6 +106,26 @@ const checkRollUp = (snapshot: Snapshot, parent: ReadonlyMap<string, string>, gr
     if (!groups.has(node.id)) continue
     const expected = expectedRollUp(descendants.get(node.id) ?? [])
     if (node.status !== expected) problems.push(`${node.id} is ${node.status}, its descendants say ${expected}`)
+  }
+  return problems
+}
+
+/** Groups: those with children are never marked empty; those without say so (`meta.empty`). A finished deployment's groups with children are never `pending`. */
+const checkGroups = (snapshot: Snapshot, parent: ReadonlyMap<string, string>, groups: ReadonlySet<string>, finished: boolean) => {
+  const problems: Array<string> = []
+  const containers = new Set(parent.values())
+  for (const node of snapshot.nodes) {
+    const isGroup = groups.has(node.id) || node.family === "group"
+    if (!isGroup) {
+      if (node.meta?.empty !== undefined) problems.push(`leaf ${node.id} is marked empty`)
+      continue
+    }
+    if (containers.has(node.id)) {
+      if (node.meta?.empty !== undefined) problems.push(`${node.id} has children but is marked empty`)
+      if (finished && node.status === "pending") problems.push(`${node.id} has children and is still pending in a finished deployment`)
+    } else if (node.meta?.empty !== true) {
+      problems.push(`${node.id} has no children but is not marked empty`)
+    }
   }
   return problems
 }
@@ -340,6 +361,86 @@ describe("FlowGraph.compose: the rules of SPEC 2.5", () => {
   })
 })
 
+describe("FlowGraph.compose: the steps after Phase 0", () => {
+  const lifecycle = (step: Lifecycle.Step, region: Job.RegionRef, status: Job.JobStatus = "pending") => ({
+    ...Lifecycle.job({ deploymentId: dep, region, step }),
+    status,
+    ...(status === "pending" ? {} : { startedAt: 10 }),
+    ...(Job.isTerminal(status) ? { finishedAt: 20 } : {})
+  })
+
+  it("puts each in its region's group of the phase that names it, with one edge from the group it waits for", () => {
+    const snapshot = compose([
+      install(fsn1, "bp-cilium", [], "succeeded", { startedAt: 1, finishedAt: 2 }),
+      install(hel1, "bp-cilium", [], "running", { startedAt: 1 }),
+      Job.stepJob({ deploymentId: dep, region: fsn1, step: { name: "network", dependsOn: [] }, status: "succeeded" }),
+      lifecycle("cutover-dns", fsn1, "succeeded"),
+      lifecycle("cutover-mesh", fsn1, "running"),
+      lifecycle("cutover-mesh", hel1),
+      lifecycle("handover-token", fsn1, "succeeded"),
+      lifecycle("handover-access", hel1, "failed")
+    ])
+    expect(parentOf(snapshot, `${dep}:cutover-dns`)).toBe(`${dep}:fsn1:cutover`)
+    expect(parentOf(snapshot, `${dep}:hel1-1:cutover-mesh`)).toBe(`${dep}:hel1-1:cutover`)
+    expect(parentOf(snapshot, `${dep}:handover-token`)).toBe(`${dep}:fsn1:handover`)
+    expect(parentOf(snapshot, `${dep}:hel1-1:handover-access`)).toBe(`${dep}:hel1-1:handover`)
+    expect(nodeOf(snapshot, `${dep}:cutover-mesh`)).toMatchObject({ family: "cutover", region: "fsn1", label: "ClusterMesh", status: "running" })
+    expect(nodeOf(snapshot, `${dep}:handover-token`)).toMatchObject({ family: "handover", region: "fsn1" })
+    const edges = relsOf(snapshot, "finish-to-start").slice(4).map((rel) => `${rel.fromId.slice(dep.length + 1)} > ${rel.toId.slice(dep.length + 1)}`)
+    expect(edges).toEqual([
+      "fsn1:provisioner > cutover-dns",
+      "fsn1:bootstrap-kit > cutover-mesh",
+      "hel1-1:bootstrap-kit > hel1-1:cutover-mesh",
+      "fsn1:bootstrap-kit > handover-token"
+    ])
+    // hel1-1 has no Phase-0 jobs here: its access waits on a group that does not exist, so no edge is drawn (and it is counted)
+    expect(FlowGraph.metaOf(snapshot).omittedDependencies).toBe(1)
+    expect(checkStructure(snapshot, dep).problems).toEqual([])
+    expect(nodeOf(snapshot, `${dep}:cutover`)?.status).toBe("running")
+    expect(nodeOf(snapshot, `${dep}:handover`)?.status).toBe("failed")
+  })
+
+  it("marks a group without children empty, and only such a group", () => {
+    const snapshot = compose([lifecycle("cutover-dns", fsn1, "succeeded")])
+    expect(nodeOf(snapshot, `${dep}:apps`)).toMatchObject({ status: "pending", meta: { empty: true } })
+    expect(nodeOf(snapshot, `${dep}:handover`)).toMatchObject({ status: "pending", meta: { empty: true } })
+    expect(nodeOf(snapshot, `${dep}:cutover`)).toMatchObject({ status: "succeeded" })
+    expect(nodeOf(snapshot, `${dep}:cutover`)?.meta).toBeUndefined()
+    expect(nodeOf(snapshot, `${dep}:fsn1:cutover`)?.meta).toBeUndefined()
+  })
+
+  it("never draws an edge from a group that contains the job, nor from another region's group", () => {
+    const own: Job.Job = { ...lifecycle("cutover-mesh", hel1), dependsOn: ["hel1-1:cutover"] }
+    const foreign: Job.Job = { ...lifecycle("handover-access", hel1), dependsOn: ["fsn1:bootstrap-kit"] }
+    const snapshot = compose([install(fsn1, "bp-cilium"), install(hel1, "bp-cilium"), own, foreign])
+    // `fsn1:bootstrap-kit` in a job of hel1-1 reads as hel1-1's own bootstrap kit: a dependency never crosses regions
+    expect(Job.canonicalDependsOn(dep, foreign.jobName, foreign.dependsOn)).toEqual(["hel1-1:bootstrap-kit"])
+    expect(relsOf(snapshot, "finish-to-start").slice(4)).toEqual([
+      { fromId: `${dep}:hel1-1:bootstrap-kit`, toId: `${dep}:hel1-1:handover-access`, type: "finish-to-start" }
+    ])
+    expect(checkStructure(snapshot, dep).problems).toEqual([])
+  })
+
+  it("a region's lifecycle job fails by cascade when its region's bootstrap kit has a failed job", () => {
+    const jobs = Job.cascadeFailures([
+      install(hel1, "bp-cilium", [], "failed"),
+      install(fsn1, "bp-cilium", [], "succeeded"),
+      lifecycle("cutover-mesh", fsn1),
+      lifecycle("cutover-mesh", hel1),
+      lifecycle("handover-access", hel1)
+    ])
+    expect(jobs.map((job) => [job.jobName, job.status, job.reason])).toEqual([
+      ["install-hel1-1:cilium", "failed", undefined],
+      ["install-cilium", "succeeded", undefined],
+      ["cutover-mesh", "pending", undefined],
+      ["hel1-1:cutover-mesh", "failed", "dependency hel1-1:bootstrap-kit failed"],
+      ["hel1-1:handover-access", "pending", undefined]
+    ])
+    const snapshot = compose(jobs)
+    expect(nodeOf(snapshot, `${dep}:hel1-1:cutover-mesh`)?.meta).toEqual({ reason: "dependency hel1-1:bootstrap-kit failed" })
+  })
+})
+
 describe("FlowGraph.diff and apply", () => {
   const full = syntheticDeployment(3, 45)
 
@@ -377,12 +478,13 @@ describe("FlowGraph.diff and apply", () => {
 describe("FlowGraph properties (random deployments of 1–8 regions from the bootstrap kit)", () => {
   const runs = { fastCheck: { numRuns: 60 } }
 
-  it.prop("relationships point at nodes, contains is a tree under the phases, edges stay in region, groups roll up", [modelArbitrary, fc.integer()], ([model, order]) => {
+  it.prop("relationships point at nodes, contains is a tree under the phases, edges stay in region, groups roll up, empty groups say so", [modelArbitrary, fc.integer()], ([model, order]) => {
     const generated = generate(model)
     const snapshot = FlowGraph.compose({ deploymentId: generated.deploymentId, regions: generated.regionKeys, jobs: arrive(generated, order) })
     const { parent, groups, problems } = checkStructure(snapshot, generated.deploymentId)
     expect(problems).toEqual([])
     expect(checkRollUp(snapshot, parent, groups)).toEqual([])
+    expect(checkGroups(snapshot, parent, groups, model.finished)).toEqual([])
     // every job is a node (region-group rows are reserved; none generated here)
     expect(snapshot.nodes.length).toBeGreaterThanOrEqual(generated.updates.length)
   }, runs)
@@ -465,6 +567,7 @@ describe("FlowGraph properties (random deployments of 1–8 regions from the boo
     const { problems, parent, groups } = checkStructure(snapshot, dep)
     expect(problems).toEqual([])
     expect(checkRollUp(snapshot, parent, groups)).toEqual([])
+    expect(checkGroups(snapshot, parent, groups, false)).toEqual([])
     expect(JSON.stringify(compose(shuffle(jobs, permutation)))).toBe(JSON.stringify(snapshot))
   }, { fastCheck: { numRuns: 300 } })
 })

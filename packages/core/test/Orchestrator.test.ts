@@ -113,9 +113,9 @@ describe("Orchestrator (core, against fakes)", () => {
       const servers = Option.getOrThrow(yield* Effect.flatMap(JobRepo, (repo) => Effect.orDie(repo.get(created.id, "servers"))))
       expect(servers.job.status).toBe("failed")
       expect(servers.executions[0]?.status).toBe("failed")
-      // The handover waits for the bootstrap kit that never came: still pending, not failed, not running.
+      // The handover never ran and never will (until a retry): failed, saying so, without an execution.
       const handover = Option.getOrThrow(yield* Effect.flatMap(JobRepo, (repo) => Effect.orDie(repo.get(created.id, "handover-token"))))
-      expect(handover.job.status).toBe("pending")
+      expect(handover.job).toMatchObject({ status: "failed", reason: "not run: the deployment is failed; a retry runs it" })
       expect(handover.executions).toEqual([])
     }).pipe(Effect.provide(layer(fakeCloud({ failStep: "servers" })))))
 })

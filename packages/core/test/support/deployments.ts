@@ -2,6 +2,7 @@
 import * as fs from "node:fs"
 import * as fc from "fast-check"
 import { Deployment, Job } from "../../src/index.js"
+import * as Lifecycle from "../../src/Lifecycle.js"
 
 export interface KitRelease {
   readonly name: string
@@ -84,6 +85,10 @@ export interface Model {
   readonly withCutover: boolean
   readonly withPhaseRows: boolean
   readonly withHandoverStep: boolean
+  /** The steps after Phase 0 as the orchestrator plans them (DNS, mesh and owner access per region, handover, finalisation). */
+  readonly withLifecycle: boolean
+  /** Every job has run to its end (succeeded or failed): the deployment is finished. */
+  readonly finished: boolean
 }
 
 export const modelArbitrary: fc.Arbitrary<Model> = fc.record({
@@ -92,7 +97,9 @@ export const modelArbitrary: fc.Arbitrary<Model> = fc.record({
   presence: fc.constantFrom(1, 1, 0.9, 0.6),
   withCutover: fc.boolean(),
   withPhaseRows: fc.boolean(),
-  withHandoverStep: fc.boolean()
+  withHandoverStep: fc.boolean(),
+  withLifecycle: fc.boolean(),
+  finished: fc.boolean()
 })
 
 export interface Generated {
@@ -136,7 +143,7 @@ export const generate = (model: Model): Generated => {
   const updates: Array<ReadonlyArray<Job.Job>> = []
   let clock = 1_700_000_000_000
   const lifecycle = (seeded: Job.Job): ReadonlyArray<Job.Job> => {
-    const status = statuses[Math.floor(next() * statuses.length)]!
+    const status = model.finished ? (next() < 0.8 ? "succeeded" : "failed") : statuses[Math.floor(next() * statuses.length)]!
     const versions: Array<Job.Job> = [seeded]
     if (status === "pending") return versions
     const startedAt = (clock += Math.floor(next() * 5_000))
@@ -179,6 +186,14 @@ export const generate = (model: Model): Generated => {
     updates.push(lifecycle(publish))
     // deployment-wide steps (no region) may depend on each other
     updates.push(lifecycle({ ...publish, id: Job.jobId(deploymentId, "handover-owner"), jobName: "handover-owner", displayName: "Hand over", dependsOn: ["dns-publish"] }))
+  }
+  if (model.withLifecycle) {
+    const capabilities = { dns: next() < 0.8, mesh: next() < 0.8, access: next() < 0.8 }
+    for (const job of Lifecycle.planned(deploymentId, regions, capabilities)) {
+      if (next() > model.presence) continue
+      updates.push(lifecycle(job))
+    }
+    if (next() < 0.5) updates.push(lifecycle(Lifecycle.job({ deploymentId, region: regions[0]!, step: "handover-finalise" })))
   }
   return { deploymentId, regions, regionKeys: regions.map((region) => region.key), updates }
 }
