@@ -100,6 +100,27 @@ describe("Orchestrator (core, against fakes)", () => {
       expect(jobs.find((job) => job.jobName === "servers")?.dependsOn).toEqual(["network"])
     }).pipe(Effect.provide(layer(fakeCloud()))))
 
+  it.scoped("a deployment from before its steps were jobs shows what its results say was done, with an execution", () =>
+    Effect.gen(function*() {
+      const orchestrator = yield* Orchestrator.Orchestrator
+      const created = yield* orchestrator.create(request, "ops@example.com")
+      yield* settle(1)
+      yield* Effect.flatMap(Kubeconfigs, (k) => k.put(created.id, "r1", Redacted.make("apiVersion: v1"), 0))
+      yield* settle(1)
+      const ready = yield* statusOf(created.id)
+      expect(ready.results.handoverAt).toBeTypeOf("number")
+      // The job store as an older server left it: no lifecycle job at all.
+      yield* Effect.flatMap(JobRepo, (repo) => Effect.orDie(repo.remove(created.id)))
+      yield* orchestrator.start(created.id)
+      yield* orchestrator.join(created.id)
+      const handover = Option.getOrThrow(yield* Effect.flatMap(JobRepo, (repo) => Effect.orDie(repo.get(created.id, "handover-token"))))
+      expect(handover.job).toMatchObject({ status: "succeeded", finishedAt: ready.results.handoverAt })
+      expect(handover.executions.map((execution) => execution.status)).toEqual(["succeeded"])
+      // and the handover is not announced twice
+      const events = yield* Effect.flatMap(DeploymentRepo, (repo) => Effect.orDie(repo.events(created.id, 0)))
+      expect(events.filter((event) => event.type === "handover-ready")).toHaveLength(1)
+    }).pipe(Effect.provide(layer(fakeCloud()))))
+
   it.scoped("a permanent cloud error fails the step and the deployment, saying what to do next", () =>
     Effect.gen(function*() {
       const orchestrator = yield* Orchestrator.Orchestrator

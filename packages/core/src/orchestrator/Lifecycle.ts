@@ -26,6 +26,10 @@ const outcomeAfterRestart = (record: DeploymentRecord, step: Lifecycle.Step): { 
   return { status: "failed", message: "interrupted: the server stopped before this step finished; it runs again" }
 }
 
+/** When the deployment's results say a step was done (DNS published, handover announced). */
+const doneBefore = (record: DeploymentRecord, step: Lifecycle.Step): number | undefined =>
+  step === "cutover-dns" ? record.results.dns?.at : step === "handover-token" ? record.results.handoverAt : undefined
+
 /**
  * At the start of every run: the planned lifecycle jobs are stored (`pending`; a job the failure
  * cascade failed before it ever ran waits again), and every lifecycle execution still `running` is
@@ -50,7 +54,18 @@ export const prepare = (env: Environment, deployment: DeploymentRecord, flow: Fl
       for (const job of Lifecycle.planned(deployment.id, regionsOf(deployment), capabilitiesOf(env))) {
         const existing = byName.get(job.jobName)
         const neverRan = existing !== undefined && existing.status === "failed" && existing.startedAt === undefined && existing.latestExecutionId === undefined
-        if (existing === undefined || neverRan) writes.push(JobWrite.Upsert({ job }))
+        const doneAt = existing === undefined ? doneBefore(deployment, Lifecycle.stepOf(job.jobName)!) : undefined
+        if (doneAt !== undefined) {
+          // A deployment from before its steps were jobs: what its results say was done shows as done.
+          const executionId = yield* env.ids.executionId
+          writes.push(
+            ...Lifecycle.startWrites(job, executionId, doneAt),
+            Lifecycle.logWrite(executionId, doneAt, "INFO", "done before this step was recorded as a job (the deployment's results say so)"),
+            ...Lifecycle.finishWrites(job, executionId, "succeeded", doneAt)
+          )
+        } else if (existing === undefined || neverRan) {
+          writes.push(JobWrite.Upsert({ job }))
+        }
       }
     }
     if (writes.length === 0) return
