@@ -12,8 +12,11 @@ export const capabilitiesOf = (env: Environment): Lifecycle.Capabilities => ({
   access: Option.isSome(env.access)
 })
 
+// The lifecycle's store calls go through these two (the rest of the orchestration treats store errors the same way).
 export const record = (env: Environment, id: string, writes: ReadonlyArray<JobWrite>) =>
   writes.length === 0 ? Effect.void : Effect.orDie(env.jobs.record(id, writes))
+
+export const jobsOf = (env: Environment, id: string) => Effect.orDie(env.jobs.list(id))
 
 /** What a lifecycle execution left running by a stopped process amounts to, from what the record says was done. */
 const outcomeAfterRestart = (record: DeploymentRecord, step: Lifecycle.Step): { status: "succeeded" | "failed"; message: string } => {
@@ -37,7 +40,7 @@ const doneBefore = (record: DeploymentRecord, step: Lifecycle.Step): number | un
  */
 export const prepare = (env: Environment, deployment: DeploymentRecord, flow: FlowPublisher, options: { readonly plan: boolean }) =>
   Effect.gen(function*() {
-    const stored = yield* Effect.orDie(env.jobs.list(deployment.id))
+    const stored = yield* jobsOf(env, deployment.id)
     const byName = new Map(stored.map((job) => [job.jobName, job]))
     const at = yield* now
     const writes: Array<JobWrite> = []
@@ -80,7 +83,7 @@ export const prepare = (env: Environment, deployment: DeploymentRecord, flow: Fl
  */
 export const abandon = (env: Environment, deployment: DeploymentRecord, flow: FlowPublisher) =>
   Effect.gen(function*() {
-    const stored = yield* Effect.orDie(env.jobs.list(deployment.id))
+    const stored = yield* jobsOf(env, deployment.id)
     const at = yield* now
     const writes = stored
       .filter((job) => Lifecycle.stepOf(job.jobName) !== undefined && job.status === "pending")
@@ -93,7 +96,7 @@ export const abandon = (env: Environment, deployment: DeploymentRecord, flow: Fl
 /** Finishes, `failed` with `message`, every running execution of the lifecycle jobs `which` selects (best effort: on the way out). */
 export const closeRunning = (env: Environment, id: string, which: (job: Job.Job) => boolean, message: string) =>
   Effect.gen(function*() {
-    const stored = yield* Effect.orDie(env.jobs.list(id))
+    const stored = yield* jobsOf(env, id)
     const at = yield* now
     const writes = stored.flatMap((job) =>
       job.status === "running" && job.latestExecutionId !== undefined && Lifecycle.stepOf(job.jobName) !== undefined && which(job)
@@ -152,8 +155,8 @@ export const recordFinalise = (env: Environment, deployment: DeploymentRecord, f
   Effect.gen(function*() {
     const primary = regionsOf(deployment)[0]!
     const job = Lifecycle.job({ deploymentId: deployment.id, region: primary, step: "handover-finalise" })
-    const stored = yield* Effect.orDie(env.jobs.get(deployment.id, job.jobName))
-    if (Option.exists(stored, (found) => found.job.status === "succeeded")) return
+    const stored = yield* jobsOf(env, deployment.id)
+    if (stored.some((found) => found.jobName === job.jobName && found.status === "succeeded")) return
     const executionId = yield* env.ids.executionId
     const at = deployment.adoptedAt ?? (yield* now)
     yield* record(env, deployment.id, [

@@ -11,7 +11,7 @@ import type { MeshRegionStatus } from "../MeshPlan.js"
 import type { MeshRegion } from "../MeshProvider.js"
 import { publishDns } from "./Dns.js"
 import { announce, load, mutate, now, regionsOf, retrySchedule, type Environment, type FlowPublisher } from "./Environment.js"
-import { closeRunning, record as recordWrites, runStep, type StepOutcome } from "./Lifecycle.js"
+import { closeRunning, jobsOf, record as recordWrites, runStep, type StepOutcome } from "./Lifecycle.js"
 import { reportSecondary, unfinishedSecondaries, watchRegion } from "./Phase1.js"
 
 /** Whether a `ready` deployment still has work after a restart (its run is resumed). */
@@ -183,7 +183,7 @@ export const meshLoop = (env: Environment, id: string, flow: FlowPublisher, join
 
       // Each region's job.
       if (observations.size > 0) {
-        const jobs = new Map((yield* Effect.orDie(env.jobs.list(id))).map((job) => [job.jobName, job]))
+        const jobs = new Map((yield* jobsOf(env, id)).map((job) => [job.jobName, job]))
         const at = yield* now
         const writes = []
         for (const region of all) {
@@ -264,7 +264,7 @@ export const whileReady = (env: Environment, record: DeploymentRecord, flow: Flo
     const meshed = regions.length >= 2 && Option.isSome(env.mesh)
     const joined = yield* Queue.sliding<void>(1)
     // The owner's access everywhere it is not yet (the primary's was just attempted by the handover).
-    const jobs = yield* Effect.orDie(env.jobs.list(current.id))
+    const jobs = yield* jobsOf(env, current.id)
     const accessDone = (region: Region) =>
       (handedOver && region.primary) ||
       jobs.some((job) => job.jobName === Lifecycle.jobName(region, "handover-access") && job.status === "succeeded")
