@@ -1,4 +1,4 @@
-/** The 35 bootstrap-kit HelmReleases and their dependencies, generated from shared/fixtures/bootstrap-kit.json so the simulator ships with them. */
+/** The 35 bootstrap-kit HelmReleases and their dependencies, generated from packages/testkit/fixtures/bootstrap-kit.json so the simulator ships with them. */
 
 export interface KitRelease {
   readonly name: string

@@ -9,7 +9,8 @@ export interface KitRelease {
   readonly dependsOn: ReadonlyArray<string>
 }
 
-const fixtureUrl = new URL("../../../../../shared/fixtures/bootstrap-kit.json", import.meta.url)
+// The project's own copy of the kit (testkit/fixtures): core's tests cannot import the testkit, which depends on core.
+const fixtureUrl = new URL("../../../testkit/fixtures/bootstrap-kit.json", import.meta.url)
 
 /** The 35 HelmReleases of the bootstrap kit and their dependencies. */
 export const bootstrapKit: ReadonlyArray<KitRelease> = (
