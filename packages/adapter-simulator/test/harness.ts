@@ -11,7 +11,8 @@ import * as Lifecycle from "@sovereign/core/Lifecycle"
 import * as Secrets from "@sovereign/core/Secrets"
 import * as Orchestrator from "@sovereign/core/Orchestrator"
 import * as Memory from "@sovereign/core/testing/Memory"
-import { type Duration, Effect, Layer, Option, TestClock } from "effect"
+import { type Context, type Duration, Effect, Layer, Option, TestClock } from "effect"
+import * as Kubeconfigs from "@sovereign/core/Kubeconfigs"
 import * as Simulator from "../src/Simulator.js"
 import type { Faults } from "../src/SimulatorConfig.js"
 import { noFaults } from "../src/SimulatorConfig.js"
@@ -65,16 +66,20 @@ export const layer = (
     readonly jobsLatency?: Duration.DurationInput
     /** A watch in place of the simulated clusters' (the rest of the world stays simulated). */
     readonly watch?: ClusterWatch.ClusterWatchService
+    /** While `fault` is set, every call of the store ports fails with it (an outage, or a broken store). */
+    readonly store?: StoreFaults
   } = {}
 ) => {
+  const memoryJobs = options.store === undefined ? Memory.jobRepo(world.memory) : faulty(JobRepo.JobRepo, Memory.jobRepo(world.memory), options.store, jobError)
   const jobRepo = options.spyJobs === undefined && options.jobsLatency === undefined
-    ? Memory.jobRepo(world.memory)
-    : spiedJobRepo(Memory.jobRepo(world.memory), options.spyJobs ?? (() => {}), options.jobsLatency)
+    ? memoryJobs
+    : spiedJobRepo(memoryJobs, options.spyJobs ?? (() => {}), options.jobsLatency)
+  const store = options.store
   const base = Layer.mergeAll(
-    Memory.deploymentRepo(world.memory),
+    store === undefined ? Memory.deploymentRepo(world.memory) : faulty(DeploymentRepo.DeploymentRepo, Memory.deploymentRepo(world.memory), store, repoError),
     jobRepo,
-    Memory.flowEvents(world.memory),
-    Memory.kubeconfigs(world.memory),
+    store === undefined ? Memory.flowEvents(world.memory) : faulty(FlowEvents.FlowEvents, Memory.flowEvents(world.memory), store, flowError),
+    store === undefined ? Memory.kubeconfigs(world.memory) : faulty(Kubeconfigs.Kubeconfigs, Memory.kubeconfigs(world.memory), store, kubeconfigError),
     Memory.kubeconfigInspector(),
     Secrets.layerMemory(),
     countingIds(world),
@@ -99,6 +104,44 @@ export const layer = (
   const simulator = options.watch === undefined ? resumability : Layer.merge(resumability, Layer.succeed(ClusterWatch.ClusterWatch, options.watch))
   return Layer.provideMerge(Orchestrator.layer, Layer.provideMerge(simulator, base))
 }
+
+/** A store fault the test switches on and off: `reason` as the ports spell it, and the driver's words as the cause. */
+export interface StoreFaults {
+  fault: { readonly reason: "Unavailable" | "Unknown"; readonly cause: Error } | undefined
+  /** Store calls that failed because of it. */
+  failed: number
+}
+
+const repoError = (fault: NonNullable<StoreFaults["fault"]>) => new DeploymentRepo.DeploymentRepoError({ reason: fault.reason, message: `the database failed: ${fault.cause.message}`, cause: fault.cause })
+const jobError = (fault: NonNullable<StoreFaults["fault"]>) => new JobRepo.JobRepoError({ reason: fault.reason, message: `the database failed: ${fault.cause.message}`, cause: fault.cause })
+const flowError = (fault: NonNullable<StoreFaults["fault"]>) => new FlowEvents.FlowEventsError({ reason: fault.reason, message: `the database failed: ${fault.cause.message}`, cause: fault.cause })
+const kubeconfigError = (fault: NonNullable<StoreFaults["fault"]>) => new Kubeconfigs.KubeconfigError({ reason: fault.reason, message: `the database failed: ${fault.cause.message}`, cause: fault.cause })
+
+/** The port with every Effect-returning call failing while the fault is set (streams are left alone). */
+const faulty = <I, S extends object>(
+  tag: Context.Tag<I, S>,
+  inner: Layer.Layer<I>,
+  faults: StoreFaults,
+  error: (fault: NonNullable<StoreFaults["fault"]>) => unknown
+): Layer.Layer<I> =>
+  Layer.effect(
+    tag,
+    Effect.map(tag, (service) => {
+      const wrapped = {} as Record<string, unknown>
+      for (const [method, fn] of Object.entries(service)) {
+        wrapped[method] = typeof fn !== "function" ? fn : (...args: ReadonlyArray<unknown>) => {
+          const call = (fn as (...a: ReadonlyArray<unknown>) => unknown)(...args)
+          if (!Effect.isEffect(call)) return call
+          return Effect.suspend(() => {
+            if (faults.fault === undefined) return call
+            faults.failed++
+            return Effect.fail(error(faults.fault))
+          })
+        }
+      }
+      return wrapped as S
+    })
+  ).pipe(Layer.provide(inner))
 
 const spiedJobRepo = (
   inner: Layer.Layer<JobRepo.JobRepo>,

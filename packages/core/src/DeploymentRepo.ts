@@ -145,7 +145,9 @@ export const DeploymentRepoErrorReason = Schema.Literal("NotFound", "Conflict", 
 
 export class DeploymentRepoError extends Schema.TaggedError<DeploymentRepoError>()("DeploymentRepoError", {
   reason: DeploymentRepoErrorReason,
-  message: Schema.String
+  message: Schema.String,
+  /** What the driver said (an SQL error with its SQLSTATE, a decode error): kept for the log, never shown to API clients. */
+  cause: Schema.optional(Schema.Defect)
 }) {
   get isRetryable(): boolean {
     return this.reason === "Unavailable" || this.reason === "VersionConflict"

@@ -3,11 +3,13 @@ import { Context, Schema } from "effect"
 import type { Effect, Option, Stream } from "effect"
 import type { DeploymentId } from "./Deployment.js"
 
-export const FlowEventsErrorReason = Schema.Literal("Unavailable", "Unknown")
+export const FlowEventsErrorReason = Schema.Literal("Conflict", "Unavailable", "Unknown")
 
 export class FlowEventsError extends Schema.TaggedError<FlowEventsError>()("FlowEventsError", {
   reason: FlowEventsErrorReason,
-  message: Schema.String
+  message: Schema.String,
+  /** What the driver said (an SQL error with its SQLSTATE, a decode error): kept for the log, never shown to API clients. */
+  cause: Schema.optional(Schema.Defect)
 }) {
   get isRetryable(): boolean {
     return this.reason === "Unavailable"

@@ -4,11 +4,13 @@ import type { Effect, Option } from "effect"
 import type { DeploymentId } from "./Deployment.js"
 import { Execution, finishExecution, Job, jobId, jobNameOf, LogLevel, LogLine, merge } from "./Job.js"
 
-export const JobRepoErrorReason = Schema.Literal("NotFound", "Invalid", "Unavailable", "Unknown")
+export const JobRepoErrorReason = Schema.Literal("NotFound", "Invalid", "Conflict", "Unavailable", "Unknown")
 
 export class JobRepoError extends Schema.TaggedError<JobRepoError>()("JobRepoError", {
   reason: JobRepoErrorReason,
-  message: Schema.String
+  message: Schema.String,
+  /** What the driver said (an SQL error with its SQLSTATE, a decode error): kept for the log, never shown to API clients. */
+  cause: Schema.optional(Schema.Defect)
 }) {
   get isRetryable(): boolean {
     return this.reason === "Unavailable"

@@ -8,6 +8,8 @@ export const KubeconfigErrorReason = Schema.Literal("AlreadySet", "Empty", "Unav
 export class KubeconfigError extends Schema.TaggedError<KubeconfigError>()("KubeconfigError", {
   reason: KubeconfigErrorReason,
   message: Schema.String,
+  /** What the driver said (an SQL error with its SQLSTATE, a decode error): kept for the log, never shown to API clients. */
+  cause: Schema.optional(Schema.Defect),
   region: Schema.optional(Schema.String)
 }) {
   get isRetryable(): boolean {

@@ -37,6 +37,7 @@ import { wipe as runWipe } from "./orchestrator/Wipe.js"
 import { planDns, type DnsPlanError } from "./orchestrator/Dns.js"
 import type { PublishResult } from "./DnsPublish.js"
 import { sealDeploymentSecrets, Secrets } from "./Secrets.js"
+import { outageSchedule, storeCall } from "./orchestrator/StoreWait.js"
 
 export { defaultSettings, type OrchestratorSettings } from "./orchestrator/Environment.js"
 export { DnsPlanError, DnsPlanErrorReason, publishInputOf } from "./orchestrator/Dns.js"
@@ -132,7 +133,7 @@ export const make = Effect.gen(function*() {
 
   const run = (id: DeploymentId): Effect.Effect<void> =>
     Effect.gen(function*() {
-      const found = yield* Effect.orDie(env.repo.get(id))
+      const found = yield* storeCall(env, "reading the deployment", env.repo.get(id))
       if (Option.isNone(found)) return
       const flow = yield* makeFlowPublisher(env, found.value)
       // The steps after Phase 0 are jobs from the start; whatever a stopped process left running is finished first.
@@ -180,7 +181,16 @@ export const make = Effect.gen(function*() {
       Effect.catchAllCause((cause) =>
         Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.zipRight(
           Effect.logError(`orchestration of deployment ${id} stopped on a defect`, cause),
-          applyStatus(env, id, StatusEvent.Failed({ reason: "The orchestration stopped on an internal error; retry the deployment, or wipe it." })).pipe(Effect.ignore)
+          // Never stranded: the failure names the cause, and its write is tried again (with the store's
+          // backoff) for as long as the store refuses it, each refusal logged.
+          applyStatus(env, id, StatusEvent.Failed({ reason: `The orchestration stopped on an internal error (${describeDefect(cause)}); retry the deployment, or wipe it.` })).pipe(
+            Effect.catchAllDefect(Effect.fail),
+            Effect.tapError((failure) => Effect.logError(`deployment ${id} could not be marked failed yet; trying again`, failure)),
+            Effect.retry(outageSchedule(env.settings)),
+            // The schedule never ends; this only satisfies the type.
+            Effect.catchAll(() => Effect.void),
+            Effect.asVoid
+          )
         )
       ),
       Effect.annotateLogs({ deploymentId: id })
@@ -313,7 +323,7 @@ export const make = Effect.gen(function*() {
       }),
     start,
     resumeAll: Effect.gen(function*() {
-      const records = yield* Effect.orDie(env.repo.list({ statuses: [...resumable, "ready"] }))
+      const records = yield* storeCall(env, "listing the deployments to resume", env.repo.list({ statuses: [...resumable, "ready"] }))
       const started: Array<DeploymentId> = []
       for (const record of records) {
         if (record.status === "ready") {
@@ -323,7 +333,7 @@ export const make = Effect.gen(function*() {
           }
           continue
         }
-        const journal = yield* Effect.orDie(env.repo.journal(record.id))
+        const journal = yield* storeCall(env, "reading the step journal", env.repo.journal(record.id))
         const decision = resumeDecision({ id: record.id, status: record.status, journal }, env.cloud.capabilities)
         if (decision._tag === "MarkFailed") {
           yield* applyStatus(env, record.id, StatusEvent.Failed({ reason: decision.message }))
@@ -343,6 +353,15 @@ export const make = Effect.gen(function*() {
   }
   return service
 })
+
+/** The first line of what stopped a run (a defect's message, a store's refusal and its cause), for the deployment's error. */
+const describeDefect = (cause: Cause.Cause<unknown>): string => {
+  const defect = Cause.dieOption(cause)
+  const value: unknown = defect._tag === "Some" ? defect.value : Option.getOrUndefined(Cause.failureOption(cause))
+  const text = value instanceof Error ? value.message : typeof value === "object" && value !== null && "message" in value ? String(value.message) : value === undefined ? Cause.pretty(cause) : String(value)
+  const line = text.split("\n")[0] ?? "unknown"
+  return line.length > 300 ? `${line.slice(0, 300)}…` : line
+}
 
 /** The statuses whose run takes (or will take) the steps after Phase 0: their lifecycle jobs are planned. */
 const runningStatuses: ReadonlyArray<string> = ["pending", "provisioning", "phase1-watching", "ready"]

@@ -6,6 +6,7 @@ import * as Auth from "./Auth.js"
 import * as Database from "./Database.js"
 import * as HandoverSigner from "./HandoverSigner.js"
 import * as HttpServer from "./HttpServer.js"
+import * as KeyCheck from "./KeyCheck.js"
 import { ensurePrivateDir } from "./internal/files.js"
 import * as Runtime from "./Runtime.js"
 import * as SecretBox from "./SecretBox.js"
@@ -21,7 +22,9 @@ export const coreLayer = Layer.unwrapEffect(
       catch: (error) => new Error(`the data directory ${config.dataDir} cannot be made private (0700): ${error instanceof Error ? error.message : String(error)}`)
     })
   ).pipe(Effect.zipRight(ServerConfig.ServerConfig), Effect.map(() => {
-    const storage = SqlStore.layer().pipe(Layer.provideMerge(SecretBox.layer), Layer.provideMerge(Database.layer))
+    // The key is checked against the database before anything else reads it (a wrong key refuses to start).
+    const keyed = Layer.merge(SecretBox.layer, Database.layer).pipe((keys) => KeyCheck.layer.pipe(Layer.provideMerge(keys)))
+    const storage = SqlStore.layer().pipe(Layer.provideMerge(keyed))
     const handover = HandoverSigner.layerHandover.pipe(Layer.provideMerge(HandoverSigner.layer))
     const world = Adapters.layer
     const orchestration = Runtime.controlLayer.pipe(

@@ -88,6 +88,15 @@ export const initial = statements(
   )`
 )
 
-export const loader = Migrator.fromRecord({ "1_initial": initial })
+/** A value sealed under the key of the first server on this database: a server with another key refuses to start (`KeyCheck`). */
+export const keyCheck = statements(
+  `CREATE TABLE key_check (
+    id integer PRIMARY KEY CHECK (id = 1),
+    sealed text NOT NULL,
+    created_at bigint NOT NULL
+  )`
+)
+
+export const loader = Migrator.fromRecord({ "1_initial": initial, "2_key_check": keyCheck })
 
 export const run = Migrator.make({})({ loader, table: "sovereign_migrations" })

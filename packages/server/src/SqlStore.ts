@@ -6,6 +6,7 @@
 import { SqlClient, type SqlError } from "@effect/sql"
 import { DeploymentRepo, FlowEvents, Job, JobRepo, Kubeconfigs, Secrets } from "@sovereign/core"
 import { Context, Effect, Either, Layer, Option, PubSub, Queue, Redacted, Schema, Stream } from "effect"
+import * as SqlFaults from "./SqlFaults.js"
 
 type DeploymentRecord = DeploymentRepo.DeploymentRecord
 type DeploymentEvent = DeploymentRepo.DeploymentEvent
@@ -83,7 +84,11 @@ const decodeJournal = Schema.decodeUnknown(DeploymentRepo.JournalEntry)
 const repoError = (reason: typeof DeploymentRepo.DeploymentRepoErrorReason.Type, message: string) =>
   new DeploymentRepo.DeploymentRepoError({ reason, message })
 
-const unavailable = (error: SqlError.SqlError) => repoError("Unavailable", `the database failed: ${error.message}`)
+/** A failed statement, classified by SQLSTATE (`SqlFaults`): Conflict, Unavailable (retryable) or Unknown. */
+const unavailable = (error: SqlError.SqlError) => {
+  const classified = SqlFaults.classify(error)
+  return new DeploymentRepo.DeploymentRepoError({ reason: SqlFaults.reasonOf(classified, "Unknown"), message: `the database failed: ${classified.detail}`, cause: error })
+}
 
 const recordOfRow = (row: unknown) =>
   decodeRow(row).pipe(
@@ -104,7 +109,7 @@ const recordOfRow = (row: unknown) =>
         ...(r.adopted_at === null ? {} : { adoptedAt: r.adopted_at })
       })
     ),
-    Effect.mapError((error) => repoError("Unknown", `a stored deployment does not decode: ${error.message}`))
+    Effect.mapError((error) => new DeploymentRepo.DeploymentRepoError({ reason: "Unknown", message: `a stored deployment does not decode: ${error.message}`, cause: error }))
   )
 
 const columnsOf = (record: DeploymentRecord) => ({
@@ -126,6 +131,7 @@ const columnsOf = (record: DeploymentRecord) => ({
 
 export const makeDeploymentRepo = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  const transaction = SqlFaults.transaction(sql)
   const announcements = yield* Announcements
 
   const appendIn = (id: string, events: ReadonlyArray<DeploymentRepo.NewDeploymentEvent>) =>
@@ -151,8 +157,7 @@ export const makeDeploymentRepo = Effect.gen(function* () {
 
   const service: DeploymentRepo.DeploymentRepoService = {
     create: (record, event) =>
-      sql
-        .withTransaction(
+      transaction(
           Effect.gen(function* () {
             yield* lockFqdn(record.spec.sovereignFQDN)
             const existing = yield* sql<{ id: string }>`SELECT id FROM deployments WHERE id = ${record.id}`
@@ -197,8 +202,7 @@ export const makeDeploymentRepo = Effect.gen(function* () {
         return yield* Effect.forEach(rows, recordOfRow)
       }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error)))),
     update: (id, expectedVersion, changes, events, updatedAt) =>
-      sql
-        .withTransaction(
+      transaction(
           Effect.gen(function* () {
             const rows = yield* sql`SELECT * FROM deployments WHERE id = ${id} FOR UPDATE`
             if (rows[0] === undefined) return yield* repoError("NotFound", `deployment ${id} not found`)
@@ -210,7 +214,7 @@ export const makeDeploymentRepo = Effect.gen(function* () {
             const next: Record<string, unknown> = { ...current, ...fields, version: current.version + 1, updatedAt }
             for (const key of clear ?? []) delete next[key]
             const record = yield* decodeRecord(next).pipe(
-              Effect.mapError((error) => repoError("Unknown", `the changed deployment does not decode: ${error.message}`))
+              Effect.mapError((error) => new DeploymentRepo.DeploymentRepoError({ reason: "Unknown", message: `the changed deployment does not decode: ${error.message}`, cause: error }))
             )
             yield* writeRecord(record)
             const numbered = yield* appendIn(id, events)
@@ -222,8 +226,7 @@ export const makeDeploymentRepo = Effect.gen(function* () {
           Effect.tap(({ events }) => PubSub.publishAll(announcements.deploymentEvents, events))
         ),
     appendEvents: (id, events) =>
-      sql
-        .withTransaction(
+      transaction(
           Effect.gen(function* () {
             const rows = yield* sql`SELECT id FROM deployments WHERE id = ${id} FOR UPDATE`
             if (rows.length === 0) return yield* repoError("NotFound", `deployment ${id} not found`)
@@ -247,13 +250,12 @@ export const makeDeploymentRepo = Effect.gen(function* () {
         Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))),
         Effect.flatMap((rows) =>
           Effect.forEach(rows, (row) =>
-            decodeJournal(row.entry).pipe(Effect.mapError((error) => repoError("Unknown", `a journal entry does not decode: ${error.message}`)))
+            decodeJournal(row.entry).pipe(Effect.mapError((error) => new DeploymentRepo.DeploymentRepoError({ reason: "Unknown", message: `a journal entry does not decode: ${error.message}`, cause: error })))
           )
         )
       ),
     remove: (id) =>
-      sql
-        .withTransaction(
+      transaction(
           Effect.all([
             sql`DELETE FROM deployment_events WHERE deployment_id = ${id}`,
             sql`DELETE FROM step_journal WHERE deployment_id = ${id}`,
@@ -268,7 +270,7 @@ export const makeDeploymentRepo = Effect.gen(function* () {
       Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))),
       Effect.flatMap((rows) =>
         Effect.forEach(rows, (row) =>
-          decodeEvent(row.event).pipe(Effect.mapError((error) => repoError("Unknown", `an event does not decode: ${error.message}`)))
+          decodeEvent(row.event).pipe(Effect.mapError((error) => new DeploymentRepo.DeploymentRepoError({ reason: "Unknown", message: `an event does not decode: ${error.message}`, cause: error })))
         )
       )
     )
@@ -284,11 +286,16 @@ const decodeJob = Schema.decodeUnknown(Job.Job)
 const decodeExecution = Schema.decodeUnknown(Job.Execution)
 
 const jobError = (reason: typeof JobRepo.JobRepoErrorReason.Type, message: string) => new JobRepo.JobRepoError({ reason, message })
-const jobUnavailable = (error: SqlError.SqlError) => jobError("Unavailable", `the database failed: ${error.message}`)
-const corrupt = (what: string) => (error: { readonly message: string }) => jobError("Unknown", `${what} does not decode: ${error.message}`)
+const jobUnavailable = (error: SqlError.SqlError) => {
+  const classified = SqlFaults.classify(error)
+  return new JobRepo.JobRepoError({ reason: SqlFaults.reasonOf(classified, "Unknown"), message: `the database failed: ${classified.detail}`, cause: error })
+}
+const corrupt = (what: string) => (error: { readonly message: string }) =>
+  new JobRepo.JobRepoError({ reason: "Unknown", message: `${what} does not decode: ${error.message}`, cause: error })
 
 export const makeJobRepo = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  const transaction = SqlFaults.transaction(sql)
   const announcements = yield* Announcements
 
   const readJob = (deploymentId: string, jobName: string, forUpdate: boolean) =>
@@ -423,7 +430,7 @@ export const makeJobRepo = Effect.gen(function* () {
   const record = (deploymentId: string, writes: ReadonlyArray<JobRepo.JobWrite>) =>
     (writes.length === 0
       ? Effect.succeed(false)
-      : (sql.withTransaction(recordWrites(deploymentId, writes)) as Effect.Effect<boolean, SqlError.SqlError | JobRepo.JobRepoError>)
+      : (transaction(recordWrites(deploymentId, writes)) as Effect.Effect<boolean, SqlError.SqlError | JobRepo.JobRepoError>)
     ).pipe(
       Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error))),
       Effect.flatMap((jobsChanged) => (jobsChanged ? announce([deploymentId]) : Effect.void))
@@ -431,12 +438,12 @@ export const makeJobRepo = Effect.gen(function* () {
 
   const service: JobRepo.JobRepoService = {
     upsert: (job) =>
-      sql.withTransaction(upsertOne(job)).pipe(
+      transaction(upsertOne(job)).pipe(
         Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error))),
         Effect.tap((stored) => announce([stored.deploymentId]))
       ),
     upsertMany: (jobs) =>
-      (jobs.length === 0 ? Effect.succeed<ReadonlyArray<Job.Job>>([]) : sql.withTransaction(upsertBatch(jobs)) as Effect.Effect<ReadonlyArray<Job.Job>, SqlError.SqlError | JobRepo.JobRepoError>).pipe(
+      (jobs.length === 0 ? Effect.succeed<ReadonlyArray<Job.Job>>([]) : transaction(upsertBatch(jobs)) as Effect.Effect<ReadonlyArray<Job.Job>, SqlError.SqlError | JobRepo.JobRepoError>).pipe(
         Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error))),
         Effect.tap((stored) => announce(stored.map((job) => job.deploymentId)))
       ),
@@ -479,8 +486,7 @@ export const makeJobRepo = Effect.gen(function* () {
         return { lines, total: execution.lineCount, executionFinished: execution.status !== "running" }
       }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error)))),
     remove: (deploymentId) =>
-      sql
-        .withTransaction(
+      transaction(
           Effect.all([
             sql`DELETE FROM log_lines WHERE execution_id IN (SELECT id FROM executions WHERE deployment_id = ${deploymentId})`,
             sql`DELETE FROM executions WHERE deployment_id = ${deploymentId}`,
@@ -495,12 +501,15 @@ export const makeJobRepo = Effect.gen(function* () {
 // ---------------------------------------------------------------------------------------------
 // FlowEvents
 
-const flowUnavailable = (error: SqlError.SqlError) =>
-  new FlowEvents.FlowEventsError({ reason: "Unavailable", message: `the database failed: ${error.message}` })
+const flowUnavailable = (error: SqlError.SqlError) => {
+  const classified = SqlFaults.classify(error)
+  return new FlowEvents.FlowEventsError({ reason: SqlFaults.reasonOf(classified, "Unknown"), message: `the database failed: ${classified.detail}`, cause: error })
+}
 
 export const makeFlowEvents = (options: { readonly retention?: number } = {}) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+  const transaction = SqlFaults.transaction(sql)
     const announcements = yield* Announcements
     const retention = options.retention ?? FlowEvents.defaultRetention
 
@@ -518,7 +527,7 @@ export const makeFlowEvents = (options: { readonly retention?: number } = {}) =>
       publish: (deploymentId, messages, at) =>
         (messages.length === 0
           ? Effect.succeed<ReadonlyArray<FlowEvents.FlowEvent>>([])
-          : (sql.withTransaction(
+          : (transaction(
               Effect.gen(function* () {
                 const [head] = yield* sql<{ seq: number }>`
                   INSERT INTO flow_heads (deployment_id, seq) VALUES (${deploymentId}, ${messages.length})
@@ -555,8 +564,7 @@ export const makeFlowEvents = (options: { readonly retention?: number } = {}) =>
           read(deploymentId, after).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(flowUnavailable(error))))
         ),
       remove: (deploymentId) =>
-        sql
-          .withTransaction(
+        transaction(
             Effect.all([
               sql`DELETE FROM flow_events WHERE deployment_id = ${deploymentId}`,
               sql`DELETE FROM flow_heads WHERE deployment_id = ${deploymentId}`
@@ -577,7 +585,14 @@ export const makeKubeconfigs = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const announcements = yield* Announcements
   const secrets = yield* Secrets.Secrets
-  const unavailableKc = (error: SqlError.SqlError) => kubeconfigError("Unavailable", `the database failed: ${error.message}`)
+  const unavailableKc = (error: SqlError.SqlError) => {
+    const classified = SqlFaults.classify(error)
+    return new Kubeconfigs.KubeconfigError({
+      reason: classified.fault === "Retryable" ? "Unavailable" : "Unknown",
+      message: `the database failed: ${classified.detail}`,
+      cause: error
+    })
+  }
 
   const lookup = (deploymentId: string, regionKey: string) =>
     sql<{ sealed: string }>`SELECT sealed FROM kubeconfigs WHERE deployment_id = ${deploymentId} AND region = ${regionKey}`.pipe(

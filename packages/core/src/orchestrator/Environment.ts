@@ -24,6 +24,7 @@ import type { KubeconfigInspectorService } from "../Kubeconfig.js"
 import type { KubeconfigsService } from "../Kubeconfigs.js"
 import type { MeshProviderService } from "../MeshProvider.js"
 import { Secrets, SecretsError, unsealDeploymentSecrets, type SecretsService } from "../Secrets.js"
+import { storeCall, StoreInvariantBroken, waitOutOutages } from "./StoreWait.js"
 
 export interface OrchestratorSettings {
   /** Base URL the control planes call back to (`SOVEREIGN_PUBLIC_URL`). */
@@ -50,6 +51,9 @@ export interface OrchestratorSettings {
   readonly meshHealInterval: Duration.Duration
   /** How often the Phase-1 gate is ticked for its deadlines. */
   readonly gateTick: Duration.Duration
+  /** While the store is unavailable a run waits: first delay, cap (jittered exponential backoff, no attempt limit). */
+  readonly storeRetryBase: Duration.Duration
+  readonly storeRetryCap: Duration.Duration
 }
 
 export const defaultSettings: OrchestratorSettings = {
@@ -68,7 +72,9 @@ export const defaultSettings: OrchestratorSettings = {
   meshRetryBase: Duration.seconds(15),
   meshRetryCap: Duration.minutes(2),
   meshHealInterval: Duration.minutes(5),
-  gateTick: Duration.seconds(30)
+  gateTick: Duration.seconds(30),
+  storeRetryBase: Duration.millis(100),
+  storeRetryCap: Duration.seconds(5)
 }
 
 export interface Environment {
@@ -100,7 +106,7 @@ export const regionsOf = (record: DeploymentRecord): ReadonlyArray<Region> => de
 
 /** The record, or a defect: a run only exists for a stored deployment. */
 export const load = (env: Environment, id: DeploymentId) =>
-  Effect.flatMap(Effect.orDie(env.repo.get(id)), Option.match({ onNone: () => Effect.die(`deployment ${id} vanished`), onSome: Effect.succeed }))
+  Effect.flatMap(storeCall(env, `reading deployment ${id}`, env.repo.get(id)), Option.match({ onNone: () => Effect.die(`deployment ${id} vanished`), onSome: Effect.succeed }))
 
 export type Mutation =
   | { readonly changes: DeploymentChanges; readonly events: ReadonlyArray<NewDeploymentEvent> }
@@ -117,9 +123,11 @@ export const mutate = (env: Environment, id: DeploymentId, f: (record: Deploymen
       const mutation = f(record)
       if (mutation === undefined) return record
       const at = yield* now
-      const result = yield* Effect.either(env.repo.update(id, record.version, mutation.changes, mutation.events, at))
+      const result = yield* Effect.either(
+        env.repo.update(id, record.version, mutation.changes, mutation.events, at).pipe(waitOutOutages(env.settings, `updating deployment ${id}`))
+      )
       if (Either.isRight(result)) return result.right.record
-      if (result.left.reason !== "VersionConflict" || attempt > 20) return yield* Effect.die(result.left)
+      if (result.left.reason !== "VersionConflict" || attempt > 20) return yield* Effect.die(new StoreInvariantBroken(`updating deployment ${id}`, result.left))
     }
   })
 
@@ -187,7 +195,7 @@ export const applyStatus = (
   })
 
 export const announce = (env: Environment, id: DeploymentId, events: ReadonlyArray<Omit<NewDeploymentEvent, "at">>) =>
-  Effect.flatMap(now, (at) => Effect.orDie(env.repo.appendEvents(id, events.map((event) => ({ ...event, at })))))
+  Effect.flatMap(now, (at) => storeCall(env, `appending events of deployment ${id}`, env.repo.appendEvents(id, events.map((event) => ({ ...event, at })))))
 
 /** Updates one region's result (persisted without an event). */
 export const patchRegion = (env: Environment, id: DeploymentId, regionKey: string, patch: (region: RegionResult) => RegionResult) =>
@@ -253,22 +261,22 @@ export const makeFlowPublisher = (env: Environment, record: DeploymentRecord) =>
       FlowGraph.compose({ deploymentId: record.id, regions, jobs, inFlight })
     // What subscribers were last sent: the published deltas replayed (a process that stopped between a
     // job write and its publish left them behind the store); the store's jobs when the log was trimmed.
-    const published = yield* Effect.orDie(env.flow.since(record.id, 0))
+    const published = yield* storeCall(env, `reading the flow of deployment ${record.id}`, env.flow.since(record.id, 0))
     const replayed = Option.flatMap(published, (events) => {
       const messages = events.map((event) => FlowMessage.decode(event.message))
       return messages.every(Either.isRight)
         ? Option.some(FlowGraph.applyAll(compose([], true), messages.map((message) => message.right)))
         : Option.none()
     })
-    let previous = Option.isSome(replayed) ? replayed.value : compose(yield* Effect.orDie(env.jobs.list(record.id)), true)
+    let previous = Option.isSome(replayed) ? replayed.value : compose(yield* storeCall(env, `reading the jobs of deployment ${record.id}`, env.jobs.list(record.id)), true)
     const publish = lock.withPermits(1)(
       Effect.gen(function*() {
-        const stored = yield* Effect.orDie(env.jobs.list(record.id))
+        const stored = yield* storeCall(env, `reading the jobs of deployment ${record.id}`, env.jobs.list(record.id))
         // A job whose dependency failed can never run: fail it now, with the reason (SPEC 2.4).
         const cascaded = Job.cascadeFailures(stored)
         const changed = cascaded.filter((job, index) => job !== stored[index])
-        if (changed.length > 0) yield* Effect.orDie(env.jobs.upsertMany(changed))
-        const current = yield* Effect.orDie(env.repo.get(record.id))
+        if (changed.length > 0) yield* storeCall(env, `failing the jobs behind a failed dependency of deployment ${record.id}`, env.jobs.upsertMany(changed))
+        const current = yield* storeCall(env, `reading deployment ${record.id}`, env.repo.get(record.id))
         const inFlight = Option.match(current, {
           onNone: () => false,
           onSome: (r) => r.status === "pending" || r.status === "provisioning" || r.status === "phase1-watching" || r.status === "wiping"
@@ -276,7 +284,8 @@ export const makeFlowPublisher = (env: Environment, record: DeploymentRecord) =>
         const next = compose(cascaded, inFlight)
         const messages = FlowGraph.diff(previous, next)
         if (messages.length > 0) {
-          yield* Effect.orDie(env.flow.publish(record.id, messages, yield* now))
+          const at = yield* now
+          yield* storeCall(env, `publishing the flow of deployment ${record.id}`, env.flow.publish(record.id, messages, at))
           previous = next
         }
       })
@@ -290,15 +299,14 @@ export const statusLeaves = (env: Environment, id: DeploymentId, statuses: Reado
   Effect.gen(function*() {
     const record = yield* load(env, id)
     if (!statuses.includes(record.status)) return record.status
-    const events = yield* Effect.orDie(env.repo.events(id, 0))
+    const events = yield* storeCall(env, `reading the events of deployment ${id}`, env.repo.events(id, 0))
     const lastSeq = events.length > 0 ? events[events.length - 1]!.seq : 0
     const again = yield* load(env, id)
     if (!statuses.includes(again.status)) return again.status
-    const changed = yield* env.repo.tail(id, lastSeq).pipe(
+    const changed = yield* storeCall(env, `following the status of deployment ${id}`, env.repo.tail(id, lastSeq).pipe(
       Stream.filter((event) => event.type === "status" && event.state !== undefined && !statuses.includes(event.state)),
-      Stream.runHead,
-      Effect.orDie
-    )
+      Stream.runHead
+    ))
     return Option.getOrElse(Option.flatMapNullable(changed, (event) => event.state), () => "unknown")
   })
 

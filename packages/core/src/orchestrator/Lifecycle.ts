@@ -5,6 +5,7 @@ import * as Job from "../Job.js"
 import { JobWrite } from "../JobRepo.js"
 import * as Lifecycle from "../Lifecycle.js"
 import { now, regionsOf, type Environment, type FlowPublisher } from "./Environment.js"
+import { storeCall } from "./StoreWait.js"
 
 export const capabilitiesOf = (env: Environment): Lifecycle.Capabilities => ({
   dns: Option.isSome(env.dns),
@@ -12,11 +13,11 @@ export const capabilitiesOf = (env: Environment): Lifecycle.Capabilities => ({
   access: Option.isSome(env.access)
 })
 
-// The lifecycle's store calls go through these two (the rest of the orchestration treats store errors the same way).
+// The lifecycle's store calls go through these two: a store outage is waited out (`storeCall`).
 export const record = (env: Environment, id: string, writes: ReadonlyArray<JobWrite>) =>
-  writes.length === 0 ? Effect.void : Effect.orDie(env.jobs.record(id, writes))
+  writes.length === 0 ? Effect.void : storeCall(env, `recording the jobs of deployment ${id}`, env.jobs.record(id, writes))
 
-export const jobsOf = (env: Environment, id: string) => Effect.orDie(env.jobs.list(id))
+export const jobsOf = (env: Environment, id: string) => storeCall(env, `reading the jobs of deployment ${id}`, env.jobs.list(id))
 
 /** What a lifecycle execution left running by a stopped process amounts to, from what the record says was done. */
 const outcomeAfterRestart = (record: DeploymentRecord, step: Lifecycle.Step): { status: "succeeded" | "failed"; message: string } => {

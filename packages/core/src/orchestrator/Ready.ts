@@ -13,6 +13,7 @@ import { publishDns } from "./Dns.js"
 import { announce, load, mutate, now, regionsOf, retrySchedule, type Environment, type FlowPublisher } from "./Environment.js"
 import { closeRunning, jobsOf, record as recordWrites, runStep, type StepOutcome } from "./Lifecycle.js"
 import { reportSecondary, unfinishedSecondaries, watchRegion } from "./Phase1.js"
+import { storeCall } from "./StoreWait.js"
 
 /** Whether a `ready` deployment still has work after a restart (its run is resumed). */
 export const needsWork = (env: Environment, record: DeploymentRecord): boolean =>
@@ -29,7 +30,7 @@ export const ownerAccess = (env: Environment, record: DeploymentRecord, flow: Fl
   Effect.gen(function*() {
     if (Option.isNone(env.access)) return
     const access = env.access.value
-    const kubeconfig = yield* env.kubeconfigs.await(record.id, region.key).pipe(Effect.orDie, Effect.timeoutOption(env.settings.kubeconfigArrivalTimeout))
+    const kubeconfig = yield* env.kubeconfigs.await(record.id, region.key).pipe((effect) => storeCall(env, "awaiting a kubeconfig", effect), Effect.timeoutOption(env.settings.kubeconfigArrivalTimeout))
     const job = Lifecycle.job({ deploymentId: record.id, region, step: "handover-access" })
     yield* runStep(env, record, flow, job, (log) =>
       Effect.gen(function*() {
@@ -153,7 +154,7 @@ export const meshLoop = (env: Environment, id: string, flow: FlowPublisher, join
       const eligible: Array<MeshRegion> = []
       for (const { region, eligibility } of verdicts) {
         if (eligibility._tag !== "Eligible") continue
-        const kubeconfig = yield* Effect.orDie(env.kubeconfigs.get(id, region.key))
+        const kubeconfig = yield* storeCall(env, "reading a kubeconfig", env.kubeconfigs.get(id, region.key))
         if (Option.isSome(kubeconfig)) eligible.push({ region, kubeconfig: kubeconfig.value })
       }
       const waiting = verdicts.filter((v) => v.eligibility._tag === "Waiting").length

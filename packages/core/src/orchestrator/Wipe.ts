@@ -4,6 +4,7 @@ import type { DeploymentRecord } from "../DeploymentRepo.js"
 import { StatusEvent } from "../DeploymentStatus.js"
 import { unpublishDns } from "./Dns.js"
 import { announce, applyStatus, cloudDeployment, retrySchedule, type Environment } from "./Environment.js"
+import { storeCall } from "./StoreWait.js"
 
 export const wipe = (env: Environment, record: DeploymentRecord) =>
   Effect.gen(function*() {
@@ -37,6 +38,6 @@ export const wipe = (env: Environment, record: DeploymentRecord) =>
       return yield* fail(`These resources are still there: ${remaining.map((r) => `${r.kind} ${r.name} (${r.region})`).join(", ")}.`)
     }
     if (dnsProblem !== undefined) return yield* fail(dnsProblem + ".")
-    yield* Effect.orDie(env.kubeconfigs.remove(record.id))
+    yield* storeCall(env, "removing the kubeconfigs", env.kubeconfigs.remove(record.id))
     yield* applyStatus(env, record.id, StatusEvent.Wiped())
   })
