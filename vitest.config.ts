@@ -17,7 +17,8 @@ export default defineConfig({
   test: {
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    projects: [...projectsUnder("packages"), ...projectsUnder("examples")].map((dir) => ({
+    projects: [
+      ...[...projectsUnder("packages"), ...projectsUnder("examples")].map((dir) => ({
       extends: true,
       test: {
         name: nameOf(dir),
@@ -26,6 +27,9 @@ export default defineConfig({
         // A project may prepare something once for all its test files (the server: its bundle).
         ...(existsSync(`${dir}/test/globalSetup.ts`) ? { globalSetup: ["test/globalSetup.ts"] } : {})
       }
-    }))
+    })),
+    // The repository's own tooling (the lint's rules).
+    { extends: true, test: { name: "scripts", root: "scripts", include: ["test/**/*.test.ts"] } }
+    ]
   }
 })

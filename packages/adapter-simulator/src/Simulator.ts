@@ -7,7 +7,7 @@ import type { MeshProvider } from "@sovereign/core/MeshProvider"
 import { Clock, Effect, Layer } from "effect"
 import * as SimulatorCloud from "./SimulatorCloud.js"
 import * as SimulatorCluster from "./SimulatorCluster.js"
-import { config, defaultOptions, type SimulatorOptions } from "./SimulatorConfig.js"
+import { defaultOptions, type SimulatorOptions } from "./SimulatorConfig.js"
 import * as SimulatorDns from "./SimulatorDns.js"
 import * as SimulatorMesh from "./SimulatorMesh.js"
 import type { SimulatorStore } from "./SimulatorStore.js"
@@ -44,11 +44,6 @@ export const layer = (
   )
   return Layer.provideMerge(ports, SimulatorWorld.layer(resolved))
 }
-
-/** The same, configured from `SOVEREIGN_SIM_SPEED`, `SOVEREIGN_SIM_SEED` and `SOVEREIGN_SIM_FAULTS`. */
-export const layerConfig = (
-  extra: { readonly zones?: ReadonlyArray<string> } = {}
-) => Layer.unwrapEffect(Effect.map(config, (options) => layer({ ...options, ...extra })))
 
 /** Call-backs delivered straight into a `Kubeconfigs` store (tests, embedding without HTTP). A repeat is not an error. */
 export const deliverToKubeconfigs: Layer.Layer<SimulatorWorld.KubeconfigDelivery, never, Kubeconfigs> = Layer.effect(

@@ -1,5 +1,5 @@
 /** The simulator's knobs: time scale, seed and faults, parsed from the same strings the server reads. */
-import { Config, ConfigError, Duration, Either, Schema } from "effect"
+import { Duration, Either, Schema } from "effect"
 
 export interface Faults {
   /**
@@ -107,21 +107,6 @@ export const parseFaults = (text: string): Either.Either<Faults, InvalidFaults> 
   }
   return Either.right(faults)
 }
-
-/** Reads `SOVEREIGN_SIM_SPEED` (default 1), `SOVEREIGN_SIM_SEED` (default 1), `SOVEREIGN_SIM_FAULTS` (default none). */
-export const config: Config.Config<SimulatorOptions> = Config.all({
-  speed: Config.number("SOVEREIGN_SIM_SPEED").pipe(
-    Config.withDefault(1),
-    Config.validate({ message: "SOVEREIGN_SIM_SPEED must be a positive number", validation: (speed) => speed > 0 })
-  ),
-  seed: Config.integer("SOVEREIGN_SIM_SEED").pipe(Config.withDefault(1)),
-  faults: Config.string("SOVEREIGN_SIM_FAULTS").pipe(
-    Config.withDefault(""),
-    Config.mapOrFail((text) =>
-      Either.mapLeft(parseFaults(text), (error) => ConfigError.InvalidData([], error.message))
-    )
-  )
-})
 
 const matches = (entries: ReadonlyArray<string>, releaseName: string, cloudRegion: string): boolean =>
   entries.some((entry) => {

@@ -6,7 +6,7 @@
 import { Context, Duration, Effect, Layer, Option, Redacted, Schema, Schedule } from "effect"
 import type { DeploymentId } from "@sovereign/core/Deployment"
 import * as Kubeconfig from "@sovereign/core/Kubeconfig"
-import { certificateAuthorityData } from "./internal/clusterAuthority.js"
+import { certificateAuthorityData } from "./SimulatorAuthority.js"
 import { draw, drawHex, drawInt } from "./internal/random.js"
 import { defaultOptions, type SimulatorOptions } from "./SimulatorConfig.js"
 import { SimulatorStore, type SimulatorStoreError } from "./SimulatorStore.js"

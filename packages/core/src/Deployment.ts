@@ -92,8 +92,6 @@ export const DeploymentRequest = Schema.Struct({
 })
 /** The request as decoded (defaults applied, secrets `Redacted`). */
 export type DeploymentRequest = typeof DeploymentRequest.Type
-/** The request as it arrives on the wire. */
-export type DeploymentRequestJson = typeof DeploymentRequest.Encoded
 
 /** A request after validation: topology and parent domains decided, derivations known to be valid. */
 export interface DeploymentSpec extends DeploymentRequest {

@@ -144,8 +144,6 @@ export interface PlanResult {
   readonly warnings: ReadonlyArray<DnsWarning>
 }
 
-export const emptyChanges: DnsChanges = { create: [], update: [], delete: [] }
-
 export const isEmpty = (changes: DnsChanges): boolean =>
   changes.create.length === 0 && changes.update.length === 0 && changes.delete.length === 0
 

@@ -111,18 +111,6 @@ export type DeleteRels = typeof DeleteRels.Type
 /** One message of a flow's stream, discriminated by `type`. */
 export const FlowMessage = Schema.Union(Snapshot, UpsertFlow, UpsertNodes, UpsertRels, DeleteNodes, DeleteRels)
 export type FlowMessage = typeof FlowMessage.Type
-export type FlowMessageJson = typeof FlowMessage.Encoded
-
-export type FlowMessageType = FlowMessage["type"]
-export const messageTypes: ReadonlyArray<FlowMessageType> = [
-  "snapshot",
-  "upsert-flow",
-  "upsert-nodes",
-  "upsert-rels",
-  "delete-nodes",
-  "delete-rels"
-]
-
 export const decode = Schema.decodeUnknownEither(FlowMessage)
 export const decodeSync = Schema.decodeUnknownSync(FlowMessage)
 export const encodeSync = Schema.encodeSync(FlowMessage)

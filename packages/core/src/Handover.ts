@@ -6,9 +6,8 @@
  * carry a secret and are replayed for a long time); whoever streams that event mints a fresh
  * short-lived token with `url` (re-mint on request, SPEC 2.9).
  */
-import { Context, Effect, Layer, Schema } from "effect"
+import { Context, Effect, Schema } from "effect"
 import type { DeploymentRecord } from "./DeploymentRepo.js"
-import { consoleUrl } from "./Deployment.js"
 
 export class HandoverError extends Schema.TaggedError<HandoverError>()("HandoverError", {
   reason: Schema.Literal("Unavailable", "Unknown"),
@@ -31,8 +30,3 @@ export interface HandoverService {
 
 export class Handover extends Context.Tag("@sovereign/core/Handover")<Handover, HandoverService>() {}
 
-/** No key, no cluster object: the URL without a token. For tests and embedding without a server. */
-export const layerNoop: Layer.Layer<Handover> = Layer.succeed(Handover, {
-  prepare: () => Effect.void,
-  url: (deployment) => Effect.succeed(`${consoleUrl(deployment.spec.sovereignFQDN)}/auth/handover`)
-})

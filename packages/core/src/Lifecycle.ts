@@ -35,8 +35,6 @@ export const steps: ReadonlyArray<Step> = ["cutover-dns", "cutover-mesh", "hando
 
 const stepNames: ReadonlySet<string> = new Set(steps)
 
-export const phaseOf = (step: Step): Job.Phase => definitions[step].phase
-
 /** `cutover-mesh` (primary) or `hel1-1:cutover-mesh` (secondary). */
 export const jobName = (region: Job.RegionRef, step: Step): string => Job.stepJobName(region, step)
 

@@ -5,7 +5,7 @@
  * (the one its simulated control plane writes) still gets its 204 and makes the deployment ready.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { certificateAuthorityData } from "@sovereign/adapter-simulator/internal/clusterAuthority"
+import { certificateAuthorityData } from "@sovereign/adapter-simulator/SimulatorAuthority"
 import { Kubeconfig } from "@sovereign/core"
 import { Effect, Redacted } from "effect"
 import * as fs from "node:fs"

@@ -16,6 +16,6 @@ export interface KitRelease {
 export const fixtureUrl: URL = new URL("../fixtures/bootstrap-kit.json", import.meta.url)
 
 /** The releases in the fixture's order, with their in-kit dependencies. */
-export const releases: ReadonlyArray<KitRelease> = (
-  JSON.parse(fs.readFileSync(fixtureUrl, "utf8")) as ReadonlyArray<KitRelease>
-).map(({ name, namespace, targetNamespace, dependsOn }) => ({ name, namespace, targetNamespace, dependsOn }))
+export const releases: ReadonlyArray<KitRelease> = (JSON.parse(fs.readFileSync(fixtureUrl, "utf8")) as ReadonlyArray<KitRelease>).map(
+  ({ name, namespace, targetNamespace, dependsOn }) => ({ name, namespace, targetNamespace, dependsOn })
+)

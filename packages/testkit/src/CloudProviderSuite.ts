@@ -12,9 +12,7 @@ export interface CloudInspectorService {
 /** Optional: a world that provides it gets the "nothing unowned, nothing left" checks too. */
 export class CloudInspector extends Context.Tag("@sovereign/testkit/CloudInspector")<CloudInspector, CloudInspectorService>() {}
 
-export {
-  applyAll, orderSteps, sampleDeployment, type SampleOptions, type SampleRegion
-} from "./CloudProviderSamples.js"
+export { applyAll, sampleDeployment, type SampleRegion } from "./CloudProviderSamples.js"
 import { applyAll, orderSteps, sampleDeployment, type SampleOptions, type SampleRegion } from "./CloudProviderSamples.js"
 
 const deploymentLabel = "sovereign.dev/deployment"

@@ -983,6 +983,3 @@ const withoutGeneration = (metadata: KubeMetadata): KubeMetadata => {
   return copy
 }
 
-/** The apiVersion/kind pairs the fake serves. */
-export const servedKinds: ReadonlyArray<{ readonly apiVersion: string; readonly kind: string; readonly plural: string; readonly namespaced: boolean }> =
-  resourceTypes.map((type) => ({ apiVersion: apiVersionOf(type), kind: type.kind, plural: type.plural, namespaced: type.namespaced }))

@@ -15,8 +15,8 @@ import * as EtcdServer from "./EtcdServer.js"
 import { MeshWorld } from "./MeshWorld.js"
 import type { CiliumSeed, ComponentView, KeyPair, MeshRegionObservation, MeshRegionSeed, Workload } from "./MeshWorld.js"
 
-export { MeshWorld, workloads } from "./MeshWorld.js"
-export type { CiliumSeed, ComponentView, KeyPair, MeshRegionObservation, MeshRegionSeed, MeshWorldService, Workload } from "./MeshWorld.js"
+export { MeshWorld } from "./MeshWorld.js"
+export type { CiliumSeed, ComponentView, KeyPair, MeshRegionObservation, MeshRegionSeed, Workload } from "./MeshWorld.js"
 
 /** Every Cilium the suite wires: the versions around the 1.20 and 1.21 changes, with and without KVStoreMesh, rendered by the chart or not. */
 export const matrix: ReadonlyArray<CiliumSeed> = ["1.16.5", "1.19.2", "1.20.1", "1.21.0"].flatMap((version) =>

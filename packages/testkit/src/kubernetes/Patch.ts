@@ -145,9 +145,6 @@ const primitiveMergeLists: ReadonlySet<string> = new Set(["metadata.finalizers"]
 
 const childPath = (path: string, key: string): string => (path === "" ? key : `${path}.${key}`)
 
-const isDirectiveKey = (key: string): boolean =>
-  key === "$patch" || key === "$retainKeys" || key.startsWith("$setElementOrder/") || key.startsWith("$deleteFromPrimitiveList/")
-
 const mergeMap = (original: JsonObject, patch: JsonObject, path: string): JsonObject => {
   const directive = patch["$patch"]
   if (directive === "replace") return mergeMap({}, Object.fromEntries(Object.entries(patch).filter(([key]) => key !== "$patch")), path)
@@ -248,4 +245,3 @@ export const strategicMergePatch = (target: Json, patch: Json): Json => {
   return mergeMap(isObject(target) ? target : {}, patch, "")
 }
 
-export { isDirectiveKey }
