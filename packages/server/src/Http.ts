@@ -11,7 +11,8 @@ import {
   JobRepo,
   Kubeconfigs
 } from "@sovereign/core"
-import { Cause, Chunk, Effect, Predicate, Layer, Option, Redacted, Schedule, Stream } from "effect"
+import { Cause, Chunk, Effect, Predicate, Layer, Option, PubSub, Queue, Redacted } from "effect"
+import type { Readable } from "node:stream"
 import {
   Conflict,
   CurrentPrincipal,
@@ -28,15 +29,14 @@ import {
 } from "./Api.js"
 import * as Auth from "./Auth.js"
 import { Control, type ControlError } from "./Control.js"
-import * as FlowFanout from "./FlowFanout.js"
 import { HandoverKeys } from "./HandoverSigner.js"
 import * as HttpDns from "./HttpDns.js"
 import { isKey, jsonDepthExceeds, maxBodyBytes, maxJsonDepth, readBody } from "./HttpInput.js"
 import { PostbackLive } from "./KubeconfigDoor.js"
+import * as SqlStore from "./SqlStore.js"
+import * as SseFanout from "./SseFanout.js"
 
 export { maxBodyBytes, readBody }
-
-export const heartbeatInterval = "15 seconds"
 
 // ---------------------------------------------------------------------------------------------
 // Request bodies
@@ -169,14 +169,11 @@ const owned = (id: string) =>
   })
 
 // ---------------------------------------------------------------------------------------------
-// Server-sent events
+// Server-sent events (written by `SseFanout`: each change encoded once, the same bytes to every client)
 
-const encoder = new TextEncoder()
+export const heartbeatInterval = SseFanout.defaultHeartbeatInterval
 
-export const sseFrame = (frame: { readonly event?: string; readonly id?: number | string; readonly data: unknown }): Uint8Array =>
-  encoder.encode(
-    `${frame.event === undefined ? "" : `event: ${frame.event}\n`}${frame.id === undefined ? "" : `id: ${frame.id}\n`}data: ${JSON.stringify(frame.data)}\n\n`
-  )
+export const sseFrame = SseFanout.frame
 
 const sseHeaders = {
   "cache-control": "no-cache, no-transform",
@@ -184,8 +181,7 @@ const sseHeaders = {
   "x-accel-buffering": "no"
 }
 
-const sseResponse = <E>(frames: Stream.Stream<Uint8Array, E>) =>
-  HttpServerResponse.stream(Stream.orDie(frames) as Stream.Stream<Uint8Array>, { contentType: "text/event-stream", headers: sseHeaders })
+const sseResponse = (body: Readable) => HttpServerResponse.raw(body, { contentType: "text/event-stream", headers: sseHeaders })
 
 const lastEventId = (request: HttpServerRequest.HttpServerRequest): Option.Option<number> => {
   const raw = request.headers["last-event-id"]
@@ -193,59 +189,55 @@ const lastEventId = (request: HttpServerRequest.HttpServerRequest): Option.Optio
   return Option.some(Number(raw.trim()))
 }
 
-const heartbeat = Stream.fromSchedule(Schedule.spaced(heartbeatInterval)).pipe(Stream.map(() => sseFrame({ event: "heartbeat", data: {} })))
-
-/** The frames, with a heartbeat every 15 s; the stream ends when `frames` does. */
-const withHeartbeat = <E>(frames: Stream.Stream<Uint8Array, E>): Stream.Stream<Uint8Array, E> =>
-  Stream.merge(frames, heartbeat, { haltStrategy: "left" })
-
 const isDone = (status: DeploymentRepo.Status) => !DeploymentRepo.inFlight.includes(status)
 
+/** The event that ends a deployment's event stream: `handover-ready`, or a move to a finished status other than `ready` (which `handover-ready` follows). */
+const endsEventStream = (event: DeploymentRepo.DeploymentEvent) =>
+  event.type === "handover-ready" ||
+  (event.type === "status" && event.state !== undefined && event.state !== "ready" && isDone(event.state as DeploymentRepo.Status))
+
+/** The frames of the deployment event stream; `handover-ready` carries a freshly minted handover URL, `done` the deployment's state. */
+const eventFrames = Effect.gen(function* () {
+  const repo = yield* DeploymentRepo.DeploymentRepo
+  const handover = yield* Handover.Handover
+  const reread = (record: DeploymentRepo.DeploymentRecord) => Effect.map(repo.get(record.id), Option.getOrElse(() => record))
+  const frameOf = (record: DeploymentRepo.DeploymentRecord, event: DeploymentRepo.DeploymentEvent) =>
+    event.type === "handover-ready"
+      ? Effect.map(
+          Effect.flatMap(reread(record), (current) => handover.url(current).pipe(Effect.orElseSucceed(() => undefined))),
+          (handoverURL) => sseFrame({ event: "handover-ready", id: event.seq, data: { ...event, handoverURL } })
+        )
+      : Effect.succeed(sseFrame({ id: event.seq, data: event }))
+  const doneFrame = (record: DeploymentRepo.DeploymentRecord) =>
+    Effect.flatMap(reread(record), (current) => Effect.map(stateWith(handover, current), (state) => sseFrame({ event: "done", data: state })))
+  return { repo, frameOf, doneFrame }
+})
+
 /**
- * The deployment's events: replay after Last-Event-ID, then live, then `done` once it is no longer in
- * flight (after `handover-ready` for a ready one, so followers get the handover URL).
+ * The first frames of a deployment's event stream: the events after Last-Event-ID; for a finished
+ * deployment all of them and `done` (the stream ends), else up to the first event that ends the stream
+ * (then that event and `done`), the fan-out writing the later ones.
  */
-const deploymentEventStream = (record: DeploymentRepo.DeploymentRecord, afterSeq: number) =>
+const eventsStart = (record: DeploymentRepo.DeploymentRecord, afterSeq: number) =>
   Effect.gen(function* () {
-    const repo = yield* DeploymentRepo.DeploymentRepo
-    const handover = yield* Handover.Handover
-    const reread = Effect.map(repo.get(record.id), Option.getOrElse(() => record))
-    const doneFrame = Effect.flatMap(reread, (current) =>
-      Effect.map(stateWith(handover, current), (state) => sseFrame({ event: "done", data: state }))
-    )
-    const frameOf = (event: DeploymentRepo.DeploymentEvent) =>
-      event.type === "handover-ready"
-        ? Effect.map(
-            Effect.flatMap(reread, (current) => handover.url(current).pipe(Effect.orElseSucceed(() => undefined))),
-            (handoverURL) => sseFrame({ event: "handover-ready", id: event.seq, data: { ...event, handoverURL } })
-          )
-        : Effect.succeed(sseFrame({ id: event.seq, data: event }))
-    if (isDone(record.status)) {
-      // Finished already: the history, then `done`.
-      return Stream.concat(Stream.mapEffect(Stream.fromIterableEffect(repo.events(record.id, afterSeq)), frameOf), Stream.fromEffect(doneFrame))
+    const { repo, frameOf, doneFrame } = yield* eventFrames
+    const events = yield* repo.events(record.id, afterSeq)
+    const frames: Array<Uint8Array> = []
+    for (const event of events) {
+      frames.push(yield* frameOf(record, event))
+      if (!isDone(record.status) && endsEventStream(event)) {
+        frames.push(yield* doneFrame(record))
+        return { frames, last: event.seq, ended: true }
+      }
     }
-    const ends = (event: DeploymentRepo.DeploymentEvent) =>
-      event.type === "handover-ready" ||
-      (event.type === "status" && event.state !== undefined && event.state !== "ready" && isDone(event.state as DeploymentRepo.Status))
-    return repo.tail(record.id, afterSeq).pipe(
-      Stream.mapEffect((event) =>
-        ends(event) ? Effect.zipWith(frameOf(event), doneFrame, (frame, done) => [frame, done]) : Effect.map(frameOf(event), (frame) => [frame])
-      ),
-      Stream.takeUntil((frames) => frames.length === 2),
-      Stream.flattenIterables
-    )
+    const last = events.length > 0 ? events[events.length - 1]!.seq : afterSeq
+    if (isDone(record.status)) frames.push(yield* doneFrame(record))
+    return { frames, last, ended: isDone(record.status) }
   })
 
-// Every subscriber of a deployment receives the same published event object: encode it once.
-const encodedFlowEvents = new WeakMap<FlowEvents.FlowEvent, Uint8Array>()
-
 const flowFrame = (event: FlowEvents.FlowEvent): Uint8Array => {
-  const cached = encodedFlowEvents.get(event)
-  if (cached !== undefined) return cached
   const message = event.message as { readonly type?: unknown }
-  const frame = sseFrame({ event: typeof message?.type === "string" ? message.type : "message", id: event.seq, data: event.message })
-  encodedFlowEvents.set(event, frame)
-  return frame
+  return sseFrame({ event: typeof message?.type === "string" ? message.type : "message", id: event.seq, data: event.message })
 }
 
 /**
@@ -261,7 +253,7 @@ const flowStart = (record: DeploymentRepo.DeploymentRecord, resumeFrom: Option.O
       const [latest, since] = yield* Effect.all([flow.latestSeq(record.id), flow.since(record.id, seq)])
       if (seq <= latest && Option.isSome(since)) {
         const replayed = since.value
-        return { frames: replayed.map(flowFrame), last: replayed.length > 0 ? replayed[replayed.length - 1]!.seq : seq }
+        return { frames: replayed.map(flowFrame), last: replayed.length > 0 ? replayed[replayed.length - 1]!.seq : seq, ended: false }
       }
     }
     const latest = yield* flow.latestSeq(record.id)
@@ -272,7 +264,61 @@ const flowStart = (record: DeploymentRepo.DeploymentRecord, resumeFrom: Option.O
       jobs: current,
       inFlight: DeploymentRepo.inFlight.includes(record.status)
     })
-    return { frames: [sseFrame({ event: "snapshot", id: latest, data: message })], last: latest }
+    return { frames: [sseFrame({ event: "snapshot", id: latest, data: message })], last: latest, ended: false }
+  })
+
+/**
+ * Feeds the fan-out from the store's announcements of committed changes: one subscription per stream
+ * for the whole process, taken before any client registers (so a client's start read and the live
+ * changes leave no gap), each change encoded once and only when its deployment has clients. The
+ * frames that end an event stream (`handover-ready`, `done`) read the record once for all clients.
+ */
+const followAnnouncements = (fanout: SseFanout.SseFanoutService) =>
+  Effect.gen(function* () {
+    const announcements = yield* SqlStore.Announcements
+    const { frameOf, doneFrame } = yield* eventFrames
+    const flowChanges = yield* PubSub.subscribe(announcements.flowEvents)
+    const eventChanges = yield* PubSub.subscribe(announcements.deploymentEvents)
+    yield* Queue.takeBetween(flowChanges, 1, Number.MAX_SAFE_INTEGER).pipe(
+      Effect.map((changes) => {
+        for (const event of changes) {
+          if (fanout.flow.has(event.deploymentId)) fanout.flow.publish(event.deploymentId, { seq: event.seq, frames: [flowFrame(event)], end: false })
+        }
+      }),
+      Effect.forever,
+      Effect.forkScoped
+    )
+    const ending = (event: DeploymentRepo.DeploymentEvent) =>
+      Effect.flatMap(DeploymentRepo.DeploymentRepo, (repo) => repo.get(event.deploymentId)).pipe(
+        Effect.flatMap(
+          Option.match({
+            onNone: () => Effect.succeed([sseFrame({ id: event.seq, data: event })]),
+            onSome: (record) => Effect.all([frameOf(record, event), doneFrame(record)])
+          })
+        ),
+        Effect.timeout("5 seconds"),
+        // Without its frames the stream still ends: the client reconnects and its replay ends it properly.
+        Effect.catchAllCause((cause) => Effect.as(Effect.logWarning("the frames that end an event stream could not be read", cause), []))
+      )
+    yield* Queue.takeBetween(eventChanges, 1, Number.MAX_SAFE_INTEGER).pipe(
+      Effect.flatMap((changes) =>
+        Effect.forEach(
+          changes,
+          (event) => {
+            if (!fanout.events.has(event.deploymentId)) return Effect.void
+            if (!endsEventStream(event)) {
+              fanout.events.publish(event.deploymentId, { seq: event.seq, frames: [sseFrame({ id: event.seq, data: event })], end: false })
+              return Effect.void
+            }
+            return Effect.map(ending(event), (frames) => fanout.events.publish(event.deploymentId, { seq: event.seq, frames, end: true }))
+          },
+          { discard: true }
+        )
+      ),
+      Effect.forever,
+      Effect.provideService(DeploymentRepo.DeploymentRepo, yield* DeploymentRepo.DeploymentRepo),
+      Effect.forkScoped
+    )
   })
 
 const nodeResponseOf = (request: HttpServerRequest.HttpServerRequest) =>
@@ -315,11 +361,8 @@ const PublicLive = HttpApiBuilder.group(SovereignApi, "public", (handlers) =>
 
 const DeploymentsLive = HttpApiBuilder.group(SovereignApi, "deployments", (handlers) =>
   Effect.gen(function* () {
-  const fanout = yield* FlowFanout.make({
-    encode: flowFrame,
-    heartbeat: sseFrame({ event: "heartbeat", data: {} }),
-    heartbeatInterval
-  })
+  const fanout = yield* SseFanout.SseFanout
+  yield* followAnnouncements(fanout)
   return handlers
     .handleRaw("create", ({ request }) =>
       Effect.gen(function* () {
@@ -384,8 +427,12 @@ const DeploymentsLive = HttpApiBuilder.group(SovereignApi, "deployments", (handl
     .handleRaw("events", ({ path, request }) =>
       Effect.gen(function* () {
         const record = yield* owned(path.id)
-        const frames = yield* deploymentEventStream(record, Option.getOrElse(lastEventId(request), () => 0))
-        return sseResponse(withHeartbeat(frames))
+        const start = eventsStart(record, Option.getOrElse(lastEventId(request), () => 0)).pipe(
+          Effect.provideService(DeploymentRepo.DeploymentRepo, yield* DeploymentRepo.DeploymentRepo),
+          Effect.provideService(Handover.Handover, yield* Handover.Handover)
+        )
+        const body = yield* fanout.events.open(record.id, start, nodeResponseOf(request)).pipe(Effect.catchAll(unavailable))
+        return sseResponse(body)
       })
     )
     .handle("jobs", ({ path }) =>
@@ -452,8 +499,8 @@ const DeploymentsLive = HttpApiBuilder.group(SovereignApi, "deployments", (handl
           Effect.provideService(FlowEvents.FlowEvents, yield* FlowEvents.FlowEvents),
           Effect.provideService(JobRepo.JobRepo, yield* JobRepo.JobRepo)
         )
-        const body = yield* fanout.open(record.id, start, nodeResponseOf(request)).pipe(Effect.catchAll(unavailable))
-        return HttpServerResponse.raw(body, { contentType: "text/event-stream", headers: sseHeaders })
+        const body = yield* fanout.flow.open(record.id, start, nodeResponseOf(request)).pipe(Effect.catchAll(unavailable))
+        return sseResponse(body)
       })
     )
     .handle("inventory", () =>

@@ -5,6 +5,7 @@ import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
 import { ApiLive } from "./Http.js"
 import * as HttpGuards from "./HttpGuards.js"
+import * as SseFanout from "./SseFanout.js"
 
 /**
  * The HTTP layer for the API; `listen` decides where (port 0 picks a free one), `guards` the doors of
@@ -15,6 +16,8 @@ export const layer = (listen: { readonly host: string; readonly port: number }, 
   return HttpApiBuilder.serve(HttpGuards.middleware(options)).pipe(
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/api/v1/openapi.json" })),
     Layer.provide(ApiLive),
+    // Exposed, so metrics can count the stream clients.
+    Layer.provideMerge(SseFanout.layer()),
     Layer.provideMerge(NodeHttpServer.layer(() => createServer(HttpGuards.nodeServerOptions(options)), listen))
   )
 }
