@@ -2,13 +2,18 @@
 import { CloudError, CloudProvider, ownershipLabels } from "@sovereign/core/CloudProvider"
 import type { CloudDeployment, CloudProviderService, CloudResource, CloudStep, StepResult } from "@sovereign/core/CloudProvider"
 import { firstLabel } from "@sovereign/core/Deployment"
-import { Clock, Duration, Effect, Layer, Option } from "effect"
+import { Clock, Duration, Effect, Layer, Metric, Option } from "effect"
 import { drawIp } from "./internal/random.js"
 import { ensureZones } from "./SimulatorDns.js"
 import { SimulatorWorld, type DeploymentWorld, type SimCluster, type SimResource, type SimulatorWorldService } from "./SimulatorWorld.js"
 
 /** The provider name this adapter reports; it answers for every provider name a request uses. */
 export const providerName = "simulator"
+
+const rateLimitPerHour = 3600
+const rateLimitWindowMs = 3_600_000
+/** The same metric the Hetzner adapter sets from its RateLimit-Remaining headers. */
+const rateLimitRemaining = Metric.gauge("sovereign_cloud_ratelimit_remaining").pipe(Metric.tagged("provider", providerName))
 
 const deploymentLabel = "sovereign.dev/deployment"
 
@@ -96,9 +101,21 @@ export const make = Effect.gen(function*() {
       ...(step === undefined ? {} : { region: step.region, step: step.name })
     })
 
+  // Hetzner's budget (3600 requests an hour per project), spent by every simulated call; the server's
+  // metrics read it as `sovereign_cloud_ratelimit_remaining{provider="simulator"}`, as they read Hetzner's headers.
+  const budget = { windowStart: Number.NaN, used: 0 }
+  const spend = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    if (!(now - budget.windowStart < rateLimitWindowMs)) {
+      budget.windowStart = now
+      budget.used = 0
+    }
+    budget.used += 1
+    return Metric.set(rateLimitRemaining, Math.max(0, rateLimitPerHour - budget.used))
+  })
+
   /** One API call: may answer 429 or 503 at the configured rate (deterministic for the seed). */
   const apiCall = (deploymentId: string, what: string, step?: CloudStep) =>
-    Effect.suspend(() => {
+    Effect.zipRight(spend, Effect.suspend(() => {
       if (options.faults.cloudErrorRate <= 0) return Effect.void
       const key = `${deploymentId}/${what}`
       const attempt = (attempts.get(key) ?? 0) + 1
@@ -107,7 +124,7 @@ export const make = Effect.gen(function*() {
       return world.draw(deploymentId, what, attempt, "kind") < 0.5
         ? Effect.fail(cloudError("RateLimited", "429 rate_limit_exceeded: too many requests (simulated)", step))
         : Effect.fail(cloudError("Unavailable", "503 service unavailable (simulated)", step))
-    })
+    }))
 
   const now = Clock.currentTimeMillis
 

@@ -131,6 +131,10 @@ export const make = Effect.gen(function*() {
   const get = (id: DeploymentId) =>
     Effect.flatMap(Effect.mapError(env.repo.get(id), unavailable), Option.match({ onNone: () => Effect.fail(notFound(id)), onSome: Effect.succeed }))
 
+  /** One pass of a deployment's run through one status, as a trace span: its steps and adapter calls nest in it. */
+  const traced = <A, E, R>(record: DeploymentRecord, effect: Effect.Effect<A, E, R>) =>
+    Effect.withSpan(effect, "deployment.run", { attributes: { "deployment.id": record.id, "deployment.status": record.status } })
+
   const run = (id: DeploymentId): Effect.Effect<void> =>
     Effect.gen(function*() {
       const found = yield* storeCall(env, "reading the deployment", env.repo.get(id))
@@ -143,17 +147,17 @@ export const make = Effect.gen(function*() {
         switch (record.status) {
           case "pending":
           case "provisioning": {
-            const exit = yield* Effect.exit(phase0(env, record, flow))
+            const exit = yield* Effect.exit(traced(record, phase0(env, record, flow)))
             if (Exit.isFailure(exit) && !isSupersededExit(exit)) return yield* Effect.failCause(exit.cause)
             break
           }
           case "phase1-watching": {
             // Phase 1 ends with its outcome, or early when someone else changed the status (a wipe).
-            yield* Effect.raceFirst(phase1(env, record, flow), Effect.asVoid(statusLeaves(env, id, ["phase1-watching"])))
+            yield* traced(record, Effect.raceFirst(phase1(env, record, flow), Effect.asVoid(statusLeaves(env, id, ["phase1-watching"]))))
             break
           }
           case "wiping":
-            yield* runWipe(env, record)
+            yield* traced(record, runWipe(env, record))
             break
           case "ready": {
             const leaves = yield* Effect.raceFirst(

@@ -197,9 +197,37 @@ const yaml = HttpApiSchema.withEncoding(Schema.String, { kind: "Text", contentTy
 // ---------------------------------------------------------------------------------------------
 // Groups
 
+/** `?verbose` (any value, or none) answers in Kubernetes' text form instead of JSON. */
+const ProbeParams = Schema.Struct({ verbose: Schema.optional(Schema.String) })
+
+const probeDescription = (what: string) =>
+  `${what} 200 \`{"status":"ok"}\`, or 503 \`not-ready\` naming the failing checks. With \`?verbose\`: text/plain, one line per check (\`[+]store ok\`, \`[-]store failed: <reason>\`) and \`<probe> check passed|failed\`, as Kubernetes' own endpoints answer.`
+
 export class HealthGroup extends HttpApiGroup.make("health", { topLevel: true })
-  .add(HttpApiEndpoint.get("healthz", "/healthz").addSuccess(Health))
-  .add(HttpApiEndpoint.get("readyz", "/readyz").addSuccess(Health).addError(Unavailable)) {}
+  .add(
+    HttpApiEndpoint.get("livez", "/livez")
+      .setUrlParams(ProbeParams)
+      .addSuccess(Health)
+      .addError(Unavailable)
+      .annotate(OpenApi.Summary, "Liveness probe")
+      .annotate(OpenApi.Description, probeDescription("The process serves requests."))
+  )
+  .add(
+    HttpApiEndpoint.get("readyz", "/readyz")
+      .setUrlParams(ProbeParams)
+      .addSuccess(Health)
+      .addError(Unavailable)
+      .annotate(OpenApi.Summary, "Readiness probe")
+      .annotate(OpenApi.Description, probeDescription("The store answers, its migrations are applied, unfinished deployments are resumed (and, with replicas, leases renew)."))
+  )
+  .add(
+    HttpApiEndpoint.get("healthz", "/healthz")
+      .setUrlParams(ProbeParams)
+      .addSuccess(Health)
+      .addError(Unavailable)
+      .annotate(OpenApi.Summary, "Liveness probe (alias of /livez)")
+      .annotate(OpenApi.Description, probeDescription("Kept for existing probes: the same checks as /livez."))
+  ) {}
 
 export class PublicGroup extends HttpApiGroup.make("public")
   .add(HttpApiEndpoint.get("inFlightCount", "/deployments/in-flight-count").addSuccess(InFlightCount))

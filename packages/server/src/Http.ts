@@ -1,7 +1,6 @@
 /** The handlers of the HTTP API: authorisation, decoding and encoding around the ports and `Control`; no business rules. */
 import { HttpApiBuilder, HttpApiError, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import { SqlClient } from "@effect/sql"
 import {
   Deployment,
   DeploymentRepo,
@@ -35,6 +34,8 @@ import { isKey, jsonDepthExceeds, maxBodyBytes, maxJsonDepth, readBody } from ".
 import { PostbackLive } from "./KubeconfigDoor.js"
 import * as SqlStore from "./SqlStore.js"
 import * as SseFanout from "./SseFanout.js"
+import * as Probes from "./Probes.js"
+import * as Telemetry from "./Telemetry.js"
 
 export { maxBodyBytes, readBody }
 
@@ -327,23 +328,26 @@ const nodeResponseOf = (request: HttpServerRequest.HttpServerRequest) =>
 // ---------------------------------------------------------------------------------------------
 // Groups
 
+const probe = (name: Probes.ProbeName, urlParams: { readonly verbose?: string | undefined }) =>
+  Effect.gen(function* () {
+    const results = yield* Probes.run(name)
+    const failed = results.filter((result) => !result.ok)
+    if (urlParams.verbose !== undefined) {
+      return HttpServerResponse.text(Probes.renderVerbose(name, results), { status: failed.length === 0 ? 200 : 503 })
+    }
+    if (failed.length > 0) {
+      return yield* Effect.fail(
+        new Unavailable({ error: "not-ready", message: failed.map((result) => `${result.name}: ${result.reason ?? "failed"}`).join("; ") })
+      )
+    }
+    return HttpServerResponse.unsafeJson({ status: "ok" as const })
+  })
+
 const HealthLive = HttpApiBuilder.group(SovereignApi, "health", (handlers) =>
   handlers
-    .handle("healthz", () => Effect.succeed({ status: "ok" as const }))
-    .handle("readyz", () =>
-      Effect.gen(function* () {
-        const control = yield* Control
-        const sql = yield* SqlClient.SqlClient
-        const databaseUp = yield* sql`SELECT 1`.pipe(Effect.as(true), Effect.orElseSucceed(() => false))
-        const resumed = yield* control.ready
-        if (!databaseUp || !resumed) {
-          return yield* Effect.fail(
-            new Unavailable({ error: "not-ready", message: databaseUp ? "resuming deployments" : "the database is unreachable" })
-          )
-        }
-        return { status: "ok" as const }
-      })
-    )
+    .handle("livez", ({ urlParams }) => probe("livez", urlParams))
+    .handle("readyz", ({ urlParams }) => probe("readyz", urlParams))
+    .handle("healthz", ({ urlParams }) => probe("livez", urlParams))
 )
 
 const PublicLive = HttpApiBuilder.group(SovereignApi, "public", (handlers) =>
@@ -431,7 +435,9 @@ const DeploymentsLive = HttpApiBuilder.group(SovereignApi, "deployments", (handl
           Effect.provideService(DeploymentRepo.DeploymentRepo, yield* DeploymentRepo.DeploymentRepo),
           Effect.provideService(Handover.Handover, yield* Handover.Handover)
         )
-        const body = yield* fanout.events.open(record.id, start, nodeResponseOf(request)).pipe(Effect.catchAll(unavailable))
+        const response = nodeResponseOf(request)
+        const body = yield* fanout.events.open(record.id, start, response).pipe(Effect.catchAll(unavailable))
+        yield* Telemetry.countSseUntilClosed("events", response)
         return sseResponse(body)
       })
     )
@@ -499,7 +505,9 @@ const DeploymentsLive = HttpApiBuilder.group(SovereignApi, "deployments", (handl
           Effect.provideService(FlowEvents.FlowEvents, yield* FlowEvents.FlowEvents),
           Effect.provideService(JobRepo.JobRepo, yield* JobRepo.JobRepo)
         )
-        const body = yield* fanout.flow.open(record.id, start, nodeResponseOf(request)).pipe(Effect.catchAll(unavailable))
+        const response = nodeResponseOf(request)
+        const body = yield* fanout.flow.open(record.id, start, response).pipe(Effect.catchAll(unavailable))
+        yield* Telemetry.countSseUntilClosed("flow", response)
         return sseResponse(body)
       })
     )

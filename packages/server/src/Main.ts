@@ -8,6 +8,10 @@ import * as HandoverSigner from "./HandoverSigner.js"
 import * as HttpServer from "./HttpServer.js"
 import * as KeyCheck from "./KeyCheck.js"
 import { ensurePrivateDir } from "./internal/files.js"
+import * as Logging from "./Logging.js"
+import * as Probes from "./Probes.js"
+import * as Telemetry from "./Telemetry.js"
+import * as Tracing from "./Tracing.js"
 import * as Runtime from "./Runtime.js"
 import * as SecretBox from "./SecretBox.js"
 import * as ServerConfig from "./ServerConfig.js"
@@ -34,14 +38,17 @@ export const coreLayer = Layer.unwrapEffect(
       Layer.provideMerge(handover),
       Layer.provideMerge(Ids.layerCrypto)
     )
-    return orchestration.pipe(Layer.provideMerge(Auth.layer), Layer.provideMerge(storage))
+    return orchestration.pipe(Layer.provideMerge(Auth.layer), Layer.provideMerge(Probes.layer), Layer.provideMerge(storage))
   }))
 )
 
 /** The HTTP server over `coreLayer`, listening where the configuration says. */
 export const serverLayer = Layer.unwrapEffect(
   Effect.map(ServerConfig.ServerConfig, (config) =>
-    HttpServer.layer({ host: config.host, port: config.port }, { bodyTimeout: config.bodyTimeout }).pipe(Layer.provideMerge(coreLayer))
+    HttpServer.layer({ host: config.host, port: config.port }, { bodyTimeout: config.bodyTimeout }).pipe(
+      Layer.provideMerge(Telemetry.serverLayer({ host: config.host, port: config.metricsPort })),
+      Layer.provideMerge(coreLayer)
+    )
   )
 )
 
@@ -50,23 +57,41 @@ export const announceAndResume = Effect.gen(function* () {
   const url = yield* HttpServer.baseUrl
   const authenticator = yield* Auth.Authenticator
   const config = yield* ServerConfig.ServerConfig
-  yield* Console.log(`Sovereign is listening on ${url}`)
-  yield* Console.log(`  API         ${url}/api/v1  (OpenAPI: ${url}/api/v1/openapi.json)`)
-  yield* Console.log(`  world       cloud=${config.cloud} dns=${config.dns} watch=${config.watch} mesh=${config.mesh}${config.cloud === "simulator" ? ` speed=${config.simSpeed}` : ""}`)
-  yield* Console.log(`  database    ${Option.isSome(config.databaseUrl) ? "PostgreSQL (DATABASE_URL)" : `PGlite in ${config.dataDir}`}`)
+  const metrics = yield* Telemetry.MetricsAddress
+  const json = config.logFormat === "json"
+  // With JSON logs every line is a log entry a collector keeps, so the generated token is never among them.
+  const say = (line: string) => (json ? Effect.logInfo(line.trim()) : Console.log(line))
+  yield* say(`Sovereign is listening on ${url}`)
+  yield* say(`  API         ${url}/api/v1  (OpenAPI: ${url}/api/v1/openapi.json)`)
+  yield* say(`  probes      ${url}/livez  ${url}/readyz  (?verbose lists the checks)`)
+  yield* say(`  metrics     ${Option.match(metrics, { onNone: () => "off (SOVEREIGN_METRICS_PORT=off)", onSome: (address) => address.url })}`)
+  yield* say(`  traces      ${Option.getOrElse(config.otlpEndpoint, () => "off (set OTEL_EXPORTER_OTLP_ENDPOINT)")}`)
+  yield* say(`  world       cloud=${config.cloud} dns=${config.dns} watch=${config.watch} mesh=${config.mesh}${config.cloud === "simulator" ? ` speed=${config.simSpeed}` : ""}`)
+  yield* say(`  database    ${Option.isSome(config.databaseUrl) ? "PostgreSQL (DATABASE_URL)" : `PGlite in ${config.dataDir}`}`)
   // The token is printed once, when it is made; later starts name the file only, so logs never keep it.
   yield* Option.match(authenticator.generated, {
-    onNone: () => Console.log("  tokens      from SOVEREIGN_API_TOKENS"),
+    onNone: () => say("  tokens      from SOVEREIGN_API_TOKENS"),
     onSome: (generated) =>
-      generated.created
-        ? Console.log(`  admin token ${Redacted.value(generated.token)}  (generated now, stored in ${generated.file}; printed this once)`)
-        : Console.log(`  admin token in ${generated.file}`)
+      generated.created && !json
+        ? say(`  admin token ${Redacted.value(generated.token)}  (generated now, stored in ${generated.file}; printed this once)`)
+        : say(`  admin token in ${generated.file}`)
   })
-  yield* Console.log(`Next: npx sovereign deploy examples/deployment.json --follow`)
+  if (!json) yield* say(`Next: npx sovereign deploy examples/deployment.json --follow`)
   yield* Runtime.resumeAll
 })
 
+/** Logs in the configured format and the tracer (none without OTEL_EXPORTER_OTLP_ENDPOINT), under everything else. */
+export const observabilityLayer = Layer.unwrapEffect(
+  Effect.map(ServerConfig.ServerConfig, (config) =>
+    Layer.mergeAll(Logging.layer(config.logFormat), Tracing.layer({ endpoint: config.otlpEndpoint }))
+  )
+)
+
 /** `sovereign serve`: runs until interrupted (SIGTERM/SIGINT close every scope: fibers stop, the database closes). */
 export const serve = Layer.launch(
-  Layer.effectDiscard(announceAndResume).pipe(Layer.provideMerge(serverLayer), Layer.provide(ServerConfig.layer))
+  Layer.effectDiscard(announceAndResume).pipe(
+    Layer.provideMerge(serverLayer),
+    Layer.provide(observabilityLayer),
+    Layer.provide(ServerConfig.layer)
+  )
 )

@@ -8,6 +8,7 @@ import * as Orchestrator from "@sovereign/core/Orchestrator"
 import { CloudProvider, ClusterWatch, DnsProvider, MeshProvider } from "@sovereign/core"
 import { Context, Duration, Effect, Layer, Option, Ref } from "effect"
 import { World } from "./Adapters.js"
+import * as Instrumented from "./Instrumented.js"
 import * as KubeconfigInspector from "./KubeconfigInspector.js"
 import { Control, ControlError, type ControlService } from "./Control.js"
 import { ServerConfig, publicUrlOf } from "./ServerConfig.js"
@@ -61,10 +62,13 @@ export const settingsLayer = Layer.effect(
 /** The world's ports as the services the orchestrator reads from its context. */
 const worldPorts = Layer.effectContext(
   Effect.map(World, (world) => {
-    let context = Context.make(CloudProvider.CloudProvider, world.cloud).pipe(Context.add(ClusterWatch.ClusterWatch, world.watch))
-    if (Option.isSome(world.access)) context = Context.add(context, ClusterWatch.ClusterAccess, world.access.value)
-    if (Option.isSome(world.dns)) context = Context.add(context, DnsProvider.DnsProvider, world.dns.value)
-    if (Option.isSome(world.mesh)) context = Context.add(context, MeshProvider.MeshProvider, world.mesh.value)
+    // Every adapter call is a span and counted (Instrumented); the adapters themselves know nothing of it.
+    let context = Context.make(CloudProvider.CloudProvider, Instrumented.cloud(world.cloud)).pipe(
+      Context.add(ClusterWatch.ClusterWatch, Instrumented.watch(world.watch))
+    )
+    if (Option.isSome(world.access)) context = Context.add(context, ClusterWatch.ClusterAccess, Instrumented.access(world.access.value))
+    if (Option.isSome(world.dns)) context = Context.add(context, DnsProvider.DnsProvider, Instrumented.dns(world.dns.value))
+    if (Option.isSome(world.mesh)) context = Context.add(context, MeshProvider.MeshProvider, Instrumented.mesh(world.mesh.value))
     return context
   })
 )
@@ -72,6 +76,7 @@ const worldPorts = Layer.effectContext(
 /** The orchestrator over the world (needs the store ports, `Ids`, `Secrets` and `Handover`). */
 export const orchestratorLayer = Orchestrator.layer.pipe(
   Layer.provide(worldPorts),
+  Layer.provide(Instrumented.storeLayer),
   Layer.provide(settingsLayer),
   Layer.provide(KubeconfigInspector.layer)
 )

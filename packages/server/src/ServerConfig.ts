@@ -5,6 +5,7 @@ export type CloudMode = "simulator" | "hetzner"
 export type DnsMode = "simulator" | "powerdns" | "none"
 export type MeshMode = "simulator" | "cilium"
 export type WatchMode = "simulator" | "kubernetes"
+export type LogFormat = "json" | "pretty"
 
 export interface ServerConfigShape {
   readonly host: string
@@ -27,6 +28,15 @@ export interface ServerConfigShape {
   readonly dnsSubdomains: Option.Option<ReadonlyArray<string>>
   /** How long a client may take to send a whole request (a stalled body is answered 408 and closed). */
   readonly bodyTimeout: Duration.Duration
+  /**
+   * Where `/metrics` is served: a port of its own (default 9464, 0 picks a free one), never the API
+   * port, so a scraper needs no API token and the API's doors stay as they are; none when `off`.
+   */
+  readonly metricsPort: Option.Option<number>
+  /** `json`: one JSON object per log line (for collectors); `pretty`: the readable form. */
+  readonly logFormat: LogFormat
+  /** OTLP/HTTP endpoint for traces (`OTEL_EXPORTER_OTLP_ENDPOINT`); no tracer at all when unset. */
+  readonly otlpEndpoint: Option.Option<string>
 }
 
 export class ServerConfig extends Context.Tag("@sovereign/server/ServerConfig")<ServerConfig, ServerConfigShape>() {}
@@ -38,6 +48,24 @@ const optionalRedacted = (name: string) =>
 
 const optionalString = (name: string) =>
   Config.option(Config.string(name)).pipe(Config.map(Option.filter((value) => value.trim() !== "")))
+
+/** The port OpenTelemetry's Prometheus exporter uses by convention. */
+export const defaultMetricsPort = 9464
+
+/** Every environment variable the server reads (the Kubernetes manifests are checked against it). */
+export const variables = [
+  "SOVEREIGN_HOST", "SOVEREIGN_PORT", "SOVEREIGN_DATA_DIR", "DATABASE_URL", "SOVEREIGN_API_TOKENS", "SOVEREIGN_SECRET_KEY",
+  "SOVEREIGN_PUBLIC_URL", "SOVEREIGN_CLOUD", "SOVEREIGN_DNS", "SOVEREIGN_MESH", "SOVEREIGN_WATCH", "SOVEREIGN_SIM_SPEED",
+  "SOVEREIGN_SIM_SEED", "SOVEREIGN_SIM_FAULTS", "SOVEREIGN_PHASE1_TIMEOUT", "SOVEREIGN_READY_SENTINEL", "SOVEREIGN_DNS_SUBDOMAINS",
+  "SOVEREIGN_BODY_TIMEOUT", "SOVEREIGN_METRICS_PORT", "SOVEREIGN_LOG_FORMAT", "OTEL_EXPORTER_OTLP_ENDPOINT"
+] as const
+
+/** The adapters' own variables (read by their `layerConfig`), which a deployment may also set. */
+export const adapterVariables = [
+  "HCLOUD_TOKEN", "HCLOUD_ENDPOINT", "PDNS_API_URL", "PDNS_API_KEY", "PDNS_SERVER_ID", "SOVEREIGN_HANDOVER_CLUSTER_ACCESS",
+  "SOVEREIGN_HANDOVER_CLUSTER_ROLE", "SOVEREIGN_KUBE_REQUEST_TIMEOUT", "SOVEREIGN_KUBE_RECONNECT_MAX_DELAY",
+  "SOVEREIGN_KUBE_REACHABILITY_BUDGET", "SOVEREIGN_KUBE_TAIL_LOGS"
+] as const
 
 export const config: Config.Config<ServerConfigShape> = Config.all({
   host: Config.string("SOVEREIGN_HOST").pipe(Config.withDefault("127.0.0.1")),
@@ -65,7 +93,17 @@ export const config: Config.Config<ServerConfigShape> = Config.all({
   bodyTimeout: Config.duration("SOVEREIGN_BODY_TIMEOUT").pipe(
     Config.withDefault(Duration.seconds(30)),
     Config.validate({ message: "SOVEREIGN_BODY_TIMEOUT must be a positive duration", validation: (duration) => Duration.greaterThan(duration, Duration.zero) })
-  )
+  ),
+  metricsPort: Config.string("SOVEREIGN_METRICS_PORT").pipe(
+    Config.withDefault(String(defaultMetricsPort)),
+    Config.validate({
+      message: "SOVEREIGN_METRICS_PORT must be a port (0-65535, 0 picks a free one) or off",
+      validation: (value) => value.trim() === "off" || (/^\d{1,5}$/.test(value.trim()) && Number(value) <= 65535)
+    }),
+    Config.map((value) => (value.trim() === "off" ? Option.none() : Option.some(Number(value.trim()))))
+  ),
+  logFormat: Config.literal("json", "pretty")("SOVEREIGN_LOG_FORMAT").pipe(Config.withDefault("pretty" as const)),
+  otlpEndpoint: optionalString("OTEL_EXPORTER_OTLP_ENDPOINT")
 })
 
 export const layer: Layer.Layer<ServerConfig, import("effect/ConfigError").ConfigError> = Layer.effect(ServerConfig, config)

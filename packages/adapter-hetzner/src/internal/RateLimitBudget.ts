@@ -1,5 +1,8 @@
 /** One client-side token bucket per Hetzner project, kept in step with the RateLimit-* response headers. */
-import { Clock, Duration, Effect } from "effect"
+import { Clock, Duration, Effect, Metric } from "effect"
+
+/** The server exports it as `sovereign_cloud_ratelimit_remaining{provider="hetzner"}` (no description: the key must match its own). */
+const remainingGauge = Metric.gauge("sovereign_cloud_ratelimit_remaining").pipe(Metric.tagged("provider", "hetzner"))
 
 /** What one response said about the project's budget. */
 export interface RateLimitHeaders {
@@ -78,6 +81,7 @@ export const make = (): RateLimitBudget => {
         // Reset is rounded up to whole seconds, so this rate is never above the real one.
         state.refillPerMs = (headers.limit - headers.remaining) / (resetMs - now)
       }
+      yield* Metric.set(remainingGauge, headers.remaining)
       state.limit = headers.limit
       // Requests still in flight may not have been counted by the API yet: assume they were not.
       const trusted = headers.remaining - state.inFlight

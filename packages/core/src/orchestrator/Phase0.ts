@@ -146,7 +146,10 @@ const runStep = (
     }])
     yield* flow.publish
     return { _tag: "Failed" as const, message }
-  })
+  }).pipe(
+    Effect.annotateLogs({ step: step.name, region: step.region }),
+    Effect.withSpan("deployment.step", { attributes: { "deployment.id": record.id, step: step.name, region: step.region } })
+  )
 
 const runRegion = (
   env: Environment,

@@ -1,0 +1,59 @@
+/**
+ * `/livez` and `/readyz` of the real server process on a PostgreSQL of the test's own: `?verbose` lists
+ * each check as Kubernetes does; the store check fails while PostgreSQL is stopped (liveness holds) and
+ * passes again once it is back.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as PrivatePostgres from "./support/privatePostgres.js"
+import { start, waitUntil } from "./support/process.js"
+import { testToken } from "./support/tokens.js"
+
+const token = testToken("probes-admin")
+
+describe("probes", () => {
+  it("/readyz?verbose shows a failing store check while PostgreSQL is stopped and recovers when it is back", { timeout: 300_000 }, async () => {
+    const postgres = await PrivatePostgres.create()
+    const server = await start({
+      SOVEREIGN_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-probes-")),
+      SOVEREIGN_API_TOKENS: `${token}:admin:admin@example.com`,
+      SOVEREIGN_SECRET_KEY: "c".repeat(64),
+      DATABASE_URL: postgres.url
+    })
+    const get = async (route: string) => {
+      const response = await fetch(`${server.url}${route}`)
+      return { status: response.status, type: response.headers.get("content-type") ?? "", text: await response.text() }
+    }
+    try {
+      const ready = await get("/readyz?verbose")
+      expect(ready.status).toBe(200)
+      expect(ready.type).toMatch(/^text\/plain/)
+      expect(ready.text).toBe("[+]store ok\n[+]migrations ok\n[+]deployments-resumed ok\nreadyz check passed\n")
+      expect(await get("/readyz")).toMatchObject({ status: 200, text: '{"status":"ok"}' })
+      expect(await get("/livez?verbose")).toMatchObject({ status: 200, text: "[+]ping ok\nlivez check passed\n" })
+      expect((await get("/healthz")).status).toBe(200)
+
+      postgres.stop()
+      let down = { status: 0, type: "", text: "" }
+      await waitUntil(async () => (down = await get("/readyz?verbose")).status === 503, 60_000, () => `readyz stayed ${down.status}: ${down.text}`)
+      expect(down.text).toMatch(/^\[-\]store failed: .+$/m)
+      expect(down.text).toMatch(/readyz check failed\n$/)
+      const plain = await get("/readyz")
+      expect(plain.status).toBe(503)
+      expect(JSON.parse(plain.text)).toMatchObject({ error: "not-ready", message: expect.stringContaining("store:") })
+      // The process itself is alive: Kubernetes must not restart it for a database outage.
+      expect((await get("/livez")).status).toBe(200)
+
+      postgres.start()
+      let up = { status: 0, type: "", text: "" }
+      await waitUntil(async () => (up = await get("/readyz?verbose")).status === 200, 120_000, () => `readyz stayed ${up.status}: ${up.text}`)
+      expect(up.text).toContain("[+]store ok")
+      expect(up.text).toContain("readyz check passed")
+    } finally {
+      await server.kill("SIGTERM")
+      postgres.destroy()
+    }
+  })
+})
