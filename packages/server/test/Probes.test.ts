@@ -4,16 +4,40 @@
  * passes again once it is back.
  */
 import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { Control, type ControlService } from "../src/Control.js"
+import * as Database from "../src/Database.js"
+import * as Probes from "../src/Probes.js"
 import * as PrivatePostgres from "./support/privatePostgres.js"
 import { start, waitUntil } from "./support/process.js"
 import { testToken } from "./support/tokens.js"
 
 const token = testToken("probes-admin")
 
+const resumedControl = Layer.succeed(Control, { ready: Effect.succeed(true) } as unknown as ControlService)
+
 describe("probes", () => {
+  it.effect("a check another module registers joins /readyz, its failure named with its reason; a later one of the same name replaces it", () =>
+    Effect.gen(function* () {
+      const before = yield* Probes.run("readyz")
+      expect(before.map((result) => result.name)).toEqual(["store", "migrations", "deployments-resumed"])
+      expect(before.every((result) => result.ok)).toBe(true)
+      yield* Probes.add("readyz", { name: "leases", run: Effect.fail(new Probes.CheckFailed({ reason: "lease renewal is 40 s late" })) })
+      const failing = yield* Probes.run("readyz")
+      expect(Probes.renderVerbose("readyz", failing)).toBe(
+        "[+]store ok\n[+]migrations ok\n[+]deployments-resumed ok\n[-]leases failed: lease renewal is 40 s late\nreadyz check failed\n"
+      )
+      yield* Probes.add("readyz", { name: "leases", run: Effect.void })
+      expect((yield* Probes.run("readyz")).every((result) => result.ok)).toBe(true)
+      // Liveness does not depend on readiness checks.
+      expect(yield* Probes.run("livez")).toEqual([{ name: "ping", ok: true }])
+    }).pipe(Effect.provide(Layer.mergeAll(Probes.layer, resumedControl, Database.layerPglite(undefined))))
+  )
+
+
   it("/readyz?verbose shows a failing store check while PostgreSQL is stopped and recovers when it is back", { timeout: 300_000 }, async () => {
     const postgres = await PrivatePostgres.create()
     const server = await start({
