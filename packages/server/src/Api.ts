@@ -204,6 +204,7 @@ const probeDescription = (what: string) =>
   `${what} 200 \`{"status":"ok"}\`, or 503 \`not-ready\` naming the failing checks. With \`?verbose\`: text/plain, one line per check (\`[+]store ok\`, \`[-]store failed: <reason>\`) and \`<probe> check passed|failed\`, as Kubernetes' own endpoints answer.`
 
 export class HealthGroup extends HttpApiGroup.make("health", { topLevel: true })
+  .annotate(OpenApi.Description, "Probes for Kubernetes and load balancers; no token.")
   .add(
     HttpApiEndpoint.get("livez", "/livez")
       .setUrlParams(ProbeParams)
@@ -230,14 +231,21 @@ export class HealthGroup extends HttpApiGroup.make("health", { topLevel: true })
   ) {}
 
 export class PublicGroup extends HttpApiGroup.make("public")
-  .add(HttpApiEndpoint.get("inFlightCount", "/deployments/in-flight-count").addSuccess(InFlightCount))
-  .add(HttpApiEndpoint.get("jwks", "/handover/jwks.json").addSuccess(Jwks))
+  .annotate(OpenApi.Description, "Public answers: the Phase-0 load and the handover token keys; no token.")
+  .add(HttpApiEndpoint.get("inFlightCount", "/deployments/in-flight-count")
+      .annotate(OpenApi.Summary, "Count deployments in Phase 0 (public)").addSuccess(InFlightCount))
+  .add(HttpApiEndpoint.get("jwks", "/handover/jwks.json")
+      .annotate(OpenApi.Summary, "Public keys of handover tokens (JWKS)").addSuccess(Jwks))
   .addError(Unavailable)
   .prefix("/api/v1") {}
 
 export class PostbackGroup extends HttpApiGroup.make("postback")
+  .annotate(OpenApi.Description, "Call-backs from the control planes a deployment creates; the region's postback token.")
   .add(
     HttpApiEndpoint.put("putKubeconfig", "/deployments/:id/kubeconfig")
+      .annotate(OpenApi.Summary, "Deliver a region's kubeconfig (call-back)")
+      // The region's postback token (or the owner's operator token) is checked by the door itself, as a bearer token.
+      .annotate(OpenApi.Override, { security: [{ bearer: [] }] })
       .setPath(Id)
       .setUrlParams(Schema.Struct({ region: Schema.optional(Schema.String) }))
       .setPayload(HttpApiSchema.withEncoding(Schema.String, { kind: "Text", contentType: "application/yaml" }))
@@ -261,8 +269,10 @@ export class PostbackGroup extends HttpApiGroup.make("postback")
   .prefix("/api/v1") {}
 
 export class DeploymentsGroup extends HttpApiGroup.make("deployments")
+  .annotate(OpenApi.Description, "Deployments, their jobs, events, flow graph and DNS plan; an operator's bearer token.")
   .add(
     HttpApiEndpoint.post("create", "/deployments")
+      .annotate(OpenApi.Summary, "Submit a deployment")
       .setPayload(DeploymentRequestBody)
       .addSuccess(Created, { status: 201 })
       .addError(InvalidRequest)
@@ -270,19 +280,24 @@ export class DeploymentsGroup extends HttpApiGroup.make("deployments")
       .addError(PayloadTooLarge)
       .addError(UnsupportedMediaType)
   )
-  .add(HttpApiEndpoint.get("list", "/deployments").addSuccess(Schema.Struct({ deployments: Schema.Array(DeploymentSummary) })))
-  .add(HttpApiEndpoint.get("get", "/deployments/:id").setPath(Id).addSuccess(DeploymentState).addError(NotFound))
+  .add(HttpApiEndpoint.get("list", "/deployments")
+      .annotate(OpenApi.Summary, "List deployments").addSuccess(Schema.Struct({ deployments: Schema.Array(DeploymentSummary) })))
+  .add(HttpApiEndpoint.get("get", "/deployments/:id")
+      .annotate(OpenApi.Summary, "Show a deployment").setPath(Id).addSuccess(DeploymentState).addError(NotFound))
   .add(
     HttpApiEndpoint.del("remove", "/deployments/:id")
+      .annotate(OpenApi.Summary, "Delete a deployment's record")
       .setPath(Id)
       .addSuccess(Deleted)
       .addError(NotFound)
       .addError(Conflict)
       .addError(Unprocessable)
   )
-  .add(HttpApiEndpoint.post("retry", "/deployments/:id/retry").setPath(Id).addSuccess(Accepted, { status: 202 }).addError(NotFound).addError(Conflict))
+  .add(HttpApiEndpoint.post("retry", "/deployments/:id/retry")
+      .annotate(OpenApi.Summary, "Retry a failed deployment").setPath(Id).addSuccess(Accepted, { status: 202 }).addError(NotFound).addError(Conflict))
   .add(
     HttpApiEndpoint.post("wipe", "/deployments/:id/wipe")
+      .annotate(OpenApi.Summary, "Wipe a deployment")
       .setPath(Id)
       .setUrlParams(Schema.Struct({ force: Schema.optional(Schema.Literal("true", "false", "1", "0")) }))
       .addSuccess(Accepted, { status: 202 })
@@ -290,23 +305,28 @@ export class DeploymentsGroup extends HttpApiGroup.make("deployments")
       .addError(Conflict)
       .addError(Unprocessable)
   )
-  .add(HttpApiEndpoint.post("finalise", "/deployments/:id/finalise").setPath(Id).addSuccess(DeploymentState).addError(NotFound).addError(Conflict))
+  .add(HttpApiEndpoint.post("finalise", "/deployments/:id/finalise")
+      .annotate(OpenApi.Summary, "Finalise a handed-over deployment").setPath(Id).addSuccess(DeploymentState).addError(NotFound).addError(Conflict))
   .add(
     HttpApiEndpoint.get("events", "/deployments/:id/events")
+      .annotate(OpenApi.Summary, "Follow a deployment's events (SSE)")
       .setPath(Id)
       .addSuccess(sse)
       .addError(NotFound)
       .annotate(OpenApi.Description, "Server-sent events: replay after Last-Event-ID, then live; `handover-ready`; ends with `done`.")
   )
-  .add(HttpApiEndpoint.get("jobs", "/deployments/:id/jobs").setPath(Id).addSuccess(Schema.Struct({ jobs: Schema.Array(Job.Job) })).addError(NotFound))
+  .add(HttpApiEndpoint.get("jobs", "/deployments/:id/jobs")
+      .annotate(OpenApi.Summary, "List a deployment's jobs").setPath(Id).addSuccess(Schema.Struct({ jobs: Schema.Array(Job.Job) })).addError(NotFound))
   .add(
     HttpApiEndpoint.get("job", "/deployments/:id/jobs/:jobName")
+      .annotate(OpenApi.Summary, "Show a job with its executions")
       .setPath(Schema.Struct({ id: Schema.String, jobName: Schema.String }))
       .addSuccess(JobRepo.JobWithExecutions)
       .addError(NotFound)
   )
   .add(
     HttpApiEndpoint.get("logs", "/deployments/:id/executions/:execId/logs")
+      .annotate(OpenApi.Summary, "Read an execution's log lines")
       .setPath(Schema.Struct({ id: Schema.String, execId: Schema.String }))
       .setUrlParams(
         Schema.Struct({
@@ -319,6 +339,7 @@ export class DeploymentsGroup extends HttpApiGroup.make("deployments")
   )
   .add(
     HttpApiEndpoint.get("getKubeconfig", "/deployments/:id/kubeconfig")
+      .annotate(OpenApi.Summary, "Download a region's kubeconfig")
       .setPath(Id)
       .setUrlParams(Schema.Struct({ region: Schema.optional(Schema.String) }))
       .addSuccess(yaml)
@@ -326,6 +347,7 @@ export class DeploymentsGroup extends HttpApiGroup.make("deployments")
   )
   .add(
     HttpApiEndpoint.get("dnsPlan", "/deployments/:id/dns/plan")
+      .annotate(OpenApi.Summary, "Show the DNS dry run")
       .setPath(Id)
       .addSuccess(DnsPublish.PublishResult)
       .addError(NotFound)
@@ -336,9 +358,11 @@ export class DeploymentsGroup extends HttpApiGroup.make("deployments")
         "The DNS dry run (SPEC 2.7): per zone, the record sets publishing would create, update and delete now, and the warnings (records of others, conflicts, wildcards, missing zones). Changes nothing. 409 `no-load-balancer` before Phase 0 has finished, `dns-disabled` with SOVEREIGN_DNS=none."
       )
   )
-  .add(HttpApiEndpoint.get("flowSnapshot", "/flows/:id/snapshot").setPath(Id).addSuccess(FlowMessage.Snapshot).addError(NotFound))
+  .add(HttpApiEndpoint.get("flowSnapshot", "/flows/:id/snapshot")
+      .annotate(OpenApi.Summary, "Read the flow graph snapshot").setPath(Id).addSuccess(FlowMessage.Snapshot).addError(NotFound))
   .add(
     HttpApiEndpoint.get("flowStream", "/flows/:id/stream")
+      .annotate(OpenApi.Summary, "Follow the flow graph (SSE)")
       .setPath(Id)
       .addSuccess(sse)
       .addError(NotFound)
@@ -346,6 +370,7 @@ export class DeploymentsGroup extends HttpApiGroup.make("deployments")
   )
   .add(
     HttpApiEndpoint.get("inventory", "/simulator/inventory")
+      .annotate(OpenApi.Summary, "List simulated cloud resources (admin)")
       .addSuccess(Inventory)
       .addError(Forbidden)
       .addError(NotFound)
@@ -359,6 +384,24 @@ export class DeploymentsGroup extends HttpApiGroup.make("deployments")
   .middleware(OperatorAuth)
   .prefix("/api/v1") {}
 
+/**
+ * Effect's JSON Schema gives every `Schema.Unknown` the same `$id` ("/schemas/unknown"); inlined at
+ * several places of one document (the flow snapshot's `meta` values) that is a duplicate `$id`, which
+ * a strict OpenAPI 3.1 validator refuses. The `$id`s of such built-in schemas name nothing: drop them.
+ */
+export const withoutDuplicateIds = (spec: Record<string, any>): Record<string, any> => {
+  const strip = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(strip)
+    if (value === null || typeof value !== "object") return value
+    return Object.fromEntries(
+      Object.entries(value)
+        .filter(([key, inner]) => !(key === "$id" && typeof inner === "string" && inner.startsWith("/schemas/")))
+        .map(([key, inner]) => [key, strip(inner)])
+    )
+  }
+  return strip(spec) as Record<string, any>
+}
+
 export class SovereignApi extends HttpApi.make("sovereign")
   .add(HealthGroup)
   .add(PublicGroup)
@@ -367,6 +410,19 @@ export class SovereignApi extends HttpApi.make("sovereign")
   .addError(InvalidRequest)
   .addError(TooManyRequests)
   .annotate(OpenApi.Title, "Sovereign")
-  .annotate(OpenApi.Version, "1") {}
+  .annotate(OpenApi.Version, "1")
+  .annotate(OpenApi.Description, "Builds sovereign multi-region Kubernetes platforms, follows them to ready and hands them over (SPEC §5).")
+  .annotate(OpenApi.License, { name: "Apache-2.0", url: "https://www.apache.org/licenses/LICENSE-2.0" })
+  .annotate(OpenApi.Servers, [
+    {
+      url: "{scheme}://{authority}",
+      description: "A Sovereign server (SOVEREIGN_PUBLIC_URL); `npm start` listens on http://127.0.0.1:8080",
+      variables: {
+        scheme: { default: "http", enum: ["http", "https"], description: "https behind a TLS-terminating proxy" },
+        authority: { default: "127.0.0.1:8080", description: "host and port" }
+      }
+    }
+  ])
+  .annotate(OpenApi.Transform, withoutDuplicateIds) {}
 
 export const openApi = OpenApi.fromApi(SovereignApi)
