@@ -183,7 +183,8 @@ export const make = (options: SimulatorOptions) =>
     }
     const scaled = (simulated: Duration.DurationInput) => {
       const duration = Duration.decode(simulated)
-      return Duration.isFinite(duration) ? Duration.millis(Duration.toMillis(duration) / options.speed) : duration
+      // Whole milliseconds: simulated times become timestamps, and time is integer unix ms everywhere.
+      return Duration.isFinite(duration) ? Duration.millis(Math.round(Duration.toMillis(duration) / options.speed)) : duration
     }
     const read = (deploymentId: string) =>
       Effect.suspend(() => {

@@ -9,6 +9,7 @@ import { StepResult } from "./CloudProvider.js"
 import { PublicSpec, type DeploymentId } from "./Deployment.js"
 import * as DeploymentStatus from "./DeploymentStatus.js"
 import { MeshRegionStatus } from "./MeshPlan.js"
+import { UnixMillis } from "./Time.js"
 
 /** The deployment statuses: one definition, the status machine's (SPEC 2.3). */
 export const Status = DeploymentStatus.DeploymentStatus
@@ -41,14 +42,14 @@ export const RegionResult = Schema.Struct({
   loadBalancerIP: Schema.optional(Schema.String),
   consoleLoadBalancerIP: Schema.optional(Schema.String),
   /** Unix ms at which the region's kubeconfig call-back arrived. */
-  kubeconfigAt: Schema.optional(Schema.Number),
+  kubeconfigAt: Schema.optional(UnixMillis),
   phase1: Schema.optional(RegionHealth),
   error: Schema.optional(Schema.String)
 })
 export type RegionResult = typeof RegionResult.Type
 
 export const DnsResult = Schema.Struct({
-  at: Schema.Number,
+  at: UnixMillis,
   created: Schema.Number,
   updated: Schema.Number,
   deleted: Schema.Number,
@@ -63,9 +64,9 @@ export const DeploymentResults = Schema.Struct({
   dns: Schema.optional(DnsResult),
   mesh: Schema.optional(Schema.Array(MeshRegionStatus)),
   /** Unix ms at which the handover was prepared and `handover-ready` announced. */
-  handoverAt: Schema.optional(Schema.Number),
+  handoverAt: Schema.optional(UnixMillis),
   /** Set when a wipe could not finish: such a deployment is wiped again, never retried. */
-  wipeFailedAt: Schema.optional(Schema.Number)
+  wipeFailedAt: Schema.optional(UnixMillis)
 })
 export type DeploymentResults = typeof DeploymentResults.Type
 
@@ -84,11 +85,11 @@ export const DeploymentRecord = Schema.Struct({
   /** Incremented by every successful `update`; the optimistic lock. */
   version: Schema.Number,
   /** Unix milliseconds. */
-  createdAt: Schema.Number,
-  updatedAt: Schema.Number,
-  phase1StartedAt: Schema.optional(Schema.Number),
-  finishedAt: Schema.optional(Schema.Number),
-  adoptedAt: Schema.optional(Schema.Number)
+  createdAt: UnixMillis,
+  updatedAt: UnixMillis,
+  phase1StartedAt: Schema.optional(UnixMillis),
+  finishedAt: Schema.optional(UnixMillis),
+  adoptedAt: Schema.optional(UnixMillis)
 })
 export type DeploymentRecord = typeof DeploymentRecord.Type
 
@@ -106,7 +107,7 @@ export const DeploymentEvent = Schema.Struct({
   seq: Schema.Number,
   deploymentId: Schema.String,
   /** Unix milliseconds. */
-  at: Schema.Number,
+  at: UnixMillis,
   phase: EventPhase,
   level: EventLevel,
   message: Schema.String,
@@ -135,13 +136,13 @@ export const JournalEntry = Schema.Struct({
   status: StepStatus,
   attempts: Schema.Number,
   /** Unix milliseconds of this entry. */
-  at: Schema.Number,
+  at: UnixMillis,
   result: Schema.optional(StepResult),
   error: Schema.optional(Schema.String)
 })
 export type JournalEntry = typeof JournalEntry.Type
 
-export const DeploymentRepoErrorReason = Schema.Literal("NotFound", "Conflict", "VersionConflict", "Unavailable", "Unknown")
+export const DeploymentRepoErrorReason = Schema.Literal("NotFound", "Conflict", "VersionConflict", "Invalid", "Unavailable", "Unknown")
 
 export class DeploymentRepoError extends Schema.TaggedError<DeploymentRepoError>()("DeploymentRepoError", {
   reason: DeploymentRepoErrorReason,

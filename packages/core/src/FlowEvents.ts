@@ -2,8 +2,9 @@
 import { Context, Schema } from "effect"
 import type { Effect, Option, Stream } from "effect"
 import type { DeploymentId } from "./Deployment.js"
+import { UnixMillis } from "./Time.js"
 
-export const FlowEventsErrorReason = Schema.Literal("Conflict", "Unavailable", "Unknown")
+export const FlowEventsErrorReason = Schema.Literal("Conflict", "Invalid", "Unavailable", "Unknown")
 
 export class FlowEventsError extends Schema.TaggedError<FlowEventsError>()("FlowEventsError", {
   reason: FlowEventsErrorReason,
@@ -25,7 +26,7 @@ export const FlowEvent = Schema.Struct({
   seq: Schema.Number,
   deploymentId: Schema.String,
   /** Unix milliseconds. */
-  at: Schema.Number,
+  at: UnixMillis,
   message: Schema.Unknown
 })
 export type FlowEvent = typeof FlowEvent.Type

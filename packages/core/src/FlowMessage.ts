@@ -1,11 +1,12 @@
 /** The FlowMessage wire contract, schema version 1: flows, nodes, relationships and the six messages (SPEC 2.5). */
 import { Schema } from "effect"
+import { UnixMillis } from "./Time.js"
 
 /** Additive optional fields and new relationship types keep version 1; renaming a discriminator or a required field is version 2. */
 export const schemaVersion = 1 as const
 
 /** Unix milliseconds. */
-export const Timestamp = Schema.Number
+export const Timestamp = UnixMillis
 
 const Meta = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 

@@ -1,5 +1,6 @@
 /** Jobs: the units of work shown to an operator, their names, merge rules and failure cascade (SPEC 2.4). */
 import { Schema } from "effect"
+import { Millis, UnixMillis } from "./Time.js"
 
 export const JobStatus = Schema.Literal("pending", "running", "succeeded", "failed")
 export type JobStatus = typeof JobStatus.Type
@@ -23,9 +24,9 @@ export const Job = Schema.Struct({
   dependsOn: Schema.Array(Schema.String),
   status: JobStatus,
   /** Unix milliseconds. */
-  startedAt: Schema.optional(Schema.Number),
-  finishedAt: Schema.optional(Schema.Number),
-  durationMs: Schema.Number,
+  startedAt: Schema.optional(UnixMillis),
+  finishedAt: Schema.optional(UnixMillis),
+  durationMs: Millis,
   latestExecutionId: Schema.optional(Schema.String),
   /** Why the job has its status when that is not self-evident (`dependency install-cilium failed`). */
   reason: Schema.optional(Schema.String)
@@ -38,7 +39,7 @@ export type LogLevel = typeof LogLevel.Type
 export const LogLine = Schema.Struct({
   lineNumber: Schema.Number,
   /** Unix milliseconds. */
-  timestamp: Schema.Number,
+  timestamp: UnixMillis,
   level: LogLevel,
   message: Schema.String
 })
@@ -52,8 +53,8 @@ export const Execution = Schema.Struct({
   jobId: Schema.String,
   deploymentId: Schema.String,
   status: ExecutionStatus,
-  startedAt: Schema.Number,
-  finishedAt: Schema.optional(Schema.Number),
+  startedAt: UnixMillis,
+  finishedAt: Schema.optional(UnixMillis),
   lineCount: Schema.Number
 })
 export type Execution = typeof Execution.Type

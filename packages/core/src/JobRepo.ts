@@ -3,6 +3,7 @@ import { Context, Data, Either, Schema } from "effect"
 import type { Effect, Option } from "effect"
 import type { DeploymentId } from "./Deployment.js"
 import { Execution, finishExecution, Job, jobId, jobNameOf, LogLevel, LogLine, merge } from "./Job.js"
+import { UnixMillis } from "./Time.js"
 
 export const JobRepoErrorReason = Schema.Literal("NotFound", "Invalid", "Conflict", "Unavailable", "Unknown")
 
@@ -24,7 +25,7 @@ export const JobWithExecutions = Schema.Struct({
 })
 export type JobWithExecutions = typeof JobWithExecutions.Type
 
-export const NewLogLine = Schema.Struct({ timestamp: Schema.Number, level: LogLevel, message: Schema.String })
+export const NewLogLine = Schema.Struct({ timestamp: UnixMillis, level: LogLevel, message: Schema.String })
 export type NewLogLine = typeof NewLogLine.Type
 
 export const LogPage = Schema.Struct({

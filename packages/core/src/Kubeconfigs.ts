@@ -2,8 +2,9 @@
 import { Context, Schema } from "effect"
 import type { Effect, Option, Redacted } from "effect"
 import type { DeploymentId } from "./Deployment.js"
+import { UnixMillis } from "./Time.js"
 
-export const KubeconfigErrorReason = Schema.Literal("AlreadySet", "Empty", "Unavailable", "Unknown")
+export const KubeconfigErrorReason = Schema.Literal("AlreadySet", "Empty", "Invalid", "Unavailable", "Unknown")
 
 export class KubeconfigError extends Schema.TaggedError<KubeconfigError>()("KubeconfigError", {
   reason: KubeconfigErrorReason,
@@ -20,7 +21,7 @@ export class KubeconfigError extends Schema.TaggedError<KubeconfigError>()("Kube
 export const KubeconfigArrival = Schema.Struct({
   regionKey: Schema.String,
   /** Unix milliseconds. */
-  receivedAt: Schema.Number
+  receivedAt: UnixMillis
 })
 export type KubeconfigArrival = typeof KubeconfigArrival.Type
 

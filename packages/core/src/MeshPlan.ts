@@ -1,5 +1,6 @@
 /** ClusterMesh planning: what Cilium's chart would render in each region, for its version and mode, from its peers (SPEC 2.8). */
 import { Either, Schema } from "effect"
+import { UnixMillis } from "./Time.js"
 
 /** `kvstoremesh`: KVStoreMesh in clustermesh-apiserver dials the peers; `direct`: every agent does. */
 export const MeshMode = Schema.Literal("kvstoremesh", "direct")
@@ -32,7 +33,7 @@ export const MeshRegionStatus = Schema.Struct({
   loadBalancerIP: Schema.optional(Schema.String),
   peers: Schema.Array(MeshPeerStatus),
   /** Unix milliseconds at which every peer was configured. */
-  readyAt: Schema.optional(Schema.Number),
+  readyAt: Schema.optional(UnixMillis),
   error: Schema.optional(Schema.String)
 })
 export type MeshRegionStatus = typeof MeshRegionStatus.Type

@@ -3,7 +3,7 @@
  * `/api/v1/openapi.json`. Errors are JSON `{"error": "<code>", ...}`.
  */
 import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiMiddleware, HttpApiSchema, HttpApiSecurity, OpenApi } from "@effect/platform"
-import { Deployment, DeploymentRepo, DnsPublish, FlowMessage, Job, JobRepo } from "@sovereign/core"
+import { Deployment, DeploymentRepo, DnsPublish, FlowMessage, Job, JobRepo, Time } from "@sovereign/core"
 import { Context, JSONSchema, Schema } from "effect"
 
 // ---------------------------------------------------------------------------------------------
@@ -145,9 +145,9 @@ export const DeploymentSummary = Schema.Struct({
   sovereignFQDN: Schema.String,
   owner: Schema.String,
   regions: Schema.Array(Schema.String),
-  createdAt: Schema.Number,
-  updatedAt: Schema.Number,
-  finishedAt: Schema.optional(Schema.Number),
+  createdAt: Time.UnixMillis,
+  updatedAt: Time.UnixMillis,
+  finishedAt: Schema.optional(Time.UnixMillis),
   error: Schema.optional(Schema.String)
 })
 
@@ -158,11 +158,11 @@ export const DeploymentState = Schema.Struct({
   request: Deployment.PublicSpec,
   results: DeploymentRepo.DeploymentResults,
   error: Schema.optional(Schema.String),
-  createdAt: Schema.Number,
-  updatedAt: Schema.Number,
-  phase1StartedAt: Schema.optional(Schema.Number),
-  finishedAt: Schema.optional(Schema.Number),
-  adoptedAt: Schema.optional(Schema.Number),
+  createdAt: Time.UnixMillis,
+  updatedAt: Time.UnixMillis,
+  phase1StartedAt: Schema.optional(Time.UnixMillis),
+  finishedAt: Schema.optional(Time.UnixMillis),
+  adoptedAt: Schema.optional(Time.UnixMillis),
   /** Minted afresh on every read while the deployment is ready (the token lives 5 minutes). */
   handoverURL: Schema.optional(Schema.String),
   links: Links

@@ -4,7 +4,7 @@
  * subscribers afterwards, so a tail never sees what a crash could still lose.
  */
 import { SqlClient, type SqlError } from "@effect/sql"
-import { DeploymentRepo, FlowEvents, Job, JobRepo, Kubeconfigs, Secrets } from "@sovereign/core"
+import { DeploymentRepo, FlowEvents, Job, JobRepo, Kubeconfigs, Secrets, Time } from "@sovereign/core"
 import { Context, Effect, Either, Layer, Option, PubSub, Queue, Redacted, Schema, Stream } from "effect"
 import * as SqlFaults from "./SqlFaults.js"
 
@@ -33,6 +33,34 @@ export const layerAnnouncements: Layer.Layer<Announcements> = Layer.effect(
 )
 
 const json = (value: unknown) => JSON.stringify(value)
+
+/**
+ * What a write carries is checked against core's schemas before any statement runs (integer unix
+ * milliseconds above all): a bad value is refused here, naming the field, never by the database.
+ */
+const checked = <A, I, E>(schema: Schema.Schema<A, I>, what: string, error: (message: string, cause: unknown) => E) => (value: unknown) =>
+  Schema.validate(schema)(value).pipe(
+    Effect.asVoid,
+    Effect.mapError((parse) => error(`${what} is refused before it reaches the database: ${parse.message}`, parse))
+  )
+const invalidRepo = (message: string, cause: unknown) => new DeploymentRepo.DeploymentRepoError({ reason: "Invalid", message, cause })
+const NewEvent = DeploymentRepo.DeploymentEvent.pipe(Schema.omit("seq", "deploymentId"))
+const checkEvents = checked(Schema.Array(NewEvent), "a deployment event", invalidRepo)
+const checkRecord = checked(DeploymentRepo.DeploymentRecord, "the deployment", invalidRepo)
+const checkJournal = checked(DeploymentRepo.JournalEntry, "a journal entry", invalidRepo)
+const checkAt = checked(Time.UnixMillis, "the time of the change", invalidRepo)
+const invalidJobs = (message: string, cause: unknown) => new JobRepo.JobRepoError({ reason: "Invalid", message, cause })
+const checkJobs = checked(Schema.Array(Job.Job), "a job", invalidJobs)
+const checkWriteTimes = checked(Schema.Array(Time.UnixMillis), "a job write's time", invalidJobs)
+const checkLines = checked(Schema.Array(JobRepo.NewLogLine), "a log line", invalidJobs)
+const checkFlowAt = checked(Time.UnixMillis, "the time of a flow event", (message, cause) => new FlowEvents.FlowEventsError({ reason: "Invalid", message, cause }))
+const checkReceivedAt = checked(Time.UnixMillis, "the arrival time of a kubeconfig", (message, cause) => new Kubeconfigs.KubeconfigError({ reason: "Invalid", message, cause }))
+const checkWrites = (writes: ReadonlyArray<JobRepo.JobWrite>) =>
+  Effect.all([
+    checkJobs(writes.flatMap((write) => (write._tag === "Upsert" ? [write.job] : []))),
+    checkWriteTimes(writes.flatMap((write) => (write._tag === "Start" || write._tag === "Finish" ? [write.at] : []))),
+    checkLines(writes.flatMap((write) => (write._tag === "Log" ? write.lines : [])))
+  ], { discard: true })
 
 /** Replay then live without gaps or duplicates: subscribe first, read the replay, skip what it covered. */
 const replayThenLive = <A extends { readonly seq: number; readonly deploymentId: string }, E>(
@@ -157,7 +185,9 @@ export const makeDeploymentRepo = Effect.gen(function* () {
 
   const service: DeploymentRepo.DeploymentRepoService = {
     create: (record, event) =>
-      transaction(
+      Effect.zipRight(
+        Effect.zipRight(checkRecord({ ...record, version: 1, updatedAt: record.createdAt }), checkEvents([event])),
+        transaction(
           Effect.gen(function* () {
             yield* lockFqdn(record.spec.sovereignFQDN)
             const existing = yield* sql<{ id: string }>`SELECT id FROM deployments WHERE id = ${record.id}`
@@ -186,7 +216,7 @@ export const makeDeploymentRepo = Effect.gen(function* () {
           Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))),
           Effect.tap(({ numbered }) => PubSub.publishAll(announcements.deploymentEvents, numbered)),
           Effect.map(({ stored }) => stored)
-        ),
+        )),
     get: (id) =>
       sql`SELECT * FROM deployments WHERE id = ${id}`.pipe(
         Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))),
@@ -202,7 +232,7 @@ export const makeDeploymentRepo = Effect.gen(function* () {
         return yield* Effect.forEach(rows, recordOfRow)
       }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error)))),
     update: (id, expectedVersion, changes, events, updatedAt) =>
-      transaction(
+      Effect.zipRight(Effect.zipRight(checkAt(updatedAt), checkEvents(events)), transaction(
           Effect.gen(function* () {
             const rows = yield* sql`SELECT * FROM deployments WHERE id = ${id} FOR UPDATE`
             if (rows[0] === undefined) return yield* repoError("NotFound", `deployment ${id} not found`)
@@ -214,7 +244,7 @@ export const makeDeploymentRepo = Effect.gen(function* () {
             const next: Record<string, unknown> = { ...current, ...fields, version: current.version + 1, updatedAt }
             for (const key of clear ?? []) delete next[key]
             const record = yield* decodeRecord(next).pipe(
-              Effect.mapError((error) => new DeploymentRepo.DeploymentRepoError({ reason: "Unknown", message: `the changed deployment does not decode: ${error.message}`, cause: error }))
+              Effect.mapError((error) => invalidRepo(`the changed deployment is refused before it reaches the database: ${error.message}`, error))
             )
             yield* writeRecord(record)
             const numbered = yield* appendIn(id, events)
@@ -224,9 +254,9 @@ export const makeDeploymentRepo = Effect.gen(function* () {
         .pipe(
           Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))),
           Effect.tap(({ events }) => PubSub.publishAll(announcements.deploymentEvents, events))
-        ),
+        )),
     appendEvents: (id, events) =>
-      transaction(
+      Effect.zipRight(checkEvents(events), transaction(
           Effect.gen(function* () {
             const rows = yield* sql`SELECT id FROM deployments WHERE id = ${id} FOR UPDATE`
             if (rows.length === 0) return yield* repoError("NotFound", `deployment ${id} not found`)
@@ -236,15 +266,15 @@ export const makeDeploymentRepo = Effect.gen(function* () {
         .pipe(
           Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))),
           Effect.tap((numbered) => PubSub.publishAll(announcements.deploymentEvents, numbered))
-        ),
+        )),
     events: (id, afterSeq) => readEvents(id, afterSeq),
     tail: (id, afterSeq) => replayThenLive(announcements.deploymentEvents, id, afterSeq, (after) => readEvents(id, after)),
     recordStep: (entry) =>
-      sql`INSERT INTO step_journal (deployment_id, job_name, at, entry) VALUES (${entry.deploymentId}, ${entry.jobName}, ${entry.at}, ${json(entry)}::jsonb)
+      Effect.zipRight(checkJournal(entry), sql`INSERT INTO step_journal (deployment_id, job_name, at, entry) VALUES (${entry.deploymentId}, ${entry.jobName}, ${entry.at}, ${json(entry)}::jsonb)
         ON CONFLICT (deployment_id, job_name) DO UPDATE SET at = excluded.at, entry = excluded.entry`.pipe(
         Effect.asVoid,
         Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error)))
-      ),
+      )),
     journal: (id) =>
       sql<{ entry: unknown }>`SELECT entry FROM step_journal WHERE deployment_id = ${id} ORDER BY at ASC, job_name ASC`.pipe(
         Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))),
@@ -430,7 +460,7 @@ export const makeJobRepo = Effect.gen(function* () {
   const record = (deploymentId: string, writes: ReadonlyArray<JobRepo.JobWrite>) =>
     (writes.length === 0
       ? Effect.succeed(false)
-      : (transaction(recordWrites(deploymentId, writes)) as Effect.Effect<boolean, SqlError.SqlError | JobRepo.JobRepoError>)
+      : Effect.zipRight(checkWrites(writes), transaction(recordWrites(deploymentId, writes)) as Effect.Effect<boolean, SqlError.SqlError | JobRepo.JobRepoError>)
     ).pipe(
       Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error))),
       Effect.flatMap((jobsChanged) => (jobsChanged ? announce([deploymentId]) : Effect.void))
@@ -438,12 +468,12 @@ export const makeJobRepo = Effect.gen(function* () {
 
   const service: JobRepo.JobRepoService = {
     upsert: (job) =>
-      transaction(upsertOne(job)).pipe(
+      Effect.zipRight(checkJobs([job]), transaction(upsertOne(job))).pipe(
         Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error))),
         Effect.tap((stored) => announce([stored.deploymentId]))
       ),
     upsertMany: (jobs) =>
-      (jobs.length === 0 ? Effect.succeed<ReadonlyArray<Job.Job>>([]) : transaction(upsertBatch(jobs)) as Effect.Effect<ReadonlyArray<Job.Job>, SqlError.SqlError | JobRepo.JobRepoError>).pipe(
+      (jobs.length === 0 ? Effect.succeed<ReadonlyArray<Job.Job>>([]) : Effect.zipRight(checkJobs(jobs), transaction(upsertBatch(jobs))) as Effect.Effect<ReadonlyArray<Job.Job>, SqlError.SqlError | JobRepo.JobRepoError>).pipe(
         Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error))),
         Effect.tap((stored) => announce(stored.map((job) => job.deploymentId)))
       ),
@@ -525,7 +555,7 @@ export const makeFlowEvents = (options: { readonly retention?: number } = {}) =>
 
     const service: FlowEvents.FlowEventsService = {
       publish: (deploymentId, messages, at) =>
-        (messages.length === 0
+        Effect.zipRight(checkFlowAt(at), messages.length === 0
           ? Effect.succeed<ReadonlyArray<FlowEvents.FlowEvent>>([])
           : (transaction(
               Effect.gen(function* () {
@@ -609,6 +639,7 @@ export const makeKubeconfigs = Effect.gen(function* () {
   const service: Kubeconfigs.KubeconfigsService = {
     put: (deploymentId, regionKey, kubeconfig, receivedAt) =>
       Effect.gen(function* () {
+        yield* checkReceivedAt(receivedAt)
         if (Redacted.value(kubeconfig).trim() === "") {
           return yield* kubeconfigError("Empty", "the kubeconfig is empty", regionKey)
         }
@@ -625,6 +656,7 @@ export const makeKubeconfigs = Effect.gen(function* () {
       }),
     replace: (deploymentId, regionKey, kubeconfig, receivedAt) =>
       Effect.gen(function* () {
+        yield* checkReceivedAt(receivedAt)
         if (Redacted.value(kubeconfig).trim() === "") {
           return yield* kubeconfigError("Empty", "the kubeconfig is empty", regionKey)
         }

@@ -7,11 +7,12 @@ import { SqlClient } from "@effect/sql"
 import { PgClient } from "@effect/sql-pg"
 import { DeploymentRepo, JobRepo } from "@sovereign/core"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer, Option, Redacted } from "effect"
 import * as SecretBox from "../src/SecretBox.js"
 import * as SqlFaults from "../src/SqlFaults.js"
 import * as SqlStore from "../src/SqlStore.js"
 import { backends } from "./support/databases.js"
+import { acceptedEvent, installJob, newDeployment } from "./support/fixtures.js"
 import { freePort } from "./support/process.js"
 
 describe("SQLSTATE classification", () => {
@@ -49,6 +50,35 @@ describe("SQLSTATE classification", () => {
             expect(SqlFaults.classify(missing)).toMatchObject({ fault: "NonRetryable", code: "42P01" })
             const fraction = yield* Effect.flip(sql`INSERT INTO flow_heads (deployment_id, seq) VALUES ('fault-test-2', ${"1796171589099.5"})`)
             expect(SqlFaults.classify(fraction)).toMatchObject({ fault: "NonRetryable", code: "22P02" })
+          })
+        )
+      })
+    })
+  }
+
+  for (const backend of backends) {
+    describe(`integer milliseconds on ${backend.name}`, () => {
+      const layer = SqlStore.layer().pipe(Layer.provideMerge(SecretBox.layerKey(Buffer.alloc(32, 4))), Layer.provideMerge(backend.layer))
+      it.layer(layer, { timeout: 60_000 })((it) => {
+        it.effect("a fractional timestamp is refused by the port, naming the field, before any statement runs", () =>
+          Effect.gen(function* () {
+            const repo = yield* DeploymentRepo.DeploymentRepo
+            const jobs = yield* JobRepo.JobRepo
+            const id = "00000000000000f1"
+            yield* repo.create(newDeployment(id, { fqdn: "ms.omani.works" }), acceptedEvent)
+            yield* jobs.upsert(installJob(id, "cilium", "pending"))
+            yield* jobs.startExecution(id, "install-cilium", "e-ms-1", 1_000)
+            // The value the issue saw: a scaled clock's fraction on its way into log_lines.
+            const line = yield* Effect.flip(jobs.appendLog(id, "e-ms-1", [{ timestamp: 1796171589099.5, level: "INFO", message: "x" }]))
+            expect(line.reason).toBe("Invalid")
+            expect(line.message).toContain("timestamp")
+            expect(line.message).toContain("Expected an integer (unix time in milliseconds), actual 1796171589099.5")
+            expect(line.message).not.toContain("SQLSTATE")
+            const update = yield* Effect.flip(repo.update(id, 1, { status: "failed" }, [], 2_000.25))
+            expect(update).toMatchObject({ reason: "Invalid" })
+            const event = yield* Effect.flip(repo.appendEvents(id, [{ ...acceptedEvent, at: Number.NaN }]))
+            expect(event.message).toContain("at")
+            expect((yield* repo.get(id)).pipe(Option.getOrThrow).version).toBe(1)
           })
         )
       })

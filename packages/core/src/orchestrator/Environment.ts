@@ -1,5 +1,5 @@
 /** What one orchestration run needs: the resolved ports, the configuration, and the helpers every phase shares. */
-import { Cause, Clock, Duration, Effect, Either, Option, Redacted, Schedule, Stream } from "effect"
+import { Cause, Duration, Effect, Either, Option, Redacted, Schedule, Stream } from "effect"
 import type { CloudDeployment, CloudProviderService } from "../CloudProvider.js"
 import type { ClusterAccessService, ClusterWatchService, WatchOptions } from "../ClusterWatch.js"
 import { deriveRegions, type DeploymentId, type DeploymentSpec, type Region } from "../Deployment.js"
@@ -24,6 +24,7 @@ import type { KubeconfigInspectorService } from "../Kubeconfig.js"
 import type { KubeconfigsService } from "../Kubeconfigs.js"
 import type { MeshProviderService } from "../MeshProvider.js"
 import { Secrets, SecretsError, unsealDeploymentSecrets, type SecretsService } from "../Secrets.js"
+import { nowMillis } from "../Time.js"
 import { storeCall, StoreInvariantBroken, waitOutOutages } from "./StoreWait.js"
 
 export interface OrchestratorSettings {
@@ -94,7 +95,8 @@ export interface Environment {
   readonly inspector: KubeconfigInspectorService
 }
 
-export const now = Clock.currentTimeMillis
+/** Integer unix milliseconds, whatever clock is installed (`Time.nowMillis`). */
+export const now = nowMillis
 
 /** The run noticed that someone else changed the status (a wipe): it stops at this boundary. */
 export class Superseded {
