@@ -9,7 +9,8 @@
 const allowed = {
   "packages/core": { sovereign: [], external: ["effect"] },
   "packages/testkit": { sovereign: ["core"], external: "*" },
-  "packages/adapter-simulator": { sovereign: ["core"], external: ["effect"] },
+  // typescript (tests only): the README example is type-checked as written.
+  "packages/adapter-simulator": { sovereign: ["core"], external: ["effect"], testExternal: ["typescript"] },
   "packages/adapter-hetzner": { sovereign: ["core"], external: ["effect", "@effect/platform"] },
   "packages/adapter-powerdns": { sovereign: ["core"], external: ["effect", "@effect/platform"] },
   // js-yaml: the parser @kubernetes/client-node itself uses; the adapter parses kubeconfigs with it into core's Schema (issue 16).

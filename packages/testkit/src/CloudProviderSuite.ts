@@ -56,10 +56,9 @@ export const run = (options: CloudProviderSuiteOptions): void => {
   const inspector = Effect.serviceOption(CloudInspector)
 
   describe(`CloudProvider conformance: ${options.name}`, () => {
-    test("declares its provider name and whether it can resume", Effect.gen(function*() {
+    test("declares the provider name requests use", Effect.gen(function*() {
       const cloud = yield* CloudProvider.CloudProvider
-      expect(cloud.provider.length).toBeGreaterThan(0)
-      expect(typeof cloud.capabilities.resumable).toBe("boolean")
+      expect(cloud.provider).toMatch(/^[a-z][a-z0-9-]*$/)
     }))
 
     test("accepts the sample request", Effect.gen(function*() {
@@ -124,8 +123,11 @@ export const run = (options: CloudProviderSuiteOptions): void => {
       }
     }))
 
-    test("resumes a half-applied deployment without duplicating anything", Effect.gen(function*() {
+    // `capabilities.resumable` decides the restart policy (DeploymentStatus.resumeDecision): a provider
+    // that claims it is held to it here.
+    test("if it declares itself resumable, resumes a half-applied deployment without duplicating anything", Effect.gen(function*() {
       const cloud = yield* CloudProvider.CloudProvider
+      if (!cloud.capabilities.resumable) return
       const deployment = sample({ haControlPlane: true })
       yield* applyAll(deployment, { stepsPerRegion: 2 })
       yield* applyAll(deployment)
