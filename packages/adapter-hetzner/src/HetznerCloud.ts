@@ -132,6 +132,17 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
   // Ids learnt in this process (network and SSH key per region), so later steps skip a lookup.
   // Only an optimisation: on a miss (e.g. after a restart) the id is found again by label.
   const knownIds = new Map<string, number>()
+  // One SSH-key step per fingerprint at a time in this process (a project holds one key per
+  // fingerprint): deployments sharing a key find the first one's upload instead of racing it.
+  const fingerprintLocks = new Map<string, Effect.Semaphore>()
+  const withFingerprintLock = <A, E, R>(fingerprint: string, effect: Effect.Effect<A, E, R>) => {
+    let lock = fingerprintLocks.get(fingerprint)
+    if (lock === undefined) {
+      lock = Effect.unsafeMakeSemaphore(1)
+      fingerprintLocks.set(fingerprint, lock)
+    }
+    return lock.withPermits(1)(effect)
+  }
 
   const tokenOf = (spec: Deployment.DeploymentSpec): Option.Option<Redacted.Redacted<string>> =>
     Option.fromNullable(Deployment.credential(spec, "hetznerToken") ?? options.token)
@@ -371,26 +382,40 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
     })
 
   const applySshKey = (context: StepContext) =>
-    Effect.gen(function*() {
+    withFingerprintLock(sshFingerprint(context.deployment.spec.sshPublicKey), Effect.gen(function*() {
       const { deployment } = context
       // One key per deployment (the API refuses a second key with the same fingerprint), labelled with the primary region.
       const primary = primaryRegion(deployment)
-      const found = yield* lookupSshKey(context)
-      if (Option.isSome(found)) {
-        knownIds.set(`${deployment.id}/ssh`, found.value.key.id)
-        context.log.push(found.value.owned
-          ? `found SSH key ${found.value.key.name} (id ${found.value.key.id})`
-          : `reusing SSH key ${found.value.key.name} (id ${found.value.key.id}) with the same fingerprint; it belongs to someone else and will not be purged`)
-        return found.value.owned ? [toResource("ssh_keys", found.value.key, primary.key)] : []
+      const reuse = (found: { readonly key: HetznerSchema.SshKey; readonly owned: boolean }, how: string) => {
+        knownIds.set(`${deployment.id}/ssh`, found.key.id)
+        context.log.push(found.owned
+          ? `found SSH key ${found.key.name} (id ${found.key.id})${how}`
+          : `reusing SSH key ${found.key.name} (id ${found.key.id}) with the same fingerprint${how}; it belongs to someone else and will not be purged`)
+        return found.owned ? [toResource("ssh_keys", found.key, primary.key)] : []
       }
-      const created = yield* createOrAdopt(context, HetznerSchema.kinds.sshKeys, {
+      const found = yield* lookupSshKey(context)
+      if (Option.isSome(found)) return reuse(found.value, "")
+      return yield* createOrAdopt(context, HetznerSchema.kinds.sshKeys, {
         name: HetznerNames.names.sshKey(HetznerNames.regionPrefix(deployment.spec.sovereignFQDN, primary.key)),
         labels: HetznerNames.labels(deployment.id, primary.key, HetznerNames.roles.sshKey),
         public_key: deployment.spec.sshPublicKey
-      }, sshKeySelector(deployment.id))
-      knownIds.set(`${deployment.id}/ssh`, created.resource.id)
-      return [toResource("ssh_keys", created.resource, primary.key)]
-    })
+      }, sshKeySelector(deployment.id)).pipe(
+        Effect.map((created) => {
+          knownIds.set(`${deployment.id}/ssh`, created.resource.id)
+          return [toResource("ssh_keys", created.resource, primary.key)]
+        }),
+        // Someone else (another process, another tool) uploaded the same key between our look-up and
+        // our create: the project now holds it, so it is read again and reused, never a failure.
+        Effect.catchIf(
+          (error) => error.code === "uniqueness_error",
+          (error) =>
+            Effect.flatMap(lookupSshKey(context), Option.match({
+              onNone: () => Effect.fail(error),
+              onSome: (again) => Effect.succeed(reuse(again, " (uploaded by someone else at the same moment)"))
+            }))
+        )
+      )
+    }))
 
   /** The private address of a server, waiting for its network attachment if it is still running. */
   const privateAddress = (api: HetznerApi, server: HetznerSchema.Server) =>

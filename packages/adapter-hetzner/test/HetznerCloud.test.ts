@@ -330,6 +330,55 @@ describe("HetznerCloud against the fake API", () => {
       })))
 })
 
+describe("HetznerCloud: one SSH key for many deployments", () => {
+  // Five deployments of one operator: the same key (the sample's), other names and ids.
+  const sharing = Array.from({ length: 5 }, (_, index) =>
+    CloudProviderSuite.sampleDeployment({ id: `00000000000000${String(index + 10)}`, fqdn: `k${index}.omani.works`, regions: threeRegions.slice(0, 1) }))
+  const uniquenessAnswers = (requests: ReadonlyArray<FakeHetznerApi.RecordedRequest>) =>
+    requests.filter((request) => request.status === 409 && request.method === "POST" && request.path === "/ssh_keys").length
+
+  it.live("five deployments applied at the same moment in one process: every plan applies, one key is uploaded, no create races another", () =>
+    withFake({}, (fake) =>
+      Effect.gen(function*() {
+        yield* Effect.forEach(sharing, (deployment) => CloudProviderSuite.applyAll(deployment), { concurrency: "unbounded", discard: true })
+        const resources = yield* fake.resources
+        expect(resources.filter((resource) => resource.kind === "ssh_keys")).toHaveLength(1)
+        for (const deployment of sharing) {
+          const prefix = HetznerNames.regionPrefix(deployment.spec.sovereignFQDN, deployment.regions[0]!.key)
+          expect(resources.some((resource) => resource.name === `${prefix}-cp1`)).toBe(true)
+        }
+        expect(uniquenessAnswers(yield* fake.requests)).toBe(0)
+      }).pipe(cloudOf(fake))))
+
+  it.live("a key another process uploads between our look-up and our create is read again and reused, never a failure", () =>
+    withFake({}, (fake) =>
+      Effect.gen(function*() {
+        // Five processes (five adapters, no shared lock), each with one deployment, all at once.
+        yield* Effect.forEach(sharing, (deployment) => CloudProviderSuite.applyAll(deployment).pipe(cloudOf(fake)), { concurrency: "unbounded", discard: true })
+        const resources = yield* fake.resources
+        expect(resources.filter((resource) => resource.kind === "ssh_keys")).toHaveLength(1)
+        // The race did happen (the fake refused the later uploads), and every deployment went on.
+        expect(uniquenessAnswers(yield* fake.requests)).toBeGreaterThan(0)
+        expect(resources.filter((resource) => resource.kind === "servers")).toHaveLength(sharing.length * 2)
+      })))
+
+  it.live("the later deployment neither owns nor purges the key it reused; the owner's purge removes it", () =>
+    withFake({}, (fake) =>
+      Effect.gen(function*() {
+        const [first, second] = [sharing[0]!, sharing[1]!]
+        const firstResults = yield* CloudProviderSuite.applyAll(first).pipe(cloudOf(fake))
+        const secondResults = yield* CloudProviderSuite.applyAll(second).pipe(cloudOf(fake))
+        expect([...firstResults.entries()].find(([key]) => key.endsWith(":ssh-key"))?.[1].resources).toHaveLength(1)
+        const reused = [...secondResults.entries()].find(([key]) => key.endsWith(":ssh-key"))?.[1]
+        expect(reused?.resources).toHaveLength(0)
+        expect(reused?.log.some((line) => line.includes("belongs to someone else"))).toBe(true)
+        yield* withCloud((cloud) => cloud.purge(second)).pipe(cloudOf(fake))
+        expect((yield* fake.resources).filter((resource) => resource.kind === "ssh_keys")).toHaveLength(1)
+        yield* withCloud((cloud) => cloud.purge(first)).pipe(cloudOf(fake))
+        expect((yield* fake.resources).filter((resource) => resource.kind === "ssh_keys")).toHaveLength(0)
+      })))
+})
+
 describe("HetznerCloud wiring", () => {
   it.effect("reads HCLOUD_TOKEN and HCLOUD_ENDPOINT", () =>
     Effect.gen(function*() {
