@@ -23,6 +23,16 @@ const allowed = {
   },
   // The server's tests build the bundle `npm start` runs with the build script itself.
   "packages/server": { sovereign: "*", external: "*", testPaths: ["^scripts/build\\.mjs$"] },
+  // The web console talks to the server over HTTP only (SPEC §1): Preact and nothing of the workspace.
+  // Its tests drive Debian's Chromium with playwright-core against the real server bundle (built by
+  // the build script), composing flows with core and the testkit's kit.
+  "packages/console": {
+    sovereign: [],
+    external: ["preact"],
+    testSovereign: ["core"],
+    testExternal: ["playwright-core"],
+    testPaths: ["^scripts/build\\.mjs$"]
+  },
   // A third-party adapter: core's public surface and effect, like any adapter outside this repository.
   "examples/custom-cloud-adapter": { sovereign: ["core"], external: ["effect"] }
 }
@@ -56,7 +66,7 @@ const scopeRules = Object.entries(allowed).flatMap(([dir, rule]) => {
       from: { path: `^${escape(dir)}/test/` },
       to: {
         pathNot: permits(
-          union(rule.sovereign, testExtras.sovereign),
+          union(union(rule.sovereign, testExtras.sovereign), rule.testSovereign ?? []),
           union(union(rule.external, testExtras.external), rule.testExternal ?? [])
         ).concat(rule.testPaths ?? []),
         dependencyTypesNot: ["core"]
@@ -128,7 +138,7 @@ module.exports = {
       exportsFields: ["exports"],
       conditionNames: ["import", "require", "node", "default", "types"],
       mainFields: ["module", "main", "types"],
-      extensions: [".ts", ".mts", ".js", ".mjs", ".cjs", ".json", ".d.ts"]
+      extensions: [".ts", ".tsx", ".mts", ".js", ".mjs", ".cjs", ".json", ".d.ts"]
     },
     combinedDependencies: true
   }

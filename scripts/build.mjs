@@ -60,4 +60,9 @@ if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLTo
   const started = performance.now()
   await buildServer()
   console.error(`build: ${path.relative(root, serverEntry)} in ${Math.round(performance.now() - started)} ms`)
+  // `npm run build` builds the web console the server serves at `/` too.
+  const { buildConsole } = await import("../packages/console/build.mjs")
+  const consoleStarted = performance.now()
+  const { dir, gzipBytes } = await buildConsole()
+  console.error(`build: ${path.relative(root, dir)} in ${Math.round(performance.now() - consoleStarted)} ms (${(gzipBytes / 1024).toFixed(1)} KiB gzip)`)
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // Makes a fresh clone runnable: `npm start` and `npm test` call this first, so the README's two
 // commands are the whole set-up. Installs npm dependencies when missing or stale; with `--build`,
-// bundles the server (scripts/build.mjs); with `--tests`, installs the Debian packages the
-// integration tests run for real (PowerDNS, etcd, sqlite3).
+// bundles the server (scripts/build.mjs); with `--build` and `--tests`, builds the web console
+// (packages/console/build.mjs) that the server serves at `/`; with `--tests`, installs the Debian
+// packages the integration tests run for real (PowerDNS, etcd, sqlite3, Chromium for the console's
+// browser tests).
 import { execFileSync, spawnSync } from "node:child_process"
 import { existsSync, statSync } from "node:fs"
 
@@ -24,7 +26,8 @@ if (forTests) {
     ["pdns_server", ["pdns-server", "pdns-backend-sqlite3"]],
     ["sqlite3", ["sqlite3"]],
     ["etcd", ["etcd-server"]],
-    ["openssl", ["openssl"]]
+    ["openssl", ["openssl"]],
+    ["chromium", ["chromium"]]
   ]
   const missing = wanted.filter(([command]) => !has(command)).flatMap(([, packages]) => packages)
   if (missing.length > 0) {
@@ -43,4 +46,9 @@ if (build) {
   // Imported only now: esbuild is one of the dependencies installed above.
   const { buildServer } = await import("./build.mjs")
   await buildServer()
+}
+
+if (build || forTests) {
+  const { buildConsole } = await import("../packages/console/build.mjs")
+  await buildConsole()
 }

@@ -3,17 +3,21 @@ import { HttpApiBuilder, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { createServer } from "node:http"
+import * as ConsoleAssets from "./ConsoleAssets.js"
 import { ApiLive } from "./Http.js"
 import * as HttpGuards from "./HttpGuards.js"
 import * as SseFanout from "./SseFanout.js"
 
 /**
- * The HTTP layer for the API; `listen` decides where (port 0 picks a free one), `guards` the doors of
- * `HttpGuards` (body timeout, uploads per client, the brake on failed authentication).
+ * The HTTP layer for the API and the web console; `listen` decides where (port 0 picks a free one),
+ * `guards` the doors of `HttpGuards` (body timeout, uploads per client, the brake on failed
+ * authentication). The console's files come from `SOVEREIGN_CONSOLE_DIR` (default: the console
+ * package's build, see `ConsoleAssets`).
  */
 export const layer = (listen: { readonly host: string; readonly port: number }, guards: Partial<HttpGuards.GuardOptions> = {}) => {
   const options = { ...HttpGuards.defaultGuards, ...guards }
   return HttpApiBuilder.serve(HttpGuards.middleware(options)).pipe(
+    Layer.provide(ConsoleAssets.layer),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/api/v1/openapi.json" })),
     Layer.provide(ApiLive),
     // Exposed, so metrics can count the stream clients.
