@@ -148,6 +148,7 @@ const SidePanel = (props: { readonly state: DeploymentState }) => {
 // Actions
 
 const guardMs = 30 * 60 * 1000
+const inFlightStatuses = new Set(["pending", "provisioning", "phase1-watching", "wiping"])
 
 const Actions = (props: { readonly state: DeploymentState; readonly refresh: () => void }) => {
   const { state } = props
@@ -398,6 +399,7 @@ export const DeploymentPage = (props: { readonly id: string }) => {
   const [streamState, setStreamState] = useState("connecting")
   const [events, setEvents] = useState<ReadonlyArray<{ readonly seq: number; readonly message: string; readonly level: string }>>([])
   const refresh = useRef<() => void>(() => undefined)
+  const openEvents = useRef<() => void>(() => undefined)
 
   useEffect(() => {
     let stopped = false
@@ -408,8 +410,10 @@ export const DeploymentPage = (props: { readonly id: string }) => {
       lastLoad = Date.now()
       const answer = await call<DeploymentState>("GET", api.deployment(props.id))
       if (stopped) return
-      if (answer.ok) setState(answer.body)
-      else setMissing(describe(answer))
+      if (answer.ok) {
+        setState(answer.body)
+        if (inFlightStatuses.has(answer.body.status)) openEvents.current()
+      } else setMissing(describe(answer))
     }
     // at most one state request a second, however many events arrive
     refresh.current = () => {
@@ -424,27 +428,39 @@ export const DeploymentPage = (props: { readonly id: string }) => {
     })
     controller.current = graph
     graph.start()
-    const eventStream = Sse.open(api.events(props.id), {
-      onEvent: (event, data) => {
-        if (event === "heartbeat") return
-        try {
-          const parsed = JSON.parse(data) as { seq?: number; message?: string; level?: string }
-          if (typeof parsed.seq === "number") {
-            const entry = { seq: parsed.seq, message: parsed.message ?? event, level: parsed.level ?? "info" }
-            setEvents((current) => (current.some((e) => e.seq === entry.seq) ? current : [...current.slice(-49), entry]))
-          }
-        } catch {
-          // ignored
-        }
-        refresh.current()
-      },
-      endsOn: (event) => event === "done"
-    })
+    // The events stream ends (`done`) once the deployment is no longer in flight; an action (retry,
+    // wipe) puts it in flight again, and the stream is opened again after the last event seen.
+    let eventStream: Sse.Stream | undefined
+    openEvents.current = () => {
+      if (stopped || (eventStream !== undefined && !eventStream.ended())) return
+      const after = eventStream?.lastEventId()
+      eventStream = Sse.open(
+        api.events(props.id),
+        {
+          onEvent: (event, data) => {
+            if (event === "heartbeat") return
+            try {
+              const parsed = JSON.parse(data) as { seq?: number; message?: string; level?: string }
+              if (typeof parsed.seq === "number") {
+                const entry = { seq: parsed.seq, message: parsed.message ?? event, level: parsed.level ?? "info" }
+                setEvents((current) => (current.some((e) => e.seq === entry.seq) ? current : [...current.slice(-49), entry]))
+              }
+            } catch {
+              // ignored
+            }
+            refresh.current()
+          },
+          endsOn: (event) => event === "done"
+        },
+        after
+      )
+    }
+    openEvents.current()
     return () => {
       stopped = true
       if (timer !== undefined) clearTimeout(timer)
       graph.stop()
-      eventStream.close()
+      eventStream?.close()
     }
   }, [props.id])
 

@@ -17,6 +17,9 @@ export interface StreamHandlers {
 
 export interface Stream {
   readonly close: () => void
+  /** The stream ended by itself (`endsOn`, or 404): reopen it with `lastEventId` when there is more to follow. */
+  readonly ended: () => boolean
+  readonly lastEventId: () => string | undefined
 }
 
 export const maxBackoffMs = 30_000
@@ -25,8 +28,8 @@ export const maxBackoffMs = 30_000
 export const backoff = (attempt: number, random: () => number = Math.random) =>
   Math.round(Math.min(maxBackoffMs, 1000 * 2 ** Math.min(attempt - 1, 15)) * (0.5 + random() / 2))
 
-export const open = (url: string, handlers: StreamHandlers): Stream => {
-  let lastEventId: string | undefined
+export const open = (url: string, handlers: StreamHandlers, resumeAfter?: string): Stream => {
+  let lastEventId: string | undefined = resumeAfter
   let controller: AbortController | undefined
   let timer: ReturnType<typeof setTimeout> | undefined
   let failures = 0
@@ -127,6 +130,8 @@ export const open = (url: string, handlers: StreamHandlers): Stream => {
   void connect()
 
   return {
+    ended: () => ended,
+    lastEventId: () => lastEventId,
     close: () => {
       closed = true
       if (timer !== undefined) clearTimeout(timer)
