@@ -1,4 +1,4 @@
-/** A minimal server-sent-events reader over `fetch`, for the CLI. */
+/** Server-sent-event framing for the CLI: the frames of a text stream (the client reads the bytes). */
 
 export interface SseFrame {
   readonly event: string
@@ -27,40 +27,4 @@ export const parseFrames = (buffer: string): { readonly frames: ReadonlyArray<Ss
     if (data.length > 0) frames.push({ event, id, data: data.join("\n") })
   }
   return { frames, rest }
-}
-
-/** Reads the stream at `url` until it ends, `onFrame` returns false, or `signal` aborts. */
-export const readStream = async (
-  url: string,
-  options: { readonly token: string; readonly lastEventId?: string; readonly signal?: AbortSignal },
-  onFrame: (frame: SseFrame) => boolean | void
-): Promise<void> => {
-  const response = await fetch(url, {
-    headers: {
-      authorization: `Bearer ${options.token}`,
-      accept: "text/event-stream",
-      ...(options.lastEventId === undefined ? {} : { "last-event-id": options.lastEventId })
-    },
-    ...(options.signal === undefined ? {} : { signal: options.signal })
-  })
-  if (!response.ok || response.body === null) {
-    throw new Error(`${url} answered ${response.status}: ${await response.text()}`)
-  }
-  const decoder = new TextDecoder()
-  let buffer = ""
-  const reader = response.body.getReader()
-  try {
-    while (true) {
-      const { done, value } = await reader.read()
-      if (done) return
-      buffer += decoder.decode(value, { stream: true })
-      const parsed = parseFrames(buffer)
-      buffer = parsed.rest
-      for (const frame of parsed.frames) {
-        if (onFrame(frame) === false) return
-      }
-    }
-  } finally {
-    await reader.cancel().catch(() => undefined)
-  }
 }
