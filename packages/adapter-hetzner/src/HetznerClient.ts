@@ -105,7 +105,18 @@ const decodeListMeta = Schema.decodeUnknown(HetznerSchema.ListMeta)
 const decodeActionsCarrier = Schema.decodeUnknown(HetznerSchema.ActionsCarrier)
 const decodeActionResponse = Schema.decodeUnknown(HetznerSchema.ActionResponse)
 
-export const make = (http: HttpClient.HttpClient, options: HetznerClientOptions = {}): HetznerClientService => {
+/** Rate-limit budgets to share between clients made with `make` (a layer has its own). */
+export { type Budgets, makeBudgets } from "./internal/RateLimitBudget.js"
+
+/**
+ * A client over `http`. Clients made with the same `budgets` share one rate-limit budget per project
+ * (endpoint and token); without, this client has budgets of its own.
+ */
+export const make = (
+  http: HttpClient.HttpClient,
+  options: HetznerClientOptions = {},
+  budgets: RateLimitBudget.Budgets = RateLimitBudget.makeBudgets()
+): HetznerClientService => {
   const endpoint = (options.endpoint ?? defaultEndpoint).replace(/\/+$/, "")
   const retryBase = Duration.decode(options.retryBase ?? Duration.seconds(1))
   const retryCap = Duration.decode(options.retryCap ?? Duration.seconds(60))
@@ -121,7 +132,7 @@ export const make = (http: HttpClient.HttpClient, options: HetznerClientOptions 
 
   const forToken = (token: Redacted.Redacted<string>): HetznerApi => {
     const budgetKey = `${endpoint}#${createHash("sha256").update(Redacted.value(token)).digest("hex")}`
-    const budget = RateLimitBudget.shared(budgetKey)
+    const budget = budgets.get(budgetKey)
 
     const failure = (method: string, path: string, status: number, code: string, message: string) =>
       new HetznerApiError({ status, code, message, method, path })
@@ -269,6 +280,15 @@ export const make = (http: HttpClient.HttpClient, options: HetznerClientOptions 
   return { endpoint, forToken }
 }
 
-/** The client over whatever `HttpClient` the application provides. */
+/**
+ * The client over whatever `HttpClient` the application provides, with the rate-limit budgets of its
+ * projects for as long as the layer lives (one per token, idle ones swept).
+ */
 export const layer = (options: HetznerClientOptions = {}): Layer.Layer<HetznerClient, never, HttpClient.HttpClient> =>
-  Layer.effect(HetznerClient, Effect.map(HttpClient.HttpClient, (http) => make(http, options)))
+  Layer.scoped(
+    HetznerClient,
+    Effect.gen(function*() {
+      const http = yield* HttpClient.HttpClient
+      return make(http, options, yield* RateLimitBudget.scoped)
+    })
+  )

@@ -48,10 +48,12 @@ describe("HetznerClient", () => {
         expect(yield* fake.violations).toBe(0)
       }), "in-process"))
 
-  it.live("shares one budget between every client of the same project in the process", () =>
-    withApi({ rateLimit: { limit: 4, refillPerSecond: 0.2 } }, (api, fake, http) =>
+  it.live("shares one budget between every client of the same project over the same budgets (as one layer's clients do)", () =>
+    withApi({ rateLimit: { limit: 4, refillPerSecond: 0.2 } }, (_api, fake, http) =>
       Effect.gen(function*() {
-        const other = HetznerClient.make(http, { endpoint: fake.endpoint }).forToken(Redacted.make(fake.token))
+        const budgets = HetznerClient.makeBudgets()
+        const api = HetznerClient.make(http, { endpoint: fake.endpoint }, budgets).forToken(Redacted.make(fake.token))
+        const other = HetznerClient.make(http, { endpoint: fake.endpoint }, budgets).forToken(Redacted.make(fake.token))
         yield* Effect.all([
           Effect.forEach(Array.from({ length: 8 }), () => api.list(HetznerSchema.kinds.networks), { concurrency: "unbounded" }),
           Effect.forEach(Array.from({ length: 8 }), () => other.list(HetznerSchema.kinds.firewalls), { concurrency: "unbounded" })

@@ -1,5 +1,9 @@
-/** One client-side token bucket per Hetzner project, kept in step with the RateLimit-* response headers. */
+/**
+ * One client-side token bucket per Hetzner project, kept in step with the RateLimit-* response
+ * headers; the buckets live in the scope of the client layer that uses them (no process-global state).
+ */
 import { Clock, Duration, Effect, Metric } from "effect"
+import type { Scope } from "effect"
 
 /** The server exports it as `sovereign_cloud_ratelimit_remaining{provider="hetzner"}` (no description: the key must match its own). */
 const remainingGauge = Metric.gauge("sovereign_cloud_ratelimit_remaining").pipe(Metric.tagged("provider", "hetzner"))
@@ -37,7 +41,7 @@ const maxWaitSliceMs = 250
 /** Hetzner refills one request per second; assumed until a response says otherwise. */
 const defaultRefillPerMs = 1 / 1000
 
-export const make = (): RateLimitBudget => {
+const makeTracked = () => {
   // A single probe request is allowed before the headers are known; its answer sets the real budget.
   const state: State = { tokens: 1, limit: 1, refillPerMs: defaultRefillPerMs, updatedAt: Number.NaN, known: false, inFlight: 0 }
   const mutex = Effect.unsafeMakeSemaphore(1)
@@ -89,23 +93,63 @@ export const make = (): RateLimitBudget => {
       state.known = true
     })
 
-  return {
+  const budget: RateLimitBudget = {
     acquire,
     observe,
     snapshot: Effect.sync(() => ({ tokens: state.tokens, limit: state.limit, known: state.known }))
   }
+  return { budget, lastUsed: () => state.updatedAt, inFlight: () => state.inFlight }
 }
 
-const registry = new Map<string, RateLimitBudget>()
+/** The budgets of the projects (tokens) one client layer talks to. */
+export interface Budgets {
+  /** The budget of one project: every client of the same endpoint and token draws from it. */
+  readonly get: (key: string) => RateLimitBudget
+  /** Drops the budgets not used for `idleMs` (by then the API has refilled them entirely). */
+  readonly evictIdle: (now: number, idleMs: number) => void
+  readonly size: () => number
+}
+
+export const makeBudgets = (): Budgets => {
+  const budgets = new Map<string, { readonly budget: RateLimitBudget; readonly lastUsed: () => number; readonly inFlight: () => number }>()
+  return {
+    get: (key) => {
+      const existing = budgets.get(key)
+      if (existing !== undefined) return existing.budget
+      const tracked = makeTracked()
+      budgets.set(key, tracked)
+      return tracked.budget
+    },
+    evictIdle: (now, idleMs) => {
+      for (const [key, tracked] of budgets) {
+        const lastUsed = tracked.lastUsed()
+        if (tracked.inFlight() === 0 && (Number.isNaN(lastUsed) || now - lastUsed >= idleMs)) budgets.delete(key)
+      }
+    },
+    size: () => budgets.size
+  }
+}
 
 /**
- * The budget of one project, shared by every call of the process: Hetzner counts requests per
- * project (token), so every client of the same endpoint and token draws from the same bucket.
+ * Hetzner refills 3,600 requests an hour: a budget unused that long is full again, and a fresh one
+ * (which learns the real budget from its first answer) serves as well.
  */
-export const shared = (key: string): RateLimitBudget => {
-  const existing = registry.get(key)
-  if (existing !== undefined) return existing
-  const budget = make()
-  registry.set(key, budget)
-  return budget
-}
+export const idleEviction = Duration.hours(1)
+
+/**
+ * Budgets for as long as the scope lives (a client layer's): one per project, kept while in use and
+ * swept when idle, so a long-running server does not keep a budget for every token it ever saw.
+ */
+export const scoped: Effect.Effect<Budgets, never, Scope.Scope> = Effect.gen(function*() {
+  const budgets = makeBudgets()
+  const idleMs = Duration.toMillis(idleEviction)
+  yield* Effect.forkScoped(
+    Effect.forever(
+      Effect.sleep(Duration.minutes(10)).pipe(
+        Effect.zipRight(Clock.currentTimeMillis),
+        Effect.map((now) => budgets.evictIdle(now, idleMs))
+      )
+    )
+  )
+  return budgets
+})
