@@ -33,6 +33,8 @@ const allowed = {
     testExternal: ["playwright-core"],
     testPaths: ["^scripts/build\\.mjs$"]
   },
+  // The browser console: core's types and Schemas, preact; its tests drive Chromium with playwright-core.
+  "packages/console": { sovereign: ["core"], external: ["preact"], testExternal: ["playwright-core"], testPaths: ["^scripts/build\\.mjs$"] },
   // A third-party adapter: core's public surface and effect, like any adapter outside this repository.
   "examples/custom-cloud-adapter": { sovereign: ["core"], external: ["effect"] }
 }
@@ -83,6 +85,13 @@ module.exports = {
       comment: "core does no I/O: no Node built-in in its sources (SPEC §1)",
       severity: "error",
       from: { path: "^packages/core/src/" },
+      to: { dependencyTypes: ["core"] }
+    },
+    {
+      name: "console-runs-in-the-browser",
+      comment: "the console's sources run in the browser: no Node built-in",
+      severity: "error",
+      from: { path: "^packages/console/src/" },
       to: { dependencyTypes: ["core"] }
     },
     {
