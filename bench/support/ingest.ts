@@ -11,6 +11,7 @@ import * as path from "node:path"
 import { Chunk, Duration, Effect, Layer, ManagedRuntime, Option, Stream } from "effect"
 import { bootstrapKit, type KitRelease } from "../../packages/adapter-simulator/src/internal/bootstrapKit.js"
 import * as Database from "../../packages/server/src/Database.js"
+import * as Instrumented from "../../packages/server/src/Instrumented.js"
 import { Pglite } from "../../packages/server/src/PgliteClient.js"
 import * as KubeconfigInspector from "../../packages/server/src/KubeconfigInspector.js"
 import * as SecretBox from "../../packages/server/src/SecretBox.js"
@@ -121,7 +122,17 @@ export interface IngestResult {
  * committed `ready` status is announced: every event has then been through the gate, projected and
  * persisted, the flow published and the region's health patched.
  */
-export const ingest = async (events: number, repeats = 0): Promise<IngestResult> => {
+export const ingest = async (
+  events: number,
+  repeats = 0,
+  options: {
+    /**
+     * The server's tracing layer (`Tracing.layer`) under the composition, the watch then decorated as
+     * the server does (`Instrumented.watch`): what tracing costs is measured with it on and off.
+     */
+    readonly tracing?: Layer.Layer<never>
+  } = {}
+): Promise<IngestResult> => {
   const { chunks, changes } = script(events, repeats)
   // On disk, as the server keeps it (SOVEREIGN_DATA_DIR).
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-ingest-"))
@@ -148,14 +159,15 @@ export const ingest = async (events: number, repeats = 0): Promise<IngestResult>
   const orchestrator = Orchestrator.layer.pipe(
     Layer.provide(Layer.mergeAll(
       cloud,
-      Layer.succeed(ClusterWatch.ClusterWatch, watch),
+      Layer.succeed(ClusterWatch.ClusterWatch, options.tracing === undefined ? watch : Instrumented.watch(watch)),
       Ids.layerCrypto,
       KubeconfigInspector.layer,
       // A broken composition fails in seconds instead of waiting the production 15 minutes for a call-back.
       Orchestrator.layerSettings({ kubeconfigArrivalTimeout: Duration.seconds(30) })
     ))
   )
-  const runtime = ManagedRuntime.make(orchestrator.pipe(Layer.provideMerge(storage)))
+  const composed = orchestrator.pipe(Layer.provideMerge(storage))
+  const runtime = ManagedRuntime.make(options.tracing === undefined ? composed : composed.pipe(Layer.provide(options.tracing)))
   try {
     countStatements(await runtime.runPromise(Pglite), counts)
     const program = Effect.gen(function* () {

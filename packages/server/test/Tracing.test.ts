@@ -130,6 +130,8 @@ describe("traces over OTLP", () => {
       expect(stepNames.size).toBeGreaterThan(2)
       expect(otlp.spans.some((span) => span.name.startsWith("http.server") && span.attributes["http.request.method"] === "POST")).toBe(true)
       expect([...otlp.services]).toContain("sovereign")
+      // SQL statements are not exported (one span each would bury the runs and steps).
+      expect(otlp.spans.filter((span) => span.name === "sql.execute")).toEqual([])
       // No credential in any attribute.
       expect(JSON.stringify(otlp.spans)).not.toContain(token)
       expect(JSON.stringify(otlp.spans)).not.toContain("hcloud-secret-token-do-not-leak")
