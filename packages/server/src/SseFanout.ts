@@ -4,7 +4,9 @@
  * A change costs one encoding, whatever the number of clients: the publisher turns it into an `Item`
  * (its SSE frames as bytes) once, and `publish` pushes those same bytes to every client of the key, a
  * plain loop over a set. There is no fiber, queue or `Stream` per client: a client is its response
- * body (a Node `Readable` the HTTP server pipes to the socket) and the sequence number it has reached.
+ * body (a Node `Readable` the HTTP server pipes to the response), the response itself (written
+ * directly while nothing waits in the body: one `write` per client per change, as a bare `node:http`
+ * server would do) and the sequence number it has reached.
  * One heartbeat ticker serves every client of every stream.
  *
  * Ordering and resumption: a client registers first and only then reads its start frames (a snapshot
@@ -51,6 +53,8 @@ interface Client {
   /** Bytes that may wait in `body` before the client is dropped. */
   limit: number
   readonly body: Readable
+  /** The Node response `body` is piped to, once known: written directly while nothing waits in `body`. */
+  response: Http.ServerResponse | undefined
 }
 
 export interface Channel {
@@ -101,9 +105,25 @@ const end = (client: Client) => {
   if (!client.body.destroyed) client.body.push(null)
 }
 
-/** Queues the bytes on the client's body, or drops the client when too much waits there already. */
+/**
+ * Writes the bytes to the client's response when its body is flowing and empty (everything pushed
+ * before has reached the response, so the order holds) and the socket takes more; else queues them on
+ * the body, which the pipe delivers once the socket drains; drops the client when too much waits there.
+ */
 const write = (client: Client, bytes: Uint8Array) => {
   if (client.ended || client.body.destroyed) return
+  const response = client.response
+  if (
+    response !== undefined &&
+    client.body.readableFlowing === true &&
+    client.body.readableLength === 0 &&
+    response.headersSent &&
+    !response.writableNeedDrain &&
+    !response.writableEnded
+  ) {
+    response.write(bytes)
+    return
+  }
   if (client.body.readableLength + bytes.byteLength > client.limit) {
     client.body.destroy()
     return
@@ -144,7 +164,7 @@ const makeChannel = (name: StreamName, maxBufferedBytes: number) => {
     open: (key, start, response) =>
       Effect.suspend(() => {
         const body = new Readable({ read() {} })
-        const client: Client = { last: -1, pending: [], ended: false, limit: maxBufferedBytes, body }
+        const client: Client = { last: -1, pending: [], ended: false, limit: maxBufferedBytes, body, response: undefined }
         let hub = hubs.get(key)
         if (hub === undefined) {
           hub = new Set()
@@ -178,7 +198,10 @@ const makeChannel = (name: StreamName, maxBufferedBytes: number) => {
               if (node.closed) {
                 body.destroy()
                 leave()
-              } else node.once("close", () => body.destroy())
+              } else {
+                node.once("close", () => body.destroy())
+                client.response = node
+              }
             })
           })
         ).pipe(Effect.as(body))

@@ -1,0 +1,185 @@
+/**
+ * SSE fan-out: the latency from a committed flow change to its frame at every stream client, at 1,000
+ * and 10,000 clients, and the 1,000-client figure against a bare `node:http` server writing the same
+ * bytes to 1,000 sockets in the same run (rounds alternate between the two, so both see the same
+ * machine). The clients run in a child process (`support/sseClients.mjs`), stamping arrivals on the
+ * monotonic clock every process shares.
+ */
+import { FlowEvents } from "@sovereign/core"
+import { Effect } from "effect"
+import { fork, type ChildProcess } from "node:child_process"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
+import { fileURLToPath } from "node:url"
+import { makeServer, tokens } from "../packages/server/test/support/apiServer.js"
+import { requestJson } from "../packages/server/test/support/fixtures.js"
+import { sseFrame } from "../packages/server/src/Http.js"
+import type { Metric } from "./run.js"
+
+const now = () => Number(process.hrtime.bigint()) / 1e6
+
+export const percentile = (samples: ReadonlyArray<number>, p: number): number => {
+  const sorted = Float64Array.from(samples).sort()
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(sorted.length * p) - 1))]!
+}
+
+const summary = (samples: ReadonlyArray<number>) => ({ p50: percentile(samples, 0.5), p99: percentile(samples, 0.99), max: percentile(samples, 1) })
+
+type FromClients =
+  | { readonly type: "opened"; readonly group: string }
+  | { readonly type: "failed"; readonly group: string; readonly message: string }
+  | { readonly type: "complete"; readonly group: string; readonly id: string; readonly arrivals: ReadonlyArray<number> }
+  | { readonly type: "closed"; readonly group: string }
+
+/** A child process of stream clients, in groups; `until(group, id)` answers every client's arrival time of frame `id`. */
+export const clientProcess = () => {
+  const child: ChildProcess = fork(fileURLToPath(new URL("./support/sseClients.mjs", import.meta.url)), [], {
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+    // Plain node (no TypeScript loader) for the clients.
+    execArgv: []
+  })
+  const reported = new Map<string, ReadonlyArray<number>>()
+  const closed = new Map<string, number>()
+  const failures: Array<string> = []
+  const listeners = new Set<() => void>()
+  child.on("message", (message: FromClients) => {
+    if (message.type === "complete") reported.set(`${message.group}/${message.id}`, message.arrivals)
+    if (message.type === "opened") reported.set(`${message.group}/:opened`, [])
+    if (message.type === "closed") closed.set(message.group, (closed.get(message.group) ?? 0) + 1)
+    if (message.type === "failed") failures.push(message.message)
+    for (const listener of listeners) listener()
+  })
+  /** Resolves with what the clients reported under `key`; rejects on any client failure or after `timeoutMs`. */
+  const wait = (key: string, timeoutMs: number) =>
+    new Promise<ReadonlyArray<number>>((resolve, reject) => {
+      const settle = (outcome: () => void) => {
+        clearTimeout(timer)
+        listeners.delete(check)
+        outcome()
+      }
+      const check = () => {
+        const found = reported.get(key)
+        if (found !== undefined) {
+          reported.delete(key)
+          settle(() => resolve(found))
+        } else if (failures.length > 0) settle(() => reject(new Error(`a client failed: ${failures[0]}`)))
+      }
+      const timer = setTimeout(() => settle(() => reject(new Error(`the clients did not report ${key} within ${timeoutMs} ms`))), timeoutMs)
+      listeners.add(check)
+      check()
+    })
+  return {
+    /** Opens `count` streams of `path` on `base` and waits until each has received frame `firstId`. */
+    open: async (group: string, base: string, path: string, count: number, firstId: string) => {
+      const { hostname, port } = new URL(base)
+      const request = `GET ${path} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAuthorization: Bearer ${tokens.alice}\r\nAccept: text/event-stream\r\n\r\n`
+      child.send({ type: "open", group, host: hostname, port: Number(port), request, count })
+      await wait(`${group}/:opened`, 600_000)
+      await wait(`${group}/${firstId}`, 600_000)
+    },
+    until: (group: string, id: string) => wait(`${group}/${id}`, 60_000),
+    dropped: (group: string) => closed.get(group) ?? 0,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        child.once("exit", () => resolve())
+        child.send({ type: "stop" })
+      })
+  }
+}
+
+/** The change every round publishes: one node of the deployment's flow moves. */
+const change = (id: string, round: number) => ({ type: "upsert-nodes", nodes: [{ id: `${id}:n${round}`, flowId: id, label: "n", status: "running" }] })
+
+/** A bare `node:http` server that writes whatever bytes it is given to every open response. */
+const nodeBaseline = async () => {
+  const responses = new Set<http.ServerResponse>()
+  const server = http.createServer((_request, response) => {
+    response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" })
+    response.write(sseFrame({ event: "snapshot", id: 0, data: {} }))
+    responses.add(response)
+    response.on("close", () => responses.delete(response))
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    write: (bytes: Uint8Array) => {
+      for (const response of responses) response.write(bytes)
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const response of responses) response.destroy()
+        server.close(() => resolve())
+      })
+  }
+}
+
+/**
+ * `clients` flow-stream clients of one deployment on an in-process server (PGlite), and, when
+ * `baseline`, as many clients of a bare node:http server. Each round publishes one change through
+ * `FlowEvents` (a commit, then the announcement) and, alternately, has the bare server write the
+ * very bytes Sovereign sends for it; `warmup` rounds are not counted.
+ */
+export const sseLatency = async (options: { readonly clients: number; readonly rounds: number; readonly warmup?: number; readonly baseline: boolean }) => {
+  const server = makeServer()
+  const clients = clientProcess()
+  const baseline = options.baseline ? await nodeBaseline() : undefined
+  try {
+    const base = await server.url()
+    const created = await fetch(`${base}/api/v1/deployments`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${tokens.alice}`, "content-type": "application/json" },
+      body: JSON.stringify(requestJson("bench.example.com"))
+    })
+    const id = ((await created.json()) as { readonly id: string }).id
+    await clients.open("sovereign", base, `/api/v1/flows/${id}/stream`, options.clients, "0")
+    if (baseline !== undefined) await clients.open("node", baseline.base, "/", options.clients, "0")
+    const samples = { sovereign: new Array<number>(), node: new Array<number>(), commit: new Array<number>() }
+    const warmup = options.warmup ?? 3
+    for (let round = 1; round <= warmup + options.rounds; round++) {
+      const calledAt = now()
+      // Stamped in the publishing fiber the moment `publish` returns: committed and announced, before
+      // the fan-out's fiber has run.
+      const [event, committedAt] = await server.runtime.runPromise(
+        Effect.flatMap(FlowEvents.FlowEvents, (flow) =>
+          Effect.map(flow.publish(id, [change(id, round)], Date.now()), (published) => [published[0]!, now()] as const)
+        )
+      )
+      const arrivals = await clients.until("sovereign", String(round))
+      if (round > warmup) {
+        samples.sovereign.push(...arrivals.map((at) => at - committedAt))
+        samples.commit.push(committedAt - calledAt)
+      }
+      if (baseline !== undefined) {
+        const bytes = sseFrame({ event: "upsert-nodes", id: event.seq, data: event.message })
+        const writtenAt = now()
+        baseline.write(bytes)
+        const reached = await clients.until("node", String(round))
+        if (round > warmup) samples.node.push(...reached.map((at) => at - writtenAt))
+      }
+    }
+    return { sovereign: summary(samples.sovereign), commit: summary(samples.commit), node: baseline === undefined ? undefined : summary(samples.node), dropped: clients.dropped("sovereign") }
+  } finally {
+    await clients.stop()
+    await baseline?.close()
+    await server.dispose()
+  }
+}
+
+export default async (): Promise<Record<string, Metric>> => {
+  const thousand = await sseLatency({ clients: 1000, rounds: 40, baseline: true })
+  const tenThousand = await sseLatency({ clients: 10_000, rounds: 10, baseline: false })
+  return {
+    "sse.latency.1000_clients.p99_ms": { value: thousand.sovereign.p99, unit: "ms", goal: "<= 50" },
+    "sse.latency.1000_clients.p50_ms": { value: thousand.sovereign.p50, unit: "ms" },
+    "sse.latency.1000_clients.max_ms": { value: thousand.sovereign.max, unit: "ms" },
+    "sse.node_baseline.1000_clients.p99_ms": { value: thousand.node!.p99, unit: "ms" },
+    "sse.node_baseline.1000_clients.p50_ms": { value: thousand.node!.p50, unit: "ms" },
+    "sse.fanout.ratio_to_node_baseline": { value: thousand.sovereign.p99 / thousand.node!.p99, unit: "ratio", goal: "<= 2" },
+    "sse.latency.10000_clients.p99_ms": { value: tenThousand.sovereign.p99, unit: "ms", goal: "<= 100" },
+    "sse.latency.10000_clients.p50_ms": { value: tenThousand.sovereign.p50, unit: "ms" },
+    "sse.latency.10000_clients.max_ms": { value: tenThousand.sovereign.max, unit: "ms" },
+    "sse.latency.10000_clients.replicas": { value: 1, unit: "replicas" },
+    "sse.commit.p50_ms": { value: thousand.commit.p50, unit: "ms" },
+    "sse.dropped_clients": { value: thousand.dropped + tenThousand.dropped, unit: "clients", goal: "0" }
+  }
+}
