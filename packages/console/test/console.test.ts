@@ -12,7 +12,9 @@ import * as path from "node:path"
 import type { Browser, Page } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { launch, openPage, screenshot } from "./support/browser.js"
-import { start, testToken, waitUntil, type ServerProcess } from "./support/server.js"
+import { bundle, start, testToken, waitUntil, type ServerProcess } from "./support/server.js"
+import { execFile } from "node:child_process"
+import { promisify } from "node:util"
 
 const token = testToken("console-admin")
 let server: ServerProcess
@@ -223,6 +225,26 @@ describe("the web console", () => {
     await page.click("nav.top >> text=Deployments")
     await page.waitForSelector(".signin .error")
     expect(await page.textContent(".signin .error")).toContain("401")
+    await context.close()
+  }, 120_000)
+
+  it("the CLI's deploy prints the console URL of the new deployment, which opens its page", async () => {
+    const file = path.join(dataDir, "c3.json")
+    fs.writeFileSync(file, JSON.stringify(request("c3.example.com", ["fsn1"])))
+    const { stdout } = await promisify(execFile)(process.execPath, [bundle, "deploy", file], {
+      env: { ...process.env, SOVEREIGN_URL: server.url, SOVEREIGN_TOKEN: token, NO_COLOR: "1" }
+    })
+    const match = /Console: (\S+)/.exec(stdout)
+    expect(match, stdout).not.toBeNull()
+    const url = match![1]!
+    const id = /accepted/.test(stdout) ? /Deployment ([0-9a-f]+) accepted/.exec(stdout)![1]! : ""
+    expect(url).toBe(`${server.url}/deployments/${id}`)
+    const { page, errors, context } = await openPage(browser)
+    await signIn(page)
+    await page.goto(url)
+    await page.waitForSelector("[data-job-id]")
+    expect(await page.textContent("main.deployment h1")).toBe("c3.example.com")
+    expect(errors).toEqual([])
     await context.close()
   }, 120_000)
 })

@@ -19,7 +19,7 @@ export interface ControllerListener {
 }
 
 /** Counters the benchmarks and tests read (`window.sovereignConsole`). */
-export const stats = { messages: 0, frames: 0, layouts: 0, patched: 0 }
+export const stats = { messages: 0, nodeUpdates: 0, jobStatusChanges: 0, frames: 0, layouts: 0, patched: 0 }
 ;(globalThis as { sovereignConsole?: unknown }).sovereignConsole = stats
 
 export class FlowController {
@@ -67,6 +67,7 @@ export class FlowController {
 
   push(message: FlowMessage): void {
     stats.messages++
+    if (message.type === "upsert-nodes") stats.nodeUpdates++
     this.queue.push(message)
     if (this.frame === 0) this.frame = requestAnimationFrame(() => this.flush())
   }
@@ -78,6 +79,7 @@ export class FlowController {
     const queue = this.queue
     this.queue = []
     for (const message of queue) this.model.apply(message, change)
+    stats.jobStatusChanges += change.jobStatusChanges
     let relayout = change.structure
     if (!relayout && this.regionCount > 4) {
       // a group that finished folds by default when there are many regions

@@ -46,9 +46,11 @@ export interface Change {
   /** Nodes whose status (or times, reason) changed and that exist already. */
   readonly changed: Set<string>
   flow: boolean
+  /** Status changes of jobs (not groups) received, counted per message (the benchmarks read it). */
+  jobStatusChanges: number
 }
 
-export const emptyChange = (): Change => ({ structure: false, changed: new Set(), flow: false })
+export const emptyChange = (): Change => ({ structure: false, changed: new Set(), flow: false, jobStatusChanges: 0 })
 
 export class FlowModel {
   flow: FlowInstance | undefined
@@ -80,6 +82,7 @@ export class FlowModel {
         for (const node of message.nodes) {
           const before = this.nodes.get(node.id)
           this.nodes.set(node.id, node)
+          if (before !== undefined && before.status !== node.status && node.family !== "group") change.jobStatusChanges++
           if (before === undefined || before.label !== node.label || before.family !== node.family || before.region !== node.region) change.structure = true
           else change.changed.add(node.id)
         }

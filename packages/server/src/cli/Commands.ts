@@ -291,12 +291,14 @@ export const run = (argv: ReadonlyArray<string>, console: Console) =>
         if (file === undefined) return yield* new CliError({ message: "deploy needs a request file: sovereign deploy <request.json>", exitCode: ExitCode.usage })
         const request = yield* readRequest(file)
         const created = yield* api(client.deployments.create({ payload: request }))
+        // The web console's page of the new deployment (served by the same server, issue 12).
+        const consolePage = `${target.baseUrl.replace(/\/+$/, "")}/deployments/${encodeURIComponent(created.id)}`
         if (!invocation.flags.has("--follow")) {
           if (json) printJson(console, created)
-          else console.out(`Deployment ${created.id} accepted (${created.status})`)
+          else console.out(`Deployment ${created.id} accepted (${created.status})\nConsole: ${consolePage}`)
           return ExitCode.ok
         }
-        if (!json) console.out(`Deployment ${created.id} accepted (${created.status})`)
+        if (!json) console.out(`Deployment ${created.id} accepted (${created.status})\nConsole: ${consolePage}`)
         const initial = yield* api(client.deployments.get({ path: { id: created.id } }))
         const final = json ? yield* Stream.runLast(deploymentEvents(created.id)).pipe(Effect.map(Option.flatMap((item) => (item._tag === "Done" ? Option.some(item.state) : Option.none()))), Effect.map(Option.getOrElse(() => initial))) : yield* follow(console, initial)
         if (json) printJson(console, final)
