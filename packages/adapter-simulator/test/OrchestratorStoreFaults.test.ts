@@ -67,6 +67,6 @@ describe("store faults during a run", () => {
       expect(record.status).toBe("failed")
       expect(record.error).toContain("internal error")
       expect(record.error).toContain("the store refused")
-      expect(record.error).toContain("42P01")
+      expect(record.error).toContain("relation \"jobs\" does not exist")
     }).pipe(Effect.provide(layer(makeWorld(), { store: broken }))), { timeout: 120_000 })
 })

@@ -137,7 +137,7 @@ export const make = Effect.gen(function*() {
 
   const run = (id: DeploymentId): Effect.Effect<void> =>
     Effect.gen(function*() {
-      const found = yield* storeCall(env, "reading the deployment", env.repo.get(id))
+      const found = yield* storeCall(env, `reading the deployment of deployment ${id}`, env.repo.get(id))
       if (Option.isNone(found)) return
       const flow = yield* makeFlowPublisher(env, found.value)
       // The steps after Phase 0 are jobs from the start; whatever a stopped process left running is finished first.
@@ -337,7 +337,7 @@ export const make = Effect.gen(function*() {
           }
           continue
         }
-        const journal = yield* storeCall(env, "reading the step journal", env.repo.journal(record.id))
+        const journal = yield* storeCall(env, `reading the step journal of deployment ${record.id}`, env.repo.journal(record.id))
         const decision = resumeDecision({ id: record.id, status: record.status, journal }, env.cloud.capabilities)
         if (decision._tag === "MarkFailed") {
           yield* applyStatus(env, record.id, StatusEvent.Failed({ reason: decision.message }))

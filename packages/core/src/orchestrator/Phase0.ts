@@ -67,14 +67,14 @@ const runStep = (
     const jobName = Job.stepJobName(region, step.name)
     const previous = journal.get(jobName)
     // An execution left running by an interrupted process is closed before anything else happens to the job.
-    const stored = yield* storeCall(env, "reading a job", env.jobs.get(record.id, jobName))
+    const stored = yield* storeCall(env, `reading a job of deployment ${record.id}`, env.jobs.get(record.id, jobName))
     const open = Option.flatMapNullable(stored, (s) => s.executions.find((execution) => execution.status === "running"))
     if (previous?.status === "succeeded") {
       if (Option.isSome(open)) {
-        yield* storeCall(env, "logging a step", env.jobs.appendLog(record.id, open.value.id, [{ timestamp: previous.at, level: "INFO", message: "finished before the server restarted (from the step journal)" }]))
-        yield* storeCall(env, "finishing a step's execution", env.jobs.finishExecution(record.id, open.value.id, "succeeded", previous.at))
+        yield* storeCall(env, `logging a step of deployment ${record.id}`, env.jobs.appendLog(record.id, open.value.id, [{ timestamp: previous.at, level: "INFO", message: "finished before the server restarted (from the step journal)" }]))
+        yield* storeCall(env, `finishing a step's execution of deployment ${record.id}`, env.jobs.finishExecution(record.id, open.value.id, "succeeded", previous.at))
       } else if (Option.exists(stored, (s) => s.job.status !== "succeeded")) {
-        yield* storeCall(env, "recording a step's job", env.jobs.upsert(Job.stepJob({ deploymentId: record.id, region, step, status: "succeeded" })))
+        yield* storeCall(env, `recording a step's job of deployment ${Job.stepJob}`, env.jobs.upsert(Job.stepJob({ deploymentId: record.id, region, step, status: "succeeded" })))
       }
       return { _tag: "Done" as const }
     }
@@ -84,24 +84,24 @@ const runStep = (
 
     const startedAt = yield* now
     if (Option.isSome(open)) {
-      yield* storeCall(env, "logging a step", env.jobs.appendLog(record.id, open.value.id, [{
+      yield* storeCall(env, `logging a step of deployment ${record.id}`, env.jobs.appendLog(record.id, open.value.id, [{
         timestamp: startedAt, level: "WARN", message: "interrupted by a restart of the server; the step runs again (it finds what it created by label)"
       }]))
-      yield* storeCall(env, "finishing a step's execution", env.jobs.finishExecution(record.id, open.value.id, "failed", startedAt))
+      yield* storeCall(env, `finishing a step's execution of deployment ${record.id}`, env.jobs.finishExecution(record.id, open.value.id, "failed", startedAt))
     }
     const executionId = yield* env.ids.executionId
-    yield* storeCall(env, "recording a step's job", env.jobs.upsert(Job.stepJob({ deploymentId: record.id, region, step, status: "running" })))
-    yield* storeCall(env, "starting a step's execution", env.jobs.startExecution(record.id, jobName, executionId, startedAt))
+    yield* storeCall(env, `recording a step's job of deployment ${Job.stepJob}`, env.jobs.upsert(Job.stepJob({ deploymentId: record.id, region, step, status: "running" })))
+    yield* storeCall(env, `starting a step's execution of deployment ${record.id}`, env.jobs.startExecution(record.id, jobName, executionId, startedAt))
     const attemptsBefore = previous?.attempts ?? 0
     // "running" in the journal says: this step may have created something (the restart policy reads it).
-    yield* storeCall(env, "journaling a step", env.repo.recordStep({
+    yield* storeCall(env, `journaling a step of deployment ${record.id}`, env.repo.recordStep({
       deploymentId: record.id, jobName, region: region.key, step: step.name, status: "running", attempts: attemptsBefore + 1, at: startedAt
     }))
     yield* flow.publish
 
     let attempts = 0
     const log = (level: "INFO" | "WARN" | "ERROR", message: string) =>
-      Effect.flatMap(now, (timestamp) => storeCall(env, "logging a step", env.jobs.appendLog(record.id, executionId, [{ timestamp, level, message }])))
+      Effect.flatMap(now, (timestamp) => storeCall(env, `logging a step of deployment ${record.id}`, env.jobs.appendLog(record.id, executionId, [{ timestamp, level, message }])))
     yield* log("INFO", `${step.displayName}: applying in ${region.cloudRegion}${attemptsBefore > 0 ? ` (run ${attemptsBefore + 1})` : ""}`)
     const result = yield* env.cloud.apply(deployment, step).pipe(
       Effect.tap(() => Effect.sync(() => void attempts++)),
@@ -118,14 +118,14 @@ const runStep = (
     if (result._tag === "Right") {
       const stepResult: StepResult = result.right
       // The journal first: once recorded, a restart never runs this step again.
-      yield* storeCall(env, "journaling a step", env.repo.recordStep({
+      yield* storeCall(env, `journaling a step of deployment ${record.id}`, env.repo.recordStep({
         deploymentId: record.id, jobName, region: region.key, step: step.name, status: "succeeded",
         attempts: attemptsBefore + 1, at: finishedAt, result: stepResult
       }))
       if (stepResult.log.length > 0) {
-        yield* storeCall(env, "logging a step", env.jobs.appendLog(record.id, executionId, stepResult.log.map((message) => ({ timestamp: finishedAt, level: "INFO" as const, message }))))
+        yield* storeCall(env, `logging a step of deployment ${record.id}`, env.jobs.appendLog(record.id, executionId, stepResult.log.map((message) => ({ timestamp: finishedAt, level: "INFO" as const, message }))))
       }
-      yield* storeCall(env, "finishing a step's execution", env.jobs.finishExecution(record.id, executionId, "succeeded", finishedAt))
+      yield* storeCall(env, `finishing a step's execution of deployment ${record.id}`, env.jobs.finishExecution(record.id, executionId, "succeeded", finishedAt))
       yield* announce(env, record.id, [{
         phase: "provisioner", level: "info", type: "step", component: jobName, state: "succeeded", region: region.key,
         message: `${step.displayName} ready in ${region.key}`
@@ -134,13 +134,13 @@ const runStep = (
       return { _tag: "Done" as const }
     }
     const message = stepFailureMessage(record, jobName, region.key, region.cloudRegion, result.left, attempts)
-    yield* storeCall(env, "journaling a step", env.repo.recordStep({
+    yield* storeCall(env, `journaling a step of deployment ${record.id}`, env.repo.recordStep({
       deploymentId: record.id, jobName, region: region.key, step: step.name, status: "failed",
       attempts: attemptsBefore + 1, at: finishedAt, error: message
     }))
     yield* log("ERROR", message)
-    yield* storeCall(env, "finishing a step's execution", env.jobs.finishExecution(record.id, executionId, "failed", finishedAt))
-    yield* storeCall(env, "recording a step's job", env.jobs.upsert({ ...Job.stepJob({ deploymentId: record.id, region, step, status: "failed" }), reason: message }))
+    yield* storeCall(env, `finishing a step's execution of deployment ${record.id}`, env.jobs.finishExecution(record.id, executionId, "failed", finishedAt))
+    yield* storeCall(env, `recording a step's job of deployment ${record.id}`, env.jobs.upsert({ ...Job.stepJob({ deploymentId: record.id, region, step, status: "failed" }), reason: message }))
     yield* announce(env, record.id, [{
       phase: "provisioner", level: "error", type: "step", component: jobName, state: "failed", region: region.key, message
     }])
@@ -211,14 +211,14 @@ export const phase0 = (env: Environment, initial: DeploymentRecord, flow: FlowPu
       return
     }
     const steps = planned.right
-    yield* storeCall(env, "recording the jobs", env.jobs.upsertMany([
+    yield* storeCall(env, `recording the jobs of deployment ${record.id}`, env.jobs.upsertMany([
       ...steps.map((step) => {
         const region = deployment.regions.find((r) => r.key === step.region)!
         return Job.stepJob({ deploymentId: record.id, region, step })
       })
     ]))
     yield* flow.publish
-    const journal = new Map((yield* storeCall(env, "reading the step journal", env.repo.journal(record.id))).map((entry) => [entry.jobName, entry] as const))
+    const journal = new Map((yield* storeCall(env, `reading the step journal of deployment ${record.id}`, env.repo.journal(record.id))).map((entry) => [entry.jobName, entry] as const))
 
     const outcomes = yield* Effect.forEach(
       deployment.regions,
@@ -267,7 +267,7 @@ export const phase0 = (env: Environment, initial: DeploymentRecord, flow: FlowPu
     const primary = deployment.regions[0]!
     // Waiting for the call-back is a step boundary too: a wipe does not wait for the timeout.
     const arrived = yield* Effect.raceFirst(
-      env.kubeconfigs.await(record.id, primary.key).pipe((effect) => storeCall(env, "awaiting a kubeconfig", effect), Effect.timeoutOption(env.settings.kubeconfigArrivalTimeout)),
+      env.kubeconfigs.await(record.id, primary.key).pipe((effect) => storeCall(env, `awaiting the kubeconfig of ${record.id}/${primary.key}`, effect), Effect.timeoutOption(env.settings.kubeconfigArrivalTimeout)),
       Effect.flatMap(statusLeaves(env, record.id, phase0Statuses), (status) => Effect.fail(new Superseded(status)))
     )
     if (Option.isNone(arrived)) {

@@ -54,7 +54,7 @@ const preload = (env: Environment, record: DeploymentRecord, projection: Project
   Effect.forEach(
     [...new Set(jobNames)].filter((jobName) => !projection.loaded.has(jobName)),
     (jobName) =>
-      Effect.map(storeCall(env, "reading a job", env.jobs.get(record.id, jobName)), (stored) => {
+      Effect.map(storeCall(env, `reading a job of deployment ${record.id}`, env.jobs.get(record.id, jobName)), (stored) => {
         if (Option.isSome(stored)) {
           const { job, executions } = stored.value
           projection.state.jobs.set(jobName, job)
@@ -191,7 +191,7 @@ export const watchRegion = (
   kubeconfigWait: Duration.Duration
 ) =>
   Effect.gen(function*() {
-    const kubeconfig = yield* env.kubeconfigs.await(record.id, region.key).pipe((effect) => storeCall(env, "awaiting a kubeconfig", effect), Effect.timeoutOption(kubeconfigWait))
+    const kubeconfig = yield* env.kubeconfigs.await(record.id, region.key).pipe((effect) => storeCall(env, `awaiting the kubeconfig of ${record.id}/${region.key}`, effect), Effect.timeoutOption(kubeconfigWait))
     if (Option.isNone(kubeconfig)) {
       const minutes = Math.round(Duration.toMinutes(env.settings.kubeconfigArrivalTimeout))
       return {
@@ -201,7 +201,7 @@ export const watchRegion = (
           `check that the URL is reachable from ${region.cloudRegion}. A late call-back re-attaches the region.`
       } satisfies RegionVerdict
     }
-    const arrivals = yield* storeCall(env, "reading the kubeconfig arrivals", env.kubeconfigs.arrivals(record.id))
+    const arrivals = yield* storeCall(env, `reading the kubeconfig arrivals of deployment ${record.id}`, env.kubeconfigs.arrivals(record.id))
     const arrivedAt = arrivals.find((a) => a.regionKey === region.key)?.receivedAt
     yield* patchRegion(env, record.id, region.key, (r) => ({ ...r, ...(arrivedAt === undefined ? {} : { kubeconfigAt: arrivedAt }) }))
     return yield* attach(env, record, region, flow, kubeconfig.value)
@@ -266,7 +266,7 @@ const attach = (env: Environment, record: DeploymentRecord, region: Region, flow
             })
           }
         }
-        if (batch.writes.length > 0) yield* storeCall(env, "recording the jobs", env.jobs.record(record.id, batch.writes))
+        if (batch.writes.length > 0) yield* storeCall(env, `recording the jobs of deployment ${record.id}`, env.jobs.record(record.id, batch.writes))
         if (batch.events.length > 0) yield* announce(env, record.id, batch.events)
         forgetFinishedExecutions(projection)
         yield* afterBatch

@@ -30,7 +30,7 @@ export const ownerAccess = (env: Environment, record: DeploymentRecord, flow: Fl
   Effect.gen(function*() {
     if (Option.isNone(env.access)) return
     const access = env.access.value
-    const kubeconfig = yield* env.kubeconfigs.await(record.id, region.key).pipe((effect) => storeCall(env, "awaiting a kubeconfig", effect), Effect.timeoutOption(env.settings.kubeconfigArrivalTimeout))
+    const kubeconfig = yield* env.kubeconfigs.await(record.id, region.key).pipe((effect) => storeCall(env, `awaiting the kubeconfig of ${record.id}/${region.key}`, effect), Effect.timeoutOption(env.settings.kubeconfigArrivalTimeout))
     const job = Lifecycle.job({ deploymentId: record.id, region, step: "handover-access" })
     yield* runStep(env, record, flow, job, (log) =>
       Effect.gen(function*() {
@@ -154,7 +154,7 @@ export const meshLoop = (env: Environment, id: string, flow: FlowPublisher, join
       const eligible: Array<MeshRegion> = []
       for (const { region, eligibility } of verdicts) {
         if (eligibility._tag !== "Eligible") continue
-        const kubeconfig = yield* storeCall(env, "reading a kubeconfig", env.kubeconfigs.get(id, region.key))
+        const kubeconfig = yield* storeCall(env, `reading a kubeconfig of deployment ${id}`, env.kubeconfigs.get(id, region.key))
         if (Option.isSome(kubeconfig)) eligible.push({ region, kubeconfig: kubeconfig.value })
       }
       const waiting = verdicts.filter((v) => v.eligibility._tag === "Waiting").length

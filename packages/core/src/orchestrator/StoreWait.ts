@@ -22,19 +22,24 @@ export const isOutage = (error: StoreFailure): boolean => error.reason === "Unav
 export class StoreInvariantBroken extends Error {
   readonly _tag = "StoreInvariantBroken"
   constructor(readonly what: string, readonly error: StoreFailure) {
-    super(`${what}: the store refused (${error._tag} ${error.reason}): ${error.message}${describeCause(error.cause)}`, { cause: error })
+    super(`${what}: the store refused (${error._tag} ${error.reason}): ${error.message}${describeCause(error.cause, error.message)}`, { cause: error })
     this.name = "StoreInvariantBroken"
   }
 }
 
-const describeCause = (cause: unknown): string => {
+/** The innermost cause (the driver's or the socket's own words), unless the message already says it. */
+const describeCause = (cause: unknown, message = ""): string => {
   if (cause === undefined || cause === null) return ""
   if (Cause.isCause(cause)) return ` (cause: ${Cause.pretty(cause).split("\n")[0]})`
-  if (typeof cause === "object" && "message" in cause) {
-    const code = "code" in cause && typeof cause.code === "string" ? `${cause.code} ` : ""
-    return ` (cause: ${code}${String(cause.message)})`
+  let innermost: unknown = cause
+  for (let depth = 0; depth < 5; depth++) {
+    const next: unknown = typeof innermost === "object" && innermost !== null && "cause" in innermost ? innermost.cause : undefined
+    if (next === undefined || next === null) break
+    innermost = next
   }
-  return ` (cause: ${String(cause)})`
+  const text = typeof innermost === "object" && innermost !== null && "message" in innermost ? String(innermost.message) : String(innermost)
+  const code = typeof innermost === "object" && innermost !== null && "code" in innermost && typeof innermost.code === "string" ? `${innermost.code} ` : ""
+  return message.includes(text) ? "" : ` (cause: ${code}${text})`
 }
 
 /** Capped (`storeRetryCap`), jittered exponential backoff from `storeRetryBase`, for as long as the store is out. */
@@ -56,7 +61,7 @@ export const waitOutOutages = <E extends StoreFailure>(settings: Pick<Orchestrat
     Effect.tapError((error) =>
       isOutage(error)
         ? Effect.logWarning(
-          `the store is unavailable while ${what}; waiting (wait ${++waits}, backoff up to ${Duration.format(settings.storeRetryCap)}) before trying again: ${error.message}${describeCause(error.cause)}`
+          `the store is unavailable while ${what}; waiting (wait ${++waits}, backoff up to ${Duration.format(settings.storeRetryCap)}) before trying again: ${error.message}${describeCause(error.cause, error.message)}`
         )
         : Effect.void
     ),

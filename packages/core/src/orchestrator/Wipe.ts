@@ -38,6 +38,6 @@ export const wipe = (env: Environment, record: DeploymentRecord) =>
       return yield* fail(`These resources are still there: ${remaining.map((r) => `${r.kind} ${r.name} (${r.region})`).join(", ")}.`)
     }
     if (dnsProblem !== undefined) return yield* fail(dnsProblem + ".")
-    yield* storeCall(env, "removing the kubeconfigs", env.kubeconfigs.remove(record.id))
+    yield* storeCall(env, `removing the kubeconfigs of deployment ${record.id}`, env.kubeconfigs.remove(record.id))
     yield* applyStatus(env, record.id, StatusEvent.Wiped())
   })
