@@ -1,5 +1,5 @@
 /** What one orchestration run needs: the resolved ports, the configuration, and the helpers every phase shares. */
-import { Cause, Duration, Effect, Either, Option, Redacted, Schedule, Stream } from "effect"
+import { Data, Duration, Effect, Either, Option, Redacted, Schedule, Stream } from "effect"
 import type { CloudDeployment, CloudProviderService } from "../CloudProvider.js"
 import type { ClusterAccessService, ClusterWatchService, WatchOptions } from "../ClusterWatch.js"
 import { deriveRegions, type DeploymentId, type DeploymentSpec, type Region } from "../Deployment.js"
@@ -99,10 +99,7 @@ export interface Environment {
 export const now = nowMillis
 
 /** The run noticed that someone else changed the status (a wipe): it stops at this boundary. */
-export class Superseded {
-  readonly _tag = "Superseded"
-  constructor(readonly status: string) {}
-}
+export class Superseded extends Data.TaggedError("Superseded")<{ readonly status: string }> {}
 
 export const regionsOf = (record: DeploymentRecord): ReadonlyArray<Region> => deriveRegions(record.spec, record.id)
 
@@ -239,17 +236,6 @@ export const retrySchedule = (settings: OrchestratorSettings) =>
     Schedule.intersect(Schedule.recurs(settings.retryAttempts))
   )
 
-/** A region-less description of a Redacted-free error for messages. */
-export const describeCause = (cause: Cause.Cause<unknown>): string => {
-  const failure = Cause.failureOption(cause)
-  if (Option.isSome(failure)) {
-    const error = failure.value
-    if (typeof error === "object" && error !== null && "message" in error) return String((error as { message: unknown }).message)
-    return String(error)
-  }
-  return Cause.pretty(cause).split("\n")[0] ?? "unknown error"
-}
-
 /** Keeps the flow graph's subscribers in step with the jobs: compose, diff against the last published snapshot, publish. */
 export interface FlowPublisher {
   readonly publish: Effect.Effect<void>
@@ -312,4 +298,3 @@ export const statusLeaves = (env: Environment, id: DeploymentId, statuses: Reado
     return Option.getOrElse(Option.flatMapNullable(changed, (event) => event.state), () => "unknown")
   })
 
-export const redactedKubeconfig = (value: string) => Redacted.make(value)

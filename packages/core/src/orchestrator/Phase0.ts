@@ -1,5 +1,5 @@
 /** Phase 0 (SPEC §4.1–4.4): cloud steps from the adapter's plan, journaled, regions in parallel; outputs, DNS, the primary kubeconfig. */
-import { Cause, Duration, Effect, Exit, Option } from "effect"
+import { Duration, Effect, Option } from "effect"
 import type { CloudDeployment, CloudError, CloudStep, StepResult } from "../CloudProvider.js"
 import type { DeploymentRecord, JournalEntry } from "../DeploymentRepo.js"
 import { StatusEvent } from "../DeploymentStatus.js"
@@ -80,7 +80,7 @@ const runStep = (
     }
     // Step boundary: a wipe (or anything else) that changed the status stops the run here.
     const current = yield* load(env, record.id)
-    if (!phase0Statuses.includes(current.status)) return yield* Effect.fail(new Superseded(current.status))
+    if (!phase0Statuses.includes(current.status)) return yield* Effect.fail(new Superseded({ status: current.status }))
 
     const startedAt = yield* now
     if (Option.isSome(open)) {
@@ -177,10 +177,7 @@ const runRegion = (
     return { _tag: "Built", regionKey } satisfies RegionOutcome
   }).pipe(
     // Each region finishes the step it is in and stops at its next boundary; the others are not interrupted.
-    Effect.catchIf(
-      (error): error is Superseded => error instanceof Superseded,
-      (error) => Effect.succeed({ _tag: "Stopped", regionKey, status: error.status } satisfies RegionOutcome)
-    )
+    Effect.catchTag("Superseded", (error) => Effect.succeed({ _tag: "Stopped", regionKey, status: error.status } satisfies RegionOutcome))
   )
 
 /**
@@ -191,12 +188,12 @@ export const phase0 = (env: Environment, initial: DeploymentRecord, flow: FlowPu
   Effect.gen(function*() {
     if (initial.status === "pending") yield* applyStatus(env, initial.id, StatusEvent.Phase0Started())
     const record = yield* load(env, initial.id)
-    if (record.status !== "provisioning") return yield* Effect.fail(new Superseded(record.status))
+    if (record.status !== "provisioning") return yield* Effect.fail(new Superseded({ status: record.status }))
     const deployment = yield* cloudDeployment(env, record).pipe(
       Effect.catchAll((error) =>
         Effect.zipRight(
           applyStatus(env, record.id, StatusEvent.Failed({ reason: `The deployment's credentials cannot be read (${error.message}); wipe it and create it again.` })),
-          Effect.fail(new Superseded("failed"))
+          Effect.fail(new Superseded({ status: "failed" }))
         )
       )
     )
@@ -226,7 +223,7 @@ export const phase0 = (env: Environment, initial: DeploymentRecord, flow: FlowPu
       { concurrency: "unbounded" }
     )
     const stopped = outcomes.find((outcome) => outcome._tag === "Stopped")
-    if (stopped !== undefined) return yield* Effect.fail(new Superseded(stopped.status))
+    if (stopped !== undefined) return yield* Effect.fail(new Superseded({ status: stopped.status }))
     const failed = outcomes.filter((outcome): outcome is Extract<RegionOutcome, { _tag: "Failed" }> => outcome._tag === "Failed")
     const primaryKey = deployment.regions[0]!.key
     const primaryFailure = failed.find((outcome) => outcome.regionKey === primaryKey)
@@ -268,7 +265,7 @@ export const phase0 = (env: Environment, initial: DeploymentRecord, flow: FlowPu
     // Waiting for the call-back is a step boundary too: a wipe does not wait for the timeout.
     const arrived = yield* Effect.raceFirst(
       env.kubeconfigs.await(record.id, primary.key).pipe((effect) => storeCall(env, `awaiting the kubeconfig of ${record.id}/${primary.key}`, effect), Effect.timeoutOption(env.settings.kubeconfigArrivalTimeout)),
-      Effect.flatMap(statusLeaves(env, record.id, phase0Statuses), (status) => Effect.fail(new Superseded(status)))
+      Effect.flatMap(statusLeaves(env, record.id, phase0Statuses), (status) => Effect.fail(new Superseded({ status })))
     )
     if (Option.isNone(arrived)) {
       const minutes = Math.round(Duration.toMinutes(env.settings.kubeconfigArrivalTimeout))
@@ -290,6 +287,3 @@ export const phase0 = (env: Environment, initial: DeploymentRecord, flow: FlowPu
       return { phase1StartedAt: at, results }
     })
   })
-
-export const isSuperseded = (exit: Exit.Exit<unknown, unknown>) =>
-  Exit.isFailure(exit) && Option.exists(Cause.failureOption(exit.cause), (error) => error instanceof Superseded)
