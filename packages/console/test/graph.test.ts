@@ -86,8 +86,9 @@ describe("the layout", () => {
     }
     const longest = Math.max(...installs.map((node) => depthOf(node.id)))
     expect(longest).toBeGreaterThan(4)
+    // as many layers as the longest chain (a tall layer wraps into sub-columns: at least that many columns)
     const columns = new Set(installs.map((node) => byId.get(node.id)!.x))
-    expect(columns.size).toBe(longest)
+    expect(columns.size).toBeGreaterThanOrEqual(longest)
     for (const [to, froms] of model.incoming) {
       for (const from of froms) {
         if (!installs.some((node) => node.id === to) || !installs.some((node) => node.id === from)) continue

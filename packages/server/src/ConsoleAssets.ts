@@ -4,8 +4,9 @@
  * path it has (`/api/v1/...`, `/healthz`, `/readyz`, and whatever top-level routes come later), and
  * any other path serves `index.html`, so a deep link (`/deployments/<id>`) opens the app there.
  *
- * The files are read once and kept in memory (three small files); a missing build answers 503 with
- * how to build it, never a crash.
+ * The hashed assets are read once and kept in memory, the page on every request (a few hundred
+ * bytes), so a new build is served without a restart; a missing build answers 503 with how to build
+ * it, never a crash.
  */
 import { HttpApiBuilder, HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Cause, Chunk, Config, Effect, Exit, Layer, Predicate } from "effect"
@@ -65,8 +66,9 @@ export const makeStore = (dir: string) => {
         asset = null
       }
     }
-    // Cache hits and misses alike, bounded: the names asked for come from anyone.
-    if (cache.size < 256) cache.set(relative, asset)
+    // Hashed assets never change: cached once found (bounded; a miss is not cached, a new build's
+    // names appear). The page is read again each time: a new build is served without a restart.
+    if (asset !== null && relative !== "index.html" && cache.size < 256) cache.set(relative, asset)
     return asset ?? undefined
   }
   return { read, clear: () => cache.clear() }

@@ -17,6 +17,8 @@ const foldedHeight = 40
 const groupHeader = 26
 const groupPad = 8
 const layerGap = 34
+const subColumnGap = 12
+const maxRows = 6
 const rowGap = 8
 const columnGap = 56
 const bandGap = 18
@@ -151,18 +153,22 @@ export const layout = (model: FlowModel, folded: (id: string) => boolean): Layou
         }
         column.sort((a, b) => row[a]! - row[b]! || a - b)
       }
-      let y = 0
-      let width = 0
-      column.forEach((i, index) => {
-        const id = items[i]!
-        const size = measure(id)
-        relative.set(id, { x, y })
-        row[i] = index
-        y += size.h + rowGap
-        width = Math.max(width, size.w)
-      })
-      height = Math.max(height, y - rowGap)
-      x += width + layerGap
+      // A tall layer (many charts that wait for the same ones) wraps into sub-columns of at most
+      // `maxRows`: the bands stay low, the order across layers stays left to right.
+      for (let from = 0; from < column.length; from += maxRows) {
+        let y = 0
+        let width = 0
+        column.slice(from, from + maxRows).forEach((i, index) => {
+          const id = items[i]!
+          const size = measure(id)
+          relative.set(id, { x, y })
+          row[i] = from + index
+          y += size.h + rowGap
+          width = Math.max(width, size.w)
+        })
+        height = Math.max(height, y - rowGap)
+        x += width + (from + maxRows < column.length ? subColumnGap : layerGap)
+      }
     }
     return { w: x - layerGap, h: height }
   }
