@@ -214,7 +214,7 @@ export class MetricsAddress extends Context.Tag("@sovereign/server/MetricsAddres
  * `GET /metrics` on a port of its own (SOVEREIGN_METRICS_PORT): a scraper needs no API token, and a
  * NetworkPolicy can open this port to the monitoring namespace only. Anything else there is a 404.
  */
-export const serverLayer = (listen: { readonly host: string; readonly port: Option.Option<number> }): Layer.Layer<MetricsAddress, never, SqlClient.SqlClient> =>
+export const serverLayer = (listen: { readonly host: string; readonly port: Option.Option<number> }): Layer.Layer<MetricsAddress, Error, SqlClient.SqlClient> =>
   Layer.scoped(
     MetricsAddress,
     Effect.gen(function* () {
@@ -233,7 +233,10 @@ export const serverLayer = (listen: { readonly host: string; readonly port: Opti
           () => response.writeHead(500, { "content-type": "text/plain" }).end("the metrics could not be gathered\n")
         )
       })
-      const port = yield* Effect.async<number, never>((resume) => {
+      const port = yield* Effect.async<number, Error>((resume) => {
+        server.once("error", (error: NodeJS.ErrnoException) =>
+          resume(Effect.fail(new Error(`metrics cannot listen on ${listen.host}:${wanted} (SOVEREIGN_METRICS_PORT): ${error.code ?? error.message}`)))
+        )
         void server.listen(wanted, listen.host, () => {
           const address = server.address()
           resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0))
