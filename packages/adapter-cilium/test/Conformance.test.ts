@@ -1,7 +1,7 @@
 /** The MeshProvider suite against one fake Kubernetes API server per region (Cilium installed by a Flux HelmRelease), through adapter-kubernetes' verified client. */
 import { Deployment, MeshPlan, MeshProvider } from "@sovereign/core"
 import { FakeKubernetesApi } from "@sovereign/testkit"
-import { MeshWorld, meshProviderSuite, suiteRegions, testAuthority, testRemoteCertificate } from "@sovereign/testkit/MeshProviderSuite"
+import { MeshWorld, suite, suiteRegions, testAuthority, testRemoteCertificate } from "@sovereign/testkit/MeshProviderSuite"
 import type { CiliumSeed, MeshRegionSeed } from "@sovereign/testkit/MeshProviderSuite"
 import * as CiliumWorld from "@sovereign/testkit/kubernetes/CiliumWorld"
 import { describe, expect, it } from "@effect/vitest"
@@ -21,7 +21,7 @@ const world = Layer.scoped(
   Effect.flatMap(Effect.scope, (scope) => Effect.map(CiliumWorld.make(scope), (made) => made.world))
 )
 
-meshProviderSuite("CiliumMesh over the Kubernetes API", Layer.merge(provider, world), { mintsRemoteCertificates: true })
+suite("CiliumMesh over the Kubernetes API", Layer.merge(provider, world), { mintsRemoteCertificates: true })
 
 // The suite's deployment (one derivation of names and ids); these tests use its first two regions.
 const [fsn1, hel1] = suiteRegions as unknown as [Deployment.Region, Deployment.Region]

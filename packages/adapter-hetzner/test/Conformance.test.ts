@@ -1,9 +1,7 @@
 import { CloudProviderSuite } from "@sovereign/testkit"
 import { regions, scaled, worldLayer } from "./world.js"
 
-CloudProviderSuite.run({
-  name: "Hetzner adapter against the fake Hetzner Cloud API",
-  layer: worldLayer(),
+CloudProviderSuite.suite("Hetzner adapter against the fake Hetzner Cloud API", worldLayer(), {
   regions,
   unknownCloudRegion: "mars1",
   around: scaled

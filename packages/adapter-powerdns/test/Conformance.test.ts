@@ -1,4 +1,4 @@
 import { DnsProviderSuite } from "@sovereign/testkit"
 import { powerDnsWorld } from "./support.js"
 
-DnsProviderSuite.run("powerdns", { layer: powerDnsWorld(["conformance.test."]), zone: "conformance.test." })
+DnsProviderSuite.suite("powerdns", powerDnsWorld(["conformance.test."]), { zone: "conformance.test." })

@@ -20,23 +20,21 @@ const inspector = Layer.effect(
   Effect.map(SimulatorWorld, (simulated) => ({ resources: Effect.orDie(simulated.allResources) }))
 )
 
-CloudProviderSuite.run({
-  name: "simulator",
-  layer: Layer.provideMerge(inspector, Layer.suspend(() => world())),
+CloudProviderSuite.suite("simulator", Layer.provideMerge(inspector, Layer.suspend(() => world())), {
   regions: [
     { provider: "hetzner", cloudRegion: "fsn1", controlPlaneSize: "cpx32", workerSize: "cpx42", workerCount: 1 },
     { provider: "aws", cloudRegion: "eu-central-1", controlPlaneSize: "m6i.large", workerCount: 0 }
   ]
 })
 
-DnsProviderSuite.run("simulator", { layer: world(["conformance.test."]), zone: "conformance.test." })
+DnsProviderSuite.suite("simulator", world(["conformance.test."]), { zone: "conformance.test." })
 
 // The suite drives a simulated cluster whose releases it writes itself (no bootstrap kit runs in it).
 const driver = Layer.effect(
   ClusterWatchSuite.ClusterDriver,
   drivenCluster("00000000c0ffee00")
 )
-ClusterWatchSuite.run("simulator", { layer: Layer.provideMerge(driver, world()), faults: true })
+ClusterWatchSuite.suite("simulator", Layer.provideMerge(driver, world()), { faults: true })
 
 // The mesh suite seeds each region's cluster objects (its Cilium, Service, certificates, cilium-config) and observes what its components see.
 const meshDeployment = "0123456789abcdef"
@@ -48,4 +46,4 @@ const meshWorld = Layer.effect(
     reconcile: (regionKey) => reconcileRelease(meshDeployment, regionKey).pipe(Effect.provideService(SimulatorWorld, simulated))
   }))
 )
-MeshProviderSuite.meshProviderSuite("simulator", Layer.provideMerge(meshWorld, Layer.suspend(() => world())), { mintsRemoteCertificates: false })
+MeshProviderSuite.suite("simulator", Layer.provideMerge(meshWorld, Layer.suspend(() => world())), { mintsRemoteCertificates: false })

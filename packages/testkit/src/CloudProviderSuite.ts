@@ -22,10 +22,6 @@ const byId = (resources: ReadonlyArray<CloudProvider.CloudResource>) =>
   [...resources].map((resource) => `${resource.kind}/${resource.id}/${resource.name}`).sort()
 
 export interface CloudProviderSuiteOptions {
-  /** Names the `describe` block. */
-  readonly name: string
-  /** A fresh world per test: the provider, and optionally a CloudInspector of the same backend. */
-  readonly layer: Layer.Layer<CloudProvider.CloudProvider, unknown, Scope.Scope>
   /** Regions the sample deployments use (at least two, so the mesh-related naming is exercised). */
   readonly regions: ReadonlyArray<SampleRegion>
   readonly credentials?: Readonly<Record<string, string>>
@@ -35,8 +31,11 @@ export interface CloudProviderSuiteOptions {
   readonly around?: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }
 
-/** Registers the suite's tests in the calling test file. */
-export const run = (options: CloudProviderSuiteOptions): void => {
+/**
+ * Registers the suite's tests in the calling test file. `layer` is a fresh world per test: the
+ * provider, and optionally a CloudInspector of the same backend.
+ */
+export const suite = (name: string, layer: Layer.Layer<CloudProvider.CloudProvider, unknown, Scope.Scope>, options: CloudProviderSuiteOptions): void => {
   const sample = (overrides: Partial<SampleOptions> = {}) =>
     sampleDeployment({
       id: "0123456789abcdef",
@@ -49,13 +48,13 @@ export const run = (options: CloudProviderSuiteOptions): void => {
 
   const test = (name: string, body: Effect.Effect<void, unknown, CloudProvider.CloudProvider | Scope.Scope>) =>
     it.scopedLive(name, () => {
-      const program = body.pipe(Effect.provide(options.layer))
+      const program = body.pipe(Effect.provide(layer))
       return options.around === undefined ? program : options.around(program)
     })
 
   const inspector = Effect.serviceOption(CloudInspector)
 
-  describe(`CloudProvider conformance: ${options.name}`, () => {
+  describe(`CloudProvider conformance: ${name}`, () => {
     test("declares the provider name requests use", Effect.gen(function*() {
       const cloud = yield* CloudProvider.CloudProvider
       expect(cloud.provider).toMatch(/^[a-z][a-z0-9-]*$/)

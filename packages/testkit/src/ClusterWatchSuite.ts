@@ -44,9 +44,7 @@ export interface ClusterDriverService {
 
 export class ClusterDriver extends Context.Tag("@sovereign/testkit/ClusterDriver")<ClusterDriver, ClusterDriverService>() {}
 
-export interface SuiteOptions<E> {
-  /** Provides the ClusterWatch under test and the driver of its cluster; built once for the suite. */
-  readonly layer: Layer.Layer<ClusterWatch.ClusterWatch | ClusterDriver, E>
+export interface SuiteOptions {
   /** Whether the driver implements `faults` (the fault tests are registered only then). */
   readonly faults: boolean
   /** Releases × transitions of the scale test (default 1,000 × 10). */
@@ -226,12 +224,13 @@ const progressing = (message = ""): ReleaseState => ({ ready: { status: "Unknown
 const failed = (reason = "InstallFailed", message = ""): ReleaseState => ({ ready: { status: "False", reason, message } })
 
 /**
- * Registers the suite. Example (test/Conformance.test.ts of an adapter):
+ * Registers the suite. `watchLayer` provides the ClusterWatch under test and the driver of its
+ * cluster; it is built once for the suite. Example (test/Conformance.test.ts of an adapter):
  *
  *   import { ClusterWatchSuite } from "@sovereign/testkit"
- *   ClusterWatchSuite.run("kubernetes", { layer: Layer.merge(KubernetesClusterWatch.layer(), ClusterWatchSuite.fakeKubernetesDriverLayer()), faults: true })
+ *   ClusterWatchSuite.suite("kubernetes", Layer.merge(KubernetesClusterWatch.layer(), ClusterWatchSuite.fakeKubernetesDriverLayer()), { faults: true })
  */
-export const run = <E>(name: string, options: SuiteOptions<E>): void => {
+export const suite = <E>(name: string, watchLayer: Layer.Layer<ClusterWatch.ClusterWatch | ClusterDriver, E>, options: SuiteOptions): void => {
   const waitTimeout = Duration.decode(options.waitTimeout ?? Duration.seconds(30))
   const shortResync = Duration.decode(options.shortResync ?? Duration.seconds(1))
   /** Long enough that no re-list happens during a test unless the test asks for one. */
@@ -246,7 +245,7 @@ export const run = <E>(name: string, options: SuiteOptions<E>): void => {
     console.info(`ClusterWatch conformance (${name}): the driver has no fault operations; the 410, dropped-connection and silent-watch checks are not registered`)
   }
 
-  layer(options.layer, { excludeTestServices: true })(`ClusterWatch conformance: ${name}`, (it) => {
+  layer(watchLayer, { excludeTestServices: true })(`ClusterWatch conformance: ${name}`, (it) => {
     it.scoped(
       "reports every matching release present at attach, already Ready ones too, then Synced",
       () =>

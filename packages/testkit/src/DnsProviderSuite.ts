@@ -6,12 +6,7 @@ import type { Layer } from "effect"
 
 type RecordSet = DnsPlan.RecordSet
 
-export interface SuiteOptions<E> {
-  /**
-   * Provides the DnsProvider under test. Built once for the whole suite, so a layer that starts a
-   * server (and stops it with its scope) costs one start.
-   */
-  readonly layer: Layer.Layer<DnsProvider.DnsProvider, E>
+export interface SuiteOptions {
   /** A canonical zone that exists on the provider. The suite writes only below fresh labels in it. */
   readonly zone: string
   /** A canonical zone name that does not exist; default `missing-zone.invalid.`. */
@@ -34,12 +29,14 @@ const normal = (record: RecordSet): RecordSet => ({ ...record, records: [...reco
 const none: DnsPlan.DnsChanges = { create: [], update: [], delete: [] }
 
 /**
- * Registers the suite. Example (test/Conformance.test.ts of an adapter):
+ * Registers the suite. `layer` provides the DnsProvider under test; it is built once for the whole
+ * suite, so a layer that starts a server (and stops it with its scope) costs one start. Example
+ * (test/Conformance.test.ts of an adapter):
  *
  *   import { DnsProviderSuite } from "@sovereign/testkit"
- *   DnsProviderSuite.run("powerdns", { layer: providerLayer, zone: "conformance.test." })
+ *   DnsProviderSuite.suite("powerdns", providerLayer, { zone: "conformance.test." })
  */
-export const run = <E>(name: string, options: SuiteOptions<E>): void => {
+export const suite = <E>(name: string, providerLayer: Layer.Layer<DnsProvider.DnsProvider, E>, options: SuiteOptions): void => {
   const zone = DnsPlan.canonical(options.zone)
   const missingZone = options.missingZone ?? "missing-zone.invalid."
   const invalidRecord = options.invalidRecord ?? ((recordName: string) => a(recordName, ["not-an-ip-address"], owner))
@@ -60,7 +57,7 @@ export const run = <E>(name: string, options: SuiteOptions<E>): void => {
 
   const timeout = Duration.toMillis(Duration.decode(options.timeout ?? Duration.seconds(30)))
   // Live services: adapters retry and time out on the real clock.
-  layer(options.layer, { excludeTestServices: true })(
+  layer(providerLayer, { excludeTestServices: true })(
     `DnsProvider conformance: ${name}`,
     (it) => {
 

@@ -16,7 +16,7 @@ import { MeshWorld } from "./MeshWorld.js"
 import type { CiliumSeed, ComponentView, KeyPair, MeshRegionObservation, MeshRegionSeed, Workload } from "./MeshWorld.js"
 
 export { MeshWorld } from "./MeshWorld.js"
-export type { CiliumSeed, ComponentView, KeyPair, MeshRegionObservation, MeshRegionSeed, Workload } from "./MeshWorld.js"
+export type { CiliumSeed, KeyPair, MeshRegionSeed } from "./MeshWorld.js"
 
 /** Every Cilium the suite wires: the versions around the 1.20 and 1.21 changes, with and without KVStoreMesh, rendered by the chart or not. */
 export const matrix: ReadonlyArray<CiliumSeed> = ["1.16.5", "1.19.2", "1.20.1", "1.21.0"].flatMap((version) =>
@@ -255,7 +255,7 @@ const expectMeshed = (cell: CiliumSeed, observed: Record<string, MeshRegionObser
  * Registers the suite. `layer` is built afresh for every test and provides the provider under test
  * together with the driver of its world. Three real etcds (one per region) serve every test.
  */
-export const meshProviderSuite = <E>(name: string, layer: Layer.Layer<MeshProvider.MeshProvider | MeshWorld, E>, options: MeshProviderSuiteOptions) =>
+export const suite = <E>(name: string, layer: Layer.Layer<MeshProvider.MeshProvider | MeshWorld, E>, options: MeshProviderSuiteOptions): void => {
   describe(`MeshProvider conformance: ${name}`, () => {
     const scope = Effect.runSync(Scope.make())
     beforeAll(() =>
@@ -520,3 +520,4 @@ export const meshProviderSuite = <E>(name: string, layer: Layer.Layer<MeshProvid
       })
     }
   })
+}
