@@ -5,7 +5,7 @@
  * machine). The clients run in a child process (`support/sseClients.mjs`), stamping arrivals on the
  * monotonic clock every process shares.
  */
-import { FlowEvents } from "@sovereign/core"
+import { DeploymentRepo, FlowEvents } from "@sovereign/core"
 import { Effect } from "effect"
 import { fork, type ChildProcess } from "node:child_process"
 import * as http from "node:http"
@@ -64,7 +64,12 @@ export const clientProcess = () => {
           settle(() => resolve(found))
         } else if (failures.length > 0) settle(() => reject(new Error(`a client failed: ${failures[0]}`)))
       }
-      const timer = setTimeout(() => settle(() => reject(new Error(`the clients did not report ${key} within ${timeoutMs} ms`))), timeoutMs)
+      const timer = setTimeout(() => {
+        // Ask the clients what they saw, then fail with it.
+        failures.length = 0
+        child.send({ type: "status" })
+        setTimeout(() => settle(() => reject(new Error(`the clients did not report ${key} within ${timeoutMs} ms: ${failures[0] ?? "no status"}`))), 1000)
+      }, timeoutMs)
       listeners.add(check)
       check()
     })
@@ -117,9 +122,16 @@ const nodeBaseline = async () => {
  * `clients` flow-stream clients of one deployment on an in-process server (PGlite), and, when
  * `baseline`, as many clients of a bare node:http server. Each round publishes one change through
  * `FlowEvents` (a commit, then the announcement) and, alternately, has the bare server write the
- * very bytes Sovereign sends for it; `warmup` rounds are not counted.
+ * very bytes Sovereign sends for it, and, with `events`, appends a deployment event for as many
+ * clients of the deployment's event stream; `warmup` rounds are not counted.
  */
-export const sseLatency = async (options: { readonly clients: number; readonly rounds: number; readonly warmup?: number; readonly baseline: boolean }) => {
+export const sseLatency = async (options: {
+  readonly clients: number
+  readonly rounds: number
+  readonly warmup?: number
+  readonly baseline: boolean
+  readonly events?: boolean
+}) => {
   const server = makeServer()
   const clients = clientProcess()
   const baseline = options.baseline ? await nodeBaseline() : undefined
@@ -133,7 +145,9 @@ export const sseLatency = async (options: { readonly clients: number; readonly r
     const id = ((await created.json()) as { readonly id: string }).id
     await clients.open("sovereign", base, `/api/v1/flows/${id}/stream`, options.clients, "0")
     if (baseline !== undefined) await clients.open("node", baseline.base, "/", options.clients, "0")
-    const samples = { sovereign: new Array<number>(), node: new Array<number>(), commit: new Array<number>() }
+    // The deployment's event stream (its first event, 1, is `accepted`), when asked for.
+    if (options.events) await clients.open("events", base, `/api/v1/deployments/${id}/events`, options.clients, "1")
+    const samples = { sovereign: new Array<number>(), node: new Array<number>(), commit: new Array<number>(), events: new Array<number>() }
     const warmup = options.warmup ?? 3
     for (let round = 1; round <= warmup + options.rounds; round++) {
       const calledAt = now()
@@ -156,8 +170,26 @@ export const sseLatency = async (options: { readonly clients: number; readonly r
         const reached = await clients.until("node", String(round))
         if (round > warmup) samples.node.push(...reached.map((at) => at - writtenAt))
       }
+      if (options.events) {
+        const [appended, appendedAt] = await server.runtime.runPromise(
+          Effect.flatMap(DeploymentRepo.DeploymentRepo, (repo) =>
+            Effect.map(
+              repo.appendEvents(id, [{ at: Date.now(), phase: "deployment", level: "info", message: `round ${round}`, type: "step" }]),
+              (events) => [events[0]!, now()] as const
+            )
+          )
+        )
+        const reached = await clients.until("events", String(appended.seq))
+        if (round > warmup) samples.events.push(...reached.map((at) => at - appendedAt))
+      }
     }
-    return { sovereign: summary(samples.sovereign), commit: summary(samples.commit), node: baseline === undefined ? undefined : summary(samples.node), dropped: clients.dropped("sovereign") }
+    return {
+      sovereign: summary(samples.sovereign),
+      commit: summary(samples.commit),
+      node: baseline === undefined ? undefined : summary(samples.node),
+      events: options.events ? summary(samples.events) : undefined,
+      dropped: clients.dropped("sovereign") + clients.dropped("events")
+    }
   } finally {
     await clients.stop()
     await baseline?.close()
@@ -165,9 +197,32 @@ export const sseLatency = async (options: { readonly clients: number; readonly r
   }
 }
 
+/** The bare node:http server alone, for a client count whose two sets of sockets would not fit one process's descriptors. */
+export const nodeLatency = async (options: { readonly clients: number; readonly rounds: number; readonly warmup?: number }) => {
+  const clients = clientProcess()
+  const baseline = await nodeBaseline()
+  try {
+    await clients.open("node", baseline.base, "/", options.clients, "0")
+    const samples: Array<number> = []
+    const warmup = options.warmup ?? 3
+    for (let round = 1; round <= warmup + options.rounds; round++) {
+      const bytes = sseFrame({ event: "upsert-nodes", id: round, data: change("a000000000000001", round) })
+      const writtenAt = now()
+      baseline.write(bytes)
+      const reached = await clients.until("node", String(round))
+      if (round > warmup) samples.push(...reached.map((at) => at - writtenAt))
+    }
+    return summary(samples)
+  } finally {
+    await clients.stop()
+    await baseline.close()
+  }
+}
+
 export default async (): Promise<Record<string, Metric>> => {
-  const thousand = await sseLatency({ clients: 1000, rounds: 40, baseline: true })
+  const thousand = await sseLatency({ clients: 1000, rounds: 100, baseline: true, events: true })
   const tenThousand = await sseLatency({ clients: 10_000, rounds: 10, baseline: false })
+  const tenThousandNode = await nodeLatency({ clients: 10_000, rounds: 10 })
   return {
     "sse.latency.1000_clients.p99_ms": { value: thousand.sovereign.p99, unit: "ms", goal: "<= 50" },
     "sse.latency.1000_clients.p50_ms": { value: thousand.sovereign.p50, unit: "ms" },
@@ -179,6 +234,9 @@ export default async (): Promise<Record<string, Metric>> => {
     "sse.latency.10000_clients.p50_ms": { value: tenThousand.sovereign.p50, unit: "ms" },
     "sse.latency.10000_clients.max_ms": { value: tenThousand.sovereign.max, unit: "ms" },
     "sse.latency.10000_clients.replicas": { value: 1, unit: "replicas" },
+    "sse.node_baseline.10000_clients.p99_ms": { value: tenThousandNode.p99, unit: "ms" },
+    "sse.events.latency.1000_clients.p99_ms": { value: thousand.events!.p99, unit: "ms" },
+    "sse.events.latency.1000_clients.p50_ms": { value: thousand.events!.p50, unit: "ms" },
     "sse.commit.p50_ms": { value: thousand.commit.p50, unit: "ms" },
     "sse.dropped_clients": { value: thousand.dropped + tenThousand.dropped, unit: "clients", goal: "0" }
   }

@@ -35,6 +35,7 @@ const connect = (group, options) =>
       buffer += chunk
       if (!answered) {
         answered = true
+        group.answered++
         if (!buffer.startsWith("HTTP/1.1 200 ")) send({ type: "failed", group: group.name, message: buffer.slice(0, 400) })
       }
       let end = buffer.indexOf("\n\n")
@@ -61,6 +62,7 @@ const connect = (group, options) =>
       reject(error)
     })
     socket.on("close", () => {
+      group.closed++
       if (!group.stopping) send({ type: "closed", group: group.name })
     })
     sockets.push(socket)
@@ -72,8 +74,17 @@ process.on("message", async (message) => {
     for (const socket of sockets) socket.destroy()
     process.exit(0)
   }
+  if (message.type === "status") {
+    const status = [...groups.values()].map((group) => ({
+      group: group.name,
+      answered: group.answered,
+      closed: group.closed,
+      partial: [...group.arrivals.entries()].map(([id, list]) => `${id}:${list.length}`).slice(0, 5)
+    }))
+    send({ type: "failed", group: "", message: `status ${JSON.stringify(status)}` })
+  }
   if (message.type === "open") {
-    const group = { name: message.group, count: message.count, arrivals: new Map(), stopping: false }
+    const group = { name: message.group, count: message.count, arrivals: new Map(), stopping: false, answered: 0, closed: 0 }
     groups.set(message.group, group)
     try {
       for (let opened = 0; opened < message.count; opened += 100) {

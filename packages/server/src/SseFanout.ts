@@ -49,6 +49,8 @@ interface Client {
   last: number
   /** Items published while the start frames were being read; `undefined` once live. */
   pending: Array<Item> | undefined
+  /** Bytes of `pending`; past the bound they are dropped and the stream ends after the start frames (resume). */
+  pendingBytes: number
   ended: boolean
   /** Bytes that may wait in `body` before the client is dropped. */
   limit: number
@@ -133,7 +135,10 @@ const write = (client: Client, bytes: Uint8Array) => {
 
 const deliver = (client: Client, item: Item) => {
   if (client.pending !== undefined) {
-    client.pending.push(item)
+    if (client.pendingBytes > client.limit) return
+    for (const frame of item.frames) client.pendingBytes += frame.byteLength
+    if (client.pendingBytes > client.limit) client.pending.length = 0
+    else client.pending.push(item)
     return
   }
   if (item.seq <= client.last || client.ended) return
@@ -164,7 +169,7 @@ const makeChannel = (name: StreamName, maxBufferedBytes: number) => {
     open: (key, start, response) =>
       Effect.suspend(() => {
         const body = new Readable({ read() {} })
-        const client: Client = { last: -1, pending: [], ended: false, limit: maxBufferedBytes, body, response: undefined }
+        const client: Client = { last: -1, pending: [], pendingBytes: 0, ended: false, limit: maxBufferedBytes, body, response: undefined }
         let hub = hubs.get(key)
         if (hub === undefined) {
           hub = new Set()
@@ -185,11 +190,14 @@ const makeChannel = (name: StreamName, maxBufferedBytes: number) => {
               body.push(frame)
               startBytes += frame.byteLength
             }
+            const overflowed = client.pendingBytes > client.limit
             client.limit = maxBufferedBytes + startBytes
             client.last = first.last
             const pending = client.pending ?? []
             client.pending = undefined
-            if (first.ended) end(client)
+            // More was published during the start read than a client may hold: the stream ends after the
+            // start frames, and the client resumes from them with Last-Event-ID.
+            if (first.ended || overflowed) end(client)
             for (const item of pending) deliver(client, item)
             // An ended client takes nothing more: it leaves now rather than when its socket closes.
             if (client.ended) leave()

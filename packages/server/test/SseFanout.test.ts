@@ -219,6 +219,25 @@ describe("SseFanout", () => {
     )
   )
 
+  it.effect("ends a client after its start frames when more was published during its start read than it may hold", () =>
+    withFanout({ maxBufferedBytes: 4096 }, (fanout) =>
+      Effect.gen(function* () {
+        const gate = yield* Deferred.make<void>()
+        const opening = yield* Effect.fork(
+          fanout.flow.open(key, Effect.as(Deferred.await(gate), { frames: [snapshot(0)], last: 0, ended: false }), Option.none())
+        )
+        yield* Effect.yieldNow()
+        for (let seq = 1; seq <= 200; seq++) fanout.flow.publish(key, item(seq))
+        yield* Deferred.succeed(gate, undefined)
+        const state = follow(yield* Fiber.join(opening))
+        yield* settle
+        expect(parse(state.text)).toEqual([{ event: "snapshot", id: 0 }])
+        expect(state.ended).toBe(true)
+        expect(fanout.clients("flow")).toBe(0)
+      })
+    )
+  )
+
   it.effect("ends every client with an ending item, also one still reading its start; a start that ends ends at once", () =>
     withFanout({}, (fanout) =>
       Effect.gen(function* () {
