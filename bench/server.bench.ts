@@ -26,7 +26,7 @@ const startProcess = async (bundle: string, dataDir: string) => {
   const port = await freePort()
   const started = performance.now()
   const child = spawn(process.execPath, [bundle, "serve"], {
-    env: { ...process.env, SOVEREIGN_DATA_DIR: dataDir, SOVEREIGN_PORT: String(port), SOVEREIGN_HOST: "127.0.0.1", SOVEREIGN_API_TOKENS: `bench-admin-${randomBytes(24).toString("hex")}:admin:a@b.c` },
+    env: { ...process.env, SOVEREIGN_METRICS_PORT: "0", SOVEREIGN_DATA_DIR: dataDir, SOVEREIGN_PORT: String(port), SOVEREIGN_HOST: "127.0.0.1", SOVEREIGN_API_TOKENS: `bench-admin-${randomBytes(24).toString("hex")}:admin:a@b.c` },
     stdio: "ignore"
   })
   await waitUntil(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, 180_000, () => "readyz")

@@ -59,7 +59,7 @@ const startOnce = async (env: Record<string, string>, captured: { text: string }
   if (!fs.existsSync(bundle)) throw new Error(`${bundle} is missing: run \`npm run build\` (vitest's global set-up does)`)
   const port = await freePort()
   const child = spawn(process.execPath, [bundle, "serve"], {
-    env: { ...process.env, ...env, SOVEREIGN_HOST: "127.0.0.1", SOVEREIGN_PORT: String(port), NO_COLOR: "1" },
+    env: { ...process.env, SOVEREIGN_METRICS_PORT: "0", ...env, SOVEREIGN_HOST: "127.0.0.1", SOVEREIGN_PORT: String(port), NO_COLOR: "1" },
     stdio: ["ignore", "pipe", "pipe"]
   })
   child.stdout!.on("data", (chunk) => (captured.text += chunk.toString()))
