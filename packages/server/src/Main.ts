@@ -1,6 +1,6 @@
 /** The whole server as layers: configuration, database, store, world, orchestrator, HTTP; and `serve`, which runs it. */
 import * as Ids from "@sovereign/core/Ids"
-import { Console, Effect, Layer, Option, Redacted } from "effect"
+import { Cause, Console, Effect, Layer, Option, Redacted } from "effect"
 import * as Adapters from "./Adapters.js"
 import * as Auth from "./Auth.js"
 import * as Database from "./Database.js"
@@ -87,11 +87,24 @@ export const observabilityLayer = Layer.unwrapEffect(
   )
 )
 
-/** `sovereign serve`: runs until interrupted (SIGTERM/SIGINT close every scope: fibers stop, the database closes). */
-export const serve = Layer.launch(
-  Layer.effectDiscard(announceAndResume).pipe(
-    Layer.provideMerge(serverLayer),
-    Layer.provide(observabilityLayer),
-    Layer.provide(ServerConfig.layer)
+/**
+ * `sovereign serve`: runs until interrupted (SIGTERM/SIGINT close every scope: fibers stop, the database
+ * closes). A start that fails is logged here, in the configured format (one JSON line with its cause
+ * under SOVEREIGN_LOG_FORMAT=json), so `bin.ts` turns the runtime's own error report off.
+ */
+export const serve = Effect.gen(function* () {
+  const format = yield* ServerConfig.config.pipe(
+    Effect.map((config) => config.logFormat),
+    Effect.orElseSucceed(() => "pretty" as const)
   )
-)
+  return yield* Layer.launch(
+    Layer.effectDiscard(announceAndResume).pipe(
+      Layer.provideMerge(serverLayer),
+      Layer.provide(observabilityLayer),
+      Layer.provide(ServerConfig.layer)
+    )
+  ).pipe(
+    Effect.tapErrorCause((cause) => (Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logError("the server stopped", cause))),
+    Effect.provide(Logging.layer(format))
+  )
+})

@@ -86,7 +86,8 @@ const stopWithLauncher = () => {
 const argv = process.argv.slice(2)
 if (argv[0] === "serve") {
   stopWithLauncher()
-  NodeRuntime.runMain(serve)
+  // `serve` logs a failed start itself, in the configured log format.
+  NodeRuntime.runMain(serve, { disableErrorReporting: true })
 } else {
   // A reader that stops early (\`| head\`) closes the pipe: that ends the command, it is no error.
   process.stdout.on("error", (error: NodeJS.ErrnoException) => process.exit(error.code === "EPIPE" ? 0 : 1))
