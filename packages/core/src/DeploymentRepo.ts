@@ -142,7 +142,8 @@ export const JournalEntry = Schema.Struct({
 })
 export type JournalEntry = typeof JournalEntry.Type
 
-export const DeploymentRepoErrorReason = Schema.Literal("NotFound", "Conflict", "VersionConflict", "Invalid", "Unavailable", "Unknown")
+/** `Fenced`: the write was made under a lease epoch that is no longer current (`Leases`); nothing was written. */
+export const DeploymentRepoErrorReason = Schema.Literal("NotFound", "Conflict", "VersionConflict", "Invalid", "Unavailable", "Unknown", "Fenced")
 
 export class DeploymentRepoError extends Schema.TaggedError<DeploymentRepoError>()("DeploymentRepoError", {
   reason: DeploymentRepoErrorReason,

@@ -4,7 +4,8 @@ import type { Effect, Option, Stream } from "effect"
 import type { DeploymentId } from "./Deployment.js"
 import { UnixMillis } from "./Time.js"
 
-export const FlowEventsErrorReason = Schema.Literal("Conflict", "Invalid", "Unavailable", "Unknown")
+/** `Fenced`: published under a stale lease epoch (`Leases`); nothing was written. */
+export const FlowEventsErrorReason = Schema.Literal("Conflict", "Invalid", "Unavailable", "Unknown", "Fenced")
 
 export class FlowEventsError extends Schema.TaggedError<FlowEventsError>()("FlowEventsError", {
   reason: FlowEventsErrorReason,

@@ -5,7 +5,8 @@ import type { DeploymentId } from "./Deployment.js"
 import { Execution, finishExecution, Job, jobId, jobNameOf, LogLevel, LogLine, merge } from "./Job.js"
 import { UnixMillis } from "./Time.js"
 
-export const JobRepoErrorReason = Schema.Literal("NotFound", "Invalid", "Conflict", "Unavailable", "Unknown")
+/** `Fenced`: made under a stale lease epoch (`Leases`); nothing was written. */
+export const JobRepoErrorReason = Schema.Literal("NotFound", "Invalid", "Conflict", "Unavailable", "Unknown", "Fenced")
 
 export class JobRepoError extends Schema.TaggedError<JobRepoError>()("JobRepoError", {
   reason: JobRepoErrorReason,

@@ -4,7 +4,8 @@ import type { Effect, Option, Redacted } from "effect"
 import type { DeploymentId } from "./Deployment.js"
 import { UnixMillis } from "./Time.js"
 
-export const KubeconfigErrorReason = Schema.Literal("AlreadySet", "Empty", "Invalid", "Unavailable", "Unknown")
+/** `Fenced`: written under a stale lease epoch (`Leases`); nothing was stored. */
+export const KubeconfigErrorReason = Schema.Literal("AlreadySet", "Empty", "Invalid", "Unavailable", "Unknown", "Fenced")
 
 export class KubeconfigError extends Schema.TaggedError<KubeconfigError>()("KubeconfigError", {
   reason: KubeconfigErrorReason,

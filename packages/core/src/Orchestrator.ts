@@ -2,7 +2,7 @@
  * The orchestration program (SPEC §4): create, run, resume, retry, wipe and finalise deployments,
  * written against the ports only, so the same program runs on the simulator, in tests and in production.
  */
-import { Cause, Config, ConfigError, Context, Duration, Effect, Either, Exit, Fiber, FiberMap, Layer, Option, Redacted, Schema } from "effect"
+import { Cause, Clock, Config, ConfigError, Context, Duration, Effect, Either, Exit, Fiber, FiberMap, FiberRef, Layer, Option, Queue, Redacted, Schema, Stream } from "effect"
 import { CloudProvider } from "./CloudProvider.js"
 import { ClusterAccess, ClusterWatch } from "./ClusterWatch.js"
 import { deriveRegions, InvalidRequest, publicSpec, validate, type DeploymentId } from "./Deployment.js"
@@ -14,6 +14,7 @@ import { Handover } from "./Handover.js"
 import { Ids } from "./Ids.js"
 import { JobRepo } from "./JobRepo.js"
 import { Kubeconfigs } from "./Kubeconfigs.js"
+import { currentFence, isFenced, Leases, LeaseLost, type Lease, type LeaseHealth, type LeasesService } from "./Leases.js"
 import { KubeconfigInspector, type KubeconfigRefused } from "./Kubeconfig.js"
 import { arrive } from "./orchestrator/Callback.js"
 import { MeshProvider } from "./MeshProvider.js"
@@ -102,6 +103,8 @@ export interface OrchestratorService {
   readonly join: (id: DeploymentId) => Effect.Effect<void>
   /** The DNS dry run (SPEC 2.7): what publishing the deployment's names would change now, per zone; changes nothing. */
   readonly dnsPlan: (id: DeploymentId) => Effect.Effect<PublishResult, DnsPlanError>
+  /** With a `Leases` service: the leases this replica holds and whether they renew (metrics, readiness). */
+  readonly leaseHealth: Effect.Effect<Option.Option<LeaseHealth>>
 }
 
 export class Orchestrator extends Context.Tag("@sovereign/core/Orchestrator")<Orchestrator, OrchestratorService>() {}
@@ -110,6 +113,28 @@ const notFound = (id: string) => new OrchestratorError({ reason: "NotFound", mes
 const unavailable = (error: { readonly message: string }) => new OrchestratorError({ reason: "Unavailable", message: error.message })
 
 export const make = Effect.gen(function*() {
+  const leases = yield* Effect.serviceOption(Leases)
+  /** Leases this replica holds, with the time (Clock ms) the last successful renewal of each was sent. */
+  const held = new Map<string, { readonly lease: Lease; renewedAt: number }>()
+  const ttlMs = Option.match(leases, { onNone: () => Infinity, onSome: (l) => Duration.toMillis(l.ttl) })
+  /**
+   * Before every call to the outside world from a run: the run's lease must be held, and renewed
+   * less than a lease time ago (a frozen process that wakes up finds it stale here, before its next
+   * heartbeat says so). Otherwise the run dies with `LeaseLost` and ends quietly.
+   */
+  const guard = Effect.flatMap(FiberRef.get(currentFence), (fence) => {
+    if (Option.isNone(fence)) return Effect.void
+    const lease = fence.value
+    return Effect.flatMap(Clock.currentTimeMillis, (at) => {
+      const entry = held.get(lease.deploymentId)
+      if (entry !== undefined && entry.lease.epoch === lease.epoch && at - entry.renewedAt < ttlMs) return Effect.void
+      return Effect.die(new LeaseLost({
+        deploymentId: lease.deploymentId,
+        epoch: lease.epoch,
+        message: `the lease of deployment ${lease.deploymentId} (epoch ${lease.epoch}) is no longer held by this replica`
+      }))
+    })
+  })
   const env: Environment = {
     settings: yield* OrchestratorConfig,
     repo: yield* DeploymentRepo,
@@ -118,11 +143,11 @@ export const make = Effect.gen(function*() {
     kubeconfigs: yield* Kubeconfigs,
     ids: yield* Ids,
     secrets: yield* Secrets,
-    cloud: yield* CloudProvider,
+    cloud: guarded(yield* CloudProvider, guard),
     watch: yield* ClusterWatch,
-    dns: yield* Effect.serviceOption(DnsProvider),
-    mesh: yield* Effect.serviceOption(MeshProvider),
-    access: yield* Effect.serviceOption(ClusterAccess),
+    dns: Option.map(yield* Effect.serviceOption(DnsProvider), (dns) => guarded(dns, guard)),
+    mesh: Option.map(yield* Effect.serviceOption(MeshProvider), (mesh) => guarded(mesh, guard)),
+    access: Option.map(yield* Effect.serviceOption(ClusterAccess), (access) => guarded(access, guard)),
     handover: yield* Effect.serviceOption(Handover),
     inspector: yield* KubeconfigInspector
   }
@@ -182,8 +207,9 @@ export const make = Effect.gen(function*() {
       }
     }).pipe(
       // An interruption (shutdown, a supervisor stopping the fiber) is not a failure: the next start resumes.
+      // A run that lost its lease stops without a word more: another replica runs the deployment now.
       Effect.catchAllCause((cause) =>
-        Cause.isInterruptedOnly(cause) ? Effect.interrupt : Effect.zipRight(
+        Cause.isInterruptedOnly(cause) ? Effect.interrupt : isFenced(cause) ? Effect.logInfo(`the run of deployment ${id} lost its lease and stops; another replica continues it`) : Effect.zipRight(
           Effect.logError(`orchestration of deployment ${id} stopped on a defect`, cause),
           // Never stranded: the failure names the cause, and its write is tried again (with the store's
           // backoff) for as long as the store refuses it, each refusal logged.
@@ -200,7 +226,44 @@ export const make = Effect.gen(function*() {
       Effect.annotateLogs({ deploymentId: id })
     )
 
-  const start = (id: DeploymentId) => Effect.asVoid(FiberMap.run(fibers, id, run(id), { onlyIfMissing: true }))
+  /** Starts and claims one at a time: a claim and the fiber it starts are never split by another start of the same deployment. */
+  const startLock = yield* Effect.makeSemaphore(1)
+
+  /** Runs `program` for the deployment under `lease` (in its fence); gives the lease up when it ends. */
+  const launch = (lease: Lease, program: Effect.Effect<void>) =>
+    Effect.gen(function*() {
+      held.set(lease.deploymentId, { lease, renewedAt: yield* Clock.currentTimeMillis })
+      const release = Effect.suspend(() => {
+        const entry = held.get(lease.deploymentId)
+        if (entry === undefined || entry.lease.epoch !== lease.epoch) return Effect.void
+        held.delete(lease.deploymentId)
+        return Option.match(leases, {
+          onNone: () => Effect.void,
+          onSome: (service) => service.release(lease).pipe(Effect.catchAll((error) => Effect.logWarning(`releasing the lease of ${lease.deploymentId} failed; it expires by itself`, error)))
+        })
+      })
+      yield* FiberMap.run(fibers, lease.deploymentId, program.pipe(Effect.locally(currentFence, Option.some(lease)), Effect.ensuring(release)))
+    })
+
+  /** Claims the deployment's lease (when leases are in use) and runs `program` under it; a no-op when a run exists here or elsewhere. */
+  const claimAndRun = (id: DeploymentId, program: Effect.Effect<void>): Effect.Effect<boolean> =>
+    Option.match(leases, {
+      onNone: () => Effect.map(FiberMap.has(fibers, id), (running) => running).pipe(
+        Effect.flatMap((running) => running ? Effect.succeed(false) : Effect.as(FiberMap.run(fibers, id, program, { onlyIfMissing: true }), true))
+      ),
+      onSome: (service) =>
+        startLock.withPermits(1)(Effect.gen(function*() {
+          if (yield* FiberMap.has(fibers, id)) return false
+          const claimed = yield* service.claim(id).pipe(
+            Effect.catchAll((error) => Effect.as(Effect.logWarning(`claiming the lease of ${id} failed; a later scan tries again`, error), Option.none<Lease>()))
+          )
+          if (Option.isNone(claimed)) return false
+          yield* launch(claimed.value, program)
+          return true
+        }))
+    })
+
+  const start = (id: DeploymentId) => Effect.asVoid(claimAndRun(id, run(id)))
   const join = (id: DeploymentId) =>
     Effect.flatMap(Effect.option(FiberMap.get(fibers, id)), Option.match({ onNone: () => Effect.void, onSome: (fiber) => Effect.asVoid(Fiber.await(fiber)) }))
 
@@ -326,34 +389,145 @@ export const make = Effect.gen(function*() {
         }
       }),
     start,
-    resumeAll: Effect.gen(function*() {
-      const records = yield* storeCall(env, "listing the deployments to resume", env.repo.list({ statuses: [...resumable, "ready"] }))
-      const started: Array<DeploymentId> = []
-      for (const record of records) {
-        if (record.status === "ready") {
-          if (needsWork(env, record)) {
-            yield* start(record.id)
-            started.push(record.id)
+    resumeAll: Option.match(leases, {
+      onNone: () =>
+        Effect.gen(function*() {
+          const records = yield* storeCall(env, "listing the deployments to resume", env.repo.list({ statuses: [...resumable, "ready"] }))
+          const started: Array<DeploymentId> = []
+          for (const record of records) {
+            if (record.status === "ready") {
+              if (needsWork(env, record)) {
+                yield* start(record.id)
+                started.push(record.id)
+              }
+              continue
+            }
+            if (yield* resumeOrFail(record)) {
+              yield* start(record.id)
+              started.push(record.id)
+            }
           }
-          continue
-        }
-        const journal = yield* storeCall(env, `reading the step journal of deployment ${record.id}`, env.repo.journal(record.id))
-        const decision = resumeDecision({ id: record.id, status: record.status, journal }, env.cloud.capabilities)
-        if (decision._tag === "MarkFailed") {
-          yield* applyStatus(env, record.id, StatusEvent.Failed({ reason: decision.message }))
-          continue
-        }
-        if (decision._tag === "Resume") {
-          yield* applyStatus(env, record.id, StatusEvent.Resumed({ phase: decision.phase }), () => ({}), [])
-          yield* start(record.id)
-          started.push(record.id)
-        }
-      }
-      return started
+          return started
+        }),
+      // With leases, start-up is the first scan of the supervisor, which then keeps taking over whatever
+      // another replica stops running (killed, frozen, shut down) for as long as this replica lives.
+      onSome: (service) => Effect.zipLeft(scan(service), supervise(service))
     }),
     run,
     join,
-    dnsPlan: (id) => planDns(env, id)
+    dnsPlan: (id) => planDns(env, id),
+    leaseHealth: Option.match(leases, {
+      onNone: () => Effect.succeedNone,
+      onSome: (service) =>
+        Effect.map(Clock.currentTimeMillis, (at) => Option.some({
+          held: held.size,
+          lastRenewalAt: renewal.lastOkAt,
+          renewing: renewal.ok && at - renewal.lastOkAt < Duration.toMillis(service.ttl) / 3 * 2 + 1_000
+        }))
+    })
+  }
+
+  /** Decides what a deployment found unfinished needs (SPEC 2.3): `true` to run it; a `MarkFailed` is written here. */
+  function resumeOrFail(record: DeploymentRecord): Effect.Effect<boolean> {
+    return Effect.gen(function*() {
+      const journal = yield* storeCall(env, `reading the step journal of deployment ${record.id}`, env.repo.journal(record.id))
+      const decision = resumeDecision({ id: record.id, status: record.status, journal }, env.cloud.capabilities)
+      if (decision._tag === "MarkFailed") {
+        yield* applyStatus(env, record.id, StatusEvent.Failed({ reason: decision.message }))
+        return false
+      }
+      if (decision._tag === "Resume") {
+        yield* applyStatus(env, record.id, StatusEvent.Resumed({ phase: decision.phase }), () => ({}), [])
+        return true
+      }
+      return false
+    })
+  }
+
+  /** A take-over under a fresh lease: the same decision as at start-up, then the run. */
+  const takeOver = (id: DeploymentId) =>
+    Effect.gen(function*() {
+      const found = yield* storeCall(env, `reading deployment ${id}`, env.repo.get(id))
+      if (Option.isNone(found)) return
+      const record = found.value
+      if (record.status === "ready" ? needsWork(env, record) : resumable.includes(record.status) && (yield* resumeOrFail(record))) {
+        yield* run(id)
+      }
+    }).pipe(
+      Effect.catchAllCause((cause) =>
+        Cause.isInterruptedOnly(cause) ? Effect.interrupt : isFenced(cause) ? Effect.void : Effect.logError(`taking over deployment ${id} failed`, cause)
+      ),
+      Effect.annotateLogs({ deploymentId: id })
+    )
+
+  const renewal = { ok: true, lastOkAt: yield* Clock.currentTimeMillis }
+
+  /** Claims every deployment that needs a run and has no live lease; returns those it started. */
+  function scan(service: LeasesService): Effect.Effect<ReadonlyArray<DeploymentId>> {
+    return Effect.gen(function*() {
+      const ids = yield* service.unheld([...resumable, "ready"])
+      const started: Array<DeploymentId> = []
+      for (const id of ids) {
+        if (yield* FiberMap.has(fibers, id)) continue
+        // A ready deployment with nothing left to do is not claimed (no lease churn every scan).
+        const record = yield* storeCall(env, `reading deployment ${id}`, env.repo.get(id))
+        if (Option.isNone(record) || (record.value.status === "ready" && !needsWork(env, record.value))) continue
+        if (yield* claimAndRun(id, takeOver(id))) started.push(id)
+      }
+      return started
+    }).pipe(Effect.catchAllCause((cause) => Effect.as(Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logWarning("a lease scan failed; the next one tries again", cause), [])))
+  }
+
+  /**
+   * The replica's supervisor: a scan every second and at every wake-up (another replica released a
+   * lease), and the heartbeat every third of the lease time; a lease found taken stops its run here.
+   */
+  function supervise(service: LeasesService): Effect.Effect<void> {
+    return Effect.gen(function*() {
+      if (supervising) return
+      supervising = true
+      const wake = yield* Queue.sliding<void>(1)
+      yield* service.wakeups.pipe(Stream.runForEach(() => Queue.offer(wake, undefined)), Effect.forkIn(scope))
+      yield* Effect.raceFirst(Effect.sleep(Duration.seconds(1)), Queue.take(wake)).pipe(
+        Effect.zipRight(scan(service)),
+        Effect.forever,
+        Effect.forkIn(scope)
+      )
+    })
+  }
+  let supervising = false
+  const scope = yield* Effect.scope
+
+  // The heartbeat: runs from the start, so a lease claimed by `create` before the supervisor starts is renewed too.
+  if (Option.isSome(leases)) {
+    const service = leases.value
+    yield* Effect.gen(function*() {
+      const round = [...held.values()].map((entry) => entry.lease)
+      const sentAt = yield* Clock.currentTimeMillis
+      const renewed = yield* Effect.either(service.renew(round))
+      if (Either.isLeft(renewed)) {
+        renewal.ok = false
+        return yield* Effect.logWarning("renewing the leases failed; runs pause their outside calls once a lease time has passed", renewed.left)
+      }
+      renewal.ok = true
+      renewal.lastOkAt = sentAt
+      const kept = new Set(renewed.right.map((lease) => `${lease.deploymentId}@${lease.epoch}`))
+      for (const lease of round) {
+        const entry = held.get(lease.deploymentId)
+        if (entry === undefined || entry.lease.epoch !== lease.epoch) continue
+        if (kept.has(`${lease.deploymentId}@${lease.epoch}`)) {
+          entry.renewedAt = sentAt
+        } else {
+          held.delete(lease.deploymentId)
+          yield* Effect.logWarning(`the lease of deployment ${lease.deploymentId} (epoch ${lease.epoch}) was taken over; its run here stops`)
+          yield* FiberMap.remove(fibers, lease.deploymentId)
+        }
+      }
+    }).pipe(
+      Effect.zipRight(Effect.sleep(Duration.millis(Duration.toMillis(service.ttl) / 3))),
+      Effect.forever,
+      Effect.forkIn(scope)
+    )
   }
   return service
 })
@@ -365,6 +539,20 @@ const describeDefect = (cause: Cause.Cause<unknown>): string => {
   const text = value instanceof Error ? value.message : typeof value === "object" && value !== null && "message" in value ? String(value.message) : value === undefined ? Cause.pretty(cause) : String(value)
   const line = text.split("\n")[0] ?? "unknown"
   return line.length > 300 ? `${line.slice(0, 300)}…` : line
+}
+
+/** The service with `before` run ahead of every method that returns an Effect (a lease guard). */
+const guarded = <S extends object>(service: S, before: Effect.Effect<void>): S => {
+  const wrapped: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(service)) {
+    wrapped[key] = typeof value === "function"
+      ? (...args: Array<unknown>) => {
+          const result: unknown = (value as (...a: Array<unknown>) => unknown).apply(service, args)
+          return Effect.isEffect(result) ? Effect.zipRight(before, result as Effect.Effect<unknown, unknown, never>) : result
+        }
+      : value
+  }
+  return wrapped as S
 }
 
 /** The statuses whose run takes (or will take) the steps after Phase 0: their lifecycle jobs are planned. */

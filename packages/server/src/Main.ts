@@ -15,6 +15,7 @@ import * as Tracing from "./Tracing.js"
 import * as Runtime from "./Runtime.js"
 import * as SecretBox from "./SecretBox.js"
 import * as ServerConfig from "./ServerConfig.js"
+import * as SqlLeases from "./SqlLeases.js"
 import * as SqlStore from "./SqlStore.js"
 
 /** Everything below HTTP: store, keys, world and orchestrator, over a `ServerConfig`. */
@@ -25,10 +26,13 @@ export const coreLayer = Layer.unwrapEffect(
       try: () => ensurePrivateDir(config.dataDir),
       catch: (error) => new Error(`the data directory ${config.dataDir} cannot be made private (0700): ${error instanceof Error ? error.message : String(error)}`)
     })
-  ).pipe(Effect.zipRight(ServerConfig.ServerConfig), Effect.map(() => {
+  ).pipe(Effect.zipRight(ServerConfig.ServerConfig), Effect.map((config) => {
     // The key is checked against the database before anything else reads it (a wrong key refuses to start).
     const keyed = Layer.merge(SecretBox.layer, Database.layer).pipe((keys) => KeyCheck.layer.pipe(Layer.provideMerge(keys)))
-    const storage = SqlStore.layer().pipe(Layer.provideMerge(keyed))
+    const shared = Option.isSome(config.databaseUrl)
+    // Leases on every database: PostgreSQL shares deployments between replicas; PGlite has one process per data directory.
+    const leases = SqlLeases.layer({ ttl: config.leaseTtl, exclusive: !shared, notify: shared })
+    const storage = Layer.merge(SqlStore.layer(), leases).pipe(Layer.provideMerge(keyed))
     const handover = HandoverSigner.layerHandover.pipe(Layer.provideMerge(HandoverSigner.layer))
     const world = Adapters.layer
     const orchestration = Runtime.controlLayer.pipe(

@@ -97,6 +97,20 @@ export const keyCheck = statements(
   )`
 )
 
-export const loader = Migrator.fromRecord({ "1_initial": initial, "2_key_check": keyCheck })
+/**
+ * Issue 11: which replica runs a deployment. `epoch` only grows (a release keeps it), `expires_at` is
+ * unix ms in the database's clock; `holder` is NULL once released. Numbered 3 after the key check (2).
+ */
+export const leases = statements(
+  `CREATE TABLE leases (
+    deployment_id text PRIMARY KEY,
+    holder text,
+    epoch bigint NOT NULL,
+    expires_at bigint NOT NULL
+  )`,
+  `CREATE INDEX leases_holder ON leases (holder)`
+)
+
+export const loader = Migrator.fromRecord({ "1_initial": initial, "2_key_check": keyCheck, "3_leases": leases })
 
 export const run = Migrator.make({})({ loader, table: "sovereign_migrations" })

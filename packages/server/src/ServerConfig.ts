@@ -37,6 +37,11 @@ export interface ServerConfigShape {
   readonly logFormat: LogFormat
   /** OTLP/HTTP endpoint for traces (`OTEL_EXPORTER_OTLP_ENDPOINT`); no tracer at all when unset. */
   readonly otlpEndpoint: Option.Option<string>
+  /**
+   * `SOVEREIGN_LEASE_TTL` (default 15 s): how long a replica's lease on a deployment lasts without a
+   * heartbeat; a killed or frozen replica's deployments are taken over after at most this long.
+   */
+  readonly leaseTtl: Duration.Duration
 }
 
 export class ServerConfig extends Context.Tag("@sovereign/server/ServerConfig")<ServerConfig, ServerConfigShape>() {}
@@ -103,7 +108,14 @@ export const config: Config.Config<ServerConfigShape> = Config.all({
     Config.map((value) => (value.trim() === "off" ? Option.none() : Option.some(Number(value.trim()))))
   ),
   logFormat: Config.literal("json", "pretty")("SOVEREIGN_LOG_FORMAT").pipe(Config.withDefault("pretty" as const)),
-  otlpEndpoint: optionalString("OTEL_EXPORTER_OTLP_ENDPOINT")
+  otlpEndpoint: optionalString("OTEL_EXPORTER_OTLP_ENDPOINT"),
+  leaseTtl: Config.duration("SOVEREIGN_LEASE_TTL").pipe(
+    Config.withDefault(Duration.seconds(15)),
+    Config.validate({
+      message: "SOVEREIGN_LEASE_TTL must be a duration of at least 1 second (e.g. 15 seconds)",
+      validation: (duration) => Duration.greaterThanOrEqualTo(duration, Duration.seconds(1))
+    })
+  )
 })
 
 export const layer: Layer.Layer<ServerConfig, import("effect/ConfigError").ConfigError> = Layer.effect(ServerConfig, config)

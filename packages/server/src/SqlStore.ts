@@ -7,6 +7,7 @@ import { SqlClient, type SqlError } from "@effect/sql"
 import { DeploymentRepo, FlowEvents, Job, JobRepo, Kubeconfigs, Secrets, Time } from "@sovereign/core"
 import { Context, Effect, Either, Layer, Option, PubSub, Queue, Redacted, Schema, Stream } from "effect"
 import * as SqlFaults from "./SqlFaults.js"
+import { checkFence, isFenced } from "./SqlLeases.js"
 
 type DeploymentRecord = DeploymentRepo.DeploymentRecord
 type DeploymentEvent = DeploymentRepo.DeploymentEvent
@@ -61,6 +62,15 @@ const checkWrites = (writes: ReadonlyArray<JobRepo.JobWrite>) =>
     checkWriteTimes(writes.flatMap((write) => (write._tag === "Start" || write._tag === "Finish" ? [write.at] : []))),
     checkLines(writes.flatMap((write) => (write._tag === "Log" ? write.lines : [])))
   ], { discard: true })
+
+/**
+ * A single-statement write of a run: under a lease it becomes a transaction that checks the lease
+ * first (`SqlLeases.checkFence`); outside a run it is the statement alone.
+ */
+const fencedStatement = <A, E, R, F>(sql: SqlClient.SqlClient, fenced: (message: string) => F, statement: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(isFenced, (underLease) =>
+    underLease ? SqlFaults.transaction(sql)(Effect.zipRight(checkFence(sql, fenced), statement)) : statement
+  )
 
 /** Replay then live without gaps or duplicates: subscribe first, read the replay, skip what it covered. */
 const replayThenLive = <A extends { readonly seq: number; readonly deploymentId: string }, E>(
@@ -117,6 +127,7 @@ const unavailable = (error: SqlError.SqlError) => {
   const classified = SqlFaults.classify(error)
   return new DeploymentRepo.DeploymentRepoError({ reason: SqlFaults.reasonOf(classified, "Unknown"), message: `the database failed: ${classified.detail}`, cause: error })
 }
+const repoFenced = (message: string) => repoError("Fenced", message)
 
 const recordOfRow = (row: unknown) =>
   decodeRow(row).pipe(
@@ -189,6 +200,7 @@ export const makeDeploymentRepo = Effect.gen(function* () {
         Effect.zipRight(checkRecord({ ...record, version: 1, updatedAt: record.createdAt }), checkEvents([event])),
         transaction(
           Effect.gen(function* () {
+            yield* checkFence(sql, repoFenced)
             yield* lockFqdn(record.spec.sovereignFQDN)
             const existing = yield* sql<{ id: string }>`SELECT id FROM deployments WHERE id = ${record.id}`
             if (existing.length > 0) return yield* repoError("Conflict", `deployment ${record.id} exists`)
@@ -234,6 +246,7 @@ export const makeDeploymentRepo = Effect.gen(function* () {
     update: (id, expectedVersion, changes, events, updatedAt) =>
       Effect.zipRight(Effect.zipRight(checkAt(updatedAt), checkEvents(events)), transaction(
           Effect.gen(function* () {
+            yield* checkFence(sql, repoFenced)
             const rows = yield* sql`SELECT * FROM deployments WHERE id = ${id} FOR UPDATE`
             if (rows[0] === undefined) return yield* repoError("NotFound", `deployment ${id} not found`)
             const current = yield* recordOfRow(rows[0])
@@ -258,6 +271,7 @@ export const makeDeploymentRepo = Effect.gen(function* () {
     appendEvents: (id, events) =>
       Effect.zipRight(checkEvents(events), transaction(
           Effect.gen(function* () {
+            yield* checkFence(sql, repoFenced)
             const rows = yield* sql`SELECT id FROM deployments WHERE id = ${id} FOR UPDATE`
             if (rows.length === 0) return yield* repoError("NotFound", `deployment ${id} not found`)
             return yield* appendIn(id, events)
@@ -270,8 +284,8 @@ export const makeDeploymentRepo = Effect.gen(function* () {
     events: (id, afterSeq) => readEvents(id, afterSeq),
     tail: (id, afterSeq) => replayThenLive(announcements.deploymentEvents, id, afterSeq, (after) => readEvents(id, after)),
     recordStep: (entry) =>
-      Effect.zipRight(checkJournal(entry), sql`INSERT INTO step_journal (deployment_id, job_name, at, entry) VALUES (${entry.deploymentId}, ${entry.jobName}, ${entry.at}, ${json(entry)}::jsonb)
-        ON CONFLICT (deployment_id, job_name) DO UPDATE SET at = excluded.at, entry = excluded.entry`.pipe(
+      Effect.zipRight(checkJournal(entry), fencedStatement(sql, repoFenced, sql`INSERT INTO step_journal (deployment_id, job_name, at, entry) VALUES (${entry.deploymentId}, ${entry.jobName}, ${entry.at}, ${json(entry)}::jsonb)
+        ON CONFLICT (deployment_id, job_name) DO UPDATE SET at = excluded.at, entry = excluded.entry`).pipe(
         Effect.asVoid,
         Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error)))
       )),
@@ -287,6 +301,8 @@ export const makeDeploymentRepo = Effect.gen(function* () {
     remove: (id) =>
       transaction(
           Effect.all([
+            checkFence(sql, repoFenced),
+            sql`DELETE FROM leases WHERE deployment_id = ${id}`,
             sql`DELETE FROM deployment_events WHERE deployment_id = ${id}`,
             sql`DELETE FROM step_journal WHERE deployment_id = ${id}`,
             sql`DELETE FROM deployments WHERE id = ${id}`
@@ -322,6 +338,7 @@ const jobUnavailable = (error: SqlError.SqlError) => {
 }
 const corrupt = (what: string) => (error: { readonly message: string }) =>
   new JobRepo.JobRepoError({ reason: "Unknown", message: `${what} does not decode: ${error.message}`, cause: error })
+const jobFenced = (message: string) => jobError("Fenced", message)
 
 export const makeJobRepo = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
@@ -342,6 +359,7 @@ export const makeJobRepo = Effect.gen(function* () {
 
   const upsertOne = (incoming: Job.Job) =>
     Effect.gen(function* () {
+      yield* checkFence(sql, jobFenced)
       const job: Job.Job = { ...incoming, id: Job.jobId(incoming.deploymentId, incoming.jobName) }
       const stored = yield* readJob(job.deploymentId, job.jobName, true)
       const merged = Job.merge(Option.getOrUndefined(stored), job)
@@ -355,6 +373,7 @@ export const makeJobRepo = Effect.gen(function* () {
    */
   const upsertBatch = (incoming: ReadonlyArray<Job.Job>) =>
     Effect.gen(function* () {
+      yield* checkFence(sql, jobFenced)
       const results: Array<Job.Job> = []
       const byDeployment = new Map<string, Array<Job.Job>>()
       for (const job of incoming) {
@@ -410,6 +429,7 @@ export const makeJobRepo = Effect.gen(function* () {
    */
   const recordWrites = (deploymentId: string, writes: ReadonlyArray<JobRepo.JobWrite>) =>
     Effect.gen(function* () {
+      yield* checkFence(sql, jobFenced)
       const state: JobRepo.JobWriteState = { jobs: new Map(), executions: new Map() }
       const executionIds = JobRepo.executionsReadBy(writes)
       if (executionIds.length > 0) {
@@ -518,6 +538,7 @@ export const makeJobRepo = Effect.gen(function* () {
     remove: (deploymentId) =>
       transaction(
           Effect.all([
+            checkFence(sql, jobFenced),
             sql`DELETE FROM log_lines WHERE execution_id IN (SELECT id FROM executions WHERE deployment_id = ${deploymentId})`,
             sql`DELETE FROM executions WHERE deployment_id = ${deploymentId}`,
             sql`DELETE FROM jobs WHERE deployment_id = ${deploymentId}`
@@ -535,6 +556,7 @@ const flowUnavailable = (error: SqlError.SqlError) => {
   const classified = SqlFaults.classify(error)
   return new FlowEvents.FlowEventsError({ reason: SqlFaults.reasonOf(classified, "Unknown"), message: `the database failed: ${classified.detail}`, cause: error })
 }
+const flowFenced = (message: string) => new FlowEvents.FlowEventsError({ reason: "Fenced", message })
 
 export const makeFlowEvents = (options: { readonly retention?: number } = {}) =>
   Effect.gen(function* () {
@@ -559,6 +581,7 @@ export const makeFlowEvents = (options: { readonly retention?: number } = {}) =>
           ? Effect.succeed<ReadonlyArray<FlowEvents.FlowEvent>>([])
           : (transaction(
               Effect.gen(function* () {
+                yield* checkFence(sql, flowFenced)
                 const [head] = yield* sql<{ seq: number }>`
                   INSERT INTO flow_heads (deployment_id, seq) VALUES (${deploymentId}, ${messages.length})
                   ON CONFLICT (deployment_id) DO UPDATE SET seq = flow_heads.seq + ${messages.length}
@@ -596,6 +619,7 @@ export const makeFlowEvents = (options: { readonly retention?: number } = {}) =>
       remove: (deploymentId) =>
         transaction(
             Effect.all([
+              checkFence(sql, flowFenced),
               sql`DELETE FROM flow_events WHERE deployment_id = ${deploymentId}`,
               sql`DELETE FROM flow_heads WHERE deployment_id = ${deploymentId}`
             ])
@@ -691,7 +715,7 @@ export const makeKubeconfigs = Effect.gen(function* () {
         })
       ),
     remove: (deploymentId) =>
-      sql`DELETE FROM kubeconfigs WHERE deployment_id = ${deploymentId}`.pipe(
+      fencedStatement(sql, (message) => kubeconfigError("Fenced", message), sql`DELETE FROM kubeconfigs WHERE deployment_id = ${deploymentId}`).pipe(
         Effect.asVoid,
         Effect.catchTag("SqlError", (error) => Effect.fail(unavailableKc(error)))
       )
