@@ -247,4 +247,58 @@ describe("the web console", () => {
     expect(errors).toEqual([])
     await context.close()
   }, 120_000)
+
+  it("shows the server's 400 issues on the fields their path names", async () => {
+    const { page, errors, context } = await openPage(browser)
+    await signIn(page)
+    await page.click("nav.top >> text=New deployment")
+    await page.fill("input[name=sovereignFQDN]", "Not A Domain")
+    await page.fill("input[name=regions]", "fsn1, bad region")
+    await page.click("form.new button[type=submit]")
+    await page.waitForSelector('[data-field="sovereignFQDN"] .issue')
+    expect(await page.textContent('[data-field="sovereignFQDN"] .issue')).toContain("sovereignFQDN")
+    expect(await page.locator('[data-field="regions"] .issue[data-issue-path="regions.1.cloudRegion"]').count()).toBe(1)
+    expect(await page.textContent(".actions .answer")).toContain("400")
+    expect(page.url()).toBe(`${server.url}/new`)
+    // the browser reports the refused request itself; nothing else is an error
+    expect(errors.filter((error) => !error.includes("status of 400"))).toEqual([])
+    await context.close()
+  }, 120_000)
+
+  it("folds and unfolds groups; a hidden tab closes its streams and a shown one resumes them", async () => {
+    const created = await apiPost("/api/v1/deployments", request("c4.example.com", ["fsn1", "nbg1"]))
+    const id = created.id as string
+    const { page, errors, context } = await openPage(browser)
+    const streams: Array<string> = []
+    page.on("request", (request) => {
+      if (request.url().includes("/stream") || request.url().endsWith("/events")) streams.push(request.url())
+    })
+    await signIn(page)
+    await page.goto(`${server.url}/deployments/${id}`)
+    await page.waitForSelector("[data-job-id]")
+    const group = `${id}:provisioner`
+    await page.click(`[data-group-id="${group}"] [data-fold]`)
+    await page.waitForSelector(`[data-group-id="${group}"].folded`)
+    // the folded group's jobs stay in the DOM with their status, hidden
+    expect(await page.locator(`[data-job-id="${id}:network"]`).getAttribute("class")).toContain("hidden")
+    await page.click(`[data-group-id="${group}"] [data-fold]`)
+    await page.waitForSelector(`[data-group-id="${group}"]:not(.folded)`)
+    expect(await page.locator(`[data-job-id="${id}:network"]`).isVisible()).toBe(true)
+
+    const opened = streams.length
+    expect(opened).toBeGreaterThanOrEqual(2)
+    await page.evaluate(() => {
+      Object.defineProperty(document, "hidden", { configurable: true, get: () => true })
+      document.dispatchEvent(new Event("visibilitychange"))
+    })
+    await page.waitForSelector('[data-stream^="paused"]')
+    await page.evaluate(() => {
+      Object.defineProperty(document, "hidden", { configurable: true, get: () => false })
+      document.dispatchEvent(new Event("visibilitychange"))
+    })
+    await page.waitForSelector('[data-stream="open"]')
+    expect(streams.length).toBeGreaterThan(opened)
+    expect(errors).toEqual([])
+    await context.close()
+  }, 120_000)
 })
