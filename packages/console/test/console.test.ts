@@ -203,7 +203,7 @@ describe("the web console", () => {
     await page.click("form.confirm button[type=submit]")
     await page.waitForURL(`${server.url}/`)
     await page.waitForSelector("main.page h1:text('Deployments')")
-    await page.waitForSelector("main.page table.deployments, main.page >> text=No deployments yet")
+    await page.waitForFunction(() => document.querySelector("main.page table.deployments") !== null || (document.querySelector("main.page")?.textContent ?? "").includes("No deployments yet"))
     expect(await page.locator(`[data-deployment-id="${id}"]`).count()).toBe(0)
     const answer = await fetch(`${server.url}/api/v1/deployments/${id}`, { headers: { authorization: `Bearer ${token}` } })
     expect(answer.status).toBe(404)
