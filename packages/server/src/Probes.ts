@@ -3,7 +3,8 @@
  * per probe, each answering ok or a reason; `?verbose` lists every check with its result.
  */
 import { SqlClient } from "@effect/sql"
-import { Context, Data, Duration, Effect, Layer, Option, Ref } from "effect"
+import * as Orchestrator from "@sovereign/core/Orchestrator"
+import { Clock, Context, Data, Duration, Effect, Layer, Option, Ref } from "effect"
 import { Control } from "./Control.js"
 import * as Migrations from "./Migrations.js"
 
@@ -12,10 +13,13 @@ export type ProbeName = "livez" | "readyz"
 /** Why a check does not pass, in words an operator reads in `?verbose`. */
 export class CheckFailed extends Data.TaggedError("CheckFailed")<{ readonly reason: string }> {}
 
-export interface Check {
+export interface Check<R = never> {
   readonly name: string
-  readonly run: Effect.Effect<void, CheckFailed>
+  readonly run: Effect.Effect<void, CheckFailed, R>
 }
+
+/** What the built-in checks read: the store and the runtime's face. */
+type BuiltInNeeds = SqlClient.SqlClient | Control
 
 export interface CheckResult {
   readonly name: string
@@ -49,15 +53,15 @@ export const add = (probe: ProbeName, check: Check): Effect.Effect<void, never, 
 /** A check may not hang a probe: Kubernetes gives up after its own timeout, so do we, with a reason. */
 export const checkTimeout = Duration.seconds(2)
 
-const store: Check = {
+const store: Check<BuiltInNeeds> = {
   name: "store",
   run: Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT 1`).pipe(
     Effect.mapError((error) => new CheckFailed({ reason: `the database is unreachable: ${error.message}` })),
     Effect.asVoid
-  ) as Effect.Effect<void, CheckFailed>
+  )
 }
 
-const migrations: Check = {
+const migrations: Check<BuiltInNeeds> = {
   name: "migrations",
   run: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
@@ -71,20 +75,51 @@ const migrations: Check = {
       SqlError: (error) => Effect.fail(new CheckFailed({ reason: `the migrations cannot be read: ${error.message}` })),
       MigrationError: (error) => Effect.fail(new CheckFailed({ reason: error.message }))
     })
-  ) as Effect.Effect<void, CheckFailed>
+  )
 }
 
-const resumed: Check = {
+const resumed: Check<BuiltInNeeds> = {
   name: "deployments-resumed",
   run: Effect.flatMap(Control, (control) => control.ready).pipe(
     Effect.flatMap((ready) => (ready ? Effect.void : Effect.fail(new CheckFailed({ reason: "resuming deployments after start-up" }))))
-  ) as Effect.Effect<void, CheckFailed>
+  )
 }
 
-/** The server's own checks: `livez` passes while the process serves; `readyz` needs the store, its schema and the resumed runtime. */
-const builtIn = (probe: ProbeName): ReadonlyArray<Check> => (probe === "livez" ? [{ name: "ping", run: Effect.void }] : [store, migrations, resumed])
+/** With replicas (the orchestrator runs under leases): whether the leases this replica holds renew. */
+const leaseCheck = (orchestrator: Orchestrator.OrchestratorService): Check => ({
+  name: "leases",
+  run: Effect.flatMap(
+    orchestrator.leaseHealth,
+    Option.match({
+      onNone: () => Effect.void,
+      onSome: (health) =>
+        health.renewing
+          ? Effect.void
+          : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+              Effect.fail(new CheckFailed({ reason: `leases are not renewing (${health.held} held; last renewal ${Math.round((now - health.lastRenewalAt) / 1000)} s ago)` }))
+            )
+    })
+  )
+})
 
-const runCheck = (check: Check): Effect.Effect<CheckResult> =>
+/** `leases`, when the context's orchestrator runs under leases; nothing otherwise. */
+const leaseChecks: Effect.Effect<ReadonlyArray<Check>> = Effect.serviceOption(Orchestrator.Orchestrator).pipe(
+  Effect.flatMap(
+    Option.match({
+      onNone: () => Effect.succeed([]),
+      onSome: (orchestrator) => Effect.map(orchestrator.leaseHealth, (health) => (Option.isSome(health) ? [leaseCheck(orchestrator)] : []))
+    })
+  )
+)
+
+/**
+ * The server's own checks: `livez` passes while the process serves; `readyz` needs the store, its
+ * schema, the resumed runtime and, with replicas, renewing leases.
+ */
+const builtIn = (probe: ProbeName): Effect.Effect<ReadonlyArray<Check<BuiltInNeeds>>> =>
+  probe === "livez" ? Effect.succeed([{ name: "ping", run: Effect.void }]) : Effect.map(leaseChecks, (leases) => [store, migrations, resumed, ...leases])
+
+const runCheck = <R>(check: Check<R>): Effect.Effect<CheckResult, never, R> =>
   check.run.pipe(
     Effect.timeoutFail({ duration: checkTimeout, onTimeout: () => new CheckFailed({ reason: `no answer within ${Duration.format(checkTimeout)}` }) }),
     Effect.match({
@@ -100,7 +135,7 @@ export const run = (probe: ProbeName) =>
       Effect.flatMap(Option.match({ onNone: () => Effect.succeed([] as ReadonlyArray<Check>), onSome: (probes) => probes.checks(probe) }))
     )
     const names = new Set(registered.map((check) => check.name))
-    const checks = [...builtIn(probe).filter((check) => !names.has(check.name)), ...registered]
+    const checks: ReadonlyArray<Check<BuiltInNeeds>> = [...(yield* builtIn(probe)).filter((check) => !names.has(check.name)), ...registered]
     return yield* Effect.forEach(checks, runCheck, { concurrency: "unbounded" })
   })
 

@@ -3,7 +3,7 @@
  * that reads their snapshots (plus the Node process's own figures) on every scrape.
  */
 import { SqlClient } from "@effect/sql"
-import { DeploymentRepo } from "@sovereign/core"
+import { DeploymentRepo, Orchestrator } from "@sovereign/core"
 import { Context, Effect, Layer, Metric, MetricBoundaries, MetricState, Option, Runtime } from "effect"
 import type { MetricPair } from "effect"
 import * as fs from "node:fs"
@@ -121,6 +121,12 @@ const deploymentFigures = Effect.gen(function* () {
   yield* Effect.forEach(DeploymentRepo.Status.literals, (status) => Metric.set(Metric.tagged(deployments, "status", status), counts.get(status) ?? 0), { discard: true })
 })
 
+/** The leases this replica holds, from the orchestrator's lease holder (0 without replicas). */
+const leaseFigures = Effect.serviceOption(Orchestrator.Orchestrator).pipe(
+  Effect.flatMap(Option.match({ onNone: () => Effect.succeedNone, onSome: (orchestrator) => orchestrator.leaseHealth })),
+  Effect.flatMap((health) => Metric.set(leasesHeld, Option.match(health, { onNone: () => 0, onSome: (current) => current.held })))
+)
+
 // ---------------------------------------------------------------------------------------------
 // Prometheus text format (version 0.0.4)
 
@@ -201,6 +207,7 @@ export const scrape: Effect.Effect<string, never, SqlClient.SqlClient> = Effect.
     Effect.catchAll((error) => Effect.zipRight(Metric.increment(Metric.tagged(storeErrors, "reason", "Unavailable")), Effect.logWarning("metrics: deployments cannot be counted", error.message)))
   )
   yield* processFigures
+  yield* leaseFigures
   return render(yield* Metric.snapshot)
 })
 

@@ -126,7 +126,8 @@ describe("metrics and JSON logs of the real server process", () => {
       expect(sseSeen).toBe(1)
       expect(value(scraped.get("sovereign_store_errors_total"))).toBe(0)
       expect(scraped.get("sovereign_store_errors_total")!.type).toBe("COUNTER")
-      expect(value(scraped.get("sovereign_leases_held"))).toBeGreaterThanOrEqual(0)
+      // The ready deployment is still run (watched) by this replica, under its lease.
+      expect(value(scraped.get("sovereign_leases_held"))).toBe(1)
       // Node's process figures.
       expect(value(scraped.get("process_cpu_seconds_total"))).toBeGreaterThan(0)
       expect(value(scraped.get("process_resident_memory_bytes"))).toBeGreaterThan(1_000_000)
