@@ -107,13 +107,47 @@ const nodeBaseline = async () => {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
   return {
     base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    /** Writes to every response in one loop; answers when it started (on the shared clock). */
     write: (bytes: Uint8Array) => {
+      const at = now()
       for (const response of responses) response.write(bytes)
+      return Promise.resolve(at)
     },
     close: () =>
       new Promise<void>((resolve) => {
         for (const response of responses) response.destroy()
         server.close(() => resolve())
+      })
+  }
+}
+
+/** The same bare server in a child process: `write` answers when (on the shared clock) it started writing. */
+const nodeBaselineProcess = async () => {
+  const child = fork(fileURLToPath(new URL("./support/nodeBaselineServer.mjs", import.meta.url)), [], {
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+    execArgv: []
+  })
+  const next = <A>(type: string) =>
+    new Promise<A>((resolve) => {
+      const listener = (message: { readonly type: string }) => {
+        if (message.type !== type) return
+        child.off("message", listener)
+        resolve(message as A)
+      }
+      child.on("message", listener)
+    })
+  const { port } = await next<{ readonly port: number }>("listening")
+  return {
+    base: `http://127.0.0.1:${port}`,
+    write: async (bytes: Uint8Array) => {
+      const written = next<{ readonly at: number }>("written")
+      child.send({ type: "write", frame: Buffer.from(bytes).toString("utf8") })
+      return (await written).at
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        child.once("exit", () => resolve())
+        child.send({ type: "stop" })
       })
   }
 }
@@ -129,12 +163,19 @@ export const sseLatency = async (options: {
   readonly clients: number
   readonly rounds: number
   readonly warmup?: number
-  readonly baseline: boolean
+  /** The bare server in this process, in a child process of its own (its clients in a second client process), or none. */
+  readonly baseline: "none" | "in-process" | "child-process"
   readonly events?: boolean
 }) => {
   const server = makeServer()
   const clients = clientProcess()
-  const baseline = options.baseline ? await nodeBaseline() : undefined
+  const baselineClients = options.baseline === "child-process" ? clientProcess() : clients
+  const baseline =
+    options.baseline === "in-process"
+      ? await nodeBaseline()
+      : options.baseline === "child-process"
+        ? await nodeBaselineProcess()
+        : undefined
   try {
     const base = await server.url()
     const created = await fetch(`${base}/api/v1/deployments`, {
@@ -144,7 +185,7 @@ export const sseLatency = async (options: {
     })
     const id = ((await created.json()) as { readonly id: string }).id
     await clients.open("sovereign", base, `/api/v1/flows/${id}/stream`, options.clients, "0")
-    if (baseline !== undefined) await clients.open("node", baseline.base, "/", options.clients, "0")
+    if (baseline !== undefined) await baselineClients.open("node", baseline.base, "/", options.clients, "0")
     // The deployment's event stream (its first event, 1, is `accepted`), when asked for.
     if (options.events) await clients.open("events", base, `/api/v1/deployments/${id}/events`, options.clients, "1")
     const samples = { sovereign: new Array<number>(), node: new Array<number>(), commit: new Array<number>(), events: new Array<number>() }
@@ -165,10 +206,10 @@ export const sseLatency = async (options: {
       }
       if (baseline !== undefined) {
         const bytes = sseFrame({ event: "upsert-nodes", id: event.seq, data: event.message })
-        const writtenAt = now()
-        baseline.write(bytes)
-        const reached = await clients.until("node", String(round))
-        if (round > warmup) samples.node.push(...reached.map((at) => at - writtenAt))
+        const reached = baselineClients.until("node", String(round))
+        const writtenAt = await baseline.write(bytes)
+        const arrived = await reached
+        if (round > warmup) samples.node.push(...arrived.map((at) => at - writtenAt))
       }
       if (options.events) {
         const [appended, appendedAt] = await server.runtime.runPromise(
@@ -192,37 +233,15 @@ export const sseLatency = async (options: {
     }
   } finally {
     await clients.stop()
+    if (baselineClients !== clients) await baselineClients.stop()
     await baseline?.close()
     await server.dispose()
   }
 }
 
-/** The bare node:http server alone, for a client count whose two sets of sockets would not fit one process's descriptors. */
-export const nodeLatency = async (options: { readonly clients: number; readonly rounds: number; readonly warmup?: number }) => {
-  const clients = clientProcess()
-  const baseline = await nodeBaseline()
-  try {
-    await clients.open("node", baseline.base, "/", options.clients, "0")
-    const samples: Array<number> = []
-    const warmup = options.warmup ?? 3
-    for (let round = 1; round <= warmup + options.rounds; round++) {
-      const bytes = sseFrame({ event: "upsert-nodes", id: round, data: change("a000000000000001", round) })
-      const writtenAt = now()
-      baseline.write(bytes)
-      const reached = await clients.until("node", String(round))
-      if (round > warmup) samples.push(...reached.map((at) => at - writtenAt))
-    }
-    return summary(samples)
-  } finally {
-    await clients.stop()
-    await baseline.close()
-  }
-}
-
 export default async (): Promise<Record<string, Metric>> => {
-  const thousand = await sseLatency({ clients: 1000, rounds: 100, baseline: true, events: true })
-  const tenThousand = await sseLatency({ clients: 10_000, rounds: 10, baseline: false })
-  const tenThousandNode = await nodeLatency({ clients: 10_000, rounds: 10 })
+  const thousand = await sseLatency({ clients: 1000, rounds: 100, baseline: "in-process", events: true })
+  const tenThousand = await sseLatency({ clients: 10_000, rounds: 10, baseline: "child-process" })
   return {
     "sse.latency.1000_clients.p99_ms": { value: thousand.sovereign.p99, unit: "ms", goal: "<= 50" },
     "sse.latency.1000_clients.p50_ms": { value: thousand.sovereign.p50, unit: "ms" },
@@ -234,7 +253,8 @@ export default async (): Promise<Record<string, Metric>> => {
     "sse.latency.10000_clients.p50_ms": { value: tenThousand.sovereign.p50, unit: "ms" },
     "sse.latency.10000_clients.max_ms": { value: tenThousand.sovereign.max, unit: "ms" },
     "sse.latency.10000_clients.replicas": { value: 1, unit: "replicas" },
-    "sse.node_baseline.10000_clients.p99_ms": { value: tenThousandNode.p99, unit: "ms" },
+    "sse.node_baseline.10000_clients.p99_ms": { value: tenThousand.node!.p99, unit: "ms" },
+    "sse.node_baseline.10000_clients.p50_ms": { value: tenThousand.node!.p50, unit: "ms" },
     "sse.events.latency.1000_clients.p99_ms": { value: thousand.events!.p99, unit: "ms" },
     "sse.events.latency.1000_clients.p50_ms": { value: thousand.events!.p50, unit: "ms" },
     "sse.commit.p50_ms": { value: thousand.commit.p50, unit: "ms" },
