@@ -159,6 +159,9 @@ const Actions = (props: { readonly state: DeploymentState; readonly refresh: () 
   const [force, setForce] = useState(false)
   const [mode, setMode] = useState<"record-only" | "record-and-wipe">("record-only")
   const [busy, setBusy] = useState(false)
+  // a 409 to a wipe (the Phase-1 guard) offers force even when the page's clock thinks otherwise
+  const [refused, setRefused] = useState(false)
+  const pendingDelete = useRef(false)
   const act = async (label: string, run: () => Promise<Answer>) => {
     setBusy(true)
     const result = await run()
@@ -167,7 +170,12 @@ const Actions = (props: { readonly state: DeploymentState; readonly refresh: () 
     props.refresh()
     return result
   }
-  const young = state.status === "phase1-watching" && state.phase1StartedAt !== undefined && Date.now() - state.phase1StartedAt < guardMs
+  const young = refused || (state.status === "phase1-watching" && state.phase1StartedAt !== undefined && Date.now() - state.phase1StartedAt < guardMs)
+  const wipe = async () => {
+    const result = await act("Wipe", () => call("POST", `${api.deployment(state.id)}/wipe${force ? "?force=true" : ""}`))
+    if (result.status === 409) setRefused(true)
+    return result
+  }
   const deleteRecord = async () => {
     const result = await act("Delete", () => call("DELETE", api.deployment(state.id)))
     if (result.ok) navigate("/")
@@ -189,12 +197,12 @@ const Actions = (props: { readonly state: DeploymentState; readonly refresh: () 
             if (typed !== fqdn) return
             setDialog(undefined)
             if (dialog === "wipe") {
-              await act("Wipe", () => call("POST", `${api.deployment(state.id)}/wipe${force ? "?force=true" : ""}`))
+              await wipe()
             } else if (mode === "record-only") {
               await deleteRecord()
             } else {
-              const wiped = state.status === "wiped" ? undefined : await act("Wipe", () => call("POST", `${api.deployment(state.id)}/wipe${force ? "?force=true" : ""}`))
-              if (wiped === undefined || wiped.ok) pendingDelete.current = true
+              if (state.status === "wiped") await deleteRecord()
+              else if ((await wipe()).ok) pendingDelete.current = true
             }
           }}
         >
@@ -217,21 +225,20 @@ const Actions = (props: { readonly state: DeploymentState; readonly refresh: () 
         </form>
       )}
       {answer !== undefined && <p class="answer" role="status">{answer}</p>}
-      <DeleteAfterWipe state={state} run={deleteRecord} />
+      <DeleteAfterWipe state={state} pending={pendingDelete} run={deleteRecord} />
     </section>
   )
 }
 
 /** "Record and wipe": the record is deleted once the wipe has finished. */
-const pendingDelete = { current: false }
-const DeleteAfterWipe = (props: { readonly state: DeploymentState; readonly run: () => Promise<void> }) => {
+const DeleteAfterWipe = (props: { readonly state: DeploymentState; readonly pending: { current: boolean }; readonly run: () => Promise<void> }) => {
   useEffect(() => {
-    if (pendingDelete.current && props.state.status === "wiped") {
-      pendingDelete.current = false
+    if (props.pending.current && props.state.status === "wiped") {
+      props.pending.current = false
       void props.run()
     }
   }, [props.state.status])
-  return pendingDelete.current ? <p class="answer">The record is deleted when the wipe has finished.</p> : null
+  return props.pending.current ? <p class="answer">The record is deleted when the wipe has finished.</p> : null
 }
 
 // ---------------------------------------------------------------------------------------------

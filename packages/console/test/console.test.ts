@@ -301,4 +301,24 @@ describe("the web console", () => {
     expect(errors).toEqual([])
     await context.close()
   }, 120_000)
+
+  it("deletes a record after wiping it (the second delete mode), confirmed by typing the FQDN", async () => {
+    const created = await apiPost("/api/v1/deployments", request("c5.example.com", ["fsn1"]))
+    const id = created.id as string
+    const { page, errors, context } = await openPage(browser)
+    await signIn(page)
+    await page.goto(`${server.url}/deployments/${id}`)
+    await page.waitForSelector("[data-deployment-status]")
+    await page.click("text=Delete…")
+    await page.check("form.confirm input[value=record-and-wipe]")
+    await page.fill("form.confirm input[name=confirm]", "c5.example.com")
+    await page.click("form.confirm button[type=submit]")
+    await page.waitForSelector(".actions-panel .answer >> text=202")
+    // once wiped, the record goes and the list opens
+    await page.waitForURL(`${server.url}/`, { timeout: 180_000 })
+    const answer = await fetch(`${server.url}/api/v1/deployments/${id}`, { headers: { authorization: `Bearer ${token}` } })
+    expect(answer.status).toBe(404)
+    expect(errors).toEqual([])
+    await context.close()
+  }, 240_000)
 })
