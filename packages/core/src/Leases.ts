@@ -7,8 +7,8 @@
  *
  * Without a `Leases` service (the in-memory store of tests), a process runs what it starts, as before.
  */
-import { Cause, Context, Duration, FiberRef, Option, Schema } from "effect"
-import type { Effect, Stream } from "effect"
+import { Cause, Context, FiberRef, Option, Schema } from "effect"
+import type { Duration, Effect, Stream } from "effect"
 import type { DeploymentId } from "./Deployment.js"
 
 /** A held lease: the deployment, the replica holding it and the epoch it was claimed at. */
@@ -42,9 +42,6 @@ export class LeaseLost extends Schema.TaggedError<LeaseLost>()("LeaseLost", {
   epoch: Schema.Int,
   message: Schema.String
 }) {}
-
-/** The default lease time (`SOVEREIGN_LEASE_TTL`). */
-export const defaultTtl = Duration.seconds(15)
 
 export interface LeasesService {
   /** This replica's identity (unique per process start). */

@@ -1,14 +1,14 @@
 /**
- * The handover (SPEC 2.9): an RS256 key persisted (encrypted) in the data directory, its public JWKS,
+ * The handover (SPEC 2.9): an RS256 key persisted (encrypted) in the database, its public JWKS,
  * and the `Handover` port: a 5-minute token for the owner.
  */
 import { Deployment, DeploymentRepo, Handover, Secrets } from "@sovereign/core"
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Context, Effect, Layer, Redacted } from "effect"
+import { SqlClient, type SqlError } from "@effect/sql"
+import { Clock, Context, Effect, Layer, Redacted } from "effect"
 import * as jose from "jose"
-import { writePrivateFile } from "./internal/files.js"
 import { ServerConfig } from "./ServerConfig.js"
 
 export const issuer = "sovereign"
@@ -23,23 +23,33 @@ export class HandoverKeys extends Context.Tag("@sovereign/server/HandoverKeys")<
 
 const keyFile = (dataDir: string) => path.join(dataDir, "handover-key.sealed")
 
-/** Loads the signing key from the data directory (sealed under the server key), generating it once. */
-export const layer: Layer.Layer<HandoverKeys, Secrets.SecretsError, ServerConfig | Secrets.Secrets> = Layer.effect(
+/**
+ * The signing key, shared by every replica on the database (issue 11): read from `handover_key`,
+ * sealed under the server key. A database without one adopts the key an earlier single server kept
+ * in its data directory, or a new one; when two replicas start at once the first insert wins and both
+ * use the stored key, so every replica serves the same JWKS.
+ */
+export const layer: Layer.Layer<HandoverKeys, Secrets.SecretsError | SqlError.SqlError, ServerConfig | Secrets.Secrets | SqlClient.SqlClient> = Layer.effect(
   HandoverKeys,
   Effect.gen(function* () {
     const config = yield* ServerConfig
     const secrets = yield* Secrets.Secrets
-    const file = keyFile(config.dataDir)
-    const existing = yield* Effect.sync(() => (fs.existsSync(file) ? fs.readFileSync(file, "utf8") : undefined))
-    let privateJwk: jose.JWK
-    if (existing !== undefined) {
-      privateJwk = JSON.parse(Redacted.value(yield* secrets.unseal(existing.trim()))) as jose.JWK
-    } else {
-      const { privateKey } = yield* Effect.promise(() => jose.generateKeyPair("RS256", { modulusLength: 2048, extractable: true }))
-      privateJwk = yield* Effect.promise(() => jose.exportJWK(privateKey))
-      const sealed = yield* secrets.seal(Redacted.make(JSON.stringify(privateJwk)))
-      yield* Effect.sync(() => writePrivateFile(file, sealed + "\n"))
+    const sql = yield* SqlClient.SqlClient
+    const stored = () => Effect.map(sql<{ sealed: string }>`SELECT sealed FROM handover_key WHERE id = 1`, (rows) => rows[0]?.sealed)
+    let sealed = yield* stored()
+    if (sealed === undefined) {
+      const file = keyFile(config.dataDir)
+      const existing = yield* Effect.sync(() => (fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim() : undefined))
+      const candidate = existing ?? (yield* Effect.gen(function* () {
+        const { privateKey } = yield* Effect.promise(() => jose.generateKeyPair("RS256", { modulusLength: 2048, extractable: true }))
+        const jwk = yield* Effect.promise(() => jose.exportJWK(privateKey))
+        return yield* secrets.seal(Redacted.make(JSON.stringify(jwk)))
+      }))
+      const at = yield* Clock.currentTimeMillis
+      yield* sql`INSERT INTO handover_key (id, sealed, created_at) VALUES (1, ${candidate}, ${at}) ON CONFLICT (id) DO NOTHING`
+      sealed = (yield* stored()) ?? candidate
     }
+    const privateJwk = JSON.parse(Redacted.value(yield* secrets.unseal(sealed))) as jose.JWK
     return yield* makeKeys(privateJwk)
   })
 )

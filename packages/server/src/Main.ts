@@ -1,8 +1,9 @@
 /** The whole server as layers: configuration, database, store, world, orchestrator, HTTP; and `serve`, which runs it. */
 import * as Ids from "@sovereign/core/Ids"
-import { Cause, Console, Effect, Layer, Option, Redacted } from "effect"
+import { Cause, Console, Effect, Layer, Option, Redacted, Stream } from "effect"
 import * as Adapters from "./Adapters.js"
 import * as Auth from "./Auth.js"
+import * as ChangeFeed from "./ChangeFeed.js"
 import * as Database from "./Database.js"
 import * as HandoverSigner from "./HandoverSigner.js"
 import * as HttpServer from "./HttpServer.js"
@@ -29,10 +30,27 @@ export const coreLayer = Layer.unwrapEffect(
   ).pipe(Effect.zipRight(ServerConfig.ServerConfig), Effect.map((config) => {
     // The key is checked against the database before anything else reads it (a wrong key refuses to start).
     const keyed = Layer.merge(SecretBox.layer, Database.layer).pipe((keys) => KeyCheck.layer.pipe(Layer.provideMerge(keys)))
-    const shared = Option.isSome(config.databaseUrl)
-    // Leases on every database: PostgreSQL shares deployments between replicas; PGlite has one process per data directory.
-    const leases = SqlLeases.layer({ ttl: config.leaseTtl, exclusive: !shared, notify: shared })
-    const storage = Layer.merge(SqlStore.layer(), leases).pipe(Layer.provideMerge(keyed))
+    // Replicas (issue 11): on PostgreSQL every replica shares the deployments; writes notify the
+    // others and one LISTEN connection (the change feed) brings their changes here. Leases on every
+    // database: PGlite has one process per data directory and frees a crashed start's leases at once.
+    const replica = SqlLeases.makeHolder()
+    const store = SqlStore.layer(Option.isSome(config.databaseUrl) ? { replica } : {})
+    const leases = Layer.unwrapEffect(
+      Effect.map(SqlStore.Announcements, (announcements) =>
+        SqlLeases.layer({
+          ttl: config.leaseTtl,
+          exclusive: Option.isNone(config.databaseUrl),
+          notify: Option.isSome(config.databaseUrl),
+          holder: replica,
+          wakeups: Stream.fromPubSub(announcements.leases)
+        })
+      )
+    )
+    const feed = Option.match(config.databaseUrl, { onNone: () => Layer.empty, onSome: ChangeFeed.layer })
+    const storage = Layer.mergeAll(leases, feed).pipe(
+      Layer.provideMerge(store),
+      Layer.provideMerge(keyed)
+    )
     const handover = HandoverSigner.layerHandover.pipe(Layer.provideMerge(HandoverSigner.layer))
     const world = Adapters.layer
     const orchestration = Runtime.controlLayer.pipe(

@@ -111,6 +111,18 @@ export const leases = statements(
   `CREATE INDEX leases_holder ON leases (holder)`
 )
 
-export const loader = Migrator.fromRecord({ "1_initial": initial, "2_key_check": keyCheck, "3_leases": leases })
+/**
+ * Issue 11: the handover signing key (sealed under the server key) lives in the database, so every
+ * replica signs with the same key and publishes the same JWKS. One row.
+ */
+export const handoverKey = statements(
+  `CREATE TABLE handover_key (
+    id integer PRIMARY KEY CHECK (id = 1),
+    sealed text NOT NULL,
+    created_at bigint NOT NULL
+  )`
+)
+
+export const loader = Migrator.fromRecord({ "1_initial": initial, "2_key_check": keyCheck, "3_leases": leases, "4_handover_key": handoverKey })
 
 export const run = Migrator.make({})({ loader, table: "sovereign_migrations" })

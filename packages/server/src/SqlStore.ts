@@ -19,6 +19,8 @@ export interface AnnouncementsShape {
   readonly kubeconfigs: PubSub.PubSub<{ readonly deploymentId: string; readonly regionKey: string }>
   /** Job changes, for streams that recompose the flow (e.g. the job projection benchmark). */
   readonly jobs: PubSub.PubSub<{ readonly deploymentId: string }>
+  /** Another replica released a lease (the change feed): the supervisor scans at once. */
+  readonly leases: PubSub.PubSub<void>
 }
 
 export class Announcements extends Context.Tag("@sovereign/server/Announcements")<Announcements, AnnouncementsShape>() {}
@@ -29,9 +31,159 @@ export const layerAnnouncements: Layer.Layer<Announcements> = Layer.effect(
     deploymentEvents: PubSub.unbounded<DeploymentEvent>(),
     flowEvents: PubSub.unbounded<FlowEvents.FlowEvent>(),
     kubeconfigs: PubSub.unbounded<{ readonly deploymentId: string; readonly regionKey: string }>(),
-    jobs: PubSub.sliding<{ readonly deploymentId: string }>(1024)
+    jobs: PubSub.sliding<{ readonly deploymentId: string }>(1024),
+    leases: PubSub.sliding<void>(1)
   })
 )
+
+// ---------------------------------------------------------------------------------------------
+// Changes between replicas (issue 11, item 4)
+
+/** The channel every committed change is announced on; the tables stay the source of truth. */
+export const changeChannel = "sovereign_changes"
+
+/**
+ * A change as announced to the other replicas (the NOTIFY payload, well under its 8,000 bytes): who
+ * made it, what kind (`e` deployment events, `f` flow events, `k` a kubeconfig, `j` jobs), the
+ * deployment, and for `e`/`f` the first sequence committed.
+ */
+export const Change = Schema.Struct({
+  r: Schema.String,
+  k: Schema.Literal("e", "f", "k", "j"),
+  d: Schema.String,
+  a: Schema.optional(Schema.Int),
+  g: Schema.optional(Schema.String)
+})
+export type Change = typeof Change.Type
+const decodeChange = Schema.decodeUnknownEither(Schema.parseJson(Change))
+
+export interface ChangesShape {
+  /** This replica's name in change payloads; `None` when nothing is shared (PGlite). */
+  readonly replica: Option.Option<string>
+  /** Inside a write transaction: tells the other replicas (PostgreSQL delivers NOTIFY at the commit). */
+  readonly notify: (change: Omit<Change, "r">) => Effect.Effect<void, SqlError.SqlError>
+  /** Committed deployment events of this process, announced in order without gaps. */
+  readonly announceEvents: (deploymentId: string, events: ReadonlyArray<DeploymentEvent>) => Effect.Effect<void>
+  /** Committed flow events of this process, announced in order without gaps. */
+  readonly announceFlow: (deploymentId: string, events: ReadonlyArray<FlowEvents.FlowEvent>) => Effect.Effect<void>
+  /** A change another replica committed (a NOTIFY payload): read from the tables and announced here. */
+  readonly receive: (payload: string) => Effect.Effect<void>
+  /** After the change feed (re)connected: re-reads whatever may have been missed while it was away. */
+  readonly resync: Effect.Effect<void>
+}
+
+export class Changes extends Context.Tag("@sovereign/server/Changes")<Changes, ChangesShape>() {}
+
+/**
+ * Announcements in sequence order per deployment, whoever committed them: a local batch that does
+ * not follow the last announced sequence (another replica committed in between) and every remote
+ * wake-up read the missing range from the table first, so a subscriber never skips an event.
+ */
+const makeSequencer = <A extends { readonly seq: number }>(
+  pubsub: PubSub.PubSub<A>,
+  read: (deploymentId: string, afterSeq: number) => Effect.Effect<ReadonlyArray<A>, unknown>
+) => {
+  const last = new Map<string, number>()
+  const locks = new Map<string, Effect.Semaphore>()
+  const locked = <X>(deploymentId: string, effect: Effect.Effect<X>) => {
+    let lock = locks.get(deploymentId)
+    if (lock === undefined) {
+      lock = Effect.unsafeMakeSemaphore(1)
+      locks.set(deploymentId, lock)
+    }
+    return lock.withPermits(1)(effect)
+  }
+  const publishNew = (deploymentId: string, events: ReadonlyArray<A>) => {
+    const known = last.get(deploymentId) ?? -1
+    const fresh = events.filter((event) => event.seq > known)
+    if (fresh.length === 0) return Effect.void
+    last.set(deploymentId, fresh[fresh.length - 1]!.seq)
+    return PubSub.publishAll(pubsub, fresh)
+  }
+  const readAfter = (deploymentId: string, afterSeq: number, fallback: ReadonlyArray<A>) =>
+    read(deploymentId, afterSeq).pipe(
+      Effect.catchAllCause((cause) => Effect.as(Effect.logWarning(`reading changes of ${deploymentId} failed`, cause), fallback))
+    )
+  return {
+    local: (deploymentId: string, events: ReadonlyArray<A>) =>
+      events.length === 0
+        ? Effect.void
+        : locked(deploymentId, Effect.gen(function* () {
+            const known = last.get(deploymentId)
+            const batch = known !== undefined && events[0]!.seq > known + 1 ? yield* readAfter(deploymentId, known, events) : events
+            yield* publishNew(deploymentId, batch)
+          })),
+    remote: (deploymentId: string, firstSeq: number) =>
+      locked(deploymentId, Effect.gen(function* () {
+        const known = last.get(deploymentId) ?? firstSeq - 1
+        yield* publishNew(deploymentId, yield* readAfter(deploymentId, known, []))
+      })),
+    resync: Effect.suspend(() =>
+      Effect.forEach([...last.keys()], (deploymentId) =>
+        locked(deploymentId, Effect.flatMap(readAfter(deploymentId, last.get(deploymentId) ?? 0, []), (events) => publishNew(deploymentId, events))),
+        { discard: true, concurrency: 8 })
+    )
+  }
+}
+
+/** The change announcements over the `SqlClient`; `replica` set (PostgreSQL) makes every write notify the others. */
+export const layerChanges = (options: { readonly replica?: string } = {}): Layer.Layer<Changes, never, SqlClient.SqlClient | Announcements> =>
+  Layer.effect(
+    Changes,
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const announcements = yield* Announcements
+      const events = makeSequencer(announcements.deploymentEvents, (deploymentId, afterSeq) =>
+        Effect.flatMap(
+          sql<{ event: unknown }>`SELECT event FROM deployment_events WHERE deployment_id = ${deploymentId} AND seq > ${afterSeq} ORDER BY seq ASC`,
+          (rows) => Effect.forEach(rows, (row) => decodeEvent(row.event))
+        )
+      )
+      const flows = makeSequencer(announcements.flowEvents, (deploymentId, afterSeq) =>
+        Effect.map(
+          sql<{ seq: number; at: number; message: unknown }>`SELECT seq, at, message FROM flow_events
+            WHERE deployment_id = ${deploymentId} AND seq > ${afterSeq} ORDER BY seq ASC`,
+          (rows) => rows.map((row): FlowEvents.FlowEvent => ({ seq: row.seq, deploymentId, at: row.at, message: row.message }))
+        )
+      )
+      const replica = Option.fromNullable(options.replica)
+      const service: ChangesShape = {
+        replica,
+        notify: (change) =>
+          Option.match(replica, {
+            onNone: () => Effect.void,
+            onSome: (r) => Effect.asVoid(sql`SELECT pg_notify(${changeChannel}, ${json({ r, ...change })})`)
+          }),
+        announceEvents: events.local,
+        announceFlow: flows.local,
+        receive: (payload) =>
+          Effect.suspend(() => {
+            const decoded = decodeChange(payload)
+            if (decoded._tag === "Left") return Effect.logWarning("an unreadable change notification was ignored")
+            const change = decoded.right
+            if (Option.isSome(replica) && change.r === replica.value) return Effect.void
+            switch (change.k) {
+              case "e":
+                return events.remote(change.d, change.a ?? 1)
+              case "f":
+                return flows.remote(change.d, change.a ?? 1)
+              case "k":
+                return PubSub.publish(announcements.kubeconfigs, { deploymentId: change.d, regionKey: change.g ?? "*" })
+              case "j":
+                return PubSub.publish(announcements.jobs, { deploymentId: change.d })
+            }
+          }).pipe(Effect.asVoid),
+        resync: Effect.all([
+          events.resync,
+          flows.resync,
+          // Whoever awaits a kubeconfig looks again; the supervisor scans again.
+          PubSub.publish(announcements.kubeconfigs, { deploymentId: "*", regionKey: "*" }),
+          PubSub.publish(announcements.leases, undefined)
+        ], { discard: true })
+      }
+      return service
+    })
+  )
 
 const json = (value: unknown) => JSON.stringify(value)
 
@@ -172,6 +324,7 @@ export const makeDeploymentRepo = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const transaction = SqlFaults.transaction(sql)
   const announcements = yield* Announcements
+  const feed = yield* Changes
 
   const appendIn = (id: string, events: ReadonlyArray<DeploymentRepo.NewDeploymentEvent>) =>
     Effect.gen(function* () {
@@ -181,6 +334,7 @@ export const makeDeploymentRepo = Effect.gen(function* () {
       const numbered = events.map((event, index): DeploymentEvent => ({ ...event, seq: first + index, deploymentId: id }))
       // One multi-row insert: Phase 1 appends a whole chunk of component events at once.
       yield* sql`INSERT INTO deployment_events ${sql.insert(numbered.map((event) => ({ deployment_id: id, seq: event.seq, event: json(event) })))}`
+      yield* feed.notify({ k: "e", d: id, a: first })
       return numbered
     })
 
@@ -226,7 +380,7 @@ export const makeDeploymentRepo = Effect.gen(function* () {
         )
         .pipe(
           Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))),
-          Effect.tap(({ numbered }) => PubSub.publishAll(announcements.deploymentEvents, numbered)),
+          Effect.tap(({ numbered, stored }) => feed.announceEvents(stored.id, numbered)),
           Effect.map(({ stored }) => stored)
         )),
     get: (id) =>
@@ -266,7 +420,7 @@ export const makeDeploymentRepo = Effect.gen(function* () {
         )
         .pipe(
           Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))),
-          Effect.tap(({ events }) => PubSub.publishAll(announcements.deploymentEvents, events))
+          Effect.tap(({ events }) => feed.announceEvents(id, events))
         )),
     appendEvents: (id, events) =>
       Effect.zipRight(checkEvents(events), transaction(
@@ -279,7 +433,7 @@ export const makeDeploymentRepo = Effect.gen(function* () {
         )
         .pipe(
           Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))),
-          Effect.tap((numbered) => PubSub.publishAll(announcements.deploymentEvents, numbered))
+          Effect.tap((numbered) => feed.announceEvents(id, numbered))
         )),
     events: (id, afterSeq) => readEvents(id, afterSeq),
     tail: (id, afterSeq) => replayThenLive(announcements.deploymentEvents, id, afterSeq, (after) => readEvents(id, after)),
@@ -344,6 +498,7 @@ export const makeJobRepo = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const transaction = SqlFaults.transaction(sql)
   const announcements = yield* Announcements
+  const feed = yield* Changes
 
   const readJob = (deploymentId: string, jobName: string, forUpdate: boolean) =>
     (forUpdate
@@ -364,6 +519,7 @@ export const makeJobRepo = Effect.gen(function* () {
       const stored = yield* readJob(job.deploymentId, job.jobName, true)
       const merged = Job.merge(Option.getOrUndefined(stored), job)
       yield* writeJob(merged)
+      yield* feed.notify({ k: "j", d: merged.deploymentId })
       return merged
     })
 
@@ -397,6 +553,7 @@ export const makeJobRepo = Effect.gen(function* () {
         const touched = names.map((name) => current.get(name)!)
         yield* sql`INSERT INTO jobs ${sql.insert(touched.map((job) => ({ deployment_id: job.deploymentId, job_name: job.jobName, job: json(job) })))}
           ON CONFLICT (deployment_id, job_name) DO UPDATE SET job = excluded.job`
+        yield* feed.notify({ k: "j", d: deploymentId })
       }
       return results
     })
@@ -474,6 +631,7 @@ export const makeJobRepo = Effect.gen(function* () {
         }))
         yield* sql`INSERT INTO log_lines ${sql.insert(rows)}`
       }
+      if (jobs.length > 0) yield* feed.notify({ k: "j", d: deploymentId })
       return jobs.length > 0
     })
 
@@ -563,6 +721,7 @@ export const makeFlowEvents = (options: { readonly retention?: number } = {}) =>
     const sql = yield* SqlClient.SqlClient
   const transaction = SqlFaults.transaction(sql)
     const announcements = yield* Announcements
+    const feed = yield* Changes
     const retention = options.retention ?? FlowEvents.defaultRetention
 
     const latest = (deploymentId: string) =>
@@ -596,12 +755,13 @@ export const makeFlowEvents = (options: { readonly retention?: number } = {}) =>
                 if (last > retention) {
                   yield* sql`DELETE FROM flow_events WHERE deployment_id = ${deploymentId} AND seq <= ${last - retention}`
                 }
+                yield* feed.notify({ k: "f", d: deploymentId, a: published[0]!.seq })
                 return published
               })
             ) as Effect.Effect<ReadonlyArray<FlowEvents.FlowEvent>, SqlError.SqlError>)
         ).pipe(
           Effect.catchTag("SqlError", (error) => Effect.fail(flowUnavailable(error))),
-          Effect.tap((published) => PubSub.publishAll(announcements.flowEvents, published))
+          Effect.tap((published) => feed.announceFlow(deploymentId, published))
         ),
       since: (deploymentId, afterSeq) =>
         Effect.gen(function* () {
@@ -638,6 +798,15 @@ const kubeconfigError = (reason: typeof Kubeconfigs.KubeconfigErrorReason.Type, 
 export const makeKubeconfigs = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const announcements = yield* Announcements
+  const feed = yield* Changes
+  /** A stored kubeconfig: announced here, and to the other replicas (a call-back may land on any of them). */
+  const arrived = (deploymentId: string, regionKey: string) =>
+    Effect.zipRight(
+      feed.notify({ k: "k", d: deploymentId, g: regionKey }).pipe(
+        Effect.catchAll((error) => Effect.logWarning("announcing a kubeconfig to the other replicas failed; they find it at their next resync", error))
+      ),
+      PubSub.publish(announcements.kubeconfigs, { deploymentId, regionKey })
+    )
   const secrets = yield* Secrets.Secrets
   const unavailableKc = (error: SqlError.SqlError) => {
     const classified = SqlFaults.classify(error)
@@ -676,7 +845,7 @@ export const makeKubeconfigs = Effect.gen(function* () {
         if (inserted.length === 0) {
           return yield* kubeconfigError("AlreadySet", `region ${regionKey} already delivered its kubeconfig`, regionKey)
         }
-        yield* PubSub.publish(announcements.kubeconfigs, { deploymentId, regionKey })
+        yield* arrived(deploymentId, regionKey)
       }),
     replace: (deploymentId, regionKey, kubeconfig, receivedAt) =>
       Effect.gen(function* () {
@@ -690,7 +859,7 @@ export const makeKubeconfigs = Effect.gen(function* () {
           ON CONFLICT (deployment_id, region) DO UPDATE SET sealed = EXCLUDED.sealed, received_at = EXCLUDED.received_at`.pipe(
           Effect.catchTag("SqlError", (error) => Effect.fail(unavailableKc(error)))
         )
-        yield* PubSub.publish(announcements.kubeconfigs, { deploymentId, regionKey })
+        yield* arrived(deploymentId, regionKey)
       }),
     get: lookup,
     arrivals: (deploymentId) =>
@@ -709,7 +878,8 @@ export const makeKubeconfigs = Effect.gen(function* () {
             let arrived = false
             while (!arrived) {
               const next = yield* Queue.take(subscription)
-              arrived = next.deploymentId === deploymentId && next.regionKey === regionKey
+              // "*": the change feed reconnected and may have missed an arrival; look again.
+              arrived = next.deploymentId === "*" || (next.deploymentId === deploymentId && (next.regionKey === regionKey || next.regionKey === "*"))
             }
           }
         })
@@ -724,8 +894,8 @@ export const makeKubeconfigs = Effect.gen(function* () {
 })
 
 /** Every persistence port on the `SqlClient` in context (with one set of announcements). */
-export const layer = (options: { readonly flowRetention?: number } = {}): Layer.Layer<
-  DeploymentRepo.DeploymentRepo | JobRepo.JobRepo | FlowEvents.FlowEvents | Kubeconfigs.Kubeconfigs | Announcements,
+export const layer = (options: { readonly flowRetention?: number; readonly replica?: string } = {}): Layer.Layer<
+  DeploymentRepo.DeploymentRepo | JobRepo.JobRepo | FlowEvents.FlowEvents | Kubeconfigs.Kubeconfigs | Announcements | Changes,
   never,
   SqlClient.SqlClient | Secrets.Secrets
 > =>
@@ -734,4 +904,7 @@ export const layer = (options: { readonly flowRetention?: number } = {}): Layer.
     Layer.effect(JobRepo.JobRepo, makeJobRepo),
     Layer.effect(FlowEvents.FlowEvents, makeFlowEvents({ ...(options.flowRetention === undefined ? {} : { retention: options.flowRetention }) })),
     Layer.effect(Kubeconfigs.Kubeconfigs, makeKubeconfigs)
-  ).pipe(Layer.provideMerge(layerAnnouncements))
+  ).pipe(
+    Layer.provideMerge(layerChanges(options.replica === undefined ? {} : { replica: options.replica })),
+    Layer.provideMerge(layerAnnouncements)
+  )
