@@ -16,6 +16,7 @@ import { Pglite } from "../../packages/server/src/PgliteClient.js"
 import * as KubeconfigInspector from "../../packages/server/src/KubeconfigInspector.js"
 import * as SecretBox from "../../packages/server/src/SecretBox.js"
 import * as SqlSimulatorStore from "../../packages/server/src/SqlSimulatorStore.js"
+import * as SqlLeases from "../../packages/server/src/SqlLeases.js"
 import * as SqlStore from "../../packages/server/src/SqlStore.js"
 import { requestJson } from "../../packages/server/test/support/fixtures.js"
 
@@ -131,6 +132,8 @@ export const ingest = async (
      * the server does (`Instrumented.watch`): what tracing costs is measured with it on and off.
      */
     readonly tracing?: Layer.Layer<never>
+    /** Runs under a lease (`SqlLeases`, as every server does): each write of the run then checks its fencing epoch. */
+    readonly leases?: boolean
   } = {}
 ): Promise<IngestResult> => {
   const { chunks, changes } = script(events, repeats)
@@ -166,7 +169,10 @@ export const ingest = async (
       Orchestrator.layerSettings({ kubeconfigArrivalTimeout: Duration.seconds(30) })
     ))
   )
-  const composed = orchestrator.pipe(Layer.provideMerge(storage))
+  const leased = options.leases === true
+    ? orchestrator.pipe(Layer.provide(SqlLeases.layer({ ttl: Duration.seconds(15), exclusive: true, notify: false })))
+    : orchestrator
+  const composed = leased.pipe(Layer.provideMerge(storage))
   const runtime = ManagedRuntime.make(options.tracing === undefined ? composed : composed.pipe(Layer.provide(options.tracing)))
   try {
     countStatements(await runtime.runPromise(Pglite), counts)
