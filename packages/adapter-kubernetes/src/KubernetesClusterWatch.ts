@@ -3,7 +3,7 @@
  * prefix, by list + watch from the list's resourceVersion, re-listing on `410 Gone` and on a
  * periodic resync, reconnecting with backoff; every release is reported on first sight.
  */
-import { ClusterWatch, HelmRelease } from "@sovereign/core"
+import { ClusterWatch, HelmRelease, Time } from "@sovereign/core"
 import { Clock, Config, ConfigError, Duration, Effect, Either, Layer, Mailbox, Option, Schedule, Schema, Stream } from "effect"
 import type { Redacted, Scope } from "effect"
 import * as HelmControllerLog from "./HelmControllerLog.js"
@@ -289,11 +289,11 @@ export const layer = (settings: KubernetesClusterWatchOptions = {}): Layer.Layer
 
 /** Settings from configuration, e.g. `KubernetesClusterWatch.config` (all optional). */
 export const config: Config.Config<KubernetesClusterWatchOptions> = Config.all({
-  requestTimeout: Config.duration("SOVEREIGN_KUBE_REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
+  requestTimeout: Time.durationConfig("SOVEREIGN_KUBE_REQUEST_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30))),
   tailLogs: Config.boolean("SOVEREIGN_KUBE_TAIL_LOGS").pipe(Config.withDefault(true)),
-  reconnectMaxDelay: Config.duration("SOVEREIGN_KUBE_RECONNECT_MAX_DELAY").pipe(Config.withDefault(Duration.seconds(30))),
+  reconnectMaxDelay: Time.durationConfig("SOVEREIGN_KUBE_RECONNECT_MAX_DELAY").pipe(Config.withDefault(Duration.seconds(30))),
   reachability: Config.all({
-    budget: Config.duration("SOVEREIGN_KUBE_REACHABILITY_BUDGET").pipe(Config.withDefault(Duration.minutes(10)))
+    budget: Time.durationConfig("SOVEREIGN_KUBE_REACHABILITY_BUDGET").pipe(Config.withDefault(Duration.minutes(10)))
   })
 })
 

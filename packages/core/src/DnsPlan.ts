@@ -1,5 +1,5 @@
 /** DNS records a Sovereign needs, zone resolution and the pure plan against what exists (SPEC 2.7). */
-import { Config, Option, Schema } from "effect"
+import { Option, Schema } from "effect"
 
 /** One rrset. Names are canonical: lowercase, with the trailing dot. */
 export const RecordSet = Schema.Struct({
@@ -52,15 +52,11 @@ export const parseSubdomains = (text: string): ReadonlyArray<string> =>
 
 const subdomainPattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/
 
-/** `SOVEREIGN_DNS_SUBDOMAINS` replaces the default list (SPEC §8); unset keeps the default. */
-export const subdomainsConfig: Config.Config<ReadonlyArray<string>> = Config.string("SOVEREIGN_DNS_SUBDOMAINS").pipe(
-  Config.map(parseSubdomains),
-  Config.validate({
-    message: "must list DNS labels such as console,auth,gitea (lowercase letters, digits and '-')",
-    validation: (labels: ReadonlyArray<string>) => labels.length > 0 && labels.every((label) => subdomainPattern.test(label))
-  }),
-  Config.withDefault(defaultSubdomains)
-)
+/**
+ * A name that may go under the FQDN: dot-separated RFC 1123 labels (lowercase letters, digits and '-',
+ * neither first nor last, at most 63 characters each), 253 characters at most.
+ */
+export const isSubdomain = (name: string): boolean => name.length <= 253 && subdomainPattern.test(name)
 
 /** Lowercase with exactly one trailing dot: the only spelling PowerDNS accepts and the key plans compare on. */
 export const canonical = (name: string): string => {

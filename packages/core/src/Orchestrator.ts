@@ -2,7 +2,7 @@
  * The orchestration program (SPEC §4): create, run, resume, retry, wipe and finalise deployments,
  * written against the ports only, so the same program runs on the simulator, in tests and in production.
  */
-import { Cause, Clock, Config, ConfigError, Context, Duration, Effect, Either, Exit, Fiber, FiberMap, FiberRef, Layer, Option, Queue, Redacted, Schema, Stream } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Either, Exit, Fiber, FiberMap, FiberRef, Layer, Option, Queue, Redacted, Schema, Stream } from "effect"
 import { CloudProvider } from "./CloudProvider.js"
 import { ClusterAccess, ClusterWatch } from "./ClusterWatch.js"
 import { deriveRegions, InvalidRequest, publicSpec, validate, type DeploymentId } from "./Deployment.js"
@@ -41,7 +41,7 @@ import { sealDeploymentSecrets, Secrets } from "./Secrets.js"
 import { outageSchedule, storeCall } from "./orchestrator/StoreWait.js"
 
 export { defaultSettings, type OrchestratorSettings } from "./orchestrator/Environment.js"
-export { DnsPlanError, DnsPlanErrorReason, publishInputOf } from "./orchestrator/Dns.js"
+export { DnsPlanError, publishInputOf } from "./orchestrator/Dns.js"
 
 export const OrchestratorErrorReason = Schema.Literal(
   "NotFound", "Conflict", "Adopted", "AlreadySet", "Invalid", "Unavailable",
@@ -571,48 +571,3 @@ export const layer: Layer.Layer<
 /** Settings with overrides. */
 export const layerSettings = (overrides: Partial<OrchestratorSettings> = {}): Layer.Layer<OrchestratorConfig> =>
   Layer.succeed(OrchestratorConfig, { ...defaultSettings, ...overrides })
-
-const shortDuration = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/
-
-/** `120m`, `2h`, `90s` (the original's syntax) or Effect's `120 minutes`. */
-export const parseDuration = (text: string): Option.Option<Duration.Duration> => {
-  const match = shortDuration.exec(text.trim())
-  if (match !== null) {
-    const value = Number(match[1])
-    const unit = match[2]
-    return Option.some(Duration.millis(unit === "ms" ? value : unit === "s" ? value * 1000 : unit === "m" ? value * 60_000 : value * 3_600_000))
-  }
-  return Option.filter(Duration.decodeUnknown(text.trim()), (duration) => Duration.greaterThan(duration, Duration.zero))
-}
-
-const durationConfig = (name: string, fallback: Duration.Duration) =>
-  Config.string(name).pipe(
-    Config.mapOrFail((text) =>
-      Option.match(parseDuration(text), {
-        onNone: () => Either.left(ConfigError.InvalidData([], `${name} must be a duration such as 120m or 2h, not '${text}'`)),
-        onSome: Either.right
-      })
-    ),
-    Config.withDefault(fallback)
-  )
-
-/**
- * Settings from the environment: `SOVEREIGN_PUBLIC_URL`, `SOVEREIGN_PHASE1_TIMEOUT` (e.g. `120 minutes`),
- * `SOVEREIGN_READY_SENTINEL`, `SOVEREIGN_DNS_SUBDOMAINS` (comma-separated).
- */
-export const layerConfig: Layer.Layer<OrchestratorConfig, ConfigError.ConfigError> = Layer.effect(
-  OrchestratorConfig,
-  Effect.gen(function*() {
-    const publicUrl = yield* Config.string("SOVEREIGN_PUBLIC_URL").pipe(Config.withDefault(defaultSettings.publicUrl))
-    const phase1Timeout = yield* durationConfig("SOVEREIGN_PHASE1_TIMEOUT", defaultSettings.phase1Timeout)
-    const sentinel = yield* Config.option(Config.string("SOVEREIGN_READY_SENTINEL"))
-    const subdomains = yield* Config.option(Config.string("SOVEREIGN_DNS_SUBDOMAINS"))
-    return {
-      ...defaultSettings,
-      publicUrl: publicUrl.replace(/\/+$/, ""),
-      phase1Timeout,
-      readySentinel: Option.getOrUndefined(Option.filter(sentinel, (s) => s.trim() !== "")),
-      dnsSubdomains: Option.getOrUndefined(Option.map(subdomains, (s) => s.split(",").map((x) => x.trim()).filter((x) => x !== "")))
-    }
-  })
-)

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Either, Option } from "effect"
+import { Option } from "effect"
 import * as fc from "fast-check"
-import { canonical, defaultSubdomains, desiredRecords, isEmpty, plan, resolveZone, subdomainsConfig, wipePlan } from "../src/DnsPlan.js"
+import { canonical, defaultSubdomains, desiredRecords, isEmpty, plan, isSubdomain, resolveZone, wipePlan } from "../src/DnsPlan.js"
 import type { DnsPolicy, RecordSet } from "../src/DnsPlan.js"
 
 const us = "0123456789abcdef"
@@ -44,17 +44,11 @@ describe("desiredRecords", () => {
   })
 })
 
-describe("subdomainsConfig", () => {
-  const read = (env: Record<string, string>) =>
-    Effect.either(Effect.withConfigProvider(subdomainsConfig, ConfigProvider.fromMap(new Map(Object.entries(env)))))
-
-  it.effect("keeps the default list when SOVEREIGN_DNS_SUBDOMAINS is unset and replaces it when set", () =>
-    Effect.gen(function*() {
-      expect(yield* read({})).toEqual(Either.right(defaultSubdomains))
-      expect(yield* read({ SOVEREIGN_DNS_SUBDOMAINS: "Console, docs  api,console" })).toEqual(Either.right(["console", "docs", "api"]))
-      expect(Either.isLeft(yield* read({ SOVEREIGN_DNS_SUBDOMAINS: "console,bad_label" }))).toBe(true)
-      expect(Either.isLeft(yield* read({ SOVEREIGN_DNS_SUBDOMAINS: " , " }))).toBe(true)
-    }))
+describe("isSubdomain", () => {
+  it("accepts RFC 1123 names and refuses anything else", () => {
+    for (const name of ["console", "a", "openova-flow", "docs.internal", "x1"]) expect(isSubdomain(name), name).toBe(true)
+    for (const name of ["", "bad_label", "-lead", "trail-", "Console", "a..b", ".a", "a".repeat(64)]) expect(isSubdomain(name), name).toBe(false)
+  })
 })
 
 describe("resolveZone", () => {

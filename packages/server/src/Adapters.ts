@@ -81,7 +81,15 @@ export const layer: Layer.Layer<World, unknown, ServerConfig | Secrets.Secrets |
     const watch =
       kubernetes === undefined
         ? Layer.empty
-        : Layer.merge(kubernetes.KubernetesClusterWatch.layerConfig(), kubernetes.KubernetesClusterAccess.layerConfig())
+        : Layer.merge(
+            kubernetes.KubernetesClusterWatch.layer({
+              requestTimeout: config.kubernetes.requestTimeout,
+              reconnectMaxDelay: config.kubernetes.reconnectMaxDelay,
+              reachability: { budget: config.kubernetes.reachabilityBudget },
+              tailLogs: config.kubernetes.tailLogs
+            }),
+            kubernetes.KubernetesClusterAccess.layer(config.clusterAccess)
+          )
     const mesh =
       config.mesh === "cilium"
         ? (yield* Effect.promise(() => import("@sovereign/adapter-cilium"))).CiliumMesh.layerConfig(Config.succeed({}))

@@ -1,5 +1,6 @@
 /** The server's configuration, read from the environment (SPEC §8). */
-import { Config, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { DnsPlan, Time } from "@sovereign/core"
+import { Config, ConfigError, Context, Duration, Effect, Either, Layer, Option, Redacted } from "effect"
 
 export type CloudMode = "simulator" | "hetzner"
 export type DnsMode = "simulator" | "powerdns" | "none"
@@ -42,6 +43,17 @@ export interface ServerConfigShape {
    * heartbeat; a killed or frozen replica's deployments are taken over after at most this long.
    */
   readonly leaseTtl: Duration.Duration
+  /** With `SOVEREIGN_WATCH=kubernetes`: the watch's settings (`SOVEREIGN_KUBE_*`). */
+  readonly kubernetes: KubernetesSettings
+  /** With `SOVEREIGN_WATCH=kubernetes`: the owner's ClusterRoleBinding at handover (`SOVEREIGN_HANDOVER_CLUSTER_*`). */
+  readonly clusterAccess: { readonly enabled: boolean; readonly clusterRole: string }
+}
+
+export interface KubernetesSettings {
+  readonly requestTimeout: Duration.Duration
+  readonly reconnectMaxDelay: Duration.Duration
+  readonly reachabilityBudget: Duration.Duration
+  readonly tailLogs: boolean
 }
 
 export class ServerConfig extends Context.Tag("@sovereign/server/ServerConfig")<ServerConfig, ServerConfigShape>() {}
@@ -54,6 +66,27 @@ const optionalRedacted = (name: string) =>
 const optionalString = (name: string) =>
   Config.option(Config.string(name)).pipe(Config.map(Option.filter((value) => value.trim() !== "")))
 
+/** A duration (SPEC §8: `120m`, `30s` or `120 minutes`, through core's one parser) with its default. */
+const duration = (name: string, fallback: Duration.Duration) => Time.durationConfig(name).pipe(Config.withDefault(fallback))
+
+/** `SOVEREIGN_DNS_SUBDOMAINS`: comma or space separated DNS names (RFC 1123), refused at start otherwise. */
+const subdomains = optionalString("SOVEREIGN_DNS_SUBDOMAINS").pipe(
+  Config.mapOrFail((text) => {
+    if (Option.isNone(text)) return Either.right(Option.none())
+    const names = DnsPlan.parseSubdomains(text.value)
+    const bad = names.filter((name) => !DnsPlan.isSubdomain(name))
+    return names.length === 0 || bad.length > 0
+      ? Either.left(
+          ConfigError.InvalidData(
+            ["SOVEREIGN_DNS_SUBDOMAINS"],
+            `SOVEREIGN_DNS_SUBDOMAINS must list DNS names such as console,auth,gitea (RFC 1123: lowercase letters, digits and '-', ` +
+              `dot-separated), not ${bad.length === 0 ? "an empty list" : bad.map((name) => `'${name}'`).join(", ")}`
+          )
+        )
+      : Either.right(Option.some(names))
+  })
+)
+
 /** The port OpenTelemetry's Prometheus exporter uses by convention. */
 export const defaultMetricsPort = 9464
 
@@ -62,15 +95,13 @@ export const variables = [
   "SOVEREIGN_HOST", "SOVEREIGN_PORT", "SOVEREIGN_DATA_DIR", "DATABASE_URL", "SOVEREIGN_API_TOKENS", "SOVEREIGN_SECRET_KEY",
   "SOVEREIGN_PUBLIC_URL", "SOVEREIGN_CLOUD", "SOVEREIGN_DNS", "SOVEREIGN_MESH", "SOVEREIGN_WATCH", "SOVEREIGN_SIM_SPEED",
   "SOVEREIGN_SIM_SEED", "SOVEREIGN_SIM_FAULTS", "SOVEREIGN_PHASE1_TIMEOUT", "SOVEREIGN_READY_SENTINEL", "SOVEREIGN_DNS_SUBDOMAINS",
-  "SOVEREIGN_BODY_TIMEOUT", "SOVEREIGN_METRICS_PORT", "SOVEREIGN_LOG_FORMAT", "OTEL_EXPORTER_OTLP_ENDPOINT", "SOVEREIGN_LEASE_TTL"
+  "SOVEREIGN_BODY_TIMEOUT", "SOVEREIGN_METRICS_PORT", "SOVEREIGN_LOG_FORMAT", "OTEL_EXPORTER_OTLP_ENDPOINT", "SOVEREIGN_LEASE_TTL",
+  "SOVEREIGN_KUBE_REQUEST_TIMEOUT", "SOVEREIGN_KUBE_RECONNECT_MAX_DELAY", "SOVEREIGN_KUBE_REACHABILITY_BUDGET", "SOVEREIGN_KUBE_TAIL_LOGS",
+  "SOVEREIGN_HANDOVER_CLUSTER_ACCESS", "SOVEREIGN_HANDOVER_CLUSTER_ROLE"
 ] as const
 
 /** The adapters' own variables (read by their `layerConfig`), which a deployment may also set. */
-export const adapterVariables = [
-  "HCLOUD_TOKEN", "HCLOUD_ENDPOINT", "PDNS_API_URL", "PDNS_API_KEY", "PDNS_SERVER_ID", "SOVEREIGN_HANDOVER_CLUSTER_ACCESS",
-  "SOVEREIGN_HANDOVER_CLUSTER_ROLE", "SOVEREIGN_KUBE_REQUEST_TIMEOUT", "SOVEREIGN_KUBE_RECONNECT_MAX_DELAY",
-  "SOVEREIGN_KUBE_REACHABILITY_BUDGET", "SOVEREIGN_KUBE_TAIL_LOGS"
-] as const
+export const adapterVariables = ["HCLOUD_TOKEN", "HCLOUD_ENDPOINT", "PDNS_API_URL", "PDNS_API_KEY", "PDNS_SERVER_ID"] as const
 
 export const config: Config.Config<ServerConfigShape> = Config.all({
   host: Config.string("SOVEREIGN_HOST").pipe(Config.withDefault("127.0.0.1")),
@@ -90,15 +121,10 @@ export const config: Config.Config<ServerConfigShape> = Config.all({
   ),
   simSeed: Config.integer("SOVEREIGN_SIM_SEED").pipe(Config.withDefault(1)),
   simFaults: Config.string("SOVEREIGN_SIM_FAULTS").pipe(Config.withDefault("")),
-  phase1Timeout: Config.duration("SOVEREIGN_PHASE1_TIMEOUT").pipe(Config.withDefault(Duration.minutes(120))),
+  phase1Timeout: duration("SOVEREIGN_PHASE1_TIMEOUT", Duration.minutes(120)),
   readySentinel: Config.option(Config.string("SOVEREIGN_READY_SENTINEL")),
-  dnsSubdomains: optionalString("SOVEREIGN_DNS_SUBDOMAINS").pipe(
-    Config.map(Option.map((list) => list.split(",").map((name) => name.trim()).filter((name) => name !== "")))
-  ),
-  bodyTimeout: Config.duration("SOVEREIGN_BODY_TIMEOUT").pipe(
-    Config.withDefault(Duration.seconds(30)),
-    Config.validate({ message: "SOVEREIGN_BODY_TIMEOUT must be a positive duration", validation: (duration) => Duration.greaterThan(duration, Duration.zero) })
-  ),
+  dnsSubdomains: subdomains,
+  bodyTimeout: duration("SOVEREIGN_BODY_TIMEOUT", Duration.seconds(30)),
   metricsPort: Config.string("SOVEREIGN_METRICS_PORT").pipe(
     Config.withDefault(String(defaultMetricsPort)),
     Config.validate({
@@ -109,13 +135,22 @@ export const config: Config.Config<ServerConfigShape> = Config.all({
   ),
   logFormat: Config.literal("json", "pretty")("SOVEREIGN_LOG_FORMAT").pipe(Config.withDefault("pretty" as const)),
   otlpEndpoint: optionalString("OTEL_EXPORTER_OTLP_ENDPOINT"),
-  leaseTtl: Config.duration("SOVEREIGN_LEASE_TTL").pipe(
-    Config.withDefault(Duration.seconds(15)),
+  leaseTtl: duration("SOVEREIGN_LEASE_TTL", Duration.seconds(15)).pipe(
     Config.validate({
       message: "SOVEREIGN_LEASE_TTL must be a duration of at least 1 second (e.g. 15 seconds)",
-      validation: (duration) => Duration.greaterThanOrEqualTo(duration, Duration.seconds(1))
+      validation: (ttl) => Duration.greaterThanOrEqualTo(ttl, Duration.seconds(1))
     })
-  )
+  ),
+  kubernetes: Config.all({
+    requestTimeout: duration("SOVEREIGN_KUBE_REQUEST_TIMEOUT", Duration.seconds(30)),
+    reconnectMaxDelay: duration("SOVEREIGN_KUBE_RECONNECT_MAX_DELAY", Duration.seconds(30)),
+    reachabilityBudget: duration("SOVEREIGN_KUBE_REACHABILITY_BUDGET", Duration.minutes(10)),
+    tailLogs: Config.boolean("SOVEREIGN_KUBE_TAIL_LOGS").pipe(Config.withDefault(true))
+  }),
+  clusterAccess: Config.all({
+    enabled: Config.boolean("SOVEREIGN_HANDOVER_CLUSTER_ACCESS").pipe(Config.withDefault(true)),
+    clusterRole: Config.string("SOVEREIGN_HANDOVER_CLUSTER_ROLE").pipe(Config.withDefault("cluster-admin"))
+  })
 })
 
 export const layer: Layer.Layer<ServerConfig, import("effect/ConfigError").ConfigError> = Layer.effect(ServerConfig, config)
