@@ -5,7 +5,7 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { Simulator, SimulatorConfig, SimulatorWorld } from "@sovereign/adapter-simulator"
 import { CloudProvider, ClusterWatch, DnsProvider, MeshProvider, Secrets } from "@sovereign/core"
-import { Config, Context, Effect, Either, Layer, Option, Redacted } from "effect"
+import { Config, ConfigError, Context, Effect, Either, Layer, Option, Redacted } from "effect"
 import type { SqlClient } from "@effect/sql"
 import * as SqlSimulatorStore from "./SqlSimulatorStore.js"
 import { ServerConfig, publicUrlOf, type ServerConfigShape } from "./ServerConfig.js"
@@ -57,6 +57,13 @@ const simulatorOptions = Effect.gen(function* () {
 const needsSimulator = (config: ServerConfigShape) =>
   config.cloud === "simulator" || config.dns === "simulator" || config.watch === "simulator" || config.mesh === "simulator"
 
+/** A variable the chosen adapter needs: refused at start, named, when it is not set. */
+const required = <A>(value: Option.Option<A>, name: string): Effect.Effect<A, ConfigError.ConfigError> =>
+  Option.match(value, {
+    onNone: () => Effect.fail(ConfigError.MissingData([name], `${name} is required with SOVEREIGN_DNS=powerdns`)),
+    onSome: Effect.succeed
+  })
+
 /** Builds the `World` from the configuration. */
 export const layer: Layer.Layer<World, unknown, ServerConfig | Secrets.Secrets | SqlClient.SqlClient> = Layer.unwrapEffect(
   Effect.gen(function* () {
@@ -71,11 +78,24 @@ export const layer: Layer.Layer<World, unknown, ServerConfig | Secrets.Secrets |
     const http = NodeHttpClient.layerUndici
     const cloud =
       config.cloud === "hetzner"
-        ? Layer.provide((yield* Effect.promise(() => import("@sovereign/adapter-hetzner"))).HetznerCloud.layerConfig(), http)
+        ? Layer.provide(
+            (yield* Effect.promise(() => import("@sovereign/adapter-hetzner"))).HetznerCloud.layer({
+              ...(Option.isSome(config.hetzner.token) ? { token: config.hetzner.token.value } : {}),
+              ...(Option.isSome(config.hetzner.endpoint) ? { client: { endpoint: config.hetzner.endpoint.value } } : {})
+            }),
+            http
+          )
         : Layer.empty
     const dns =
       config.dns === "powerdns"
-        ? Layer.provide((yield* Effect.promise(() => import("@sovereign/adapter-powerdns"))).PowerDnsProvider.layerConfig(), http)
+        ? Layer.provide(
+            (yield* Effect.promise(() => import("@sovereign/adapter-powerdns"))).PowerDnsProvider.layer({
+              apiUrl: yield* required(config.powerDns.apiUrl, "PDNS_API_URL"),
+              apiKey: yield* required(config.powerDns.apiKey, "PDNS_API_KEY"),
+              serverId: config.powerDns.serverId
+            }),
+            http
+          )
         : Layer.empty
     const kubernetes = config.watch === "kubernetes" ? yield* Effect.promise(() => import("@sovereign/adapter-kubernetes")) : undefined
     const watch =

@@ -9,7 +9,7 @@
  * it, never a crash.
  */
 import { HttpApiBuilder, HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Cause, Chunk, Config, Effect, Exit, Layer, Predicate } from "effect"
+import { Cause, Chunk, Effect, Exit, Predicate } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -20,11 +20,6 @@ import { fileURLToPath } from "node:url"
  * (`packages/server/src`) and in the bundle `npm start` runs (`packages/server/dist`).
  */
 export const defaultDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../console/dist")
-
-export const dirConfig = Config.string("SOVEREIGN_CONSOLE_DIR").pipe(
-  Config.withDefault(""),
-  Config.map((dir) => (dir.trim() === "" ? defaultDir : path.resolve(dir.trim())))
-)
 
 const contentTypes: Readonly<Record<string, string>> = {
   ".html": "text/html; charset=utf-8",
@@ -133,7 +128,5 @@ export const wrap = (dir: string) => {
     })
 }
 
-/** The layer that adds the console to the API (`SOVEREIGN_CONSOLE_DIR`, default the console package's build). */
-export const layer = Layer.unwrapEffect(
-  Effect.map(Effect.orDie(dirConfig), (dir) => HttpApiBuilder.middleware(wrap(dir)))
-)
+/** The layer that adds the console's files in `dir` (`ServerConfig.consoleDir`) to the API. */
+export const layer = (dir: string = defaultDir) => HttpApiBuilder.middleware(wrap(dir))

@@ -11,13 +11,17 @@ import * as SseFanout from "./SseFanout.js"
 /**
  * The HTTP layer for the API and the web console; `listen` decides where (port 0 picks a free one),
  * `guards` the doors of `HttpGuards` (body timeout, uploads per client, the brake on failed
- * authentication). The console's files come from `SOVEREIGN_CONSOLE_DIR` (default: the console
- * package's build, see `ConsoleAssets`).
+ * authentication), `consoleDir` where the console's files are (`ServerConfig.consoleDir`; default the
+ * console package's build, see `ConsoleAssets`).
  */
-export const layer = (listen: { readonly host: string; readonly port: number }, guards: Partial<HttpGuards.GuardOptions> = {}) => {
+export const layer = (
+  listen: { readonly host: string; readonly port: number },
+  guards: Partial<HttpGuards.GuardOptions> = {},
+  consoleDir: string = ConsoleAssets.defaultDir
+) => {
   const options = { ...HttpGuards.defaultGuards, ...guards }
   return HttpApiBuilder.serve(HttpGuards.middleware(options)).pipe(
-    Layer.provide(ConsoleAssets.layer),
+    Layer.provide(ConsoleAssets.layer(consoleDir)),
     Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/api/v1/openapi.json" })),
     Layer.provide(ApiLive),
     // Exposed, so metrics can count the stream clients.

@@ -67,7 +67,7 @@ export const coreLayer = Layer.unwrapEffect(
 /** The HTTP server over `coreLayer`, listening where the configuration says. */
 export const serverLayer = Layer.unwrapEffect(
   Effect.map(ServerConfig.ServerConfig, (config) =>
-    HttpServer.layer({ host: config.host, port: config.port }, { bodyTimeout: config.bodyTimeout }).pipe(
+    HttpServer.layer({ host: config.host, port: config.port }, { bodyTimeout: config.bodyTimeout }, config.consoleDir).pipe(
       Layer.provideMerge(Telemetry.serverLayer({ host: config.host, port: config.metricsPort })),
       Layer.provideMerge(coreLayer)
     )

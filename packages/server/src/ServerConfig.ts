@@ -1,5 +1,7 @@
 /** The server's configuration, read from the environment (SPEC §8). */
 import { DnsPlan, Time } from "@sovereign/core"
+import * as path from "node:path"
+import * as ConsoleAssets from "./ConsoleAssets.js"
 import { Config, ConfigError, Context, Duration, Effect, Either, Layer, Option, Redacted } from "effect"
 
 export type CloudMode = "simulator" | "hetzner"
@@ -47,6 +49,16 @@ export interface ServerConfigShape {
   readonly kubernetes: KubernetesSettings
   /** With `SOVEREIGN_WATCH=kubernetes`: the owner's ClusterRoleBinding at handover (`SOVEREIGN_HANDOVER_CLUSTER_*`). */
   readonly clusterAccess: { readonly enabled: boolean; readonly clusterRole: string }
+  /** With `SOVEREIGN_CLOUD=hetzner`: `HCLOUD_TOKEN` (requests may bring their own) and `HCLOUD_ENDPOINT`. */
+  readonly hetzner: { readonly token: Option.Option<Redacted.Redacted<string>>; readonly endpoint: Option.Option<string> }
+  /** With `SOVEREIGN_DNS=powerdns`: `PDNS_API_URL` and `PDNS_API_KEY` (both required then), `PDNS_SERVER_ID`. */
+  readonly powerDns: {
+    readonly apiUrl: Option.Option<string>
+    readonly apiKey: Option.Option<Redacted.Redacted<string>>
+    readonly serverId: string
+  }
+  /** `SOVEREIGN_CONSOLE_DIR`: the web console's build (default the console package's, see `ConsoleAssets`). */
+  readonly consoleDir: string
 }
 
 export interface KubernetesSettings {
@@ -90,18 +102,17 @@ const subdomains = optionalString("SOVEREIGN_DNS_SUBDOMAINS").pipe(
 /** The port OpenTelemetry's Prometheus exporter uses by convention. */
 export const defaultMetricsPort = 9464
 
-/** Every environment variable the server reads (the Kubernetes manifests are checked against it). */
+/** Every environment variable the server reads, its adapters' included (the Kubernetes manifests are checked against it). */
 export const variables = [
   "SOVEREIGN_HOST", "SOVEREIGN_PORT", "SOVEREIGN_DATA_DIR", "DATABASE_URL", "SOVEREIGN_API_TOKENS", "SOVEREIGN_SECRET_KEY",
   "SOVEREIGN_PUBLIC_URL", "SOVEREIGN_CLOUD", "SOVEREIGN_DNS", "SOVEREIGN_MESH", "SOVEREIGN_WATCH", "SOVEREIGN_SIM_SPEED",
   "SOVEREIGN_SIM_SEED", "SOVEREIGN_SIM_FAULTS", "SOVEREIGN_PHASE1_TIMEOUT", "SOVEREIGN_READY_SENTINEL", "SOVEREIGN_DNS_SUBDOMAINS",
   "SOVEREIGN_BODY_TIMEOUT", "SOVEREIGN_METRICS_PORT", "SOVEREIGN_LOG_FORMAT", "OTEL_EXPORTER_OTLP_ENDPOINT", "SOVEREIGN_LEASE_TTL",
   "SOVEREIGN_KUBE_REQUEST_TIMEOUT", "SOVEREIGN_KUBE_RECONNECT_MAX_DELAY", "SOVEREIGN_KUBE_REACHABILITY_BUDGET", "SOVEREIGN_KUBE_TAIL_LOGS",
-  "SOVEREIGN_HANDOVER_CLUSTER_ACCESS", "SOVEREIGN_HANDOVER_CLUSTER_ROLE"
+  "SOVEREIGN_HANDOVER_CLUSTER_ACCESS", "SOVEREIGN_HANDOVER_CLUSTER_ROLE", "HCLOUD_TOKEN", "HCLOUD_ENDPOINT", "PDNS_API_URL",
+  "PDNS_API_KEY", "PDNS_SERVER_ID", "SOVEREIGN_CONSOLE_DIR"
 ] as const
 
-/** The adapters' own variables (read by their `layerConfig`), which a deployment may also set. */
-export const adapterVariables = ["HCLOUD_TOKEN", "HCLOUD_ENDPOINT", "PDNS_API_URL", "PDNS_API_KEY", "PDNS_SERVER_ID"] as const
 
 export const config: Config.Config<ServerConfigShape> = Config.all({
   host: Config.string("SOVEREIGN_HOST").pipe(Config.withDefault("127.0.0.1")),
@@ -150,7 +161,16 @@ export const config: Config.Config<ServerConfigShape> = Config.all({
   clusterAccess: Config.all({
     enabled: Config.boolean("SOVEREIGN_HANDOVER_CLUSTER_ACCESS").pipe(Config.withDefault(true)),
     clusterRole: Config.string("SOVEREIGN_HANDOVER_CLUSTER_ROLE").pipe(Config.withDefault("cluster-admin"))
-  })
+  }),
+  hetzner: Config.all({ token: optionalRedacted("HCLOUD_TOKEN"), endpoint: optionalString("HCLOUD_ENDPOINT") }),
+  powerDns: Config.all({
+    apiUrl: optionalString("PDNS_API_URL"),
+    apiKey: optionalRedacted("PDNS_API_KEY"),
+    serverId: Config.string("PDNS_SERVER_ID").pipe(Config.withDefault("localhost"))
+  }),
+  consoleDir: optionalString("SOVEREIGN_CONSOLE_DIR").pipe(
+    Config.map(Option.match({ onNone: () => ConsoleAssets.defaultDir, onSome: (dir) => path.resolve(dir.trim()) }))
+  )
 })
 
 export const layer: Layer.Layer<ServerConfig, import("effect/ConfigError").ConfigError> = Layer.effect(ServerConfig, config)

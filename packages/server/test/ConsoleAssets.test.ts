@@ -20,13 +20,11 @@ let server: ReturnType<typeof makeServer>
 let url: string
 
 beforeAll(async () => {
-  process.env.SOVEREIGN_CONSOLE_DIR = consoleDir
-  server = makeServer()
+  server = makeServer({ consoleDir })
   url = await server.url()
 })
 
 afterAll(async () => {
-  delete process.env.SOVEREIGN_CONSOLE_DIR
   await server?.dispose()
   fs.rmSync(consoleDir, { recursive: true, force: true })
 })

@@ -5,6 +5,8 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Either, Option } from "effect"
+import * as path from "node:path"
+import * as ConsoleAssets from "../src/ConsoleAssets.js"
 import * as ServerConfig from "../src/ServerConfig.js"
 
 const load = (env: Record<string, string>) =>
@@ -68,5 +70,25 @@ describe("ServerConfig", () => {
         expect(message, text).toContain("SOVEREIGN_DNS_SUBDOMAINS")
         expect(message, text).toContain(named)
       }
+    }))
+
+  it.effect("the adapters' variables are read here too: HCLOUD_*, PDNS_*, the handover ones and SOVEREIGN_CONSOLE_DIR", () =>
+    Effect.gen(function* () {
+      const none = yield* load({})
+      if (Either.isLeft(none)) return expect.fail(String(none.left))
+      expect(none.right.consoleDir).toBe(ConsoleAssets.defaultDir)
+      expect(none.right.powerDns.serverId).toBe("localhost")
+      expect(none.right.clusterAccess).toEqual({ enabled: true, clusterRole: "cluster-admin" })
+      const set = yield* load({
+        SOVEREIGN_CONSOLE_DIR: "some/build", PDNS_API_URL: "http://127.0.0.1:8081", PDNS_SERVER_ID: "ns1",
+        HCLOUD_ENDPOINT: "http://127.0.0.1:9000/v1", SOVEREIGN_HANDOVER_CLUSTER_ROLE: "view", SOVEREIGN_KUBE_TAIL_LOGS: "false"
+      })
+      if (Either.isLeft(set)) return expect.fail(String(set.left))
+      expect(set.right.consoleDir).toBe(path.resolve("some/build"))
+      expect(set.right.powerDns.apiUrl).toEqual(Option.some("http://127.0.0.1:8081"))
+      expect(set.right.powerDns.serverId).toBe("ns1")
+      expect(set.right.hetzner.endpoint).toEqual(Option.some("http://127.0.0.1:9000/v1"))
+      expect(set.right.clusterAccess.clusterRole).toBe("view")
+      expect(set.right.kubernetes.tailLogs).toBe(false)
     }))
 })

@@ -85,13 +85,15 @@ export const secretKey = Buffer.alloc(32, 3)
  * `guards`: the doors of `HttpGuards`; by default the production ones, except that the brake on failed
  * authentication never engages (route tests send wrong tokens on purpose; `Doors.test.ts` tests the brake).
  */
-export const makeServer = (options: { readonly flowRetention?: number; readonly guards?: Partial<HttpGuards.GuardOptions> } = {}) => {
+export const makeServer = (
+  options: { readonly flowRetention?: number; readonly guards?: Partial<HttpGuards.GuardOptions>; readonly consoleDir?: string } = {}
+) => {
   const base = SqlStore.layer(options).pipe(
     Layer.provideMerge(SecretBox.layerKey(secretKey)),
     Layer.provideMerge(Database.layerPglite(undefined))
   )
   const handover = HandoverSigner.layerHandover.pipe(Layer.provideMerge(HandoverSigner.layerEphemeral))
-  const app = HttpServer.layer({ host: "127.0.0.1", port: 0 }, { authFailureLimit: Number.MAX_SAFE_INTEGER, ...options.guards }).pipe(
+  const app = HttpServer.layer({ host: "127.0.0.1", port: 0 }, { authFailureLimit: Number.MAX_SAFE_INTEGER, ...options.guards }, options.consoleDir).pipe(
     Layer.provideMerge(controlLayer),
     Layer.provideMerge(handover),
     Layer.provideMerge(authLayer),
