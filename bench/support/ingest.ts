@@ -156,7 +156,7 @@ export const ingest = async (
   const storage = SqlStore.layer().pipe(Layer.provideMerge(SecretBox.layerKey(Buffer.alloc(32, 1))), Layer.provideMerge(Database.layerPglite(path.join(dataDir, "pgdata"))))
   const cloud = SimulatorCloud.layer.pipe(
     Layer.provide(SimulatorWorld.layer({ speed: 10_000, seed: 1, faults: SimulatorConfig.noFaults })),
-    Layer.provide(SqlSimulatorStore.layer),
+    Layer.provide(SqlSimulatorStore.layer({ shared: false })),
     Layer.provide(Simulator.deliverToKubeconfigs)
   )
   const orchestrator = Orchestrator.layer.pipe(

@@ -19,6 +19,13 @@ export interface SimulatorStoreService {
   readonly save: (key: string, document: string) => Effect.Effect<void, SimulatorStoreError>
   /** Keys starting with `prefix`, sorted. */
   readonly keys: (prefix: string) => Effect.Effect<ReadonlyArray<string>, SimulatorStoreError>
+  /**
+   * Whether other processes change the documents too (several server replicas on one database):
+   * then the world keeps no copy between calls and changes a document only under `exclusively`.
+   */
+  readonly shared: boolean
+  /** Runs `effect` (a load, a change and a save of `key`) while no other process changes `key`. */
+  readonly exclusively: <A, E>(key: string, effect: Effect.Effect<A, E>) => Effect.Effect<A, E | SimulatorStoreError>
 }
 
 export class SimulatorStore extends Context.Tag("@sovereign/adapter-simulator/SimulatorStore")<SimulatorStore, SimulatorStoreService>() {}
@@ -28,5 +35,7 @@ export const layerMemory = (documents: Map<string, string> = new Map()): Layer.L
   Layer.succeed(SimulatorStore, {
     load: (key) => Effect.sync(() => Option.fromNullable(documents.get(key))),
     save: (key, document) => Effect.sync(() => void documents.set(key, document)),
-    keys: (prefix) => Effect.sync(() => [...documents.keys()].filter((key) => key.startsWith(prefix)).sort())
+    keys: (prefix) => Effect.sync(() => [...documents.keys()].filter((key) => key.startsWith(prefix)).sort()),
+    shared: false,
+    exclusively: (_key, effect) => effect
   })

@@ -1,7 +1,9 @@
 /**
  * The simulated world: per deployment, the cloud resources that exist, the clusters booted from
  * them and what DNS and mesh hold. Kept in a `SimulatorStore` (one document per deployment) and
- * cached in process; every change is saved before it is reported, like a real provider's API.
+ * cached in process unless other processes share the store (replicas on one database: then every
+ * call reads the store and a change holds the document against them); every change is saved before
+ * it is reported, like a real provider's API.
  */
 import { Context, Duration, Effect, Layer, Option, Redacted, Schema, Schedule } from "effect"
 import type { DeploymentId } from "@sovereign/core/Deployment"
@@ -188,27 +190,30 @@ export const make = (options: SimulatorOptions) =>
     }
     const read = (deploymentId: string) =>
       Effect.suspend(() => {
-        const cached = cache.get(deploymentId)
+        const cached = store.shared ? undefined : cache.get(deploymentId)
         if (cached !== undefined) return Effect.succeed(Option.some(cached))
         return Effect.map(store.load(documentKey(deploymentId)), (document) =>
           Option.map(document, (text) => {
             const world = decodeWorld(text)
-            cache.set(deploymentId, world)
+            if (!store.shared) cache.set(deploymentId, world)
             return world
           })
         )
       })
     const modify = <A>(deploymentId: string, namePrefix: string, f: (world: DeploymentWorld) => readonly [A, DeploymentWorld]) =>
       lockOf(deploymentId).withPermits(1)(
-        Effect.gen(function*() {
-          const current = Option.getOrElse(yield* read(deploymentId), () => emptyWorld(deploymentId, namePrefix))
-          const [result, next] = f(current)
-          if (next !== current) {
-            yield* store.save(documentKey(deploymentId), encodeWorld(next))
-            cache.set(deploymentId, next)
-          }
-          return result
-        })
+        store.exclusively(
+          documentKey(deploymentId),
+          Effect.gen(function*() {
+            const current = Option.getOrElse(yield* read(deploymentId), () => emptyWorld(deploymentId, namePrefix))
+            const [result, next] = f(current)
+            if (next !== current) {
+              yield* store.save(documentKey(deploymentId), encodeWorld(next))
+              if (!store.shared) cache.set(deploymentId, next)
+            }
+            return result
+          })
+        )
       )
     const kubeconfigFor = (deploymentId: string, cluster: SimCluster): Kubeconfig.Kubeconfig => ({
       cluster: {
@@ -281,12 +286,15 @@ export const make = (options: SimulatorOptions) =>
     const sharedLock = Effect.unsafeMakeSemaphore(1)
     const modifyShared = <A>(key: string, f: (document: Option.Option<string>) => readonly [A, Option.Option<string>]) =>
       sharedLock.withPermits(1)(
-        Effect.gen(function*() {
-          const current = yield* store.load(key)
-          const [result, next] = f(current)
-          if (Option.isSome(next) && !(Option.isSome(current) && current.value === next.value)) yield* store.save(key, next.value)
-          return result
-        })
+        store.exclusively(
+          key,
+          Effect.gen(function*() {
+            const current = yield* store.load(key)
+            const [result, next] = f(current)
+            if (Option.isSome(next) && !(Option.isSome(current) && current.value === next.value)) yield* store.save(key, next.value)
+            return result
+          })
+        )
       )
 
     const service: SimulatorWorldService = {

@@ -70,7 +70,7 @@ export const layer: Layer.Layer<World, unknown, ServerConfig | Secrets.Secrets |
     const config = yield* ServerConfig
     const simulated = needsSimulator(config)
       ? Simulator.layer(yield* simulatorOptions).pipe(
-          Layer.provide(SqlSimulatorStore.layer),
+          Layer.provide(SqlSimulatorStore.layer({ shared: Option.isSome(config.databaseUrl) })),
           Layer.provide(httpDelivery(config))
         )
       : Layer.empty

@@ -96,7 +96,7 @@ export const classify = (error: SqlError.SqlError | unknown): Classified => {
 export const reasonOf = <R extends string>(classified: Classified, nonRetryable: R): "Conflict" | "Unavailable" | R =>
   classified.fault === "Conflict" ? "Conflict" : classified.fault === "Retryable" ? "Unavailable" : nonRetryable
 
-const isSqlError = (value: unknown): value is SqlError.SqlError =>
+export const isSqlError = (value: unknown): value is SqlError.SqlError =>
   typeof value === "object" && value !== null && "_tag" in value && value._tag === "SqlError"
 
 /**

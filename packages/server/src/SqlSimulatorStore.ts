@@ -23,9 +23,23 @@ const ridesOutOutages = <A, R>(what: string, effect: Effect.Effect<A, import("@e
     })
   )
 
-export const layer: Layer.Layer<SimulatorStore, never, SqlClient.SqlClient> = Layer.effect(
+/**
+ * `shared` when other server processes use the same database (PostgreSQL with replicas): a change
+ * then runs in a transaction holding an advisory lock on its key, so two replicas never write a
+ * document from the same stale read (a wipe on one replica undone by another's stale copy).
+ */
+export const layer = (options: { readonly shared: boolean }): Layer.Layer<SimulatorStore, never, SqlClient.SqlClient> => Layer.effect(
   SimulatorStore,
   Effect.map(SqlClient.SqlClient, (sql) => ({
+    shared: options.shared,
+    exclusively: <A, E>(key: string, effect: Effect.Effect<A, E>) =>
+      options.shared
+        ? SqlFaults.transaction(sql)(
+            Effect.zipRight(sql`SELECT pg_advisory_xact_lock(hashtext(${`simulator/${key}`}))`, effect)
+          ).pipe(
+            Effect.catchIf(SqlFaults.isSqlError, (error) => Effect.fail(failed("holding the simulated world failed")(error)))
+          )
+        : effect,
     load: (key: string) =>
       ridesOutOutages("loading the world", sql<{ state: string }>`SELECT state::text AS state FROM simulator_state WHERE key = ${key}`).pipe(
         Effect.map((rows) => Option.fromNullable(rows[0]?.state)),
