@@ -34,7 +34,12 @@ const allowed = {
     testPaths: ["^scripts/build\\.mjs$"]
   },
   // The browser console: core's types and Schemas, preact; its tests drive Chromium with playwright-core.
-  "packages/console": { sovereign: ["core"], external: ["preact"], testExternal: ["playwright-core"], testPaths: ["^scripts/build\\.mjs$"] },
+  "packages/console": {
+    sovereign: ["core"],
+    external: ["preact"],
+    testExternal: ["playwright-core"],
+    testPaths: ["^scripts/build\\.mjs$"]
+  },
   // A third-party adapter: core's public surface and effect, like any adapter outside this repository.
   "examples/custom-cloud-adapter": { sovereign: ["core"], external: ["effect"] }
 }

@@ -10,8 +10,7 @@ const projectsUnder = (folder: string) =>
         .map((entry) => `${folder}/${entry.name}`)
     : []
 
-const nameOf = (dir: string): string =>
-  (JSON.parse(readFileSync(`${dir}/package.json`, "utf8")) as { name: string }).name
+const nameOf = (dir: string): string => (JSON.parse(readFileSync(`${dir}/package.json`, "utf8")) as { name: string }).name
 
 export default defineConfig({
   test: {
@@ -19,17 +18,17 @@ export default defineConfig({
     hookTimeout: 120_000,
     projects: [
       ...[...projectsUnder("packages"), ...projectsUnder("examples")].map((dir) => ({
-      extends: true,
-      test: {
-        name: nameOf(dir),
-        root: dir,
-        include: ["test/**/*.test.ts"],
-        // A project may prepare something once for all its test files (the server: its bundle).
-        ...(existsSync(`${dir}/test/globalSetup.ts`) ? { globalSetup: ["test/globalSetup.ts"] } : {})
-      }
-    })),
-    // The repository's own tooling (the lint's rules).
-    { extends: true, test: { name: "scripts", root: "scripts", include: ["test/**/*.test.ts"] } }
+        extends: true,
+        test: {
+          name: nameOf(dir),
+          root: dir,
+          include: ["test/**/*.test.ts"],
+          // A project may prepare something once for all its test files (the server: its bundle).
+          ...(existsSync(`${dir}/test/globalSetup.ts`) ? { globalSetup: ["test/globalSetup.ts"] } : {})
+        }
+      })),
+      // The repository's own tooling (the lint's rules).
+      { extends: true, test: { name: "scripts", root: "scripts", include: ["test/**/*.test.ts"] } }
     ]
   }
 })

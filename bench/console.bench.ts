@@ -79,7 +79,10 @@ const renderTime = async (page: Page, base: string, id: string, jobCount: number
       history.pushState(null, "", to)
       dispatchEvent(new PopStateEvent("popstate"))
     }, `/deployments/${id}`)
-    await page.waitForFunction((count) => document.querySelectorAll("[data-job-id]").length >= count, jobCount, { polling: "raf", timeout: 60_000 })
+    await page.waitForFunction((count) => document.querySelectorAll("[data-job-id]").length >= count, jobCount, {
+      polling: "raf",
+      timeout: 60_000
+    })
     times.push(Date.now() - started)
   }
   return median(times)
@@ -103,7 +106,10 @@ export default async (): Promise<Record<string, Metric>> => {
     for (let run = 0; run < 3; run++) {
       const started = Date.now()
       await page.goto(`${base}/deployments/${eight.id}`)
-      await page.waitForFunction((count) => document.querySelectorAll("[data-job-id]").length >= count, eightJobs, { polling: "raf", timeout: 60_000 })
+      await page.waitForFunction((count) => document.querySelectorAll("[data-job-id]").length >= count, eightJobs, {
+        polling: "raf",
+        timeout: 60_000
+      })
       fullLoads.push(Date.now() - started)
     }
     const big = await deployment(server, base, "big.example.com", (id) => syntheticDeployment(6, 250, { deploymentId: id, seed: 15 }))
@@ -111,10 +117,14 @@ export default async (): Promise<Record<string, Metric>> => {
     const render1500 = await renderTime(page, base, big.id, bigJobs, 3)
 
     // ---- update lag: a job's status written into the store → the node's data-status in the DOM
-    const three = await deployment(server, base, "three.example.com", (id) => syntheticDeployment(3, 35, { deploymentId: id, status: () => "pending" }))
+    const three = await deployment(server, base, "three.example.com", (id) =>
+      syntheticDeployment(3, 35, { deploymentId: id, status: () => "pending" })
+    )
     const threePublisher = publisher(server, three.synthetic, three.id)
     await page.goto(`${base}/deployments/${three.id}`)
-    await page.waitForFunction((count) => document.querySelectorAll("[data-job-id]").length >= count, three.synthetic.jobs.length - 1, { timeout: 60_000 })
+    await page.waitForFunction((count) => document.querySelectorAll("[data-job-id]").length >= count, three.synthetic.jobs.length - 1, {
+      timeout: 60_000
+    })
     await page.evaluate(() => {
       const seen: Array<[string, string, number]> = []
       ;(window as any).__statusSeen = seen
@@ -136,7 +146,9 @@ export default async (): Promise<Record<string, Metric>> => {
       written.push([job.id, status, at])
       await new Promise((resolve) => setTimeout(resolve, 40))
     }
-    await page.waitForFunction((count) => ((window as any).__statusSeen as Array<unknown>).length >= count, written.length, { timeout: 30_000 })
+    await page.waitForFunction((count) => ((window as any).__statusSeen as Array<unknown>).length >= count, written.length, {
+      timeout: 30_000
+    })
     const seen = (await page.evaluate(() => (window as any).__statusSeen)) as Array<[string, string, number]>
     const lags = written.map(([jobId, status, at]) => {
       const match = seen.find(([seenId, seenStatus, seenAt]) => seenId === jobId && seenStatus === status && seenAt >= at - 5)
@@ -147,7 +159,9 @@ export default async (): Promise<Record<string, Metric>> => {
     const busy = await deployment(server, base, "busy.example.com", (id) => syntheticDeployment(8, 35, { deploymentId: id, seed: 3 }))
     const busyPublisher = publisher(server, busy.synthetic, busy.id)
     await page.goto(`${base}/deployments/${busy.id}`)
-    await page.waitForFunction((count) => document.querySelectorAll("[data-job-id]").length >= count, busy.synthetic.jobs.length - 1, { timeout: 60_000 })
+    await page.waitForFunction((count) => document.querySelectorAll("[data-job-id]").length >= count, busy.synthetic.jobs.length - 1, {
+      timeout: 60_000
+    })
     await page.waitForTimeout(1000)
     // Per frame: the frame's start (the rAF timestamp, shared by every callback of the frame, the
     // console's batch included) to a task queued from it, which runs once the frame's style, layout
@@ -228,10 +242,23 @@ export default async (): Promise<Record<string, Metric>> => {
       return (window as any).__frames
     })) as Array<[number, number]>
     // afterwards the DOM shows every job's stored status
-    const stored = (await (await fetch(`${base}/api/v1/deployments/${busy.id}/jobs`, { headers: { authorization: `Bearer ${tokens.admin}` } })).json()) as { jobs: ReadonlyArray<Job.Job> }
-    const shown = (await page.evaluate(() => Object.fromEntries(Array.from(document.querySelectorAll<HTMLElement>("[data-job-id]")).map((element) => [element.dataset.jobId!, element.dataset.status!])))) as Record<string, string>
+    const stored = (await (
+      await fetch(`${base}/api/v1/deployments/${busy.id}/jobs`, { headers: { authorization: `Bearer ${tokens.admin}` } })
+    ).json()) as { jobs: ReadonlyArray<Job.Job> }
+    const shown = (await page.evaluate(() =>
+      Object.fromEntries(
+        Array.from(document.querySelectorAll<HTMLElement>("[data-job-id]")).map((element) => [
+          element.dataset.jobId!,
+          element.dataset.status!
+        ])
+      )
+    )) as Record<string, string>
     const mismatched = stored.jobs.filter((job) => job.type !== "group" && shown[job.id] !== job.status)
-    if (mismatched.length > 0) console.error("mismatched", mismatched.slice(0, 5).map((job) => `${job.jobName}: stored ${job.status}, shown ${shown[job.id]}`))
+    if (mismatched.length > 0)
+      console.error(
+        "mismatched",
+        mismatched.slice(0, 5).map((job) => `${job.jobName}: stored ${job.status}, shown ${shown[job.id]}`)
+      )
     const mismatches = mismatched.length
     const windowFrames = frames.slice(2)
     const work = windowFrames.map(([, duration]) => duration)

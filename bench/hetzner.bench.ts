@@ -21,9 +21,10 @@ const oneRegion = CloudProviderSuite.sampleDeployment({
 const cloudOver = (fake: FakeHetznerApi.FakeHetznerApi) =>
   HetznerCloud.layer({ token: Redacted.make(fake.token), client: { endpoint: fake.endpoint } }).pipe(Layer.provide(NodeHttpClient.layer))
 
-const calls = (requests: ReadonlyArray<FakeHetznerApi.RecordedRequest>) => requests.filter((request) => !FakeHetznerApi.isActionPoll(request)).length
+const calls = (requests: ReadonlyArray<FakeHetznerApi.RecordedRequest>) =>
+  requests.filter((request) => !FakeHetznerApi.isActionPoll(request)).length
 
-const measure = Effect.gen(function*() {
+const measure = Effect.gen(function* () {
   const fake = yield* FakeHetznerApi.make({})
   const cloud = cloudOver(fake)
   const started = performance.now()
@@ -44,7 +45,11 @@ const eightRegions = CloudProviderSuite.sampleDeployment({
   id: "0123456789abcdef",
   fqdn: "t1.omani.works",
   regions: ["fsn1", "nbg1", "hel1", "fsn1", "nbg1", "hel1", "fsn1", "nbg1"].map((cloudRegion, index) => ({
-    provider: "hetzner", cloudRegion, controlPlaneSize: "cpx32", workerSize: "cpx42", workerCount: 3,
+    provider: "hetzner",
+    cloudRegion,
+    controlPlaneSize: "cpx32",
+    workerSize: "cpx42",
+    workerCount: 3,
     ...(index >= 3 ? { clusterMeshName: `t1-${"x".repeat(50)}-${index}` } : {})
   })),
   haControlPlane: true
@@ -52,8 +57,9 @@ const eightRegions = CloudProviderSuite.sampleDeployment({
 
 export default async () => {
   const result = await Effect.runPromise(Effect.scoped(measure).pipe(Effect.withClock(ScaledClock.make(1000))))
-  const largestUserData = Math.max(...eightRegions.regions.map((region) =>
-    CloudInit.sizeInBytes(CloudInit.controlPlane({ deployment: eightRegions, region, index: 0 }))))
+  const largestUserData = Math.max(
+    ...eightRegions.regions.map((region) => CloudInit.sizeInBytes(CloudInit.controlPlane({ deployment: eightRegions, region, index: 0 })))
+  )
   return {
     "hetzner.api_calls_per_region": {
       value: result.phase0,

@@ -22,7 +22,12 @@ const helmRelease = (name: string, round: number): FakeKubernetesApi.KubeObject 
     conditions: [
       round === transitions
         ? { type: "Ready", status: "True", reason: "UpgradeSucceeded", message: "done" }
-        : { type: "Ready", status: round % 2 === 0 ? "Unknown" : "False", reason: round % 2 === 0 ? "Progressing" : "InstallFailed", message: `round ${round}` }
+        : {
+            type: "Ready",
+            status: round % 2 === 0 ? "Unknown" : "False",
+            reason: round % 2 === 0 ? "Progressing" : "InstallFailed",
+            message: `round ${round}`
+          }
     ]
   }
 })

@@ -24,7 +24,10 @@ const requestFor = (cloudRegions: ReadonlyArray<string>) =>
   )
 
 const planCost = () => {
-  const regions = Deployment.deriveRegions(requestFor(["fsn1", "nbg1", "hel1", "ash", "hil", "sin", "me-east-215-b", "eu-central-1"]), "0123456789abcdef")
+  const regions = Deployment.deriveRegions(
+    requestFor(["fsn1", "nbg1", "hel1", "ash", "hil", "sin", "me-east-215-b", "eu-central-1"]),
+    "0123456789abcdef"
+  )
   const inputs = regions.map((region, index): MeshPlan.MeshRegionInput => ({
     regionKey: region.key,
     clusterName: region.clusterName,
@@ -40,7 +43,10 @@ const planCost = () => {
     configuredClusterId: region.clusterId,
     cilium: { version: "1.19.2", kvstoreMesh: true, chartRendersConfig: false }
   }))
-  const current = MeshPlan.plan(inputs).map((plan) => ({ secrets: plan.rendered.secrets, hostAliases: plan.rendered.hostAliases?.aliases ?? [] }))
+  const current = MeshPlan.plan(inputs).map((plan) => ({
+    secrets: plan.rendered.secrets,
+    hostAliases: plan.rendered.hostAliases?.aliases ?? []
+  }))
   const rounds = 2000
   const started = performance.now()
   for (let round = 0; round < rounds; round++) {
@@ -49,7 +55,10 @@ const planCost = () => {
   return ((performance.now() - started) * 1000) / rounds
 }
 
-type Mode = { readonly name: string; readonly cilium: { readonly version: string; readonly kvstoreMesh: boolean; readonly chartRendersConfig: boolean } }
+type Mode = {
+  readonly name: string
+  readonly cilium: { readonly version: string; readonly kvstoreMesh: boolean; readonly chartRendersConfig: boolean }
+}
 
 /** The ways a region's Cilium gets its peers: 1.20 with and without KVStoreMesh, written by Sovereign or rendered by the chart; and 1.19 with KVStoreMesh. */
 const modes: ReadonlyArray<Mode> = [
@@ -88,31 +97,51 @@ const establishCost = (mode: Mode) =>
       const requests = (yield* Effect.forEach(servers, ({ api }) => api.requests)).flat()
       return { ms, statuses, requests: requests.length, writes: requests.filter((request) => request.method !== "GET").length }
     })
-    const restarts = Effect.map(Effect.forEach(regions, (region) => world.observe(region.key)), (observed) => observed.map((each) => each.restarts))
+    const restarts = Effect.map(
+      Effect.forEach(regions, (region) => world.observe(region.key)),
+      (observed) => observed.map((each) => each.restarts)
+    )
     const first = yield* timed
     const heal = yield* timed
-    if (!first.statuses.every((status) => status.readyAt !== undefined)) throw new Error(`${mode.name}: the first pass did not mesh every region`)
+    if (!first.statuses.every((status) => status.readyAt !== undefined))
+      throw new Error(`${mode.name}: the first pass did not mesh every region`)
     // A peer's load balancer gets another address; the next pass follows it.
-    meshRegions = [meshRegions[0]!, yield* world.seed(regions[1]!, { ...seeds[1]!, service: { ...seeds[1]!.service, loadBalancerIP: "198.51.100.7" } }), meshRegions[2]!]
+    meshRegions = [
+      meshRegions[0]!,
+      yield* world.seed(regions[1]!, { ...seeds[1]!, service: { ...seeds[1]!.service, loadBalancerIP: "198.51.100.7" } }),
+      meshRegions[2]!
+    ]
     const moved = yield* timed
-    if (!moved.statuses.every((status) => status.readyAt !== undefined)) throw new Error(`${mode.name}: the pass after the address change did not mesh every region`)
+    if (!moved.statuses.every((status) => status.readyAt !== undefined))
+      throw new Error(`${mode.name}: the pass after the address change did not mesh every region`)
     const counts = yield* restarts
-    const total = (workload: "cilium" | "cilium-operator" | "clustermesh-apiserver") => counts.reduce((sum, each) => sum + each[workload], 0)
+    const total = (workload: "cilium" | "cilium-operator" | "clustermesh-apiserver") =>
+      counts.reduce((sum, each) => sum + each[workload], 0)
     const all = total("cilium") + total("cilium-operator") + total("clustermesh-apiserver")
     const metrics: Record<string, Metric> = {
       [`mesh.establish_3_regions.first_pass.ms.${mode.name}`]: { value: first.ms, unit: "ms", goal: "—" },
       [`mesh.establish_3_regions.first_pass.writes.${mode.name}`]: { value: first.writes, unit: "requests", goal: "—" },
       [`mesh.establish_3_regions.heal_pass.ms.${mode.name}`]: { value: heal.ms, unit: "ms", goal: "—" },
-      [`mesh.establish_3_regions.heal_pass.requests.${mode.name}`]: { value: heal.requests, unit: "requests", goal: mode.cilium.chartRendersConfig ? "<= 36" : "<= 27" },
+      [`mesh.establish_3_regions.heal_pass.requests.${mode.name}`]: {
+        value: heal.requests,
+        unit: "requests",
+        goal: mode.cilium.chartRendersConfig ? "<= 36" : "<= 27"
+      },
       [`mesh.establish_3_regions.heal_pass.writes.${mode.name}`]: { value: heal.writes, unit: "requests", goal: "0" },
       [`mesh.establish_3_regions.restarts.${mode.name}`]: {
         value: all,
         unit: "rollouts",
-        goal: mode.cilium.version.startsWith("1.19") ? "5 (clustermesh-apiserver only: once per region, again in the 2 regions whose peer moved)" : "0"
+        goal: mode.cilium.version.startsWith("1.19")
+          ? "5 (clustermesh-apiserver only: once per region, again in the 2 regions whose peer moved)"
+          : "0"
       }
     }
     if (mode.cilium.version.startsWith("1.19")) {
-      metrics[`mesh.establish_3_regions.restarts.${mode.name}.agents_and_operator`] = { value: total("cilium") + total("cilium-operator"), unit: "rollouts", goal: "0" }
+      metrics[`mesh.establish_3_regions.restarts.${mode.name}.agents_and_operator`] = {
+        value: total("cilium") + total("cilium-operator"),
+        unit: "rollouts",
+        goal: "0"
+      }
     }
     return metrics
   }).pipe(Effect.scoped)
@@ -120,7 +149,13 @@ const establishCost = (mode: Mode) =>
 export default (): Promise<Record<string, Metric>> =>
   Effect.runPromise(
     Effect.forEach(modes, establishCost).pipe(
-      Effect.map((all) => Object.assign({ "mesh.plan_diff_8_regions.us": { value: planCost(), unit: "µs/pass", goal: "<= 10000" } }, ...all) as Record<string, Metric>),
+      Effect.map(
+        (all) =>
+          Object.assign({ "mesh.plan_diff_8_regions.us": { value: planCost(), unit: "µs/pass", goal: "<= 10000" } }, ...all) as Record<
+            string,
+            Metric
+          >
+      ),
       Effect.provide(CiliumMesh.layerKubernetes())
     )
   )

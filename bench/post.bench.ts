@@ -50,7 +50,11 @@ export default async (): Promise<Record<string, Metric>> => {
   })
   const url = `http://127.0.0.1:${port}`
   try {
-    await waitUntil(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200, 180_000, () => "readyz")
+    await waitUntil(
+      async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200,
+      180_000,
+      () => "readyz"
+    )
     const postOnce = async (index: number) => {
       const started = performance.now()
       const response = await fetch(`${url}/api/v1/deployments`, {
@@ -66,7 +70,11 @@ export default async (): Promise<Record<string, Metric>> => {
     const post = (index: number) => postOnce(index).catch(() => postOnce(index))
     const first: Array<number> = []
     for (let index = 0; index < 100; index++) first.push(await post(index))
-    const inFlight = ((await (await fetch(`${url}/api/v1/deployments/in-flight-count`, { headers: { authorization: `Bearer ${token}` } })).json()) as { count: number }).count
+    const inFlight = (
+      (await (await fetch(`${url}/api/v1/deployments/in-flight-count`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+        count: number
+      }
+    ).count
     const samples: Array<number> = []
     for (let index = 0; index < 25; index++) samples.push(await post(1000 + index))
     return {

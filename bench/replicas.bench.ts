@@ -41,16 +41,18 @@ const takeovers = async () => {
   const db = new pg.Client({ connectionString: postgres.url })
   try {
     for (let index = 0; index < 3; index++) {
-      replicas.push(await start({
-        DATABASE_URL: postgres.url,
-        SOVEREIGN_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), `sovereign-bench-replica-${index}-`)),
-        SOVEREIGN_API_TOKENS: `${token}:admin:admin@example.com`,
-        SOVEREIGN_SECRET_KEY: "e".repeat(64),
-        SOVEREIGN_LEASE_TTL: `${leaseSeconds} seconds`,
-        SOVEREIGN_METRICS_PORT: "0",
-        // Slow enough that every deployment is still in flight when its replica goes.
-        SOVEREIGN_SIM_SPEED: "1"
-      }))
+      replicas.push(
+        await start({
+          DATABASE_URL: postgres.url,
+          SOVEREIGN_DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), `sovereign-bench-replica-${index}-`)),
+          SOVEREIGN_API_TOKENS: `${token}:admin:admin@example.com`,
+          SOVEREIGN_SECRET_KEY: "e".repeat(64),
+          SOVEREIGN_LEASE_TTL: `${leaseSeconds} seconds`,
+          SOVEREIGN_METRICS_PORT: "0",
+          // Slow enough that every deployment is still in flight when its replica goes.
+          SOVEREIGN_SIM_SPEED: "1"
+        })
+      )
     }
     await db.connect()
     // Twelve deployments, four created (and so claimed) by each replica.
@@ -64,24 +66,34 @@ const takeovers = async () => {
       if (created.status !== 201) throw new Error(`create answered ${created.status}`)
     }
     const heldBy = async (replica: ServerProcess) =>
-      (await db.query<{ deployment_id: string }>(`SELECT deployment_id FROM leases WHERE holder LIKE $1`, [`%-${replica.child.pid}-%`])).rows.map((row) => row.deployment_id)
+      (
+        await db.query<{ deployment_id: string }>(`SELECT deployment_id FROM leases WHERE holder LIKE $1`, [`%-${replica.child.pid}-%`])
+      ).rows.map((row) => row.deployment_id)
     const measure = async (victim: ServerProcess, signal: NodeJS.Signals) => {
       const ids = await heldBy(victim)
-      const [{ now }] = (await db.query<{ now: string }>(`SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint AS now`)).rows as [{ now: string }]
+      const [{ now }] = (await db.query<{ now: string }>(`SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint AS now`)).rows as [
+        { now: string }
+      ]
       const before = Number(now)
       await victim.kill(signal)
       const firstSteps = new Map<string, number>()
-      await waitUntil(async () => {
-        for (const id of ids) {
-          if (firstSteps.has(id)) continue
-          const rows = (await db.query<{ at: string }>(
-            `SELECT (event->>'at') AS at FROM deployment_events WHERE deployment_id = $1 AND event->>'message' LIKE 'Resumed%' AND (event->>'at')::bigint >= $2 ORDER BY seq LIMIT 1`,
-            [id, before]
-          )).rows
-          if (rows[0] !== undefined) firstSteps.set(id, Number(rows[0].at) - before)
-        }
-        return firstSteps.size === ids.length
-      }, 120_000, () => `takeover of ${ids.length} deployments after ${signal}`)
+      await waitUntil(
+        async () => {
+          for (const id of ids) {
+            if (firstSteps.has(id)) continue
+            const rows = (
+              await db.query<{ at: string }>(
+                `SELECT (event->>'at') AS at FROM deployment_events WHERE deployment_id = $1 AND event->>'message' LIKE 'Resumed%' AND (event->>'at')::bigint >= $2 ORDER BY seq LIMIT 1`,
+                [id, before]
+              )
+            ).rows
+            if (rows[0] !== undefined) firstSteps.set(id, Number(rows[0].at) - before)
+          }
+          return firstSteps.size === ids.length
+        },
+        120_000,
+        () => `takeover of ${ids.length} deployments after ${signal}`
+      )
       return [...firstSteps.values()]
     }
     const afterKill = await measure(replicas[0]!, "SIGKILL")
@@ -99,7 +111,11 @@ export default async (): Promise<Record<string, Metric>> => {
   const plain = await ingest(5_000, 3)
   const fenced = await ingest(5_000, 3, { leases: true })
   return {
-    "replicas.takeover_after_kill.p99_ms": { value: percentile(afterKill, 0.99), unit: "ms", goal: `<= ${leaseSeconds * 1000 + 2000} (lease ${leaseSeconds} s + 2,000)` },
+    "replicas.takeover_after_kill.p99_ms": {
+      value: percentile(afterKill, 0.99),
+      unit: "ms",
+      goal: `<= ${leaseSeconds * 1000 + 2000} (lease ${leaseSeconds} s + 2,000)`
+    },
     "replicas.takeover_after_kill.samples": { value: afterKill.length, unit: "deployments" },
     "replicas.takeover_after_sigterm.p99_ms": { value: percentile(afterTerm, 0.99), unit: "ms", goal: "<= 2000" },
     "replicas.takeover_after_sigterm.samples": { value: afterTerm.length, unit: "deployments" },

@@ -40,7 +40,7 @@ for (const file of files) {
     console.error(`${file}: ${Object.keys(metrics).length} metrics in ${((performance.now() - started) / 1000).toFixed(1)} s`)
   } catch (error) {
     failures++
-    console.error(`${file}: failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`)
+    console.error(`${file}: failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
   }
 }
 
@@ -52,14 +52,23 @@ function format(value: number): string {
 const header = ["metric", "value", "unit", "goal"] as const
 const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)))
 const line = (cells: ReadonlyArray<string>) =>
-  cells.map((cell, column) => (column === 1 ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join("  ").trimEnd()
+  cells
+    .map((cell, column) => (column === 1 ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!)))
+    .join("  ")
+    .trimEnd()
 console.log(line(header))
 console.log(widths.map((width) => "-".repeat(width)).join("  "))
 for (const row of rows) console.log(line(row))
 
 // Merge into what a partial run (a filter) did not measure, so results.json stays complete.
 const resultsPath = path.join(directory, "results.json")
-const previous = filters.length > 0 ? await fs.readFile(resultsPath, "utf8").then((text) => JSON.parse(text) as Record<string, unknown>, () => ({})) : {}
+const previous =
+  filters.length > 0
+    ? await fs.readFile(resultsPath, "utf8").then(
+        (text) => JSON.parse(text) as Record<string, unknown>,
+        () => ({})
+      )
+    : {}
 const sorted = Object.fromEntries(Object.entries({ ...previous, ...results }).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
 await fs.writeFile(resultsPath, JSON.stringify(sorted, null, 2) + "\n")
 console.log(`\nwrote ${path.relative(process.cwd(), resultsPath)} (${Object.keys(sorted).length} metrics)`)

@@ -26,15 +26,27 @@ const startProcess = async (bundle: string, dataDir: string) => {
   const port = await freePort()
   const started = performance.now()
   const child = spawn(process.execPath, [bundle, "serve"], {
-    env: { ...process.env, SOVEREIGN_METRICS_PORT: "0", SOVEREIGN_DATA_DIR: dataDir, SOVEREIGN_PORT: String(port), SOVEREIGN_HOST: "127.0.0.1", SOVEREIGN_API_TOKENS: `bench-admin-${randomBytes(24).toString("hex")}:admin:a@b.c` },
+    env: {
+      ...process.env,
+      SOVEREIGN_METRICS_PORT: "0",
+      SOVEREIGN_DATA_DIR: dataDir,
+      SOVEREIGN_PORT: String(port),
+      SOVEREIGN_HOST: "127.0.0.1",
+      SOVEREIGN_API_TOKENS: `bench-admin-${randomBytes(24).toString("hex")}:admin:a@b.c`
+    },
     stdio: "ignore"
   })
-  await waitUntil(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, 180_000, () => "readyz")
+  await waitUntil(
+    async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200,
+    180_000,
+    () => "readyz"
+  )
   const readyAfter = performance.now() - started
-  const stop = () => new Promise<void>((resolve) => {
-    child.once("exit", () => resolve())
-    child.kill("SIGTERM")
-  })
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      child.once("exit", () => resolve())
+      child.kill("SIGTERM")
+    })
   const rssMb = () => {
     const status = fs.readFileSync(`/proc/${child.pid}/status`, "utf8")
     const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? "0")

@@ -23,7 +23,11 @@ export const percentile = (samples: ReadonlyArray<number>, p: number): number =>
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(sorted.length * p) - 1))]!
 }
 
-const summary = (samples: ReadonlyArray<number>) => ({ p50: percentile(samples, 0.5), p99: percentile(samples, 0.99), max: percentile(samples, 1) })
+const summary = (samples: ReadonlyArray<number>) => ({
+  p50: percentile(samples, 0.5),
+  p99: percentile(samples, 0.99),
+  max: percentile(samples, 1)
+})
 
 type FromClients =
   | { readonly type: "opened"; readonly group: string }
@@ -68,7 +72,10 @@ export const clientProcess = () => {
         // Ask the clients what they saw, then fail with it.
         failures.length = 0
         child.send({ type: "status" })
-        setTimeout(() => settle(() => reject(new Error(`the clients did not report ${key} within ${timeoutMs} ms: ${failures[0] ?? "no status"}`))), 1000)
+        setTimeout(
+          () => settle(() => reject(new Error(`the clients did not report ${key} within ${timeoutMs} ms: ${failures[0] ?? "no status"}`))),
+          1000
+        )
       }, timeoutMs)
       listeners.add(check)
       check()
@@ -93,7 +100,10 @@ export const clientProcess = () => {
 }
 
 /** The change every round publishes: one node of the deployment's flow moves. */
-const change = (id: string, round: number) => ({ type: "upsert-nodes", nodes: [{ id: `${id}:n${round}`, flowId: id, label: "n", status: "running" }] })
+const change = (id: string, round: number) => ({
+  type: "upsert-nodes",
+  nodes: [{ id: `${id}:n${round}`, flowId: id, label: "n", status: "running" }]
+})
 
 /** A bare `node:http` server that writes whatever bytes it is given to every open response. */
 const nodeBaseline = async () => {

@@ -29,17 +29,24 @@ const statuses = DeploymentRepo.Status.literals
 const busyRegistry = Effect.gen(function* () {
   const steps = ["ssh-key", "network", "firewall", "control-plane", "workers", "load-balancer", "dns", "mesh", "handover", "owner-access"]
   for (const step of steps) {
-    for (const result of ["succeeded", "failed"]) yield* Metric.incrementBy(Metric.tagged(Metric.tagged(Telemetry.stepTotal, "step", step), "result", result), 300)
+    for (const result of ["succeeded", "failed"])
+      yield* Metric.incrementBy(Metric.tagged(Metric.tagged(Telemetry.stepTotal, "step", step), "result", result), 300)
     for (let sample = 0; sample < 300; sample++) yield* Metric.update(Metric.tagged(Telemetry.stepDuration, "step", step), sample / 10)
   }
-  for (const phase of ["phase0", "phase1", "wipe"]) for (let sample = 0; sample < 100; sample++) yield* Metric.update(Metric.tagged(Telemetry.phaseDuration, "phase", phase), sample * 3)
-  for (const state of ["pending", "installing", "retrying", "installed", "failed", "deleted"]) yield* Metric.incrementBy(Metric.tagged(Telemetry.releaseEvents, "state", state), 5000)
-  for (const code of ["ok", "RateLimited", "Unavailable", "Conflict"]) yield* Metric.incrementBy(Metric.tagged(Metric.tagged(Telemetry.cloudRequests, "provider", "hetzner"), "code", code), 1000)
+  for (const phase of ["phase0", "phase1", "wipe"])
+    for (let sample = 0; sample < 100; sample++) yield* Metric.update(Metric.tagged(Telemetry.phaseDuration, "phase", phase), sample * 3)
+  for (const state of ["pending", "installing", "retrying", "installed", "failed", "deleted"])
+    yield* Metric.incrementBy(Metric.tagged(Telemetry.releaseEvents, "state", state), 5000)
+  for (const code of ["ok", "RateLimited", "Unavailable", "Conflict"])
+    yield* Metric.incrementBy(Metric.tagged(Metric.tagged(Telemetry.cloudRequests, "provider", "hetzner"), "code", code), 1000)
 })
 
 const scrapeTime = async (deployments: number) => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-scrape-"))
-  const storage = SqlStore.layer().pipe(Layer.provideMerge(SecretBox.layerKey(Buffer.alloc(32, 2))), Layer.provideMerge(Database.layerPglite(path.join(dataDir, "pgdata"))))
+  const storage = SqlStore.layer().pipe(
+    Layer.provideMerge(SecretBox.layerKey(Buffer.alloc(32, 2))),
+    Layer.provideMerge(Database.layerPglite(path.join(dataDir, "pgdata")))
+  )
   const runtime = ManagedRuntime.make(Telemetry.serverLayer({ host: "127.0.0.1", port: Option.some(0) }).pipe(Layer.provideMerge(storage)))
   try {
     await runtime.runPromise(
@@ -47,7 +54,16 @@ const scrapeTime = async (deployments: number) => {
         const repo = yield* DeploymentRepo.DeploymentRepo
         for (let index = 0; index < deployments; index++) {
           const id = (0xb000000000000000n + BigInt(index)).toString(16)
-          yield* Effect.orDie(repo.create(newDeployment(id, { fqdn: `d${index}.bench.example.com`, status: statuses[index % statuses.length]!, createdAt: 1_000 + index }), acceptedEvent))
+          yield* Effect.orDie(
+            repo.create(
+              newDeployment(id, {
+                fqdn: `d${index}.bench.example.com`,
+                status: statuses[index % statuses.length]!,
+                createdAt: 1_000 + index
+              }),
+              acceptedEvent
+            )
+          )
         }
         yield* busyRegistry
       })
@@ -58,11 +74,17 @@ const scrapeTime = async (deployments: number) => {
     const get = () =>
       new Promise<number>((resolve, reject) => {
         const started = performance.now()
-        http.get(url, { agent }, (response) => {
-          let bytes = 0
-          response.on("data", (chunk: Buffer) => (bytes += chunk.length))
-          response.on("end", () => (response.statusCode === 200 && bytes > 0 ? resolve(performance.now() - started) : reject(new Error(`scrape answered ${response.statusCode}`))))
-        }).on("error", reject)
+        http
+          .get(url, { agent }, (response) => {
+            let bytes = 0
+            response.on("data", (chunk: Buffer) => (bytes += chunk.length))
+            response.on("end", () =>
+              response.statusCode === 200 && bytes > 0
+                ? resolve(performance.now() - started)
+                : reject(new Error(`scrape answered ${response.statusCode}`))
+            )
+          })
+          .on("error", reject)
       })
     for (let warm = 0; warm < 20; warm++) await get()
     const samples: Array<number> = []

@@ -40,7 +40,9 @@ export const buildServer = async () => {
     sourcemap: "linked",
     external: ["@electric-sql/pglite", "pg", "@kubernetes/client-node", "node-forge"],
     // Bundled CommonJS (undici, ws) calls `require`, which an ES module does not have.
-    banner: { js: "import { createRequire as __sovereignRequire } from 'node:module'; const require = __sovereignRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __sovereignRequire } from 'node:module'; const require = __sovereignRequire(import.meta.url);"
+    },
     logLevel: "warning"
   })
   const old = `${dist}.${process.pid}.old`
@@ -64,5 +66,7 @@ if (process.argv[1] !== undefined && path.resolve(process.argv[1]) === fileURLTo
   const { buildConsole } = await import("../packages/console/build.mjs")
   const consoleStarted = performance.now()
   const { dir, gzipBytes } = await buildConsole()
-  console.error(`build: ${path.relative(root, dir)} in ${Math.round(performance.now() - consoleStarted)} ms (${(gzipBytes / 1024).toFixed(1)} KiB gzip)`)
+  console.error(
+    `build: ${path.relative(root, dir)} in ${Math.round(performance.now() - consoleStarted)} ms (${(gzipBytes / 1024).toFixed(1)} KiB gzip)`
+  )
 }

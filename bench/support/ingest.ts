@@ -20,10 +20,18 @@ import * as SqlLeases from "../../packages/server/src/SqlLeases.js"
 import * as SqlStore from "../../packages/server/src/SqlStore.js"
 import { requestJson } from "../../packages/server/test/support/fixtures.js"
 
-const ready = (status: "True" | "False" | "Unknown", reason: string, message: string): HelmRelease.Condition => ({ type: "Ready", status, reason, message })
+const ready = (status: "True" | "False" | "Unknown", reason: string, message: string): HelmRelease.Condition => ({
+  type: "Ready",
+  status,
+  reason,
+  message
+})
 
 // The conditions the simulated helm-controller writes (SimulatorCluster's timeline), so the gate derives what it would in a cluster.
-const progressing = [ready("Unknown", "Progressing", "Reconciliation in progress"), { type: "Reconciling", status: "True" as const, reason: "Progressing", message: "Reconciliation in progress" }]
+const progressing = [
+  ready("Unknown", "Progressing", "Reconciliation in progress"),
+  { type: "Reconciling", status: "True" as const, reason: "Progressing", message: "Reconciliation in progress" }
+]
 const installFailed = [ready("False", "InstallFailed", "Helm install failed: context deadline exceeded")]
 const installSucceeded = [ready("True", "InstallSucceeded", "Helm install succeeded")]
 const cycle = [progressing, installFailed, installSucceeded] as const
@@ -59,7 +67,10 @@ const observed = (release: KitRelease, conditions: ReadonlyArray<HelmRelease.Con
  * observedGeneration touches and recensus repeats produce nothing", helmwatch §3.2). Repeats are
  * derived and stop at the gate.
  */
-export const script = (events: number, repeats = 0): { readonly chunks: ReadonlyArray<Chunk.Chunk<ClusterWatch.ReleaseEvent>>; readonly changes: number } => {
+export const script = (
+  events: number,
+  repeats = 0
+): { readonly chunks: ReadonlyArray<Chunk.Chunk<ClusterWatch.ReleaseEvent>>; readonly changes: number } => {
   const kit = bootstrapKit
   let resourceVersion = 1
   const initial = [...kit.map((release) => observed(release, [], resourceVersion++)), ClusterWatch.ReleaseEvent.Synced()]
@@ -153,25 +164,31 @@ export const ingest = async (
         return Stream.concat(Stream.fromChunks(...chunks), Stream.never)
       })
   }
-  const storage = SqlStore.layer().pipe(Layer.provideMerge(SecretBox.layerKey(Buffer.alloc(32, 1))), Layer.provideMerge(Database.layerPglite(path.join(dataDir, "pgdata"))))
+  const storage = SqlStore.layer().pipe(
+    Layer.provideMerge(SecretBox.layerKey(Buffer.alloc(32, 1))),
+    Layer.provideMerge(Database.layerPglite(path.join(dataDir, "pgdata")))
+  )
   const cloud = SimulatorCloud.layer.pipe(
     Layer.provide(SimulatorWorld.layer({ speed: 10_000, seed: 1, faults: SimulatorConfig.noFaults })),
     Layer.provide(SqlSimulatorStore.layer({ shared: false })),
     Layer.provide(Simulator.deliverToKubeconfigs)
   )
   const orchestrator = Orchestrator.layer.pipe(
-    Layer.provide(Layer.mergeAll(
-      cloud,
-      Layer.succeed(ClusterWatch.ClusterWatch, options.tracing === undefined ? watch : Instrumented.watch(watch)),
-      Ids.layerCrypto,
-      KubeconfigInspector.layer,
-      // A broken composition fails in seconds instead of waiting the production 15 minutes for a call-back.
-      Orchestrator.layerSettings({ kubeconfigArrivalTimeout: Duration.seconds(30) })
-    ))
+    Layer.provide(
+      Layer.mergeAll(
+        cloud,
+        Layer.succeed(ClusterWatch.ClusterWatch, options.tracing === undefined ? watch : Instrumented.watch(watch)),
+        Ids.layerCrypto,
+        KubeconfigInspector.layer,
+        // A broken composition fails in seconds instead of waiting the production 15 minutes for a call-back.
+        Orchestrator.layerSettings({ kubeconfigArrivalTimeout: Duration.seconds(30) })
+      )
+    )
   )
-  const leased = options.leases === true
-    ? orchestrator.pipe(Layer.provide(SqlLeases.layer({ ttl: Duration.seconds(15), exclusive: true, notify: false })))
-    : orchestrator
+  const leased =
+    options.leases === true
+      ? orchestrator.pipe(Layer.provide(SqlLeases.layer({ ttl: Duration.seconds(15), exclusive: true, notify: false })))
+      : orchestrator
   const composed = leased.pipe(Layer.provideMerge(storage))
   const runtime = ManagedRuntime.make(options.tracing === undefined ? composed : composed.pipe(Layer.provide(options.tracing)))
   try {
@@ -179,24 +196,34 @@ export const ingest = async (
     const program = Effect.gen(function* () {
       const repo = yield* DeploymentRepo.DeploymentRepo
       const jobs = yield* JobRepo.JobRepo
-      const record = yield* Effect.orDie(Effect.flatMap(Orchestrator.Orchestrator, (o) => o.create(requestJson("ingest.example.com", 1), "bench@example.com")))
+      const record = yield* Effect.orDie(
+        Effect.flatMap(Orchestrator.Orchestrator, (o) => o.create(requestJson("ingest.example.com", 1), "bench@example.com"))
+      )
       const outcome = yield* repo.tail(record.id, 0).pipe(
-        Stream.filter((event) => event.type === "status" && (event.state === "ready" || event.state === "failed" || event.state === "partial-failure")),
+        Stream.filter(
+          (event) => event.type === "status" && (event.state === "ready" || event.state === "failed" || event.state === "partial-failure")
+        ),
         Stream.runHead,
         Effect.orDie,
-        Effect.timeoutFail({ duration: Duration.minutes(10), onTimeout: () => new Error("the deployment did not conclude within 10 minutes") })
+        Effect.timeoutFail({
+          duration: Duration.minutes(10),
+          onTimeout: () => new Error("the deployment did not conclude within 10 minutes")
+        })
       )
       const endedAt = performance.now()
       const ended = { ...counts }
       const state = Option.getOrUndefined(Option.flatMapNullable(outcome, (event) => event.state))
       if (state !== "ready") {
         const last = yield* Effect.orDie(repo.get(record.id))
-        return yield* Effect.dieMessage(`the deployment ended ${state}: ${Option.getOrUndefined(Option.flatMapNullable(last, (r) => r.error))}`)
+        return yield* Effect.dieMessage(
+          `the deployment ended ${state}: ${Option.getOrUndefined(Option.flatMapNullable(last, (r) => r.error))}`
+        )
       }
       // The figure is only worth something if the path really did the work.
       const stored = yield* Effect.orDie(jobs.list(record.id))
       const installs = stored.filter((job) => job.status === "succeeded" && job.jobName.startsWith("install-"))
-      if (installs.length < bootstrapKit.length) return yield* Effect.dieMessage(`only ${installs.length} of ${bootstrapKit.length} install jobs succeeded`)
+      if (installs.length < bootstrapKit.length)
+        return yield* Effect.dieMessage(`only ${installs.length} of ${bootstrapKit.length} install jobs succeeded`)
       const projected = (yield* Effect.orDie(repo.events(record.id, 0))).filter((event) => event.type === "component").length
       if (projected !== changes) return yield* Effect.dieMessage(`${projected} of the ${changes} scripted changes were projected`)
       const seconds = (endedAt - marks.startedAt) / 1000

@@ -43,7 +43,8 @@ export const layerMemory = (locations: ReadonlyArray<string> = ["acme-north", "a
             return Effect.fail(new AcmeApiError({ status: 422, message: `unknown location ${resource.location}` }))
           }
           const id = `acme-${++counter}`
-          const created: AcmeResource = resource.kind === "network" ? { ...resource, id } : { ...resource, id, ipv4: `192.0.2.${counter % 250 + 1}` }
+          const created: AcmeResource =
+            resource.kind === "network" ? { ...resource, id } : { ...resource, id, ipv4: `192.0.2.${(counter % 250) + 1}` }
           resources.set(id, created)
           return Effect.succeed(created)
         }),

@@ -12,7 +12,8 @@ const deploymentLabel = "sovereign.dev/deployment"
 /** Vendor errors are mapped at the edge: the orchestrator retries what says it is retryable. */
 const toCloudError = (error: AcmeApiError, step?: CloudStep) =>
   new CloudProvider.CloudError({
-    reason: error.status === 429 ? "RateLimited" : error.status >= 500 ? "Unavailable" : error.status === 401 ? "Unauthorized" : "InvalidInput",
+    reason:
+      error.status === 429 ? "RateLimited" : error.status >= 500 ? "Unavailable" : error.status === 401 ? "Unauthorized" : "InvalidInput",
     message: error.message,
     provider,
     ...(step === undefined ? {} : { region: step.region, step: step.name })
@@ -41,7 +42,7 @@ const toResource = (resource: AcmeResource): CloudProvider.CloudResource => ({
   labels: resource.labels
 })
 
-export const make = Effect.gen(function*() {
+export const make = Effect.gen(function* () {
   const api = yield* AcmeApi
 
   const owned = (deployment: CloudDeployment) =>
@@ -55,7 +56,9 @@ export const make = Effect.gen(function*() {
     validate: (spec) =>
       Effect.succeed(
         spec.regions.flatMap((region, index) =>
-          region.cloudRegion.startsWith("acme-") ? [] : [{ path: `regions.${index}.cloudRegion`, message: `Acme has no location ${region.cloudRegion}` }]
+          region.cloudRegion.startsWith("acme-")
+            ? []
+            : [{ path: `regions.${index}.cloudRegion`, message: `Acme has no location ${region.cloudRegion}` }]
         )
       ),
 
@@ -71,7 +74,7 @@ export const make = Effect.gen(function*() {
 
     // Find before create: each resource is looked up by its labels first, so a repeat creates nothing.
     apply: (deployment, step) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const region = deployment.regions.find((r) => r.key === step.region)!
         const { kind, role, count } = blueprint(deployment, step)
         const resources: Array<CloudProvider.CloudResource> = []
@@ -80,7 +83,8 @@ export const make = Effect.gen(function*() {
           const labels = CloudProvider.ownershipLabels(deployment.id, region.key, role, count > 1 || role === "worker" ? index : undefined)
           const found = yield* Effect.mapError(api.list(labels), (error) => toCloudError(error, step))
           const name = `${Deployment.firstLabel(deployment.spec.sovereignFQDN)}-${region.key}-${role}${count > 1 || role === "worker" ? `-${index}` : ""}`
-          const resource = found[0] ??
+          const resource =
+            found[0] ??
             (yield* Effect.mapError(api.create({ kind, name, location: region.cloudRegion, labels }), (error) => toCloudError(error, step)))
           log.push(`${found[0] === undefined ? "created" : "found"} ${kind} ${resource.name}`)
           resources.push(toResource(resource))
@@ -94,21 +98,26 @@ export const make = Effect.gen(function*() {
           const inRegion = resources.filter((resource) => resource.labels["sovereign.dev/region"] === region.key)
           return {
             regionKey: region.key,
-            controlPlaneIPs: inRegion.filter((r) => r.labels["sovereign.dev/role"] === "control-plane").flatMap((r) => (r.ipv4 === undefined ? [] : [r.ipv4])),
+            controlPlaneIPs: inRegion
+              .filter((r) => r.labels["sovereign.dev/role"] === "control-plane")
+              .flatMap((r) => (r.ipv4 === undefined ? [] : [r.ipv4])),
             loadBalancerIP: inRegion.find((r) => r.kind === "load_balancer")?.ipv4 ?? ""
           }
-        })),
+        })
+      ),
 
     inventory: (deployment) => Effect.map(owned(deployment), (resources) => resources.map(toResource)),
 
     // Servers before load balancers before networks; then verify that nothing is left.
     purge: (deployment) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const order = { server: 0, load_balancer: 1, network: 2 } as const
         const doomed = [...(yield* owned(deployment))].sort((a, b) => order[a.kind] - order[b.kind])
         const errors: Array<string> = []
         for (const resource of doomed) {
-          yield* api.remove(resource.id).pipe(Effect.catchAll((error) => Effect.sync(() => void errors.push(`${resource.name}: ${error.message}`))))
+          yield* api
+            .remove(resource.id)
+            .pipe(Effect.catchAll((error) => Effect.sync(() => void errors.push(`${resource.name}: ${error.message}`))))
         }
         const remaining = (yield* owned(deployment)).map(toResource)
         return { deleted: doomed.map(toResource).filter((r) => !remaining.some((left) => left.id === r.id)), remaining, errors }

@@ -59,7 +59,8 @@ export const checkRemote = (remote: KeyPair, caPem: string, now: number): string
   if (!(cert.checkIssued(ca.right) && cert.verify(ca.right.publicKey))) {
     return `clustermesh-apiserver-remote-cert (${cert.subject.replace(/\n/g, ", ")}) is not signed by the region's cilium-ca`
   }
-  if (Date.parse(cert.validTo) <= now) return `clustermesh-apiserver-remote-cert expired at ${new Date(Date.parse(cert.validTo)).toISOString()}`
+  if (Date.parse(cert.validTo) <= now)
+    return `clustermesh-apiserver-remote-cert expired at ${new Date(Date.parse(cert.validTo)).toISOString()}`
   try {
     if (!cert.checkPrivateKey(createPrivateKey(remote.key))) return "clustermesh-apiserver-remote-cert does not match its key"
   } catch {
@@ -108,7 +109,9 @@ const buildCertificate = (subjectKey: string, options: IssueOptions, isAuthority
     isAuthority
       ? { name: "keyUsage", keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true }
       : { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
-    ...(isAuthority ? [] : [{ name: "extKeyUsage", serverAuth: options.usages.includes("serverAuth"), clientAuth: options.usages.includes("clientAuth") }]),
+    ...(isAuthority
+      ? []
+      : [{ name: "extKeyUsage", serverAuth: options.usages.includes("serverAuth"), clientAuth: options.usages.includes("clientAuth") }]),
     ...(altNames.length > 0 ? [{ name: "subjectAltName", altNames }] : []),
     { name: "subjectKeyIdentifier" }
   ])
@@ -132,7 +135,9 @@ interface ForgeTbs {
 }
 
 /** The X.509 signature algorithm for a CA key, and how node:crypto signs with it. */
-const signatureAlgorithm = (caKey: KeyObject): Either.Either<{ readonly oid: string; readonly withNull: boolean; readonly digest: string | null }, string> => {
+const signatureAlgorithm = (
+  caKey: KeyObject
+): Either.Either<{ readonly oid: string; readonly withNull: boolean; readonly digest: string | null }, string> => {
   switch (caKey.asymmetricKeyType) {
     case "rsa":
       return Either.right({ oid: "1.2.840.113549.1.1.11", withNull: true, digest: "sha256" }) // sha256WithRSAEncryption

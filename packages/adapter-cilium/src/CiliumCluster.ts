@@ -57,10 +57,18 @@ export interface CiliumCluster {
     namespace?: string
   ) => Effect.Effect<boolean, MeshError>
   /** A JSON merge patch of `data`: the given keys are set, `null` ones removed, other keys stay. */
-  readonly patchSecretData: (name: string, patch: Readonly<Record<string, string | null>>, namespace?: string) => Effect.Effect<void, MeshError>
+  readonly patchSecretData: (
+    name: string,
+    patch: Readonly<Record<string, string | null>>,
+    namespace?: string
+  ) => Effect.Effect<void, MeshError>
   readonly workload: (kind: WorkloadKind, name: string) => Effect.Effect<Option.Option<WorkloadSpec>, MeshError>
   /** Replaces the pod template's whole hostAliases list (never merged by `ip`); a rollout follows. */
-  readonly replaceHostAliases: (kind: WorkloadKind, name: string, aliases: ReadonlyArray<MeshPlan.HostAlias>) => Effect.Effect<void, MeshError>
+  readonly replaceHostAliases: (
+    kind: WorkloadKind,
+    name: string,
+    aliases: ReadonlyArray<MeshPlan.HostAlias>
+  ) => Effect.Effect<void, MeshError>
   readonly helmRelease: (namespace: string, name: string) => Effect.Effect<Option.Option<HelmReleaseState>, MeshError>
   /** Sets `spec.valuesFrom` (the whole list) and/or asks Flux to reconcile now (`reconcile.fluxcd.io/requestedAt`). */
   readonly patchHelmRelease: (
@@ -75,7 +83,4 @@ export interface CiliumClustersService {
   readonly connect: (kubeconfig: Redacted.Redacted<string>) => Effect.Effect<CiliumCluster, MeshError, Scope.Scope>
 }
 
-export class CiliumClusters extends Context.Tag("@sovereign/adapter-cilium/CiliumClusters")<
-  CiliumClusters,
-  CiliumClustersService
->() {}
+export class CiliumClusters extends Context.Tag("@sovereign/adapter-cilium/CiliumClusters")<CiliumClusters, CiliumClustersService>() {}

@@ -80,11 +80,14 @@ const parseYaml = (text: string | undefined): unknown => (text === undefined ? u
 
 const valueAt = (values: unknown, path: ReadonlyArray<string>): unknown => {
   let current = values
-  for (const segment of path) current = typeof current === "object" && current !== null && !Array.isArray(current) ? (current as Record<string, unknown>)[segment] : undefined
+  for (const segment of path)
+    current =
+      typeof current === "object" && current !== null && !Array.isArray(current) ? (current as Record<string, unknown>)[segment] : undefined
   return current
 }
 
-const isOurs = (reference: Readonly<Record<string, unknown>>) => reference["kind"] === "Secret" && reference["name"] === objectNames.valuesSecret
+const isOurs = (reference: Readonly<Record<string, unknown>>) =>
+  reference["kind"] === "Secret" && reference["name"] === objectNames.valuesSecret
 
 /**
  * Whether the release's values enable `clustermesh.config.enabled`: `spec.values` decides when it
@@ -118,7 +121,8 @@ const detect = (
   releaseRef: { readonly namespace: string; readonly name: string }
 ): Effect.Effect<{ readonly cilium: MeshPlan.CiliumSetup | undefined; readonly error?: string }, MeshProvider.MeshError> =>
   Effect.gen(function* () {
-    if (agent === undefined) return { cilium: undefined, error: `DaemonSet kube-system/${objectNames.daemonSet} not found; is Cilium installed?` }
+    if (agent === undefined)
+      return { cilium: undefined, error: `DaemonSet kube-system/${objectNames.daemonSet} not found; is Cilium installed?` }
     const image = (agent.containers.find((container) => container.name === "cilium-agent") ?? agent.containers[0])?.image ?? ""
     const version = MeshPlan.parseCiliumVersion(image)
     if (version === undefined) return { cilium: undefined, error: `the Cilium version cannot be told from the agent image '${image}'` }
@@ -151,7 +155,9 @@ const remoteCertificate = (
   Effect.gen(function* () {
     const pairOf = (secret: Option.Option<StoredSecret>) =>
       Option.flatMap(secret, ({ data }) =>
-        data["tls.crt"] !== undefined && data["tls.key"] !== undefined ? Option.some({ cert: data["tls.crt"], key: data["tls.key"] }) : Option.none()
+        data["tls.crt"] !== undefined && data["tls.key"] !== undefined
+          ? Option.some({ cert: data["tls.crt"], key: data["tls.key"] })
+          : Option.none()
       )
     const existing = pairOf(stored)
     if (Option.isSome(existing)) {
@@ -181,7 +187,12 @@ const remoteCertificate = (
     return problem === undefined ? usable.value : { error: problem }
   })
 
-const readRegion = (cluster: CiliumCluster, region: Deployment.Region, now: number, releaseRef: { readonly namespace: string; readonly name: string }) =>
+const readRegion = (
+  cluster: CiliumCluster,
+  region: Deployment.Region,
+  now: number,
+  releaseRef: { readonly namespace: string; readonly name: string }
+) =>
   Effect.gen(function* () {
     const [service, ca, config, stored, clustermesh, kvstoremesh, agent, apiserver, release] = yield* Effect.all(
       [
@@ -201,7 +212,14 @@ const readRegion = (cluster: CiliumCluster, region: Deployment.Region, now: numb
     const caCert = caData["ca.crt"] ?? caData["tls.crt"]
     const caKey = caData["ca.key"] ?? caData["tls.key"]
     const remote = yield* remoteCertificate(cluster, caCert, caKey, stored, now)
-    const setup = yield* detect(cluster, Option.getOrUndefined(agent), Option.getOrUndefined(apiserver), Option.getOrUndefined(release), Option.getOrUndefined(clustermesh), releaseRef)
+    const setup = yield* detect(
+      cluster,
+      Option.getOrUndefined(agent),
+      Option.getOrUndefined(apiserver),
+      Option.getOrUndefined(release),
+      Option.getOrUndefined(clustermesh),
+      releaseRef
+    )
     const configData = Option.getOrUndefined(config)
     const input: MeshPlan.MeshRegionInput = {
       regionKey: region.key,
@@ -223,7 +241,10 @@ const readRegion = (cluster: CiliumCluster, region: Deployment.Region, now: numb
     return {
       input,
       cluster,
-      secrets: { [objectNames.secret]: Option.getOrUndefined(clustermesh), [objectNames.kvstoreMeshSecret]: Option.getOrUndefined(kvstoremesh) },
+      secrets: {
+        [objectNames.secret]: Option.getOrUndefined(clustermesh),
+        [objectNames.kvstoreMeshSecret]: Option.getOrUndefined(kvstoremesh)
+      },
       workloads: { DaemonSet: Option.getOrUndefined(agent), Deployment: Option.getOrUndefined(apiserver) },
       release: Option.getOrUndefined(release)
     } satisfies RegionRead
@@ -238,16 +259,23 @@ const applyDirectly = (cluster: CiliumCluster, read: RegionRead, regionPlan: Mes
     const targetSpec = target === undefined ? undefined : read.workloads[target.kind]
     if (target !== undefined && targetSpec === undefined) return yield* failure(`${target.kind} kube-system/${target.name} not found`)
     const changes = MeshPlan.diff(
-      { secrets: Object.fromEntries(Object.entries(read.secrets).map(([name, secret]) => [name, secret?.data])), hostAliases: targetSpec?.hostAliases ?? [] },
+      {
+        secrets: Object.fromEntries(Object.entries(read.secrets).map(([name, secret]) => [name, secret?.data])),
+        hostAliases: targetSpec?.hostAliases ?? []
+      },
       regionPlan
     )
     for (const change of changes.secrets) {
-      const created = change.create ? yield* cluster.createSecret(change.name, { type: "Opaque", data: change.data, labels: secretLabels }) : false
+      const created = change.create
+        ? yield* cluster.createSecret(change.name, { type: "Opaque", data: change.data, labels: secretLabels })
+        : false
       if (!created) yield* cluster.patchSecretData(change.name, change.patch)
     }
     if (changes.hostAliases !== undefined) {
       yield* cluster.replaceHostAliases(changes.hostAliases.workload.kind, changes.hostAliases.workload.name, changes.hostAliases.aliases)
-      yield* Effect.logInfo(`replaced the hostAliases of ${changes.hostAliases.workload.kind} ${changes.hostAliases.workload.name}: it rolls out, nothing else restarts`)
+      yield* Effect.logInfo(
+        `replaced the hostAliases of ${changes.hostAliases.workload.kind} ${changes.hostAliases.workload.name}: it rolls out, nothing else restarts`
+      )
     }
   })
 
@@ -263,7 +291,8 @@ const renderedDifferences = (cluster: CiliumCluster, rendered: MeshPlan.Rendered
       const { workload, aliases } = rendered.hostAliases
       const spec = yield* cluster.workload(workload.kind, workload.name)
       const actual = MeshPlan.normalizeHostAliases(Option.match(spec, { onNone: () => [], onSome: (found) => found.hostAliases }))
-      if (JSON.stringify(actual) !== JSON.stringify(MeshPlan.normalizeHostAliases(aliases))) differences.push(`${workload.kind} ${workload.name} hostAliases`)
+      if (JSON.stringify(actual) !== JSON.stringify(MeshPlan.normalizeHostAliases(aliases)))
+        differences.push(`${workload.kind} ${workload.name} hostAliases`)
     }
     return differences
   })
@@ -290,7 +319,9 @@ const applyThroughRelease = (
     const name = `HelmRelease ${releaseRef.namespace}/${releaseRef.name}`
     if (release === undefined) return yield* failure(`${name} not found`)
     if (valueAt(release.values, ["clustermesh", "config", "clusters"]) !== undefined) {
-      return yield* failure(`${name} sets clustermesh.config.clusters in spec.values, which overrides the peers Sovereign gives through valuesFrom`)
+      return yield* failure(
+        `${name} sets clustermesh.config.clusters in spec.values, which overrides the peers Sovereign gives through valuesFrom`
+      )
     }
     const stored = yield* cluster.secret(objectNames.valuesSecret, releaseRef.namespace)
     const storedText = Option.getOrUndefined(stored)?.data[valuesKey]
@@ -300,7 +331,11 @@ const applyThroughRelease = (
     let changed = false
     if (storedText !== text) {
       const created = Option.isNone(stored)
-        ? yield* cluster.createSecret(objectNames.valuesSecret, { type: "Opaque", data: { [valuesKey]: text }, labels: secretLabels }, releaseRef.namespace)
+        ? yield* cluster.createSecret(
+            objectNames.valuesSecret,
+            { type: "Opaque", data: { [valuesKey]: text }, labels: secretLabels },
+            releaseRef.namespace
+          )
         : false
       if (!created) yield* cluster.patchSecretData(objectNames.valuesSecret, { [valuesKey]: text }, releaseRef.namespace)
       changed = true
@@ -314,7 +349,9 @@ const applyThroughRelease = (
       requestedAt: token,
       ...(referenced ? {} : { valuesFrom: [...release.valuesFrom, { kind: "Secret", name: objectNames.valuesSecret, valuesKey }] })
     })
-    yield* Effect.logInfo(`gave ${name} its peers through Secret ${releaseRef.namespace}/${objectNames.valuesSecret}; waiting for it to reconcile`)
+    yield* Effect.logInfo(
+      `gave ${name} its peers through Secret ${releaseRef.namespace}/${objectNames.valuesSecret}; waiting for it to reconcile`
+    )
     const handled = yield* cluster.helmRelease(releaseRef.namespace, releaseRef.name).pipe(
       Effect.flatMap((found) =>
         Option.isSome(found) && found.value.lastHandledReconcileAt === token && found.value.observedGeneration === found.value.generation
@@ -338,7 +375,8 @@ const applyThroughRelease = (
       return yield* failure(`${name} failed to reconcile: ${handled.ready.reason ?? "?"}: ${handled.ready.message ?? ""}`)
     }
     const differences = yield* renderedDifferences(cluster, expected)
-    if (differences.length > 0) return yield* failure(`${name} reconciled, but renders other than the peers given: ${differences.join(", ")}`)
+    if (differences.length > 0)
+      return yield* failure(`${name} reconciled, but renders other than the peers given: ${differences.join(", ")}`)
   })
 
 const withApplyFailure = (regionPlan: MeshPlan.RegionPlan, error: MeshProvider.MeshError): MeshPlan.RegionPlan => ({
@@ -364,7 +402,13 @@ export const make = (options: CiliumMeshOptions = {}) =>
             clusters.connect(kubeconfig).pipe(
               Effect.flatMap((cluster) => readRegion(cluster, region, now, releaseRef)),
               Effect.catchAll((error) =>
-                Effect.succeed<RegionRead>({ input: unreachable(region, error.message), cluster: undefined, secrets: {}, workloads: {}, release: undefined })
+                Effect.succeed<RegionRead>({
+                  input: unreachable(region, error.message),
+                  cluster: undefined,
+                  secrets: {},
+                  workloads: {},
+                  release: undefined
+                })
               ),
               Effect.annotateLogs("region", region.key)
             ),
@@ -381,9 +425,10 @@ export const make = (options: CiliumMeshOptions = {}) =>
               const applied =
                 cluster === undefined || regionPlan.error !== undefined || setup === undefined
                   ? regionPlan
-                  : yield* (setup.chartRendersConfig
-                      ? applyThroughRelease(cluster, read, regionPlan, setup, { releaseRef, releaseTimeout })
-                      : applyDirectly(cluster, read, regionPlan)
+                  : yield* (
+                      setup.chartRendersConfig
+                        ? applyThroughRelease(cluster, read, regionPlan, setup, { releaseRef, releaseTimeout })
+                        : applyDirectly(cluster, read, regionPlan)
                     ).pipe(
                       Effect.as(regionPlan),
                       Effect.catchAll((error) => Effect.succeed(withApplyFailure(regionPlan, error)))

@@ -52,7 +52,14 @@ export const fromKubeError = (error: KubeClient.KubeError): MeshProvider.MeshErr
 
 export const fromClusterError = (error: ClusterWatch.ClusterError): MeshProvider.MeshError =>
   new MeshProvider.MeshError({
-    reason: error.reason === "Unreachable" ? "Unreachable" : error.reason === "Unknown" ? "Unknown" : error.reason === "InvalidKubeconfig" ? "Invalid" : "Forbidden",
+    reason:
+      error.reason === "Unreachable"
+        ? "Unreachable"
+        : error.reason === "Unknown"
+          ? "Unknown"
+          : error.reason === "InvalidKubeconfig"
+            ? "Invalid"
+            : "Forbidden",
     message: error.message
   })
 
@@ -92,8 +99,12 @@ export const fromClient = (client: KubeClient.KubeClient): CiliumCluster => {
   const patchWorkload = (kind: WorkloadKind, name: string, body: unknown): Effect.Effect<void, KubeClient.KubeError> => {
     const operation = `PATCH ${kind} ${namespace}/${name}`
     return kind === "DaemonSet"
-      ? Effect.asVoid(client.request(operation, (options) => client.apps.patchNamespacedDaemonSet({ name, namespace, body }, asMergePatch(options))))
-      : Effect.asVoid(client.request(operation, (options) => client.apps.patchNamespacedDeployment({ name, namespace, body }, asMergePatch(options))))
+      ? Effect.asVoid(
+          client.request(operation, (options) => client.apps.patchNamespacedDaemonSet({ name, namespace, body }, asMergePatch(options)))
+        )
+      : Effect.asVoid(
+          client.request(operation, (options) => client.apps.patchNamespacedDeployment({ name, namespace, body }, asMergePatch(options)))
+        )
   }
 
   const helmReleases = { group: "helm.toolkit.fluxcd.io", version: "v2", plural: "helmreleases" } as const
@@ -115,7 +126,9 @@ export const fromClient = (client: KubeClient.KubeClient): CiliumCluster => {
         )
       ),
     secret: (name, inNamespace = namespace) =>
-      read(`GET Secret ${inNamespace}/${name}`, (options) => client.core.readNamespacedSecret({ name, namespace: inNamespace }, options)).pipe(
+      read(`GET Secret ${inNamespace}/${name}`, (options) =>
+        client.core.readNamespacedSecret({ name, namespace: inNamespace }, options)
+      ).pipe(
         Effect.flatMap((found) => decoded(found, CiliumSchema.Secret, `Secret ${inNamespace}/${name}`)),
         Effect.map(
           Option.map((secret): StoredSecret => ({
@@ -126,7 +139,9 @@ export const fromClient = (client: KubeClient.KubeClient): CiliumCluster => {
         )
       ),
     configMap: (name, inNamespace = namespace) =>
-      read(`GET ConfigMap ${inNamespace}/${name}`, (options) => client.core.readNamespacedConfigMap({ name, namespace: inNamespace }, options)).pipe(
+      read(`GET ConfigMap ${inNamespace}/${name}`, (options) =>
+        client.core.readNamespacedConfigMap({ name, namespace: inNamespace }, options)
+      ).pipe(
         Effect.flatMap((found) => decoded(found, CiliumSchema.ConfigMap, `ConfigMap ${inNamespace}/${name}`)),
         Effect.map(Option.map((configMap) => ({ ...configMap.data })))
       ),
@@ -162,7 +177,11 @@ export const fromClient = (client: KubeClient.KubeClient): CiliumCluster => {
             {
               name,
               namespace: inNamespace,
-              body: { data: Object.fromEntries(Object.entries(patch).map(([key, value]) => [key, value === null ? null : Buffer.from(value, "utf8").toString("base64")])) }
+              body: {
+                data: Object.fromEntries(
+                  Object.entries(patch).map(([key, value]) => [key, value === null ? null : Buffer.from(value, "utf8").toString("base64")])
+                )
+              }
             },
             asMergePatch(options)
           )
@@ -190,7 +209,13 @@ export const fromClient = (client: KubeClient.KubeClient): CiliumCluster => {
     replaceHostAliases: (kind, name, aliases) =>
       Effect.mapError(
         patchWorkload(kind, name, {
-          spec: { template: { spec: { hostAliases: aliases.length === 0 ? null : aliases.map((alias) => ({ ip: alias.ip, hostnames: [...alias.hostnames] })) } } }
+          spec: {
+            template: {
+              spec: {
+                hostAliases: aliases.length === 0 ? null : aliases.map((alias) => ({ ip: alias.ip, hostnames: [...alias.hostnames] }))
+              }
+            }
+          }
         }),
         fromKubeError
       ),

@@ -16,7 +16,9 @@ export const parse = (text: string): EtcdConfig | undefined => {
   const parsed = Either.getOrUndefined(Yaml.parse(text))
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return undefined
   const fields = parsed as Record<string, unknown>
-  const aliases = Array.isArray(fields["cilium-host-aliases"]) ? (fields["cilium-host-aliases"] as ReadonlyArray<Record<string, unknown>>) : []
+  const aliases = Array.isArray(fields["cilium-host-aliases"])
+    ? (fields["cilium-host-aliases"] as ReadonlyArray<Record<string, unknown>>)
+    : []
   return {
     endpoints: Array.isArray(fields["endpoints"]) ? fields["endpoints"].map(String) : [],
     trustedCaFile: fields["trusted-ca-file"],

@@ -48,8 +48,16 @@ describe("Certificates", () => {
     it(`mints with an ${kind} authority made by openssl, and openssl verifies the chain`, () => {
       const directory = mkdtempSync(join(tmpdir(), "sovereign-certs-"))
       try {
-        const [keyFile, caFile, certFile] = ["ca.key", "ca.crt", "remote.crt"].map((name) => join(directory, name)) as [string, string, string]
-        execFileSync("openssl", ["req", "-x509", ...keyOptions, "-nodes", "-subj", "/CN=Cilium CA", "-days", "30", "-keyout", keyFile, "-out", caFile], { stdio: "ignore" })
+        const [keyFile, caFile, certFile] = ["ca.key", "ca.crt", "remote.crt"].map((name) => join(directory, name)) as [
+          string,
+          string,
+          string
+        ]
+        execFileSync(
+          "openssl",
+          ["req", "-x509", ...keyOptions, "-nodes", "-subj", "/CN=Cilium CA", "-days", "30", "-keyout", keyFile, "-out", caFile],
+          { stdio: "ignore" }
+        )
         const ca = { cert: readFileSync(caFile, "utf8"), key: readFileSync(keyFile, "utf8") }
         const remote = Either.getOrThrow(Certificates.mintRemote(ca, Date.now()))
         writeFileSync(certFile, remote.cert)

@@ -9,9 +9,16 @@ import { Effect, Layer, Option, Redacted } from "effect"
 import * as CiliumMesh from "../src/CiliumMesh.js"
 
 const namespace = "kube-system"
-const ref = (apiVersion: string, kind: string, name: string, inNamespace = namespace) => ({ apiVersion, kind, namespace: inNamespace, name })
+const ref = (apiVersion: string, kind: string, name: string, inNamespace = namespace) => ({
+  apiVersion,
+  kind,
+  namespace: inNamespace,
+  name
+})
 const decoded = (data: unknown) =>
-  Object.fromEntries(Object.entries((data ?? {}) as Record<string, string>).map(([key, value]) => [key, Buffer.from(value, "base64").toString("utf8")]))
+  Object.fromEntries(
+    Object.entries((data ?? {}) as Record<string, string>).map(([key, value]) => [key, Buffer.from(value, "base64").toString("utf8")])
+  )
 const base64 = (data: Readonly<Record<string, string>>) =>
   Object.fromEntries(Object.entries(data).map(([key, value]) => [key, Buffer.from(value, "utf8").toString("base64")]))
 
@@ -47,7 +54,9 @@ const twoRegions = (cilium: CiliumSeed) =>
       yield* made.world.seed(fsn1, seedOf(fsn1, "203.0.113.10", cilium)),
       yield* made.world.seed(hel1, seedOf(hel1, "203.0.113.20", cilium))
     ]
-    const establish = Effect.flatMap(MeshProvider.MeshProvider, (mesh) => mesh.establish("0123456789abcdef", regions)).pipe(Effect.provide(provider))
+    const establish = Effect.flatMap(MeshProvider.MeshProvider, (mesh) => mesh.establish("0123456789abcdef", regions)).pipe(
+      Effect.provide(provider)
+    )
     return { ...made, regions, establish }
   })
 
@@ -63,7 +72,10 @@ describe("CiliumMesh over the Kubernetes API", () => {
         const { regions, server } = yield* twoRegions(writesBeside)
         const { api: second } = yield* server(hel1.key)
         const statuses = yield* Effect.flatMap(MeshProvider.MeshProvider, (mesh) =>
-          mesh.establish("00000000000000bb", [regions[0]!, { region: hel1, kubeconfig: Redacted.make(second.kubeconfigWith({ caPem: stranger.certPem })) }])
+          mesh.establish("00000000000000bb", [
+            regions[0]!,
+            { region: hel1, kubeconfig: Redacted.make(second.kubeconfigWith({ caPem: stranger.certPem })) }
+          ])
         ).pipe(Effect.provide(provider))
         const untrusted = statuses.find((status) => status.regionKey === hel1.key)!
         expect(untrusted.error).toMatch(/unreachable: .*not trusted/)
@@ -101,7 +113,13 @@ describe("CiliumMesh over the Kubernetes API", () => {
         const data = decoded(Option.getOrThrow(yield* api.get(ref("v1", "Secret", "cilium-clustermesh")))["data"])
         expect(data["someone-else"]).toBe("kept")
         expect(data[hel1.clusterName]).toBe(MeshPlan.peerConfig(hel1.clusterName, 2379))
-        expect(Object.keys(data).sort()).toEqual(["someone-else", "t1-hel", "t1-hel.etcd-client-ca.crt", "t1-hel.etcd-client.crt", "t1-hel.etcd-client.key"])
+        expect(Object.keys(data).sort()).toEqual([
+          "someone-else",
+          "t1-hel",
+          "t1-hel.etcd-client-ca.crt",
+          "t1-hel.etcd-client.crt",
+          "t1-hel.etcd-client.key"
+        ])
       }),
     60_000
   )
@@ -112,10 +130,20 @@ describe("CiliumMesh over the Kubernetes API", () => {
       Effect.gen(function* () {
         const { server, establish } = yield* twoRegions(writesBeside)
         const { api } = yield* server(hel1.key)
-        yield* api.put({ apiVersion: "v1", kind: "Secret", metadata: { name: "clustermesh-apiserver-remote-cert", namespace }, data: base64({ "ca.crt": "x" }) })
+        yield* api.put({
+          apiVersion: "v1",
+          kind: "Secret",
+          metadata: { name: "clustermesh-apiserver-remote-cert", namespace },
+          data: base64({ "ca.crt": "x" })
+        })
         const statuses = yield* establish
-        expect(statuses[0]!.peers[0]).toMatchObject({ configured: false, error: expect.stringMatching(/exists but holds no tls.crt and tls.key/) })
-        expect(decoded(Option.getOrThrow(yield* api.get(ref("v1", "Secret", "clustermesh-apiserver-remote-cert")))["data"])).toEqual({ "ca.crt": "x" })
+        expect(statuses[0]!.peers[0]).toMatchObject({
+          configured: false,
+          error: expect.stringMatching(/exists but holds no tls.crt and tls.key/)
+        })
+        expect(decoded(Option.getOrThrow(yield* api.get(ref("v1", "Secret", "clustermesh-apiserver-remote-cert")))["data"])).toEqual({
+          "ca.crt": "x"
+        })
       }),
     60_000
   )
@@ -146,7 +174,8 @@ describe("CiliumMesh over the Kubernetes API", () => {
         const { api } = yield* server(hel1.key)
         yield* api.modify(ref("apps/v1", "DaemonSet", "cilium"), (daemonSet) => {
           const spec = structuredClone(daemonSet["spec"]) as { template: { spec: { containers: Array<{ image: string }> } } }
-          spec.template.spec.containers[0]!.image = "quay.io/cilium/cilium@sha256:758ca0793f5995bb938a2fa219dcce63dc0b3fa7345f7e6f4ba9fb67b5eafa5f"
+          spec.template.spec.containers[0]!.image =
+            "quay.io/cilium/cilium@sha256:758ca0793f5995bb938a2fa219dcce63dc0b3fa7345f7e6f4ba9fb67b5eafa5f"
           return { ...daemonSet, spec }
         })
         const [, second] = yield* establish
@@ -186,7 +215,9 @@ describe("CiliumMesh over the Kubernetes API", () => {
         }))
         const [, second] = yield* establish
         expect(second!.readyAt).toBeUndefined()
-        expect(second!.peers[0]!.error).toMatch(/bp-cilium failed to reconcile: InitFailed: could not resolve Secret chart values reference 'flux-system\/kit-overrides'/)
+        expect(second!.peers[0]!.error).toMatch(
+          /bp-cilium failed to reconcile: InitFailed: could not resolve Secret chart values reference 'flux-system\/kit-overrides'/
+        )
         // Sovereign's own reference was added after the kit's, not instead of it
         const release = Option.getOrThrow(yield* api.get(ref("helm.toolkit.fluxcd.io/v2", "HelmRelease", "bp-cilium", "flux-system")))
         expect((release["spec"] as { valuesFrom: unknown }).valuesFrom).toEqual([

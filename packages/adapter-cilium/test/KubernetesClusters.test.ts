@@ -32,36 +32,46 @@ describe("KubernetesClusters error mapping", () => {
   }
 
   it("an invalid kubeconfig is an Invalid MeshError, an untrusted server a Forbidden one", () => {
-    expect(KubernetesClusters.fromClusterError(new ClusterWatch.ClusterError({ reason: "InvalidKubeconfig", message: "no CA" })).reason).toBe("Invalid")
-    expect(KubernetesClusters.fromClusterError(new ClusterWatch.ClusterError({ reason: "Untrusted", message: "x" })).reason).toBe("Forbidden")
-    expect(KubernetesClusters.fromClusterError(new ClusterWatch.ClusterError({ reason: "Unreachable", message: "x" })).isRetryable).toBe(true)
+    expect(
+      KubernetesClusters.fromClusterError(new ClusterWatch.ClusterError({ reason: "InvalidKubeconfig", message: "no CA" })).reason
+    ).toBe("Invalid")
+    expect(KubernetesClusters.fromClusterError(new ClusterWatch.ClusterError({ reason: "Untrusted", message: "x" })).reason).toBe(
+      "Forbidden"
+    )
+    expect(KubernetesClusters.fromClusterError(new ClusterWatch.ClusterError({ reason: "Unreachable", message: "x" })).isRetryable).toBe(
+      true
+    )
   })
 })
 
 describe("KubernetesClusters and the kubeconfig it is given", () => {
-  it.scoped("refuses a kubeconfig that names files, runs a program or skips verification, and reads no file", () =>
-    Effect.gen(function* () {
-      const directory = fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-cilium-defence-"))
-      const file = path.join(directory, "token")
-      fs.writeFileSync(file, "a token a client would send")
-      const read = vi.spyOn(fs, "readFileSync")
-      const fake = yield* FakeKubernetesApi.make()
-      const clusters = yield* CiliumCluster.CiliumClusters.pipe(Effect.provide(KubernetesClusters.layer()))
-      const variants = [
-        fake.kubeconfig.replace(/ {4}token: .*/, `    token-file: ${file}`),
-        fake.kubeconfig.replace(/ {4}certificate-authority-data: .*/, `    certificate-authority: ${file}`),
-        fake.kubeconfig.replace(/ {4}token: .*/, `    exec:\n      command: ${file}`),
-        fake.kubeconfigWith({ insecureSkipTlsVerify: true })
-      ]
-      try {
-        for (const kubeconfig of variants) {
-          const failure = yield* Effect.flip(Effect.scoped(clusters.connect(Redacted.make(kubeconfig))))
-          expect(failure.reason).toBe("Invalid")
+  it.scoped(
+    "refuses a kubeconfig that names files, runs a program or skips verification, and reads no file",
+    () =>
+      Effect.gen(function* () {
+        const directory = fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-cilium-defence-"))
+        const file = path.join(directory, "token")
+        fs.writeFileSync(file, "a token a client would send")
+        const read = vi.spyOn(fs, "readFileSync")
+        const fake = yield* FakeKubernetesApi.make()
+        const clusters = yield* CiliumCluster.CiliumClusters.pipe(Effect.provide(KubernetesClusters.layer()))
+        const variants = [
+          fake.kubeconfig.replace(/ {4}token: .*/, `    token-file: ${file}`),
+          fake.kubeconfig.replace(/ {4}certificate-authority-data: .*/, `    certificate-authority: ${file}`),
+          fake.kubeconfig.replace(/ {4}token: .*/, `    exec:\n      command: ${file}`),
+          fake.kubeconfigWith({ insecureSkipTlsVerify: true })
+        ]
+        try {
+          for (const kubeconfig of variants) {
+            const failure = yield* Effect.flip(Effect.scoped(clusters.connect(Redacted.make(kubeconfig))))
+            expect(failure.reason).toBe("Invalid")
+          }
+          expect(read.mock.calls.filter(([target]) => String(target).startsWith(directory))).toEqual([])
+          expect((yield* fake.requests).length).toBe(0)
+        } finally {
+          read.mockRestore()
         }
-        expect(read.mock.calls.filter(([target]) => String(target).startsWith(directory))).toEqual([])
-        expect((yield* fake.requests).length).toBe(0)
-      } finally {
-        read.mockRestore()
-      }
-    }), 60_000)
+      }),
+    60_000
+  )
 })

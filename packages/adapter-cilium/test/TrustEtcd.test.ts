@@ -46,7 +46,23 @@ const opensslEcdsaAuthority = (commonName: string) =>
       (path) => Effect.sync(() => rmSync(path, { recursive: true, force: true }))
     )
     const [keyFile, certFile] = [join(directory, "ca.key"), join(directory, "ca.crt")]
-    const made = openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", `/CN=${commonName}`, "-days", "30", "-keyout", keyFile, "-out", certFile)
+    const made = openssl(
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-subj",
+      `/CN=${commonName}`,
+      "-days",
+      "30",
+      "-keyout",
+      keyFile,
+      "-out",
+      certFile
+    )
     expect(made.ok).toBe(true)
     return { cert: readFileSync(certFile, "utf8"), key: readFileSync(keyFile, "utf8") }
   })
@@ -58,136 +74,142 @@ const authorities = [
 
 describe("ClusterMesh trust against a real etcd", () => {
   for (const [kind, authorityOf] of authorities) {
-    it.scopedLive(`${kind}: a peer reads etcd (HTTPS and gRPC) with exactly the files the adapter wrote; the wrong CA, the wrong name and a CN other than remote are refused`, () =>
-      Effect.gen(function* () {
-        const now = Date.now()
-        const caA = Certificates.authority(`${regionA.clusterName} cilium-ca`, now)
-        const caB = yield* authorityOf(`${regionB.clusterName} cilium-ca`, now)
-        // The clustermesh-apiserver's etcd in region B: server cert for *.mesh.cilium.io from B's CA, trusting only B's CA.
-        const server = Either.getOrThrow(
-          Certificates.issue(caB, {
-            commonName: "clustermesh-apiserver",
-            dnsNames: ["*.mesh.cilium.io", `${regionB.clusterName}.mesh.cilium.io`],
-            usages: ["serverAuth", "clientAuth"],
-            now,
-            validityDays: 1
-          })
-        )
-        const etcd = yield* EtcdServer.start({ serverCert: server.cert, serverKey: server.key, trustedCa: caB.cert })
-
-        // Mesh A and B through the adapter over the fake API: Cilium 1.16 with KVStoreMesh, installed by
-        // its HelmRelease. B has no remote cert: the adapter must mint CN=remote with B's CA.
-        const scope = yield* Effect.scope
-        const { world } = yield* CiliumWorld.make(scope)
-        const cilium = { version: "1.16.5", kvstoreMesh: true, chartRendersConfig: false }
-        const regions = [
-          yield* world.seed(regionA, {
-            cilium,
-            service: { type: "LoadBalancer", loadBalancerIP: "203.0.113.10", port: 2379 },
-            ca: caA,
-            remote: Either.getOrThrow(Certificates.mintRemote(caA, now)),
-            local: undefined,
-            ciliumConfig: { clusterName: regionA.clusterName, clusterId: regionA.clusterId }
-          }),
-          yield* world.seed(regionB, {
-            cilium,
-            service: { type: "LoadBalancer", loadBalancerIP: balancerB.ip, port: balancerB.port },
-            ca: caB,
-            remote: undefined,
-            local: undefined,
-            ciliumConfig: { clusterName: regionB.clusterName, clusterId: regionB.clusterId }
-          })
-        ]
-        const statuses = yield* Effect.flatMap(MeshProvider.MeshProvider, (mesh) => mesh.establish("00000000000000aa", regions)).pipe(
-          Effect.provide(CiliumMesh.layerKubernetes({ requestTimeout: "10 seconds" }))
-        )
-        expect(statuses.map((status) => status.peers.every((peer) => peer.configured))).toEqual([true, true])
-        const observed = (yield* world.observe(regionA.key)).kvstoremesh!
-
-        // Materialise the kvstoremesh container's mount: every projected file under the clustermesh directory.
-        const mount = yield* Effect.acquireRelease(
-          Effect.sync(() => mkdtempSync(join(tmpdir(), "sovereign-clustermesh-"))),
-          (path) => Effect.sync(() => rmSync(path, { recursive: true, force: true }))
-        )
-        const directory = join(mount, "var/lib/cilium/clustermesh")
-        mkdirSync(directory, { recursive: true })
-        for (const [key, value] of Object.entries(observed.files)) writeFileSync(join(directory, key), value, { mode: 0o600 })
-        const inMount = (path: string | undefined) => {
-          expect(path).toMatch(/^\/var\/lib\/cilium\/clustermesh\//)
-          return readFileSync(join(mount, path!), "utf8")
-        }
-        const config = parseConfig(readFileSync(join(directory, regionB.clusterName), "utf8"))
-        expect(config.endpoints).toEqual([`https://${regionB.clusterName}.mesh.cilium.io:2379`])
-        const endpoint = new URL(config.endpoints[0]!)
-        // Name resolution as the pod sees it (Cilium 1.16): the clustermesh-apiserver pod's hostAliases, nothing else.
-        const hosts = new Map(observed.hostAliases.flatMap((alias) => alias.hostnames.map((hostname) => [hostname, alias.ip] as const)))
-        expect(hosts.get(endpoint.hostname)).toBe(balancerB.ip)
-        expect(Number(endpoint.port)).toBe(balancerB.port)
-        const etcdAddress = { host: "127.0.0.1", port: etcd.port }
-        const peerFiles = { ca: inMount(config.trustedCaFile), cert: inMount(config.certFile), key: inMount(config.keyFile) }
-
-        yield* EtcdServer.put(etcdAddress, endpoint.hostname, peerFiles, "cilium/cluster/t1-hel", "meshed")
-        expect(yield* EtcdServer.get(etcdAddress, endpoint.hostname, peerFiles, "cilium/cluster/t1-hel")).toBe("meshed")
-
-        // A client certificate from the wrong CA (t126: signed by the local region's CA) is refused by etcd.
-        const wrong = Either.getOrThrow(Certificates.mintRemote(caA, now))
-        const refused = yield* Effect.either(EtcdServer.get(etcdAddress, endpoint.hostname, { ...peerFiles, ...wrong }, "cilium/cluster/t1-hel"))
-        // (TLS 1.3 reports it after the handshake: an alert naming the certificate, or a reset.)
-        expect(Either.isLeft(refused) && refused.left.message).toMatch(/bad certificate|unknown ca|certificate required|ECONNRESET|socket hang up/i)
-        // Hostname verification is on: the same server under a name outside its SANs is refused by the client.
-        const misnamed = yield* Effect.either(EtcdServer.get(etcdAddress, "t1-hel.example.org", peerFiles, "x"))
-        expect(Either.isLeft(misnamed) && misnamed.left.message).toMatch(/altnames|does not match|Hostname/i)
-
-        // The same files over gRPC (how Cilium's etcd client talks), with etcd RBAC as the
-        // clustermesh-apiserver sets it up: user `remote` may read `cilium/`. Identity is the client
-        // certificate's CN, so a certificate signed by the right CA with CN≠remote is denied (t129).
-        const grpcClient = (identity: { readonly cert: string; readonly key: string }) =>
-          Effect.acquireRelease(
-            Effect.sync(
-              () =>
-                new Etcd3({
-                  hosts: `https://${etcdAddress.host}:${etcdAddress.port}`,
-                  credentials: {
-                    rootCertificate: Buffer.from(peerFiles.ca),
-                    certChain: Buffer.from(identity.cert),
-                    privateKey: Buffer.from(identity.key)
-                  },
-                  grpcOptions: { "grpc.ssl_target_name_override": endpoint.hostname, "grpc.default_authority": endpoint.hostname }
-                })
-            ),
-            (etcdClient) => Effect.sync(() => etcdClient.close())
+    it.scopedLive(
+      `${kind}: a peer reads etcd (HTTPS and gRPC) with exactly the files the adapter wrote; the wrong CA, the wrong name and a CN other than remote are refused`,
+      () =>
+        Effect.gen(function* () {
+          const now = Date.now()
+          const caA = Certificates.authority(`${regionA.clusterName} cilium-ca`, now)
+          const caB = yield* authorityOf(`${regionB.clusterName} cilium-ca`, now)
+          // The clustermesh-apiserver's etcd in region B: server cert for *.mesh.cilium.io from B's CA, trusting only B's CA.
+          const server = Either.getOrThrow(
+            Certificates.issue(caB, {
+              commonName: "clustermesh-apiserver",
+              dnsNames: ["*.mesh.cilium.io", `${regionB.clusterName}.mesh.cilium.io`],
+              usages: ["serverAuth", "clientAuth"],
+              now,
+              validityDays: 1
+            })
           )
-        const user = (commonName: string) =>
-          Either.getOrThrow(Certificates.issue(caB, { commonName, usages: ["clientAuth"], now, validityDays: 1 }))
-        const admin = yield* grpcClient(user("root"))
-        yield* Effect.promise(async () => {
-          await admin.role("root").create()
-          await admin.user("root").create("unused")
-          await admin.user("root").addRole("root")
-          await admin.role("remote").create()
-          await admin.role("remote").grant({ permission: "Read", range: Range.prefix("cilium/") })
-          await admin.user("remote").create("unused")
-          await admin.user("remote").addRole("remote")
-          await admin.put("cilium/cluster/t1-hel/config").value("meshed over grpc")
-          await admin.auth.authEnable()
-        })
-        const remote = yield* grpcClient(peerFiles)
-        expect(yield* Effect.promise(() => remote.get("cilium/cluster/t1-hel/config").string())).toBe("meshed over grpc")
-        const denied = yield* Effect.either(Effect.tryPromise(() => remote.put("cilium/cluster/t1-hel/config").value("overwritten")))
-        expect(Either.isLeft(denied) && String(denied.left.cause)).toMatch(/permission denied/)
-        const stranger = yield* grpcClient(user("sovereign"))
-        const strangerRead = yield* Effect.either(Effect.tryPromise(() => stranger.get("cilium/cluster/t1-hel/config").string()))
-        expect(Either.isLeft(strangerRead) && String(strangerRead.left.cause)).toMatch(/permission denied/)
+          const etcd = yield* EtcdServer.start({ serverCert: server.cert, serverKey: server.key, trustedCa: caB.cert })
 
-        // openssl confirms every chain written: each peer's client cert chains to the CA file next to it.
-        const caFile = join(directory, `${regionB.clusterName}.etcd-client-ca.crt`)
-        const certFile = join(directory, `${regionB.clusterName}.etcd-client.crt`)
-        expect(openssl("verify", "-CAfile", caFile, certFile)).toMatchObject({ ok: true, output: expect.stringContaining(": OK") })
-        expect(openssl("x509", "-in", certFile, "-noout", "-subject").output).toMatch(/CN ?= ?remote/)
-        const foreignCa = join(mount, "foreign-ca.crt")
-        writeFileSync(foreignCa, caA.cert)
-        expect(openssl("verify", "-CAfile", foreignCa, certFile).ok).toBe(false)
-      }),
+          // Mesh A and B through the adapter over the fake API: Cilium 1.16 with KVStoreMesh, installed by
+          // its HelmRelease. B has no remote cert: the adapter must mint CN=remote with B's CA.
+          const scope = yield* Effect.scope
+          const { world } = yield* CiliumWorld.make(scope)
+          const cilium = { version: "1.16.5", kvstoreMesh: true, chartRendersConfig: false }
+          const regions = [
+            yield* world.seed(regionA, {
+              cilium,
+              service: { type: "LoadBalancer", loadBalancerIP: "203.0.113.10", port: 2379 },
+              ca: caA,
+              remote: Either.getOrThrow(Certificates.mintRemote(caA, now)),
+              local: undefined,
+              ciliumConfig: { clusterName: regionA.clusterName, clusterId: regionA.clusterId }
+            }),
+            yield* world.seed(regionB, {
+              cilium,
+              service: { type: "LoadBalancer", loadBalancerIP: balancerB.ip, port: balancerB.port },
+              ca: caB,
+              remote: undefined,
+              local: undefined,
+              ciliumConfig: { clusterName: regionB.clusterName, clusterId: regionB.clusterId }
+            })
+          ]
+          const statuses = yield* Effect.flatMap(MeshProvider.MeshProvider, (mesh) => mesh.establish("00000000000000aa", regions)).pipe(
+            Effect.provide(CiliumMesh.layerKubernetes({ requestTimeout: "10 seconds" }))
+          )
+          expect(statuses.map((status) => status.peers.every((peer) => peer.configured))).toEqual([true, true])
+          const observed = (yield* world.observe(regionA.key)).kvstoremesh!
+
+          // Materialise the kvstoremesh container's mount: every projected file under the clustermesh directory.
+          const mount = yield* Effect.acquireRelease(
+            Effect.sync(() => mkdtempSync(join(tmpdir(), "sovereign-clustermesh-"))),
+            (path) => Effect.sync(() => rmSync(path, { recursive: true, force: true }))
+          )
+          const directory = join(mount, "var/lib/cilium/clustermesh")
+          mkdirSync(directory, { recursive: true })
+          for (const [key, value] of Object.entries(observed.files)) writeFileSync(join(directory, key), value, { mode: 0o600 })
+          const inMount = (path: string | undefined) => {
+            expect(path).toMatch(/^\/var\/lib\/cilium\/clustermesh\//)
+            return readFileSync(join(mount, path!), "utf8")
+          }
+          const config = parseConfig(readFileSync(join(directory, regionB.clusterName), "utf8"))
+          expect(config.endpoints).toEqual([`https://${regionB.clusterName}.mesh.cilium.io:2379`])
+          const endpoint = new URL(config.endpoints[0]!)
+          // Name resolution as the pod sees it (Cilium 1.16): the clustermesh-apiserver pod's hostAliases, nothing else.
+          const hosts = new Map(observed.hostAliases.flatMap((alias) => alias.hostnames.map((hostname) => [hostname, alias.ip] as const)))
+          expect(hosts.get(endpoint.hostname)).toBe(balancerB.ip)
+          expect(Number(endpoint.port)).toBe(balancerB.port)
+          const etcdAddress = { host: "127.0.0.1", port: etcd.port }
+          const peerFiles = { ca: inMount(config.trustedCaFile), cert: inMount(config.certFile), key: inMount(config.keyFile) }
+
+          yield* EtcdServer.put(etcdAddress, endpoint.hostname, peerFiles, "cilium/cluster/t1-hel", "meshed")
+          expect(yield* EtcdServer.get(etcdAddress, endpoint.hostname, peerFiles, "cilium/cluster/t1-hel")).toBe("meshed")
+
+          // A client certificate from the wrong CA (t126: signed by the local region's CA) is refused by etcd.
+          const wrong = Either.getOrThrow(Certificates.mintRemote(caA, now))
+          const refused = yield* Effect.either(
+            EtcdServer.get(etcdAddress, endpoint.hostname, { ...peerFiles, ...wrong }, "cilium/cluster/t1-hel")
+          )
+          // (TLS 1.3 reports it after the handshake: an alert naming the certificate, or a reset.)
+          expect(Either.isLeft(refused) && refused.left.message).toMatch(
+            /bad certificate|unknown ca|certificate required|ECONNRESET|socket hang up/i
+          )
+          // Hostname verification is on: the same server under a name outside its SANs is refused by the client.
+          const misnamed = yield* Effect.either(EtcdServer.get(etcdAddress, "t1-hel.example.org", peerFiles, "x"))
+          expect(Either.isLeft(misnamed) && misnamed.left.message).toMatch(/altnames|does not match|Hostname/i)
+
+          // The same files over gRPC (how Cilium's etcd client talks), with etcd RBAC as the
+          // clustermesh-apiserver sets it up: user `remote` may read `cilium/`. Identity is the client
+          // certificate's CN, so a certificate signed by the right CA with CN≠remote is denied (t129).
+          const grpcClient = (identity: { readonly cert: string; readonly key: string }) =>
+            Effect.acquireRelease(
+              Effect.sync(
+                () =>
+                  new Etcd3({
+                    hosts: `https://${etcdAddress.host}:${etcdAddress.port}`,
+                    credentials: {
+                      rootCertificate: Buffer.from(peerFiles.ca),
+                      certChain: Buffer.from(identity.cert),
+                      privateKey: Buffer.from(identity.key)
+                    },
+                    grpcOptions: { "grpc.ssl_target_name_override": endpoint.hostname, "grpc.default_authority": endpoint.hostname }
+                  })
+              ),
+              (etcdClient) => Effect.sync(() => etcdClient.close())
+            )
+          const user = (commonName: string) =>
+            Either.getOrThrow(Certificates.issue(caB, { commonName, usages: ["clientAuth"], now, validityDays: 1 }))
+          const admin = yield* grpcClient(user("root"))
+          yield* Effect.promise(async () => {
+            await admin.role("root").create()
+            await admin.user("root").create("unused")
+            await admin.user("root").addRole("root")
+            await admin.role("remote").create()
+            await admin.role("remote").grant({ permission: "Read", range: Range.prefix("cilium/") })
+            await admin.user("remote").create("unused")
+            await admin.user("remote").addRole("remote")
+            await admin.put("cilium/cluster/t1-hel/config").value("meshed over grpc")
+            await admin.auth.authEnable()
+          })
+          const remote = yield* grpcClient(peerFiles)
+          expect(yield* Effect.promise(() => remote.get("cilium/cluster/t1-hel/config").string())).toBe("meshed over grpc")
+          const denied = yield* Effect.either(Effect.tryPromise(() => remote.put("cilium/cluster/t1-hel/config").value("overwritten")))
+          expect(Either.isLeft(denied) && String(denied.left.cause)).toMatch(/permission denied/)
+          const stranger = yield* grpcClient(user("sovereign"))
+          const strangerRead = yield* Effect.either(Effect.tryPromise(() => stranger.get("cilium/cluster/t1-hel/config").string()))
+          expect(Either.isLeft(strangerRead) && String(strangerRead.left.cause)).toMatch(/permission denied/)
+
+          // openssl confirms every chain written: each peer's client cert chains to the CA file next to it.
+          const caFile = join(directory, `${regionB.clusterName}.etcd-client-ca.crt`)
+          const certFile = join(directory, `${regionB.clusterName}.etcd-client.crt`)
+          expect(openssl("verify", "-CAfile", caFile, certFile)).toMatchObject({ ok: true, output: expect.stringContaining(": OK") })
+          expect(openssl("x509", "-in", certFile, "-noout", "-subject").output).toMatch(/CN ?= ?remote/)
+          const foreignCa = join(mount, "foreign-ca.crt")
+          writeFileSync(foreignCa, caA.cert)
+          expect(openssl("verify", "-CAfile", foreignCa, certFile).ok).toBe(false)
+        }),
       60_000
     )
   }

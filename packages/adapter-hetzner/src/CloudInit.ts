@@ -59,7 +59,10 @@ export const kubeconfigUrl = (deployment: CloudProvider.CloudDeployment, region:
 const shellQuote = (value: string): string => `'${value.replace(/'/g, `'"'"'`)}'`
 
 const indent = (text: string, spaces: number): string =>
-  text.split("\n").map((line) => (line.length === 0 ? line : " ".repeat(spaces) + line)).join("\n")
+  text
+    .split("\n")
+    .map((line) => (line.length === 0 ? line : " ".repeat(spaces) + line))
+    .join("\n")
 
 interface File {
   readonly path: string
@@ -82,7 +85,7 @@ const cloudConfig = (files: ReadonlyArray<File>, commands: ReadonlyArray<string>
 // Hetzner's metadata service tells a node its own addresses; nothing else knows them before boot.
 const discoverAddresses = [
   "meta=http://169.254.169.254/hetzner/v1/metadata",
-  "until public_ip=$(curl -sf $meta/public-ipv4) && [ -n \"$public_ip\" ]; do sleep 2; done",
+  'until public_ip=$(curl -sf $meta/public-ipv4) && [ -n "$public_ip" ]; do sleep 2; done',
   "until private_ip=$(curl -sf $meta/private-networks | sed -n 's/^ *ip: *//p' | head -n1) && [ -n \"$private_ip\" ]; do sleep 2; done",
   "arch=$(uname -m | sed 's/x86_64/amd64/;s/aarch64/arm64/')"
 ].join("\n")
@@ -113,7 +116,7 @@ const k3sConfig = (
 const installK3s = (options: CloudInitOptions, mode: "server" | "agent") =>
   [
     `curl -sfL https://get.k3s.io | INSTALL_K3S_VERSION=${shellQuote(options.k3sVersion)} sh -s - ${mode} \\`,
-    `  --node-ip "$private_ip" --node-external-ip "$public_ip"${mode === "server" ? " --tls-san \"$public_ip\"" : ""}`
+    `  --node-ip "$private_ip" --node-external-ip "$public_ip"${mode === "server" ? ' --tls-san "$public_ip"' : ""}`
   ].join("\n")
 
 const fluxSync = (deployment: CloudProvider.CloudDeployment, region: Deployment.Region, options: CloudInitOptions) => {
@@ -161,13 +164,13 @@ const bootstrapFirstServer = (deployment: CloudProvider.CloudDeployment, region:
       `cilium install --version ${shellQuote(options.ciliumVersion)}`,
       `--set cluster.name=${shellQuote(region.clusterName)} --set cluster.id=${region.clusterId}`,
       `--set ipam.mode=cluster-pool --set ipam.operator.clusterPoolIPv4PodCIDRList=${shellQuote(region.podCidr)}`,
-      "--set kubeProxyReplacement=true --set k8sServiceHost=\"$private_ip\" --set k8sServicePort=6443"
+      '--set kubeProxyReplacement=true --set k8sServiceHost="$private_ip" --set k8sServicePort=6443'
     ].join(" \\\n  "),
     `curl -sfL "https://github.com/fluxcd/flux2/releases/download/v${options.fluxVersion}/flux_${options.fluxVersion}_linux_$arch.tar.gz" | tar -xz -C /usr/local/bin`,
     "until flux install; do sleep 10; done",
     "until k3s kubectl apply -f /etc/sovereign/flux-sync.yaml; do sleep 10; done",
     // The kubeconfig names 127.0.0.1; the server reaches the node on its public address.
-    "sed \"s#https://127.0.0.1:6443#https://$public_ip:6443#\" /etc/rancher/k3s/k3s.yaml > /etc/sovereign/kubeconfig.yaml",
+    'sed "s#https://127.0.0.1:6443#https://$public_ip:6443#" /etc/rancher/k3s/k3s.yaml > /etc/sovereign/kubeconfig.yaml',
     // 204 = stored; 403 = already stored by an earlier attempt whose answer was lost. Anything else: retry.
     "until code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H @/etc/sovereign/postback-headers \\",
     "    -H 'Content-Type: application/x-yaml' --data-binary @/etc/sovereign/kubeconfig.yaml \\",
@@ -197,7 +200,11 @@ export const controlPlane = (input: ControlPlaneInput): string => {
     if (input.joinAddress === undefined) throw new Error("a joining control plane needs the first control plane's address")
     return cloudConfig(
       [
-        { path: "/etc/rancher/k3s/config.yaml", permissions: "0600", content: k3sConfig(input.region, token, { _tag: "join", joinAddress: input.joinAddress }) },
+        {
+          path: "/etc/rancher/k3s/config.yaml",
+          permissions: "0600",
+          content: k3sConfig(input.region, token, { _tag: "join", joinAddress: input.joinAddress })
+        },
         { path: "/etc/sovereign/bootstrap.sh", permissions: "0700", content: bootstrapJoin(options, "server") }
       ],
       ["/etc/sovereign/bootstrap.sh > /var/log/sovereign-bootstrap.log 2>&1"]
@@ -208,7 +215,11 @@ export const controlPlane = (input: ControlPlaneInput): string => {
       { path: "/etc/rancher/k3s/config.yaml", permissions: "0600", content: k3sConfig(input.region, token, { _tag: "first", ha }) },
       { path: "/etc/sovereign/flux-sync.yaml", permissions: "0600", content: fluxSync(input.deployment, input.region, options) },
       // A header file keeps the token out of the process list; the script never echoes it.
-      { path: "/etc/sovereign/postback-headers", permissions: "0600", content: `Authorization: Bearer ${Redacted.value(postbackToken(input.deployment, input.region.key))}` },
+      {
+        path: "/etc/sovereign/postback-headers",
+        permissions: "0600",
+        content: `Authorization: Bearer ${Redacted.value(postbackToken(input.deployment, input.region.key))}`
+      },
       { path: "/etc/sovereign/bootstrap.sh", permissions: "0700", content: bootstrapFirstServer(input.deployment, input.region, options) }
     ],
     ["/etc/sovereign/bootstrap.sh > /var/log/sovereign-bootstrap.log 2>&1"]

@@ -22,12 +22,35 @@ const everywhere = locations
  * types only in the EU.
  */
 const serverTypes: Readonly<Record<string, ReadonlyArray<string>>> = {
-  cx22: eu, cx32: eu, cx42: eu, cx52: eu,
-  cx23: eu, cx33: eu, cx43: eu, cx53: eu,
-  cpx12: eu, cpx22: eu, cpx32: eu, cpx42: eu, cpx52: eu, cpx62: eu,
-  cpx11: [], cpx21: [], cpx31: [], cpx41: [], cpx51: [],
-  cax11: eu, cax21: eu, cax31: eu, cax41: eu,
-  ccx13: everywhere, ccx23: everywhere, ccx33: everywhere, ccx43: everywhere, ccx53: everywhere, ccx63: everywhere
+  cx22: eu,
+  cx32: eu,
+  cx42: eu,
+  cx52: eu,
+  cx23: eu,
+  cx33: eu,
+  cx43: eu,
+  cx53: eu,
+  cpx12: eu,
+  cpx22: eu,
+  cpx32: eu,
+  cpx42: eu,
+  cpx52: eu,
+  cpx62: eu,
+  cpx11: [],
+  cpx21: [],
+  cpx31: [],
+  cpx41: [],
+  cpx51: [],
+  cax11: eu,
+  cax21: eu,
+  cax31: eu,
+  cax41: eu,
+  ccx13: everywhere,
+  ccx23: everywhere,
+  ccx33: everywhere,
+  ccx43: everywhere,
+  ccx53: everywhere,
+  ccx63: everywhere
 }
 
 export type SkuVerdict =
@@ -49,4 +72,10 @@ export const loadBalancerType = "lb11"
 export const serverImage = "ubuntu-24.04"
 
 /** SSH key types the API accepts (no security-key `sk-` variants). */
-export const sshKeyTypes: ReadonlyArray<string> = ["ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"]
+export const sshKeyTypes: ReadonlyArray<string> = [
+  "ssh-ed25519",
+  "ssh-rsa",
+  "ecdsa-sha2-nistp256",
+  "ecdsa-sha2-nistp384",
+  "ecdsa-sha2-nistp521"
+]

@@ -14,7 +14,14 @@ export const defaultEndpoint = "https://api.hetzner.cloud/v1"
 
 /** Error codes the API documents as worth retrying: the state will change by itself. */
 const retryableCodes: ReadonlySet<string> = new Set([
-  "rate_limit_exceeded", "conflict", "locked", "server_error", "unavailable", "timeout", "maintenance", "robot_unavailable"
+  "rate_limit_exceeded",
+  "conflict",
+  "locked",
+  "server_error",
+  "unavailable",
+  "timeout",
+  "maintenance",
+  "robot_unavailable"
 ])
 
 /** A failed call: the HTTP status (0 when no answer came) and the API's `error.code`. */
@@ -139,7 +146,7 @@ export const make = (
 
     /** One attempt: wait for budget, send, reconcile the budget, classify the status, parse JSON. */
     const attempt = (method: "GET" | "POST" | "DELETE", path: string, params: Record<string, string>, body: unknown) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         yield* budget.acquire
         let request = HttpClientRequest.make(method)(`${endpoint}${path}`).pipe(
           HttpClientRequest.bearerToken(token),
@@ -151,13 +158,14 @@ export const make = (
           Effect.onExit((exit) => budget.observe(Exit.isSuccess(exit) ? rateLimitHeaders(exit.value) : undefined)),
           Effect.mapError((error) => failure(method, path, 0, "transport_error", error.message))
         )
-        const text = yield* response.text.pipe(
-          Effect.mapError((error) => failure(method, path, 0, "transport_error", error.message))
-        )
-        const json: unknown = text.length === 0 ? undefined : yield* Effect.try({
-          try: () => JSON.parse(text) as unknown,
-          catch: () => failure(method, path, response.status, "invalid_response", `answer is not JSON (status ${response.status})`)
-        })
+        const text = yield* response.text.pipe(Effect.mapError((error) => failure(method, path, 0, "transport_error", error.message)))
+        const json: unknown =
+          text.length === 0
+            ? undefined
+            : yield* Effect.try({
+                try: () => JSON.parse(text) as unknown,
+                catch: () => failure(method, path, response.status, "invalid_response", `answer is not JSON (status ${response.status})`)
+              })
         if (response.status >= 200 && response.status < 300) return { status: response.status, json }
         const envelope = decodeErrorEnvelope(json)
         const code = Option.match(envelope, {
@@ -170,9 +178,7 @@ export const make = (
 
     /** A call with its retries: backoff between attempts, and the budget wait before each. */
     const call = (method: "GET" | "POST" | "DELETE", path: string, params: Record<string, string> = {}, body?: unknown) =>
-      attempt(method, path, params, body).pipe(
-        Effect.retry({ schedule: retryPolicy, while: (error) => error.isRetryable })
-      )
+      attempt(method, path, params, body).pipe(Effect.retry({ schedule: retryPolicy, while: (error) => error.isRetryable }))
 
     const decodeFailure = (method: string, path: string) => (error: { readonly message: string }) =>
       failure(method, path, 200, "invalid_response", `unexpected answer: ${error.message}`)
@@ -187,16 +193,16 @@ export const make = (
       json === undefined
         ? Effect.succeed<ReadonlyArray<HetznerSchema.Action>>([])
         : decodeActionsCarrier(json).pipe(
-          Effect.map((carrier) => [
-            ...(carrier.action ? [carrier.action] : []),
-            ...(carrier.actions ?? []),
-            ...(carrier.next_actions ?? [])
-          ]),
-          Effect.mapError(decodeFailure(method, path))
-        )
+            Effect.map((carrier) => [
+              ...(carrier.action ? [carrier.action] : []),
+              ...(carrier.actions ?? []),
+              ...(carrier.next_actions ?? [])
+            ]),
+            Effect.mapError(decodeFailure(method, path))
+          )
 
     const list: HetznerApi["list"] = (kind, query = {}) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const path = `/${kind.collection}`
         const items: Array<Schema.Schema.Type<typeof kind.schema>> = []
         let page: number | null = 1
@@ -218,7 +224,10 @@ export const make = (
       return call("GET", path).pipe(
         Effect.flatMap(({ json }) => pick(json, kind.item, kind.schema, "GET", path)),
         Effect.map(Option.some),
-        Effect.catchIf((error) => error.status === 404, () => Effect.succeed(Option.none()))
+        Effect.catchIf(
+          (error) => error.status === 404,
+          () => Effect.succeed(Option.none())
+        )
       )
     }
 
@@ -238,7 +247,10 @@ export const make = (
       const path = `/${kind.collection}/${id}`
       return call("DELETE", path).pipe(
         Effect.flatMap(({ json }) => actionsOf(json, "DELETE", path)),
-        Effect.catchIf((error) => error.status === 404, () => Effect.succeed([]))
+        Effect.catchIf(
+          (error) => error.status === 404,
+          () => Effect.succeed([])
+        )
       )
     }
 
@@ -248,7 +260,7 @@ export const make = (
     }
 
     const awaitAction = (initial: HetznerSchema.Action) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         let current = initial
         let delay = pollInitial
         const path = `/actions/${initial.id}`
@@ -260,7 +272,10 @@ export const make = (
         }
         if (current.status === "error") {
           return yield* failure(
-            "GET", path, 200, current.error?.code ?? "action_failed",
+            "GET",
+            path,
+            200,
+            current.error?.code ?? "action_failed",
             `action ${current.command} failed: ${current.error?.message ?? "no reason given"}`
           )
         }
@@ -287,7 +302,7 @@ export const make = (
 export const layer = (options: HetznerClientOptions = {}): Layer.Layer<HetznerClient, never, HttpClient.HttpClient> =>
   Layer.scoped(
     HetznerClient,
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const http = yield* HttpClient.HttpClient
       return make(http, options, yield* RateLimitBudget.scoped)
     })

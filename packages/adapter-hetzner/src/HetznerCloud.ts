@@ -45,7 +45,11 @@ const subnetRange = "10.0.1.0/24"
 
 const anywhere = ["0.0.0.0/0", "::/0"]
 const inbound = (protocol: "tcp" | "udp", port: string, description: string): HetznerSchema.FirewallRule => ({
-  direction: "in", protocol, port, source_ips: anywhere, description
+  direction: "in",
+  protocol,
+  port,
+  source_ips: anywhere,
+  description
 })
 /** Public ingress a region needs. No NodePorts (#4765); the load balancer reaches nodes privately. */
 const firewallRules: ReadonlyArray<HetznerSchema.FirewallRule> = [
@@ -101,7 +105,8 @@ const cloudReason = (error: HetznerApiError): CloudProvider.CloudErrorReason => 
   if (error.status === 0 || error.status >= 500) return "Unavailable"
   if (error.code === "conflict" || error.code === "locked" || error.code === "resource_in_use") return "Conflict"
   if (error.status === 404 || error.code === "not_found") return "NotFound"
-  if (["invalid_input", "json_error", "resource_unavailable", "uniqueness_error", "invalid_response"].includes(error.code)) return "InvalidInput"
+  if (["invalid_input", "json_error", "resource_unavailable", "uniqueness_error", "invalid_response"].includes(error.code))
+    return "InvalidInput"
   return "Unknown"
 }
 
@@ -115,7 +120,11 @@ export const toCloudError = (error: HetznerApiError, where: { readonly region?: 
     ...(where.step === undefined ? {} : { step: where.step })
   })
 
-const cloudFailure = (reason: CloudProvider.CloudErrorReason, message: string, where: { readonly region?: string; readonly step?: string } = {}) =>
+const cloudFailure = (
+  reason: CloudProvider.CloudErrorReason,
+  message: string,
+  where: { readonly region?: string; readonly step?: string } = {}
+) =>
   new CloudError({
     reason,
     message,
@@ -188,9 +197,10 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
           } else if (verdict._tag === "Unorderable") {
             issues.push({
               path: `regions.${index}.${field}`,
-              message: verdict.orderableIn.length === 0
-                ? `server type '${sku}' can no longer be ordered`
-                : `server type '${sku}' cannot be ordered in ${location}; orderable in ${verdict.orderableIn.join(", ")}`
+              message:
+                verdict.orderableIn.length === 0
+                  ? `server type '${sku}' can no longer be ordered`
+                  : `server type '${sku}' cannot be ordered in ${location}; orderable in ${verdict.orderableIn.join(", ")}`
             })
           }
         }
@@ -216,14 +226,21 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
     Effect.sync(() =>
       hetznerRegions(deployment).flatMap((region): Array<CloudStep> => {
         const step = (name: string, displayName: string, dependsOn: ReadonlyArray<string>): CloudStep => ({
-          name, displayName: `${displayName} (${region.key})`, region: region.key, dependsOn
+          name,
+          displayName: `${displayName} (${region.key})`,
+          region: region.key,
+          dependsOn
         })
         const controlPlanes = deployment.spec.haControlPlane ? 3 : 1
         return [
           step(steps.network, `Network ${networkRange}, subnet ${subnetRange}`, []),
           step(steps.firewall, "Firewall", []),
           step(steps.sshKey, "SSH key", []),
-          step(steps.controlPlane, `Control plane (${controlPlanes} × ${region.controlPlaneSize})`, [steps.network, steps.firewall, steps.sshKey]),
+          step(steps.controlPlane, `Control plane (${controlPlanes} × ${region.controlPlaneSize})`, [
+            steps.network,
+            steps.firewall,
+            steps.sshKey
+          ]),
           ...(region.workerCount > 0
             ? [step(steps.workers, `Workers (${region.workerCount} × ${region.workerSize ?? ""})`, [steps.controlPlane])]
             : []),
@@ -257,7 +274,11 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
     selector: string
   ) =>
     context.api.create(kind, body).pipe(
-      Effect.tap(({ resource }) => Effect.sync(() => context.log.push(`created ${kindName[kind.collection as keyof typeof kindName]} ${resource.name} (id ${resource.id})`))),
+      Effect.tap(({ resource }) =>
+        Effect.sync(() =>
+          context.log.push(`created ${kindName[kind.collection as keyof typeof kindName]} ${resource.name} (id ${resource.id})`)
+        )
+      ),
       Effect.catchIf(
         (error) => error.code === "uniqueness_error",
         (error) =>
@@ -268,13 +289,15 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
                 context.log.push(`found ${found.name} (id ${found.id}) after a repeated create`)
                 return Effect.succeed<HetznerClient.Created<A>>({ resource: found, actions: [] })
               }
-              return Effect.fail(new HetznerClient.HetznerApiError({
-                status: 409,
-                code: "uniqueness_error",
-                message: `the name ${body.name} is held by a resource this deployment does not own (${error.message})`,
-                method: error.method,
-                path: error.path
-              }))
+              return Effect.fail(
+                new HetznerClient.HetznerApiError({
+                  status: 409,
+                  code: "uniqueness_error",
+                  message: `the name ${body.name} is held by a resource this deployment does not own (${error.message})`,
+                  method: error.method,
+                  path: error.path
+                })
+              )
             })
           )
       )
@@ -284,18 +307,22 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
     const cacheKey = `${context.deployment.id}/${context.region.key}/network`
     const cached = knownIds.get(cacheKey)
     if (cached !== undefined) return Effect.succeed(cached)
-    return context.api.list(HetznerSchema.kinds.networks, {
-      labelSelector: HetznerNames.roleSelector(context.deployment.id, context.region.key, HetznerNames.roles.network)
-    }).pipe(
-      Effect.flatMap((networks) =>
-        networks[0] === undefined
-          ? Effect.fail(cloudFailure("NotFound", `the network of region ${context.region.key} does not exist yet`, { region: context.region.key }))
-          : Effect.sync(() => {
-            knownIds.set(cacheKey, networks[0]!.id)
-            return networks[0]!.id
-          })
+    return context.api
+      .list(HetznerSchema.kinds.networks, {
+        labelSelector: HetznerNames.roleSelector(context.deployment.id, context.region.key, HetznerNames.roles.network)
+      })
+      .pipe(
+        Effect.flatMap((networks) =>
+          networks[0] === undefined
+            ? Effect.fail(
+                cloudFailure("NotFound", `the network of region ${context.region.key} does not exist yet`, { region: context.region.key })
+              )
+            : Effect.sync(() => {
+                knownIds.set(cacheKey, networks[0]!.id)
+                return networks[0]!.id
+              })
+        )
       )
-    )
   }
 
   const sshKeySelector = (deploymentId: string) =>
@@ -322,37 +349,48 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
     const cached = knownIds.get(cacheKey)
     if (cached !== undefined) return Effect.succeed(cached)
     return lookupSshKey(context).pipe(
-      Effect.flatMap(Option.match({
-        onNone: () => Effect.fail(cloudFailure("NotFound", "the deployment's SSH key does not exist yet", { region: context.region.key })),
-        onSome: ({ key }) => Effect.sync(() => {
-          knownIds.set(cacheKey, key.id)
-          return key.id
+      Effect.flatMap(
+        Option.match({
+          onNone: () =>
+            Effect.fail(cloudFailure("NotFound", "the deployment's SSH key does not exist yet", { region: context.region.key })),
+          onSome: ({ key }) =>
+            Effect.sync(() => {
+              knownIds.set(cacheKey, key.id)
+              return key.id
+            })
         })
-      }))
+      )
     )
   }
 
   const applyNetwork = (context: StepContext) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { api, deployment, region } = context
       const selector = HetznerNames.roleSelector(deployment.id, region.key, HetznerNames.roles.network)
       const existing = yield* api.list(HetznerSchema.kinds.networks, { labelSelector: selector })
       const zone = HetznerCatalog.networkZones[region.cloudRegion] ?? "eu-central"
       let network = existing[0]
       if (network === undefined) {
-        const created = yield* createOrAdopt(context, HetznerSchema.kinds.networks, {
-          name: HetznerNames.names.network(context.prefix),
-          labels: HetznerNames.labels(deployment.id, region.key, HetznerNames.roles.network),
-          ip_range: networkRange,
-          subnets: [{ type: "cloud", ip_range: subnetRange, network_zone: zone }]
-        }, selector)
+        const created = yield* createOrAdopt(
+          context,
+          HetznerSchema.kinds.networks,
+          {
+            name: HetznerNames.names.network(context.prefix),
+            labels: HetznerNames.labels(deployment.id, region.key, HetznerNames.roles.network),
+            ip_range: networkRange,
+            subnets: [{ type: "cloud", ip_range: subnetRange, network_zone: zone }]
+          },
+          selector
+        )
         network = created.resource
       } else {
         context.log.push(`found network ${network.name} (id ${network.id})`)
       }
       if (!network.subnets.some((subnet) => subnet.ip_range === subnetRange)) {
         const actions = yield* api.action(HetznerSchema.kinds.networks, network.id, "add_subnet", {
-          type: "cloud", ip_range: subnetRange, network_zone: zone
+          type: "cloud",
+          ip_range: subnetRange,
+          network_zone: zone
         })
         yield* api.awaitActions(actions)
         context.log.push(`added subnet ${subnetRange} in ${zone}`)
@@ -362,7 +400,7 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
     })
 
   const applyFirewall = (context: StepContext) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { api, deployment, region } = context
       const selector = HetznerNames.roleSelector(deployment.id, region.key, HetznerNames.roles.firewall)
       const existing = yield* api.list(HetznerSchema.kinds.firewalls, { labelSelector: selector })
@@ -371,55 +409,73 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
         return [toResource("firewalls", existing[0], region.key)]
       }
       // Applied by label selector: every server of the region is covered from its creation on.
-      const created = yield* createOrAdopt(context, HetznerSchema.kinds.firewalls, {
-        name: HetznerNames.names.firewall(context.prefix),
-        labels: HetznerNames.labels(deployment.id, region.key, HetznerNames.roles.firewall),
-        rules: firewallRules,
-        apply_to: [{ type: "label_selector", label_selector: { selector: HetznerNames.regionSelector(deployment.id, region.key) } }]
-      }, selector)
+      const created = yield* createOrAdopt(
+        context,
+        HetznerSchema.kinds.firewalls,
+        {
+          name: HetznerNames.names.firewall(context.prefix),
+          labels: HetznerNames.labels(deployment.id, region.key, HetznerNames.roles.firewall),
+          rules: firewallRules,
+          apply_to: [{ type: "label_selector", label_selector: { selector: HetznerNames.regionSelector(deployment.id, region.key) } }]
+        },
+        selector
+      )
       yield* api.awaitActions(created.actions)
       return [toResource("firewalls", created.resource, region.key)]
     })
 
   const applySshKey = (context: StepContext) =>
-    withFingerprintLock(sshFingerprint(context.deployment.spec.sshPublicKey), Effect.gen(function*() {
-      const { deployment } = context
-      // One key per deployment (the API refuses a second key with the same fingerprint), labelled with the primary region.
-      const primary = primaryRegion(deployment)
-      const reuse = (found: { readonly key: HetznerSchema.SshKey; readonly owned: boolean }, how: string) => {
-        knownIds.set(`${deployment.id}/ssh`, found.key.id)
-        context.log.push(found.owned
-          ? `found SSH key ${found.key.name} (id ${found.key.id})${how}`
-          : `reusing SSH key ${found.key.name} (id ${found.key.id}) with the same fingerprint${how}; it belongs to someone else and will not be purged`)
-        return found.owned ? [toResource("ssh_keys", found.key, primary.key)] : []
-      }
-      const found = yield* lookupSshKey(context)
-      if (Option.isSome(found)) return reuse(found.value, "")
-      return yield* createOrAdopt(context, HetznerSchema.kinds.sshKeys, {
-        name: HetznerNames.names.sshKey(HetznerNames.regionPrefix(deployment.spec.sovereignFQDN, primary.key)),
-        labels: HetznerNames.labels(deployment.id, primary.key, HetznerNames.roles.sshKey),
-        public_key: deployment.spec.sshPublicKey
-      }, sshKeySelector(deployment.id)).pipe(
-        Effect.map((created) => {
-          knownIds.set(`${deployment.id}/ssh`, created.resource.id)
-          return [toResource("ssh_keys", created.resource, primary.key)]
-        }),
-        // Someone else (another process, another tool) uploaded the same key between our look-up and
-        // our create: the project now holds it, so it is read again and reused, never a failure.
-        Effect.catchIf(
-          (error) => error.code === "uniqueness_error",
-          (error) =>
-            Effect.flatMap(lookupSshKey(context), Option.match({
-              onNone: () => Effect.fail(error),
-              onSome: (again) => Effect.succeed(reuse(again, " (uploaded by someone else at the same moment)"))
-            }))
+    withFingerprintLock(
+      sshFingerprint(context.deployment.spec.sshPublicKey),
+      Effect.gen(function* () {
+        const { deployment } = context
+        // One key per deployment (the API refuses a second key with the same fingerprint), labelled with the primary region.
+        const primary = primaryRegion(deployment)
+        const reuse = (found: { readonly key: HetznerSchema.SshKey; readonly owned: boolean }, how: string) => {
+          knownIds.set(`${deployment.id}/ssh`, found.key.id)
+          context.log.push(
+            found.owned
+              ? `found SSH key ${found.key.name} (id ${found.key.id})${how}`
+              : `reusing SSH key ${found.key.name} (id ${found.key.id}) with the same fingerprint${how}; it belongs to someone else and will not be purged`
+          )
+          return found.owned ? [toResource("ssh_keys", found.key, primary.key)] : []
+        }
+        const found = yield* lookupSshKey(context)
+        if (Option.isSome(found)) return reuse(found.value, "")
+        return yield* createOrAdopt(
+          context,
+          HetznerSchema.kinds.sshKeys,
+          {
+            name: HetznerNames.names.sshKey(HetznerNames.regionPrefix(deployment.spec.sovereignFQDN, primary.key)),
+            labels: HetznerNames.labels(deployment.id, primary.key, HetznerNames.roles.sshKey),
+            public_key: deployment.spec.sshPublicKey
+          },
+          sshKeySelector(deployment.id)
+        ).pipe(
+          Effect.map((created) => {
+            knownIds.set(`${deployment.id}/ssh`, created.resource.id)
+            return [toResource("ssh_keys", created.resource, primary.key)]
+          }),
+          // Someone else (another process, another tool) uploaded the same key between our look-up and
+          // our create: the project now holds it, so it is read again and reused, never a failure.
+          Effect.catchIf(
+            (error) => error.code === "uniqueness_error",
+            (error) =>
+              Effect.flatMap(
+                lookupSshKey(context),
+                Option.match({
+                  onNone: () => Effect.fail(error),
+                  onSome: (again) => Effect.succeed(reuse(again, " (uploaded by someone else at the same moment)"))
+                })
+              )
+          )
         )
-      )
-    }))
+      })
+    )
 
   /** The private address of a server, waiting for its network attachment if it is still running. */
   const privateAddress = (api: HetznerApi, server: HetznerSchema.Server) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       let current = server
       let delay = Duration.millis(500)
       for (let attempt = 0; attempt < 60; attempt++) {
@@ -457,7 +513,7 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
   })
 
   const applyControlPlane = (context: StepContext) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { api, deployment, region } = context
       const role = HetznerNames.roles.controlPlane
       const selector = HetznerNames.roleSelector(deployment.id, region.key, role)
@@ -470,14 +526,27 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
         const networkId = yield* findNetwork(context)
         const sshKeyId = yield* findSshKey(context)
         const create = (index: number, joinAddress: string | undefined) =>
-          createOrAdopt(context, HetznerSchema.kinds.servers, serverBody(
-            context, role, index, HetznerNames.names.controlPlane(context.prefix, index), region.controlPlaneSize,
-            CloudInit.controlPlane({
-              deployment, region, index, options: cloudInitOptions,
-              ...(joinAddress === undefined ? {} : { joinAddress })
-            }),
-            networkId, sshKeyId
-          ), selector).pipe(
+          createOrAdopt(
+            context,
+            HetznerSchema.kinds.servers,
+            serverBody(
+              context,
+              role,
+              index,
+              HetznerNames.names.controlPlane(context.prefix, index),
+              region.controlPlaneSize,
+              CloudInit.controlPlane({
+                deployment,
+                region,
+                index,
+                options: cloudInitOptions,
+                ...(joinAddress === undefined ? {} : { joinAddress })
+              }),
+              networkId,
+              sshKeyId
+            ),
+            selector
+          ).pipe(
             Effect.tap((created) => api.awaitActions(created.actions)),
             Effect.tap((created) => Effect.sync(() => byIndex.set(index, created.resource)))
           )
@@ -493,7 +562,7 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
     })
 
   const applyWorkers = (context: StepContext) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { api, deployment, region } = context
       const role = HetznerNames.roles.worker
       // One list serves both: the workers that exist and the control plane they join.
@@ -505,28 +574,46 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
       workers.forEach((server) => context.log.push(`found server ${server.name} (id ${server.id})`))
       const missing = Array.from({ length: region.workerCount }, (_, index) => index).filter((index) => !byIndex.has(index))
       if (missing.length > 0) {
-        const first = servers.find((server) => server.labels[HetznerNames.roleLabel] === HetznerNames.roles.controlPlane && indexOf(server) === 0)
+        const first = servers.find(
+          (server) => server.labels[HetznerNames.roleLabel] === HetznerNames.roles.controlPlane && indexOf(server) === 0
+        )
         if (first === undefined) {
-          return yield* Effect.fail(cloudFailure("NotFound", `the first control plane of region ${region.key} does not exist yet`, { region: region.key }))
+          return yield* Effect.fail(
+            cloudFailure("NotFound", `the first control plane of region ${region.key} does not exist yet`, { region: region.key })
+          )
         }
         const joinAddress = yield* privateAddress(api, first)
         const networkId = yield* findNetwork(context)
         const sshKeyId = yield* findSshKey(context)
-        yield* Effect.forEach(missing, (index) =>
-          createOrAdopt(context, HetznerSchema.kinds.servers, serverBody(
-            context, role, index, HetznerNames.names.worker(context.prefix, index), region.workerSize ?? region.controlPlaneSize,
-            CloudInit.worker({ deployment, region, joinAddress, options: cloudInitOptions }),
-            networkId, sshKeyId
-          ), HetznerNames.roleSelector(deployment.id, region.key, role)).pipe(
-            Effect.tap((created) => api.awaitActions(created.actions)),
-            Effect.tap((created) => Effect.sync(() => byIndex.set(index, created.resource)))
-          ), { concurrency: "unbounded", discard: true })
+        yield* Effect.forEach(
+          missing,
+          (index) =>
+            createOrAdopt(
+              context,
+              HetznerSchema.kinds.servers,
+              serverBody(
+                context,
+                role,
+                index,
+                HetznerNames.names.worker(context.prefix, index),
+                region.workerSize ?? region.controlPlaneSize,
+                CloudInit.worker({ deployment, region, joinAddress, options: cloudInitOptions }),
+                networkId,
+                sshKeyId
+              ),
+              HetznerNames.roleSelector(deployment.id, region.key, role)
+            ).pipe(
+              Effect.tap((created) => api.awaitActions(created.actions)),
+              Effect.tap((created) => Effect.sync(() => byIndex.set(index, created.resource)))
+            ),
+          { concurrency: "unbounded", discard: true }
+        )
       }
       return [...byIndex.values()].sort((a, b) => indexOf(a) - indexOf(b)).map((server) => toResource("servers", server, region.key))
     })
 
   const applyLoadBalancer = (context: StepContext, console: boolean) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const { api, deployment, region } = context
       const role = console ? HetznerNames.roles.consoleLoadBalancer : HetznerNames.roles.loadBalancer
       const selector = HetznerNames.roleSelector(deployment.id, region.key, role)
@@ -536,22 +623,31 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
         return [toResource("load_balancers", existing[0], region.key)]
       }
       const networkId = yield* findNetwork(context)
-      const created = yield* createOrAdopt(context, HetznerSchema.kinds.loadBalancers, {
-        name: console ? HetznerNames.names.consoleLoadBalancer(context.prefix) : HetznerNames.names.loadBalancer(context.prefix),
-        labels: HetznerNames.labels(deployment.id, region.key, role),
-        load_balancer_type: HetznerCatalog.loadBalancerType,
-        location: region.cloudRegion,
-        algorithm: { type: "round_robin" },
-        network: networkId,
-        public_interface: true,
-        services: console ? [tcpService(80, false), tcpService(443, false)] : [tcpService(80, false), tcpService(443, false), tcpService(53, true)],
-        // Every server of the region, through the private network, including servers added later.
-        targets: [{
-          type: "label_selector",
-          label_selector: { selector: HetznerNames.regionSelector(deployment.id, region.key) },
-          use_private_ip: true
-        }]
-      }, selector)
+      const created = yield* createOrAdopt(
+        context,
+        HetznerSchema.kinds.loadBalancers,
+        {
+          name: console ? HetznerNames.names.consoleLoadBalancer(context.prefix) : HetznerNames.names.loadBalancer(context.prefix),
+          labels: HetznerNames.labels(deployment.id, region.key, role),
+          load_balancer_type: HetznerCatalog.loadBalancerType,
+          location: region.cloudRegion,
+          algorithm: { type: "round_robin" },
+          network: networkId,
+          public_interface: true,
+          services: console
+            ? [tcpService(80, false), tcpService(443, false)]
+            : [tcpService(80, false), tcpService(443, false), tcpService(53, true)],
+          // Every server of the region, through the private network, including servers added later.
+          targets: [
+            {
+              type: "label_selector",
+              label_selector: { selector: HetznerNames.regionSelector(deployment.id, region.key) },
+              use_private_ip: true
+            }
+          ]
+        },
+        selector
+      )
       yield* api.awaitActions(created.actions)
       return [toResource("load_balancers", created.resource, region.key)]
     })
@@ -560,21 +656,33 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
     const where = { region: step.region, step: step.name }
     const region = deployment.regions.find((candidate) => candidate.key === step.region)
     if (region === undefined) return Effect.fail(cloudFailure("InvalidInput", `unknown region ${step.region}`, where))
-    return Effect.gen(function*() {
+    return Effect.gen(function* () {
       const api = yield* apiFor(deployment, where)
       const context: StepContext = {
-        api, deployment, region, prefix: HetznerNames.regionPrefix(deployment.spec.sovereignFQDN, region.key), log: []
+        api,
+        deployment,
+        region,
+        prefix: HetznerNames.regionPrefix(deployment.spec.sovereignFQDN, region.key),
+        log: []
       }
       const run = (): Effect.Effect<ReadonlyArray<CloudResource>, HetznerApiError | CloudProvider.CloudError> => {
         switch (step.name) {
-          case steps.network: return applyNetwork(context)
-          case steps.firewall: return applyFirewall(context)
-          case steps.sshKey: return applySshKey(context)
-          case steps.controlPlane: return applyControlPlane(context)
-          case steps.workers: return applyWorkers(context)
-          case steps.loadBalancer: return applyLoadBalancer(context, false)
-          case steps.consoleLoadBalancer: return applyLoadBalancer(context, true)
-          default: return Effect.fail(cloudFailure("InvalidInput", `unknown step ${step.name}`, where))
+          case steps.network:
+            return applyNetwork(context)
+          case steps.firewall:
+            return applyFirewall(context)
+          case steps.sshKey:
+            return applySshKey(context)
+          case steps.controlPlane:
+            return applyControlPlane(context)
+          case steps.workers:
+            return applyWorkers(context)
+          case steps.loadBalancer:
+            return applyLoadBalancer(context, false)
+          case steps.consoleLoadBalancer:
+            return applyLoadBalancer(context, true)
+          default:
+            return Effect.fail(cloudFailure("InvalidInput", `unknown step ${step.name}`, where))
         }
       }
       const resources = yield* run().pipe(
@@ -593,13 +701,16 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
   // outputs, inventory
 
   const outputs: CloudProvider.CloudProviderService["outputs"] = (deployment) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const api = yield* apiFor(deployment)
       const selector = HetznerNames.deploymentSelector(deployment.id)
-      const [servers, loadBalancers] = yield* Effect.all([
-        api.list(HetznerSchema.kinds.servers, { labelSelector: selector }),
-        api.list(HetznerSchema.kinds.loadBalancers, { labelSelector: selector })
-      ], { concurrency: 2 }).pipe(Effect.mapError((error) => toCloudError(error)))
+      const [servers, loadBalancers] = yield* Effect.all(
+        [
+          api.list(HetznerSchema.kinds.servers, { labelSelector: selector }),
+          api.list(HetznerSchema.kinds.loadBalancers, { labelSelector: selector })
+        ],
+        { concurrency: 2 }
+      ).pipe(Effect.mapError((error) => toCloudError(error)))
       return hetznerRegions(deployment).flatMap((region): Array<CloudProvider.RegionOutputs> => {
         const inRegion = <A extends Labelled>(items: ReadonlyArray<A>, role: string) =>
           items.filter((item) => item.labels[HetznerNames.regionLabel] === region.key && item.labels[HetznerNames.roleLabel] === role)
@@ -611,27 +722,37 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
         // A region without its control plane or load balancer is not materialised; the caller sees it missing.
         if (controlPlaneIPs.length === 0 || loadBalancerIP === undefined) return []
         const consoleLoadBalancerIP = lbIp(HetznerNames.roles.consoleLoadBalancer)
-        return [{ regionKey: region.key, controlPlaneIPs, loadBalancerIP, ...(consoleLoadBalancerIP === undefined ? {} : { consoleLoadBalancerIP }) }]
+        return [
+          {
+            regionKey: region.key,
+            controlPlaneIPs,
+            loadBalancerIP,
+            ...(consoleLoadBalancerIP === undefined ? {} : { consoleLoadBalancerIP })
+          }
+        ]
       })
     })
 
   const listByLabel = (api: HetznerApi, deploymentId: string) => {
     const labelSelector = HetznerNames.deploymentSelector(deploymentId)
     const byLabel = <A extends Labelled, I>(kind: HetznerSchema.Kind<A, I>) =>
-      api.list(kind, { labelSelector }).pipe(
-        Effect.map((items) => items.map((item) => toResource(kind.collection as keyof typeof kindName, item)))
-      )
-    return Effect.all([
-      byLabel(HetznerSchema.kinds.loadBalancers),
-      byLabel(HetznerSchema.kinds.servers),
-      byLabel(HetznerSchema.kinds.firewalls),
-      byLabel(HetznerSchema.kinds.networks),
-      byLabel(HetznerSchema.kinds.sshKeys)
-    ], { concurrency: 5 }).pipe(Effect.map((lists) => lists.flat()))
+      api
+        .list(kind, { labelSelector })
+        .pipe(Effect.map((items) => items.map((item) => toResource(kind.collection as keyof typeof kindName, item))))
+    return Effect.all(
+      [
+        byLabel(HetznerSchema.kinds.loadBalancers),
+        byLabel(HetznerSchema.kinds.servers),
+        byLabel(HetznerSchema.kinds.firewalls),
+        byLabel(HetznerSchema.kinds.networks),
+        byLabel(HetznerSchema.kinds.sshKeys)
+      ],
+      { concurrency: 5 }
+    ).pipe(Effect.map((lists) => lists.flat()))
   }
 
   const inventory: CloudProvider.CloudProviderService["inventory"] = (deployment) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const api = yield* apiFor(deployment)
       return yield* listByLabel(api, deployment.id).pipe(Effect.mapError((error) => toCloudError(error)))
     })
@@ -652,17 +773,20 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
   /** Everything of each kind, in deletion order: label matches and unlabelled name matches in one listing per kind. */
   const findOwned = (api: HetznerApi, deployment: CloudDeployment) => {
     const owned = ownedBy(deployment)
-    return Effect.all({
-      loadBalancers: api.list(HetznerSchema.kinds.loadBalancers).pipe(Effect.map((items) => items.filter(owned))),
-      servers: api.list(HetznerSchema.kinds.servers).pipe(Effect.map((items) => items.filter(owned))),
-      firewalls: api.list(HetznerSchema.kinds.firewalls).pipe(Effect.map((items) => items.filter(owned))),
-      networks: api.list(HetznerSchema.kinds.networks).pipe(Effect.map((items) => items.filter(owned))),
-      sshKeys: api.list(HetznerSchema.kinds.sshKeys).pipe(Effect.map((items) => items.filter(owned)))
-    }, { concurrency: 5 })
+    return Effect.all(
+      {
+        loadBalancers: api.list(HetznerSchema.kinds.loadBalancers).pipe(Effect.map((items) => items.filter(owned))),
+        servers: api.list(HetznerSchema.kinds.servers).pipe(Effect.map((items) => items.filter(owned))),
+        firewalls: api.list(HetznerSchema.kinds.firewalls).pipe(Effect.map((items) => items.filter(owned))),
+        networks: api.list(HetznerSchema.kinds.networks).pipe(Effect.map((items) => items.filter(owned))),
+        sshKeys: api.list(HetznerSchema.kinds.sshKeys).pipe(Effect.map((items) => items.filter(owned)))
+      },
+      { concurrency: 5 }
+    )
   }
 
   const purge: CloudProvider.CloudProviderService["purge"] = (deployment) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       if (!/^[0-9a-f]{16}$/.test(deployment.id) || !deployment.spec.sovereignFQDN.includes(".")) {
         return yield* Effect.fail(cloudFailure("InvalidInput", "refusing to purge without a valid deployment id and FQDN"))
       }
@@ -671,39 +795,73 @@ export const make = (client: HetznerClient.HetznerClientService, options: Hetzne
       const errors: Array<string> = []
       const found = yield* findOwned(api, deployment).pipe(Effect.mapError((error) => toCloudError(error)))
 
-      const attempt = <A extends Labelled, I>(
-        kind: HetznerSchema.Kind<A, I>,
-        item: A,
-        run: Effect.Effect<void, HetznerApiError>
-      ) =>
+      const attempt = <A extends Labelled, I>(kind: HetznerSchema.Kind<A, I>, item: A, run: Effect.Effect<void, HetznerApiError>) =>
         run.pipe(
           Effect.tap(() => Effect.sync(() => deleted.push(toResource(kind.collection as keyof typeof kindName, item)))),
-          Effect.catchAll((error) => Effect.sync(() => errors.push(`${kindName[kind.collection as keyof typeof kindName]} ${item.name}: ${error.code}: ${error.message}`)))
+          Effect.catchAll((error) =>
+            Effect.sync(() =>
+              errors.push(`${kindName[kind.collection as keyof typeof kindName]} ${item.name}: ${error.code}: ${error.message}`)
+            )
+          )
         )
 
       // A firewall or network stays in use for a while after its servers are deleted (#706).
       const retryInUse = <A>(effect: Effect.Effect<A, HetznerApiError>) =>
         effect.pipe(Effect.retry({ schedule: inUsePolicy, while: (error) => error.code === "resource_in_use" }))
 
-      yield* Effect.forEach(found.loadBalancers, (item) =>
-        attempt(HetznerSchema.kinds.loadBalancers, item, api.remove(HetznerSchema.kinds.loadBalancers, item.id).pipe(Effect.asVoid)), { concurrency: 4, discard: true })
-      yield* Effect.forEach(found.servers, (item) =>
-        attempt(HetznerSchema.kinds.servers, item, api.remove(HetznerSchema.kinds.servers, item.id).pipe(Effect.flatMap(api.awaitActions))), { concurrency: 4, discard: true })
-      yield* Effect.forEach(found.firewalls, (item) =>
-        attempt(HetznerSchema.kinds.firewalls, item, Effect.gen(function*() {
-          // Detach first: a firewall applied to anything cannot be deleted.
-          if (item.applied_to.length > 0) {
-            const actions = yield* api.action(HetznerSchema.kinds.firewalls, item.id, "remove_from_resources", {
-              remove_from: item.applied_to
-            }).pipe(Effect.catchIf((error) => error.status === 404, () => Effect.succeed([])))
-            yield* api.awaitActions(actions)
-          }
-          yield* retryInUse(api.remove(HetznerSchema.kinds.firewalls, item.id))
-        })), { concurrency: 4, discard: true })
-      yield* Effect.forEach(found.networks, (item) =>
-        attempt(HetznerSchema.kinds.networks, item, retryInUse(api.remove(HetznerSchema.kinds.networks, item.id)).pipe(Effect.asVoid)), { concurrency: 4, discard: true })
-      yield* Effect.forEach(found.sshKeys, (item) =>
-        attempt(HetznerSchema.kinds.sshKeys, item, api.remove(HetznerSchema.kinds.sshKeys, item.id).pipe(Effect.asVoid)), { concurrency: 4, discard: true })
+      yield* Effect.forEach(
+        found.loadBalancers,
+        (item) =>
+          attempt(HetznerSchema.kinds.loadBalancers, item, api.remove(HetznerSchema.kinds.loadBalancers, item.id).pipe(Effect.asVoid)),
+        { concurrency: 4, discard: true }
+      )
+      yield* Effect.forEach(
+        found.servers,
+        (item) =>
+          attempt(
+            HetznerSchema.kinds.servers,
+            item,
+            api.remove(HetznerSchema.kinds.servers, item.id).pipe(Effect.flatMap(api.awaitActions))
+          ),
+        { concurrency: 4, discard: true }
+      )
+      yield* Effect.forEach(
+        found.firewalls,
+        (item) =>
+          attempt(
+            HetznerSchema.kinds.firewalls,
+            item,
+            Effect.gen(function* () {
+              // Detach first: a firewall applied to anything cannot be deleted.
+              if (item.applied_to.length > 0) {
+                const actions = yield* api
+                  .action(HetznerSchema.kinds.firewalls, item.id, "remove_from_resources", {
+                    remove_from: item.applied_to
+                  })
+                  .pipe(
+                    Effect.catchIf(
+                      (error) => error.status === 404,
+                      () => Effect.succeed([])
+                    )
+                  )
+                yield* api.awaitActions(actions)
+              }
+              yield* retryInUse(api.remove(HetznerSchema.kinds.firewalls, item.id))
+            })
+          ),
+        { concurrency: 4, discard: true }
+      )
+      yield* Effect.forEach(
+        found.networks,
+        (item) =>
+          attempt(HetznerSchema.kinds.networks, item, retryInUse(api.remove(HetznerSchema.kinds.networks, item.id)).pipe(Effect.asVoid)),
+        { concurrency: 4, discard: true }
+      )
+      yield* Effect.forEach(
+        found.sshKeys,
+        (item) => attempt(HetznerSchema.kinds.sshKeys, item, api.remove(HetznerSchema.kinds.sshKeys, item.id).pipe(Effect.asVoid)),
+        { concurrency: 4, discard: true }
+      )
 
       for (const key of [...knownIds.keys()]) if (key.startsWith(`${deployment.id}/`)) knownIds.delete(key)
 

@@ -33,7 +33,9 @@ export const labels = CloudProvider.ownershipLabels
 
 /** `k=v,k2=v2`, the API's label selector syntax. */
 export const selector = (terms: Readonly<Record<string, string>>): string =>
-  Object.entries(terms).map(([key, value]) => `${key}=${value}`).join(",")
+  Object.entries(terms)
+    .map(([key, value]) => `${key}=${value}`)
+    .join(",")
 
 export const deploymentSelector = (deploymentId: string) => selector({ [deploymentLabel]: deploymentId })
 

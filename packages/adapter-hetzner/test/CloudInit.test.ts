@@ -6,7 +6,11 @@ import * as CloudInit from "../src/CloudInit.js"
 
 // Eight regions over three locations: the derived names collide, so the longest explicit names are given.
 const eightRegions = ["fsn1", "nbg1", "hel1", "fsn1", "nbg1", "hel1", "fsn1", "nbg1"].map((cloudRegion, index) => ({
-  provider: "hetzner", cloudRegion, controlPlaneSize: "cpx32", workerSize: "cpx42", workerCount: 3,
+  provider: "hetzner",
+  cloudRegion,
+  controlPlaneSize: "cpx32",
+  workerSize: "cpx42",
+  workerCount: 3,
   ...(index >= 3 ? { clusterMeshName: `t1-${"x".repeat(50)}-${index}` } : {})
 }))
 
@@ -64,7 +68,7 @@ describe("CloudInit", () => {
     for (const userData of [primary, secondary]) {
       expect(userData).toContain("-X PUT -H @/etc/sovereign/postback-headers")
       expect(userData).toContain("s#https://127.0.0.1:6443#https://$public_ip:6443#")
-      expect(userData).toContain("--tls-san \"$public_ip\"")
+      expect(userData).toContain('--tls-san "$public_ip"')
     }
   })
 
@@ -99,8 +103,12 @@ describe("CloudInit", () => {
     ])
     const k3s = Yaml.load(parsed.write_files[0]!.content) as Record<string, unknown>
     expect(k3s).toMatchObject({
-      "flannel-backend": "none", "disable-kube-proxy": true, "cluster-cidr": region.podCidr, "service-cidr": region.serviceCidr,
-      "node-label": [`sovereign.dev/region=${region.key}`], "cluster-init": true
+      "flannel-backend": "none",
+      "disable-kube-proxy": true,
+      "cluster-cidr": region.podCidr,
+      "service-cidr": region.serviceCidr,
+      "node-label": [`sovereign.dev/region=${region.key}`],
+      "cluster-init": true
     })
     const flux = Yaml.loadAll(parsed.write_files[1]!.content) as Array<{ kind: string; spec: Record<string, any> }>
     expect(flux.map((object) => object.kind)).toEqual(["GitRepository", "Kustomization"])

@@ -5,15 +5,16 @@ import * as RateLimitBudget from "../src/internal/RateLimitBudget.js"
 
 describe("RateLimitBudget budgets", () => {
   it.effect("one budget per project key; another set of budgets (another layer) shares nothing", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const budgets = RateLimitBudget.makeBudgets()
       expect(budgets.get("endpoint#a")).toBe(budgets.get("endpoint#a"))
       expect(budgets.get("endpoint#b")).not.toBe(budgets.get("endpoint#a"))
       expect(RateLimitBudget.makeBudgets().get("endpoint#a")).not.toBe(budgets.get("endpoint#a"))
-    }))
+    })
+  )
 
   it.effect("a budget idle for an hour is dropped; one in use, or with a request in flight, is kept", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const budgets = RateLimitBudget.makeBudgets()
       const idle = budgets.get("idle")
       const busy = budgets.get("busy")
@@ -30,10 +31,11 @@ describe("RateLimitBudget budgets", () => {
       expect(budgets.get("busy")).toBe(busy)
       expect(budgets.get("in-flight")).toBe(inFlight)
       expect(budgets.get("idle")).not.toBe(idle)
-    }))
+    })
+  )
 
   it.scoped("the scoped budgets sweep themselves while the scope lives", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const budgets = yield* RateLimitBudget.scoped
       const budget = budgets.get("project")
       yield* budget.acquire
@@ -41,5 +43,6 @@ describe("RateLimitBudget budgets", () => {
       expect(budgets.size()).toBe(1)
       yield* TestClock.adjust(Duration.minutes(70))
       expect(budgets.size()).toBe(0)
-    }))
+    })
+  )
 })

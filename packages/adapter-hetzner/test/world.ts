@@ -8,8 +8,7 @@ import * as HetznerCloud from "../src/HetznerCloud.js"
 /** 1 s of API time passes in 1 ms: backoffs, action polls and budget refills stay real but fast. */
 export const timeScale = 1000
 
-export const scaled = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.withClock(self, ScaledClock.make(timeScale))
+export const scaled = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => Effect.withClock(self, ScaledClock.make(timeScale))
 
 export const adapterOptions = (fake: FakeHetznerApi.FakeHetznerApi, extra: HetznerCloud.LayerOptions = {}): HetznerCloud.LayerOptions => ({
   token: Redacted.make(fake.token),

@@ -21,7 +21,13 @@ const namePatterns: ReadonlyArray<RegExp> = [
 ]
 
 const levelOf = (line: string): Job.LogLevel =>
-  /level"?\s*[:=]\s*"?error/i.test(line) ? "ERROR" : /level"?\s*[:=]\s*"?warn/i.test(line) ? "WARN" : /level"?\s*[:=]\s*"?debug/i.test(line) ? "DEBUG" : "INFO"
+  /level"?\s*[:=]\s*"?error/i.test(line)
+    ? "ERROR"
+    : /level"?\s*[:=]\s*"?warn/i.test(line)
+      ? "WARN"
+      : /level"?\s*[:=]\s*"?debug/i.test(line)
+        ? "DEBUG"
+        : "INFO"
 
 const timestampOf = (line: string): number | undefined => {
   const match = /"ts"\s*:\s*"([^"]+)"/.exec(line) ?? /"ts"\s*:\s*([0-9.]+)/.exec(line)

@@ -197,7 +197,9 @@ export class PinnedAgent extends https.Agent {
   }
   override createConnection(options: unknown, callback?: unknown): ReturnType<https.Agent["createConnection"]> {
     const target = options as { host?: string; hostname?: string; port?: number | string }
-    const host = String(target.host ?? target.hostname ?? "").replace(/^\[|\]$/g, "").toLowerCase()
+    const host = String(target.host ?? target.hostname ?? "")
+      .replace(/^\[|\]$/g, "")
+      .toLowerCase()
     const port = Number(target.port ?? 443)
     if (host !== this.origin.host || port !== this.origin.port) {
       const error = Object.assign(new Error(`refused to connect to ${host}:${port}: only the kubeconfig's API server is reached`), {
@@ -205,11 +207,9 @@ export class PinnedAgent extends https.Agent {
       })
       throw error
     }
-    return (https.Agent.prototype as unknown as { createConnection: (...args: Array<unknown>) => ReturnType<https.Agent["createConnection"]> }).createConnection.call(
-      this,
-      options,
-      callback
-    )
+    return (
+      https.Agent.prototype as unknown as { createConnection: (...args: Array<unknown>) => ReturnType<https.Agent["createConnection"]> }
+    ).createConnection.call(this, options, callback)
   }
 }
 
@@ -307,7 +307,10 @@ export const fromUnknown = (operation: string, error: unknown): KubeError => {
   if (code !== undefined && /^(E[A-Z]+|ERR_SOCKET|ERR_STREAM|ERR_HTTP|ERR_SSL|ERR_TLS)/.test(code)) {
     return new KubeError({ reason: "Unreachable", message: `${operation} failed: the API server could not be reached (${code})` })
   }
-  return new KubeError({ reason: "Unreachable", message: `${operation} failed: ${error instanceof Error ? error.name : "unknown error"}${code === undefined ? "" : ` (${code})`}` })
+  return new KubeError({
+    reason: "Unreachable",
+    message: `${operation} failed: ${error instanceof Error ? error.name : "unknown error"}${code === undefined ? "" : ` (${code})`}`
+  })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -334,7 +337,12 @@ class VerifiedKubeConfig extends k8s.KubeConfig {
     private readonly agent: https.Agent
   ) {
     super()
-    this.loadFromOptions({ clusters: source.clusters, users: source.users, contexts: source.contexts, currentContext: source.currentContext })
+    this.loadFromOptions({
+      clusters: source.clusters,
+      users: source.users,
+      contexts: source.contexts,
+      currentContext: source.currentContext
+    })
   }
   override async applyToFetchOptions(options: https.RequestOptions): ReturnType<k8s.KubeConfig["applyToFetchOptions"]> {
     const init = await super.applyToFetchOptions(options)
@@ -346,10 +354,14 @@ class VerifiedKubeConfig extends k8s.KubeConfig {
   }
 }
 
-const isFatal = (error: KubeError): boolean => error.reason === "Untrusted" || error.reason === "Unauthorized" || error.reason === "Forbidden"
+const isFatal = (error: KubeError): boolean =>
+  error.reason === "Untrusted" || error.reason === "Unauthorized" || error.reason === "Forbidden"
 
 /** A verified client for the kubeconfig's current context; its connections close with the scope. */
-export const make = (kubeconfig: Redacted.Redacted<string>, options: KubeClientOptions = {}): Effect.Effect<KubeClient, ClusterError, Scope.Scope> =>
+export const make = (
+  kubeconfig: Redacted.Redacted<string>,
+  options: KubeClientOptions = {}
+): Effect.Effect<KubeClient, ClusterError, Scope.Scope> =>
   Effect.gen(function* () {
     const transport = yield* loadKubeconfig(kubeconfig)
     const requestTimeout = Duration.decode(options.requestTimeout ?? Duration.seconds(30))
@@ -366,7 +378,11 @@ export const make = (kubeconfig: Redacted.Redacted<string>, options: KubeClientO
       }).pipe(
         Effect.timeoutFail({
           duration: requestTimeout,
-          onTimeout: () => new KubeError({ reason: "Timeout", message: `${operation}: no answer from the API server within ${Duration.format(requestTimeout)}` })
+          onTimeout: () =>
+            new KubeError({
+              reason: "Timeout",
+              message: `${operation}: no answer from the API server within ${Duration.format(requestTimeout)}`
+            })
         })
       )
 
@@ -402,82 +418,97 @@ export const make = (kubeconfig: Redacted.Redacted<string>, options: KubeClientO
         Effect.tap(() => (attempt > 0 ? Effect.logInfo(`API server reachable on attempt ${attempt + 1}`) : Effect.void)),
         Effect.catchIf(
           (error) => !isFatal(error),
-          (error) => Effect.logWarning(`API server still unreachable after ${Duration.format(budget)} (${error.message}); proceeding`).pipe(Effect.as(false))
+          (error) =>
+            Effect.logWarning(`API server still unreachable after ${Duration.format(budget)} (${error.message}); proceeding`).pipe(
+              Effect.as(false)
+            )
         )
       )
     }
 
     const watch = (path: string, query: Readonly<Record<string, QueryValue>>): Stream.Stream<WatchEvent, KubeError> =>
-      Stream.asyncScoped<WatchEvent, KubeError>((emit) =>
-        Effect.gen(function* () {
-          // One agent per watch: destroying it is the only way to abort a watch whose response never started.
-          const watchAgent = yield* Effect.acquireRelease(
-            Effect.sync(() => new PinnedAgent({ ...transport.agentOptions, keepAlive: false }, transport.origin)),
-            (watchAgent) => Effect.sync(() => watchAgent.destroy())
-          )
-          const watcher = new k8s.Watch(new VerifiedKubeConfig(config, watchAgent))
-          const decode = Schema.decodeUnknownEither(WatchEvent)
-          const controller = yield* Effect.tryPromise({
-            try: () =>
-              watcher.watch(
-                path,
-                query,
-                (type, object) => {
-                  const event = decode({ type, object })
-                  if (event._tag === "Right") void emit.single(event.right)
-                },
-                (error: unknown) => {
-                  if (error === null || error === undefined) void emit.end()
-                  else void emit.fail(fromUnknown(`watch ${path}`, error))
-                }
-              ),
-            catch: (error) => fromUnknown(`watch ${path}`, error)
-          }).pipe(
-            // The response must start within the request deadline; after that a watch may stay quiet.
-            Effect.timeoutFail({
-              duration: requestTimeout,
-              onTimeout: () => new KubeError({ reason: "Timeout", message: `watch ${path}: no response within ${Duration.format(requestTimeout)}` })
-            })
-          )
-          yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort()))
-        }),
+      Stream.asyncScoped<WatchEvent, KubeError>(
+        (emit) =>
+          Effect.gen(function* () {
+            // One agent per watch: destroying it is the only way to abort a watch whose response never started.
+            const watchAgent = yield* Effect.acquireRelease(
+              Effect.sync(() => new PinnedAgent({ ...transport.agentOptions, keepAlive: false }, transport.origin)),
+              (watchAgent) => Effect.sync(() => watchAgent.destroy())
+            )
+            const watcher = new k8s.Watch(new VerifiedKubeConfig(config, watchAgent))
+            const decode = Schema.decodeUnknownEither(WatchEvent)
+            const controller = yield* Effect.tryPromise({
+              try: () =>
+                watcher.watch(
+                  path,
+                  query,
+                  (type, object) => {
+                    const event = decode({ type, object })
+                    if (event._tag === "Right") void emit.single(event.right)
+                  },
+                  (error: unknown) => {
+                    if (error === null || error === undefined) void emit.end()
+                    else void emit.fail(fromUnknown(`watch ${path}`, error))
+                  }
+                ),
+              catch: (error) => fromUnknown(`watch ${path}`, error)
+            }).pipe(
+              // The response must start within the request deadline; after that a watch may stay quiet.
+              Effect.timeoutFail({
+                duration: requestTimeout,
+                onTimeout: () =>
+                  new KubeError({ reason: "Timeout", message: `watch ${path}: no response within ${Duration.format(requestTimeout)}` })
+              })
+            )
+            yield* Effect.addFinalizer(() => Effect.sync(() => controller.abort()))
+          }),
         "unbounded"
       )
 
     const followLog = (namespace: string, pod: string, container: string, sinceTime?: string): Stream.Stream<string, KubeError> =>
-      Stream.asyncScoped<string, KubeError>((emit) =>
-        Effect.gen(function* () {
-          const operation = `follow the log of ${namespace}/${pod}`
-          const logAgent = yield* Effect.acquireRelease(
-            Effect.sync(() => new PinnedAgent({ ...transport.agentOptions, keepAlive: false }, transport.origin)),
-            (logAgent) => Effect.sync(() => logAgent.destroy())
-          )
-          const init = yield* Effect.tryPromise({ try: () => config.applyToFetchOptions({}), catch: (error) => fromUnknown(operation, error) })
-          const headers: Record<string, string> = {}
-          const source = init.headers as unknown as { readonly forEach: (visit: (value: string, key: string) => void) => void } | undefined
-          source?.forEach((value, key) => void (headers[key] = value))
-          const url = new URL(`${transport.server.replace(/\/$/, "")}/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/log`)
-          url.searchParams.set("container", container)
-          url.searchParams.set("follow", "true")
-          if (sinceTime !== undefined) url.searchParams.set("sinceTime", sinceTime)
-          const request = https.get(url, { agent: logAgent, headers }, (response) => {
-            // A reset mid-stream ends the log; the caller decides whether to follow again.
-            response.on("error", () => void emit.end())
-            if (response.statusCode !== 200) {
-              const chunks: Array<Buffer> = []
-              response.on("data", (chunk: Buffer) => chunks.push(chunk))
-              response.on("end", () => void emit.fail(fromStatus(operation, response.statusCode ?? 500, statusOf(Buffer.concat(chunks).toString("utf8")))))
-              return
-            }
-            const lines = createInterface({ input: response, crlfDelay: Infinity })
-            lines.on("line", (line) => void emit.single(line))
-            // readline re-emits the response's errors; without a listener they would be uncaught.
-            lines.on("error", () => void emit.end())
-            response.on("close", () => void emit.end())
-          })
-          request.on("error", (error) => void emit.fail(fromUnknown(operation, error)))
-          yield* Effect.addFinalizer(() => Effect.sync(() => request.destroy()))
-        }),
+      Stream.asyncScoped<string, KubeError>(
+        (emit) =>
+          Effect.gen(function* () {
+            const operation = `follow the log of ${namespace}/${pod}`
+            const logAgent = yield* Effect.acquireRelease(
+              Effect.sync(() => new PinnedAgent({ ...transport.agentOptions, keepAlive: false }, transport.origin)),
+              (logAgent) => Effect.sync(() => logAgent.destroy())
+            )
+            const init = yield* Effect.tryPromise({
+              try: () => config.applyToFetchOptions({}),
+              catch: (error) => fromUnknown(operation, error)
+            })
+            const headers: Record<string, string> = {}
+            const source = init.headers as unknown as
+              { readonly forEach: (visit: (value: string, key: string) => void) => void } | undefined
+            source?.forEach((value, key) => void (headers[key] = value))
+            const url = new URL(
+              `${transport.server.replace(/\/$/, "")}/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(pod)}/log`
+            )
+            url.searchParams.set("container", container)
+            url.searchParams.set("follow", "true")
+            if (sinceTime !== undefined) url.searchParams.set("sinceTime", sinceTime)
+            const request = https.get(url, { agent: logAgent, headers }, (response) => {
+              // A reset mid-stream ends the log; the caller decides whether to follow again.
+              response.on("error", () => void emit.end())
+              if (response.statusCode !== 200) {
+                const chunks: Array<Buffer> = []
+                response.on("data", (chunk: Buffer) => chunks.push(chunk))
+                response.on(
+                  "end",
+                  () => void emit.fail(fromStatus(operation, response.statusCode ?? 500, statusOf(Buffer.concat(chunks).toString("utf8"))))
+                )
+                return
+              }
+              const lines = createInterface({ input: response, crlfDelay: Infinity })
+              lines.on("line", (line) => void emit.single(line))
+              // readline re-emits the response's errors; without a listener they would be uncaught.
+              lines.on("error", () => void emit.end())
+              response.on("close", () => void emit.end())
+            })
+            request.on("error", (error) => void emit.fail(fromUnknown(operation, error)))
+            yield* Effect.addFinalizer(() => Effect.sync(() => request.destroy()))
+          }),
         "unbounded"
       )
 

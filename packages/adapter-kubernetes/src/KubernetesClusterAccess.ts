@@ -23,11 +23,19 @@ export const managedByLabel = "app.kubernetes.io/managed-by"
 export const deploymentLabel = "sovereign.dev/deployment-id"
 
 /** The binding's name: stable for one deployment, owner and role, so a repeated grant finds its own object. */
-export const bindingName = (namePrefix: string, owner: { readonly email: string; readonly deploymentId: string }, clusterRole: string): string =>
+export const bindingName = (
+  namePrefix: string,
+  owner: { readonly email: string; readonly deploymentId: string },
+  clusterRole: string
+): string =>
   `${namePrefix}${createHash("sha256").update(`${owner.deploymentId}\n${owner.email.toLowerCase()}\n${clusterRole}`).digest("hex").slice(0, 16)}`
 
 /** Label values allow `[A-Za-z0-9._-]` up to 63 characters. */
-const labelValue = (value: string): string => value.replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 63).replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, "")
+const labelValue = (value: string): string =>
+  value
+    .replace(/[^A-Za-z0-9._-]/g, "-")
+    .slice(0, 63)
+    .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, "")
 
 export const make = (options: KubernetesClusterAccessOptions = {}): ClusterWatch.ClusterAccessService => {
   const enabled = options.enabled ?? true
@@ -39,7 +47,10 @@ export const make = (options: KubernetesClusterAccessOptions = {}): ClusterWatch
         ? Effect.void
         : Effect.scoped(
             Effect.gen(function* () {
-              const client = yield* KubeClient.make(kubeconfig, options.requestTimeout === undefined ? {} : { requestTimeout: options.requestTimeout })
+              const client = yield* KubeClient.make(
+                kubeconfig,
+                options.requestTimeout === undefined ? {} : { requestTimeout: options.requestTimeout }
+              )
               const name = bindingName(namePrefix, owner, clusterRole)
               const body = {
                 apiVersion: "rbac.authorization.k8s.io/v1",
@@ -53,7 +64,9 @@ export const make = (options: KubernetesClusterAccessOptions = {}): ClusterWatch
                 subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: owner.email }]
               }
               yield* client
-                .request(`create ClusterRoleBinding ${name}`, (requestOptions) => client.rbac.createClusterRoleBinding({ body }, requestOptions))
+                .request(`create ClusterRoleBinding ${name}`, (requestOptions) =>
+                  client.rbac.createClusterRoleBinding({ body }, requestOptions)
+                )
                 .pipe(
                   Effect.asVoid,
                   Effect.catchIf(
@@ -79,5 +92,6 @@ export const config: Config.Config<KubernetesClusterAccessOptions> = Config.all(
   clusterRole: Config.string("SOVEREIGN_HANDOVER_CLUSTER_ROLE").pipe(Config.withDefault("cluster-admin"))
 })
 
-export const layerConfig = (settings: Config.Config<KubernetesClusterAccessOptions> = config): Layer.Layer<ClusterWatch.ClusterAccess, ConfigError.ConfigError> =>
-  Layer.effect(ClusterWatch.ClusterAccess, Effect.map(settings, make))
+export const layerConfig = (
+  settings: Config.Config<KubernetesClusterAccessOptions> = config
+): Layer.Layer<ClusterWatch.ClusterAccess, ConfigError.ConfigError> => Layer.effect(ClusterWatch.ClusterAccess, Effect.map(settings, make))

@@ -44,7 +44,12 @@ type WatchOutcome =
   /** The history before our resourceVersion is gone: re-list. */
   | { readonly _tag: "Gone" }
   /** The stream ended (server timeout, dropped connection, error); resume from `resourceVersion`. */
-  | { readonly _tag: "Ended"; readonly resourceVersion: string; readonly error: KubeClient.KubeError | undefined; readonly delivered: number }
+  | {
+      readonly _tag: "Ended"
+      readonly resourceVersion: string
+      readonly error: KubeClient.KubeError | undefined
+      readonly delivered: number
+    }
 
 const decodeRelease = Schema.decodeUnknownEither(HelmReleaseResource)
 const decodeList = Schema.decodeUnknown(ObjectList)
@@ -91,7 +96,9 @@ const tailHelmControllerLogs = (
           const parsed = HelmControllerLog.parse(line, namePrefix)
           if (parsed === undefined) return Effect.void
           return Effect.flatMap(Clock.currentTimeMillis, (at) =>
-            mailbox.offer(ReleaseEvent.Log({ release: parsed.release, level: parsed.level, message: parsed.message, timestamp: parsed.timestamp ?? at }))
+            mailbox.offer(
+              ReleaseEvent.Log({ release: parsed.release, level: parsed.level, message: parsed.message, timestamp: parsed.timestamp ?? at })
+            )
           )
         }),
         Effect.either
@@ -161,7 +168,13 @@ const session = (
           .pipe(
             Effect.flatMap((body) =>
               decodeList(body).pipe(
-                Effect.mapError(() => new KubeClient.KubeError({ reason: "Invalid", message: `list HelmReleases in ${namespace}: the response is not a list` }))
+                Effect.mapError(
+                  () =>
+                    new KubeClient.KubeError({
+                      reason: "Invalid",
+                      message: `list HelmReleases in ${namespace}: the response is not a list`
+                    })
+                )
               )
             )
           )
@@ -188,37 +201,40 @@ const session = (
       let current = resourceVersion
       let delivered = 0
       let gone = false
-      return client
-        .watch(path, { resourceVersion, allowWatchBookmarks: true })
-        .pipe(
-          Stream.runForEachWhile((event) =>
-            Effect.gen(function* () {
-              delivered++
-              if (event.type === "ERROR") {
-                const status = decodeStatus(event.object)
-                const code = Option.isSome(status) ? status.value.code : undefined
-                if (code === 410) {
-                  gone = true
-                  return false
-                }
-                return yield* Effect.fail(KubeClient.fromStatus(`watch HelmReleases in ${namespace}`, code ?? 500, Option.getOrUndefined(status)))
+      return client.watch(path, { resourceVersion, allowWatchBookmarks: true }).pipe(
+        Stream.runForEachWhile((event) =>
+          Effect.gen(function* () {
+            delivered++
+            if (event.type === "ERROR") {
+              const status = decodeStatus(event.object)
+              const code = Option.isSome(status) ? status.value.code : undefined
+              if (code === 410) {
+                gone = true
+                return false
               }
-              const version = decodeResourceVersion(event.object).pipe(Option.flatMap((object) => Option.fromNullable(object.metadata.resourceVersion)))
-              if (Option.isSome(version)) current = version.value
-              if (event.type === "ADDED" || event.type === "MODIFIED") yield* observe(event.object)
-              else if (event.type === "DELETED") {
-                const name = decodeName(event.object)
-                if (Option.isSome(name) && name.value.metadata.name.startsWith(namePrefix)) yield* forget(name.value.metadata.name)
-              }
-              return true
-            })
-          ),
-          Effect.match({
-            onFailure: (error): WatchOutcome =>
-              error.reason === "Gone" ? { _tag: "Gone" } : { _tag: "Ended", resourceVersion: current, error, delivered },
-            onSuccess: (): WatchOutcome => (gone ? { _tag: "Gone" } : { _tag: "Ended", resourceVersion: current, error: undefined, delivered })
+              return yield* Effect.fail(
+                KubeClient.fromStatus(`watch HelmReleases in ${namespace}`, code ?? 500, Option.getOrUndefined(status))
+              )
+            }
+            const version = decodeResourceVersion(event.object).pipe(
+              Option.flatMap((object) => Option.fromNullable(object.metadata.resourceVersion))
+            )
+            if (Option.isSome(version)) current = version.value
+            if (event.type === "ADDED" || event.type === "MODIFIED") yield* observe(event.object)
+            else if (event.type === "DELETED") {
+              const name = decodeName(event.object)
+              if (Option.isSome(name) && name.value.metadata.name.startsWith(namePrefix)) yield* forget(name.value.metadata.name)
+            }
+            return true
           })
-        )
+        ),
+        Effect.match({
+          onFailure: (error): WatchOutcome =>
+            error.reason === "Gone" ? { _tag: "Gone" } : { _tag: "Ended", resourceVersion: current, error, delivered },
+          onSuccess: (): WatchOutcome =>
+            gone ? { _tag: "Gone" } : { _tag: "Ended", resourceVersion: current, error: undefined, delivered }
+        })
+      )
     }
 
     const relistWithRetry: Effect.Effect<string, KubeClient.KubeError, Scope.Scope> = relist.pipe(
@@ -271,7 +287,10 @@ export const make = (settings: KubernetesClusterWatchOptions = {}): ClusterWatch
     watch: (kubeconfig: Redacted.Redacted<string>, options: ClusterWatch.WatchOptions) =>
       Stream.unwrapScoped(
         Effect.gen(function* () {
-          const client = yield* KubeClient.make(kubeconfig, settings.requestTimeout === undefined ? {} : { requestTimeout: settings.requestTimeout })
+          const client = yield* KubeClient.make(
+            kubeconfig,
+            settings.requestTimeout === undefined ? {} : { requestTimeout: settings.requestTimeout }
+          )
           const mailbox = yield* Mailbox.make<ReleaseEvent, ClusterWatch.ClusterError>()
           yield* client.awaitReachable(settings.reachability).pipe(
             Effect.zipRight(session(client, options, loopSettings, mailbox)),
@@ -297,5 +316,6 @@ export const config: Config.Config<KubernetesClusterWatchOptions> = Config.all({
   })
 })
 
-export const layerConfig = (settings: Config.Config<KubernetesClusterWatchOptions> = config): Layer.Layer<ClusterWatch.ClusterWatch, ConfigError.ConfigError> =>
-  Layer.effect(ClusterWatch.ClusterWatch, Effect.map(settings, make))
+export const layerConfig = (
+  settings: Config.Config<KubernetesClusterWatchOptions> = config
+): Layer.Layer<ClusterWatch.ClusterWatch, ConfigError.ConfigError> => Layer.effect(ClusterWatch.ClusterWatch, Effect.map(settings, make))

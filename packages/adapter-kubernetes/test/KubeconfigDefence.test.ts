@@ -71,60 +71,80 @@ const variants = (fake: FakeKubernetesApi.FakeKubernetesApi) => {
 }
 
 describe("a kubeconfig that reaches the adapter by any path", () => {
-  it.scopedLive("with a file reference, a program or a plugin is refused by the client, the watch and the owner's access, and no file is read", () =>
-    Effect.gen(function* () {
-      const fake = yield* FakeKubernetesApi.make()
-      const touched = spyOnFiles()
-      const watch = KubernetesClusterWatch.make({ reachability: { initialDelay: Duration.millis(10), budget: Duration.seconds(1) } })
-      const access = KubernetesClusterAccess.make()
-      for (const [field, kubeconfig] of variants(fake)) {
-        const client = yield* Effect.flip(Effect.scoped(KubeClient.make(Redacted.make(kubeconfig))))
-        expect(client.reason, field).toBe("InvalidKubeconfig")
-        expect(client.message, field).toContain(field)
-        const watched = yield* watch.watch(Redacted.make(kubeconfig), ClusterWatch.defaultWatchOptions).pipe(Stream.runHead, Effect.either)
-        expect(Either.isLeft(watched) && watched.left.reason, field).toBe("InvalidKubeconfig")
-        const granted = yield* Effect.either(access.grantOwner(Redacted.make(kubeconfig), { email: "ops@example.com", role: "sovereign-admin", deploymentId: "0123456789abcdef" }))
-        expect(Either.isLeft(granted), field).toBe(true)
-      }
-      expect(touched).toEqual([])
-      // Nothing reached the API server either.
-      expect((yield* fake.requests).length).toBe(0)
-    }), 60_000)
+  it.scopedLive(
+    "with a file reference, a program or a plugin is refused by the client, the watch and the owner's access, and no file is read",
+    () =>
+      Effect.gen(function* () {
+        const fake = yield* FakeKubernetesApi.make()
+        const touched = spyOnFiles()
+        const watch = KubernetesClusterWatch.make({ reachability: { initialDelay: Duration.millis(10), budget: Duration.seconds(1) } })
+        const access = KubernetesClusterAccess.make()
+        for (const [field, kubeconfig] of variants(fake)) {
+          const client = yield* Effect.flip(Effect.scoped(KubeClient.make(Redacted.make(kubeconfig))))
+          expect(client.reason, field).toBe("InvalidKubeconfig")
+          expect(client.message, field).toContain(field)
+          const watched = yield* watch
+            .watch(Redacted.make(kubeconfig), ClusterWatch.defaultWatchOptions)
+            .pipe(Stream.runHead, Effect.either)
+          expect(Either.isLeft(watched) && watched.left.reason, field).toBe("InvalidKubeconfig")
+          const granted = yield* Effect.either(
+            access.grantOwner(Redacted.make(kubeconfig), {
+              email: "ops@example.com",
+              role: "sovereign-admin",
+              deploymentId: "0123456789abcdef"
+            })
+          )
+          expect(Either.isLeft(granted), field).toBe(true)
+        }
+        expect(touched).toEqual([])
+        // Nothing reached the API server either.
+        expect((yield* fake.requests).length).toBe(0)
+      }),
+    60_000
+  )
 
-  it.scopedLive("never follows a redirect to another host: the other host sees no connection", () =>
-    Effect.gen(function* () {
-      const fake = yield* FakeKubernetesApi.make()
-      // Another host on this machine (127.0.0.2 is loopback too), counting every connection it gets.
-      let connections = 0
-      const elsewhere = net.createServer((socket) => {
-        connections++
-        socket.destroy()
-      })
-      yield* Effect.acquireRelease(
-        Effect.async<void>((resume) => void elsewhere.listen(0, "127.0.0.2", () => resume(Effect.void))),
-        () => Effect.sync(() => elsewhere.close())
-      )
-      const elsewherePort = (elsewhere.address() as net.AddressInfo).port
-      // An API server (trusted by the kubeconfig's CA) that redirects every request there.
-      const certificate = FakeKubernetesApi.makeServerCertificate(fake.authority, { commonName: "redirector", dnsNames: [], ipAddresses: ["127.0.0.1"] })
-      const redirector = https.createServer({ cert: certificate.certPem, key: certificate.keyPem }, (request, response) => {
-        response.writeHead(302, { location: `https://127.0.0.2:${elsewherePort}${request.url ?? "/"}` })
-        response.end()
-      })
-      yield* Effect.acquireRelease(
-        Effect.async<void>((resume) => void redirector.listen(0, "127.0.0.1", () => resume(Effect.void))),
-        () => Effect.sync(() => redirector.close())
-      )
-      const port = (redirector.address() as net.AddressInfo).port
-      const kubeconfig = fake.kubeconfigWith({ server: `https://127.0.0.1:${port}` })
-      const client = yield* KubeClient.make(Redacted.make(kubeconfig))
-      const probed = yield* Effect.flip(client.probe)
-      expect(probed.reason).toBe("Untrusted")
-      expect(probed.message).toContain("redirected to another host")
-      const listed = yield* Effect.flip(client.request("list namespaces", (options) => client.core.listNamespace(undefined, options)))
-      expect(listed.reason).toBe("Untrusted")
-      const watched = yield* client.watch("/api/v1/namespaces", {}).pipe(Stream.runHead, Effect.either)
-      expect(Either.isLeft(watched)).toBe(true)
-      expect(connections).toBe(0)
-    }), 60_000)
+  it.scopedLive(
+    "never follows a redirect to another host: the other host sees no connection",
+    () =>
+      Effect.gen(function* () {
+        const fake = yield* FakeKubernetesApi.make()
+        // Another host on this machine (127.0.0.2 is loopback too), counting every connection it gets.
+        let connections = 0
+        const elsewhere = net.createServer((socket) => {
+          connections++
+          socket.destroy()
+        })
+        yield* Effect.acquireRelease(
+          Effect.async<void>((resume) => void elsewhere.listen(0, "127.0.0.2", () => resume(Effect.void))),
+          () => Effect.sync(() => elsewhere.close())
+        )
+        const elsewherePort = (elsewhere.address() as net.AddressInfo).port
+        // An API server (trusted by the kubeconfig's CA) that redirects every request there.
+        const certificate = FakeKubernetesApi.makeServerCertificate(fake.authority, {
+          commonName: "redirector",
+          dnsNames: [],
+          ipAddresses: ["127.0.0.1"]
+        })
+        const redirector = https.createServer({ cert: certificate.certPem, key: certificate.keyPem }, (request, response) => {
+          response.writeHead(302, { location: `https://127.0.0.2:${elsewherePort}${request.url ?? "/"}` })
+          response.end()
+        })
+        yield* Effect.acquireRelease(
+          Effect.async<void>((resume) => void redirector.listen(0, "127.0.0.1", () => resume(Effect.void))),
+          () => Effect.sync(() => redirector.close())
+        )
+        const port = (redirector.address() as net.AddressInfo).port
+        const kubeconfig = fake.kubeconfigWith({ server: `https://127.0.0.1:${port}` })
+        const client = yield* KubeClient.make(Redacted.make(kubeconfig))
+        const probed = yield* Effect.flip(client.probe)
+        expect(probed.reason).toBe("Untrusted")
+        expect(probed.message).toContain("redirected to another host")
+        const listed = yield* Effect.flip(client.request("list namespaces", (options) => client.core.listNamespace(undefined, options)))
+        expect(listed.reason).toBe("Untrusted")
+        const watched = yield* client.watch("/api/v1/namespaces", {}).pipe(Stream.runHead, Effect.either)
+        expect(Either.isLeft(watched)).toBe(true)
+        expect(connections).toBe(0)
+      }),
+    60_000
+  )
 })

@@ -71,10 +71,18 @@ export const errorFromStatus = (status: number, body: string, context: Context):
   const detail = describeBody(body)
   const where = context.zone === undefined ? {} : { zone: context.zone }
   if (status === 401 || status === 403) {
-    return new DnsError({ reason: "Unauthorized", message: `PowerDNS refused the API key while trying to ${context.action} (${status})`, ...where })
+    return new DnsError({
+      reason: "Unauthorized",
+      message: `PowerDNS refused the API key while trying to ${context.action} (${status})`,
+      ...where
+    })
   }
   if (status === 404 && context.zone !== undefined) {
-    return new DnsError({ reason: "ZoneNotFound", message: `zone ${context.zone} does not exist on PowerDNS (404 while trying to ${context.action})`, zone: context.zone })
+    return new DnsError({
+      reason: "ZoneNotFound",
+      message: `zone ${context.zone} does not exist on PowerDNS (404 while trying to ${context.action})`,
+      zone: context.zone
+    })
   }
   if (status === 422) {
     const record = rejectedRecord(detail, context.names ?? [])
@@ -86,13 +94,17 @@ export const errorFromStatus = (status: number, body: string, context: Context):
     })
   }
   if (status >= 500 || status === 429) {
-    return new DnsError({ reason: "Unavailable", message: `PowerDNS answered ${status} while trying to ${context.action}: ${detail}`, ...where })
+    return new DnsError({
+      reason: "Unavailable",
+      message: `PowerDNS answered ${status} while trying to ${context.action}: ${detail}`,
+      ...where
+    })
   }
   return new DnsError({ reason: "Unknown", message: `PowerDNS answered ${status} while trying to ${context.action}: ${detail}`, ...where })
 }
 
 export const make = (options: PowerDnsClientOptions): Effect.Effect<PowerDnsClient, never, HttpClient.HttpClient> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const serverId = options.serverId ?? "localhost"
     const base = `${apiBase(options.apiUrl)}/servers/${encodeURIComponent(serverId)}`
     const timeout = Duration.decode(options.timeout ?? Duration.seconds(15))
@@ -112,20 +124,21 @@ export const make = (options: PowerDnsClientOptions): Effect.Effect<PowerDnsClie
     /** One request with timeout and retry of what may pass (5xx, network); a non-2xx answer becomes a DnsError. */
     const send = (request: HttpClientRequest.HttpClientRequest, context: Context) =>
       http.execute(request).pipe(
-        Effect.mapError((error) =>
-          new DnsError({
-            reason: "Unavailable",
-            message: `PowerDNS is unreachable while trying to ${context.action}: ${error.message}`,
-            ...(context.zone === undefined ? {} : { zone: context.zone })
-          })
+        Effect.mapError(
+          (error) =>
+            new DnsError({
+              reason: "Unavailable",
+              message: `PowerDNS is unreachable while trying to ${context.action}: ${error.message}`,
+              ...(context.zone === undefined ? {} : { zone: context.zone })
+            })
         ),
         Effect.flatMap((response) =>
           response.status >= 200 && response.status < 300
             ? Effect.succeed(response)
             : response.text.pipe(
-              Effect.orElseSucceed(() => ""),
-              Effect.flatMap((body) => Effect.fail(errorFromStatus(response.status, body, context)))
-            )
+                Effect.orElseSucceed(() => ""),
+                Effect.flatMap((body) => Effect.fail(errorFromStatus(response.status, body, context)))
+              )
         ),
         Effect.timeoutFail({
           duration: timeout,
@@ -139,17 +152,20 @@ export const make = (options: PowerDnsClientOptions): Effect.Effect<PowerDnsClie
         Effect.retry({ schedule: retrySchedule, while: (error) => error.isRetryable })
       )
 
-    const decode = <A, I>(schema: Schema.Schema<A, I>, context: Context) => (response: HttpClientResponse.HttpClientResponse) =>
-      response.json.pipe(
-        Effect.flatMap(Schema.decodeUnknown(schema)),
-        Effect.mapError((error) =>
-          new DnsError({
-            reason: "Unknown",
-            message: `unexpected answer from PowerDNS while trying to ${context.action}: ${error.message}`,
-            ...(context.zone === undefined ? {} : { zone: context.zone })
-          })
+    const decode =
+      <A, I>(schema: Schema.Schema<A, I>, context: Context) =>
+      (response: HttpClientResponse.HttpClientResponse) =>
+        response.json.pipe(
+          Effect.flatMap(Schema.decodeUnknown(schema)),
+          Effect.mapError(
+            (error) =>
+              new DnsError({
+                reason: "Unknown",
+                message: `unexpected answer from PowerDNS while trying to ${context.action}: ${error.message}`,
+                ...(context.zone === undefined ? {} : { zone: context.zone })
+              })
+          )
         )
-      )
 
     const zonePath = (zone: string) => `/zones/${encodeURIComponent(zone)}`
 
@@ -160,9 +176,7 @@ export const make = (options: PowerDnsClientOptions): Effect.Effect<PowerDnsClie
 
     const getZone = (zone: string) => {
       const context = { action: `read zone ${zone}`, zone }
-      return send(HttpClientRequest.get(zonePath(zone)), context).pipe(
-        Effect.flatMap(decode(Zone, context))
-      )
+      return send(HttpClientRequest.get(zonePath(zone)), context).pipe(Effect.flatMap(decode(Zone, context)))
     }
 
     const patchZone = (zone: string, body: PatchZone) => {

@@ -12,8 +12,10 @@ export const ownerAccount = "sovereign"
 const ownerPrefix = "owner="
 
 export const ownerOf = (comments: ReadonlyArray<Comment>): string | undefined =>
-  comments.find((comment) => comment.account === ownerAccount && comment.content.startsWith(ownerPrefix))
-    ?.content.slice(ownerPrefix.length).trim() || undefined
+  comments
+    .find((comment) => comment.account === ownerAccount && comment.content.startsWith(ownerPrefix))
+    ?.content.slice(ownerPrefix.length)
+    .trim() || undefined
 
 /** A PowerDNS rrset as the port sees it: canonical name, enabled contents only, owner from the comment. */
 export const toRecordSet = (rrset: RRSet): DnsPlan.RecordSet => {
@@ -55,15 +57,12 @@ export const toPatch = (changes: DnsPlan.DnsChanges): PatchZone => ({
 export type PowerDnsOptions = PowerDnsClientOptions
 
 export const make = (options: PowerDnsOptions): Effect.Effect<DnsProvider.DnsProviderService, never, HttpClient.HttpClient> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const client = yield* makeClient(options)
     return {
-      zones: () =>
-        client.listZones().pipe(Effect.map((zones) => zones.map((zone) => DnsPlan.canonical(zone.name)).sort())),
-      records: (zone) =>
-        client.getZone(DnsPlan.canonical(zone)).pipe(Effect.map((found) => found.rrsets.map(toRecordSet))),
-      apply: (zone, changes) =>
-        DnsPlan.isEmpty(changes) ? Effect.void : client.patchZone(DnsPlan.canonical(zone), toPatch(changes))
+      zones: () => client.listZones().pipe(Effect.map((zones) => zones.map((zone) => DnsPlan.canonical(zone.name)).sort())),
+      records: (zone) => client.getZone(DnsPlan.canonical(zone)).pipe(Effect.map((found) => found.rrsets.map(toRecordSet))),
+      apply: (zone, changes) => (DnsPlan.isEmpty(changes) ? Effect.void : client.patchZone(DnsPlan.canonical(zone), toPatch(changes)))
     }
   })
 
@@ -79,5 +78,4 @@ export const config: Config.Config<PowerDnsOptions> = Config.all({
 
 export const layerConfig = (
   options: Config.Config<PowerDnsOptions> = config
-): Layer.Layer<DnsProvider.DnsProvider, ConfigError.ConfigError, HttpClient.HttpClient> =>
-  Layer.unwrapEffect(Effect.map(options, layer))
+): Layer.Layer<DnsProvider.DnsProvider, ConfigError.ConfigError, HttpClient.HttpClient> => Layer.unwrapEffect(Effect.map(options, layer))

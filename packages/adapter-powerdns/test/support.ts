@@ -10,7 +10,7 @@ export class RequestLog extends Context.Tag("test/RequestLog")<RequestLog, Ref.R
 
 const countingHttpClient = Layer.effect(
   HttpClient.HttpClient,
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const log = yield* RequestLog
     const client = yield* HttpClient.HttpClient
     return client.pipe(HttpClient.tapRequest((request) => Ref.update(log, (entries) => [...entries, `${request.method} ${request.url}`])))
@@ -23,9 +23,8 @@ export const powerDnsWorld = (zones: ReadonlyArray<string>) => {
   const log = Layer.effect(RequestLog, Ref.make<ReadonlyArray<string>>([]))
   const provider = Layer.unwrapEffect(
     Effect.map(PowerDnsServer.PowerDnsServerTag, (running) =>
-      PowerDnsProvider.layer({ apiUrl: running.apiUrl, apiKey: running.apiKey, serverId: running.serverId }))
+      PowerDnsProvider.layer({ apiUrl: running.apiUrl, apiKey: running.apiKey, serverId: running.serverId })
+    )
   )
-  return provider.pipe(
-    Layer.provideMerge(Layer.merge(server, countingHttpClient.pipe(Layer.provideMerge(log))))
-  )
+  return provider.pipe(Layer.provideMerge(Layer.merge(server, countingHttpClient.pipe(Layer.provideMerge(log)))))
 }

@@ -28,9 +28,7 @@ export interface LayerOptions extends Partial<SimulatorOptions> {
 }
 
 /** Every simulated port over a store (`SimulatorStore`) and a call-back channel (`KubeconfigDelivery`). */
-export const layer = (
-  options: LayerOptions = {}
-): Layer.Layer<Ports, never, SimulatorStore | SimulatorWorld.KubeconfigDelivery> => {
+export const layer = (options: LayerOptions = {}): Layer.Layer<Ports, never, SimulatorStore | SimulatorWorld.KubeconfigDelivery> => {
   const resolved: SimulatorOptions = {
     speed: options.speed ?? defaultOptions.speed,
     seed: options.seed ?? defaultOptions.seed,
@@ -52,7 +50,10 @@ export const deliverToKubeconfigs: Layer.Layer<SimulatorWorld.KubeconfigDelivery
     deliver: (delivery) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
         kubeconfigs.put(delivery.deploymentId, delivery.regionKey, delivery.kubeconfig, now).pipe(
-          Effect.catchIf((error) => error.reason === "AlreadySet", () => Effect.void)
+          Effect.catchIf(
+            (error) => error.reason === "AlreadySet",
+            () => Effect.void
+          )
         )
       )
   }))

@@ -76,19 +76,29 @@ const blueprints = (deployment: CloudDeployment, step: CloudStep): ReadonlyArray
     case "control-plane": {
       const count = deployment.spec.haControlPlane ? 3 : 1
       return Array.from({ length: count }, (_, i) => ({
-        kind: "server", role: "control-plane", index: i + 1, name: `${base}-cp-${i + 1}`, latencySeconds: [50, 120] as const, ip: "203.0.113" as const
+        kind: "server",
+        role: "control-plane",
+        index: i + 1,
+        name: `${base}-cp-${i + 1}`,
+        latencySeconds: [50, 120] as const,
+        ip: "203.0.113" as const
       }))
     }
     case "workers":
       return Array.from({ length: region?.workerCount ?? 0 }, (_, i) => ({
-        kind: "server", role: "worker", index: i + 1, name: `${base}-worker-${i + 1}`, latencySeconds: [50, 120] as const, ip: "203.0.113" as const
+        kind: "server",
+        role: "worker",
+        index: i + 1,
+        name: `${base}-worker-${i + 1}`,
+        latencySeconds: [50, 120] as const,
+        ip: "203.0.113" as const
       }))
     default:
       return []
   }
 }
 
-export const make = Effect.gen(function*() {
+export const make = Effect.gen(function* () {
   const world = yield* SimulatorWorld
   const { options } = world
   const attempts = new Map<string, number>()
@@ -115,21 +125,24 @@ export const make = Effect.gen(function*() {
 
   /** One API call: may answer 429 or 503 at the configured rate (deterministic for the seed). */
   const apiCall = (deploymentId: string, what: string, step?: CloudStep) =>
-    Effect.zipRight(spend, Effect.suspend(() => {
-      if (options.faults.cloudErrorRate <= 0) return Effect.void
-      const key = `${deploymentId}/${what}`
-      const attempt = (attempts.get(key) ?? 0) + 1
-      attempts.set(key, attempt)
-      if (world.draw(deploymentId, what, attempt, "error") >= options.faults.cloudErrorRate) return Effect.void
-      return world.draw(deploymentId, what, attempt, "kind") < 0.5
-        ? Effect.fail(cloudError("RateLimited", "429 rate_limit_exceeded: too many requests (simulated)", step))
-        : Effect.fail(cloudError("Unavailable", "503 service unavailable (simulated)", step))
-    }))
+    Effect.zipRight(
+      spend,
+      Effect.suspend(() => {
+        if (options.faults.cloudErrorRate <= 0) return Effect.void
+        const key = `${deploymentId}/${what}`
+        const attempt = (attempts.get(key) ?? 0) + 1
+        attempts.set(key, attempt)
+        if (world.draw(deploymentId, what, attempt, "error") >= options.faults.cloudErrorRate) return Effect.void
+        return world.draw(deploymentId, what, attempt, "kind") < 0.5
+          ? Effect.fail(cloudError("RateLimited", "429 rate_limit_exceeded: too many requests (simulated)", step))
+          : Effect.fail(cloudError("Unavailable", "503 service unavailable (simulated)", step))
+      })
+    )
 
   const now = Clock.currentTimeMillis
 
   const apply: CloudProviderService["apply"] = (deployment, step) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const region = deployment.regions.find((r) => r.key === step.region)
       if (region === undefined) return yield* cloudError("InvalidInput", `unknown region ${step.region}`, step)
       yield* apiCall(deployment.id, `${step.region}:${step.name}`, step)
@@ -144,41 +157,55 @@ export const make = Effect.gen(function*() {
       const at = yield* now
       const namePrefix = firstLabel(deployment.spec.sovereignFQDN)
       const log: Array<string> = []
-      const resources = yield* world.modify(deployment.id, namePrefix, (current) => {
-        const next: Array<SimResource> = [...current.resources]
-        const creations = { ...current.creations }
-        const out: Array<SimResource> = []
-        for (const blueprint of wanted) {
-          const existing = next.find((r) => r.name === blueprint.name && ownedBy(r, deployment.id))
-          if (existing !== undefined) {
-            log.push(`found ${blueprint.kind} ${blueprint.name} (${existing.id}); not creating it again`)
-            out.push(existing)
-            continue
+      const resources = yield* world
+        .modify(deployment.id, namePrefix, (current) => {
+          const next: Array<SimResource> = [...current.resources]
+          const creations = { ...current.creations }
+          const out: Array<SimResource> = []
+          for (const blueprint of wanted) {
+            const existing = next.find((r) => r.name === blueprint.name && ownedBy(r, deployment.id))
+            if (existing !== undefined) {
+              log.push(`found ${blueprint.kind} ${blueprint.name} (${existing.id}); not creating it again`)
+              out.push(existing)
+              continue
+            }
+            const latency = world.drawInt(
+              blueprint.latencySeconds[0],
+              blueprint.latencySeconds[1],
+              deployment.id,
+              blueprint.name,
+              "latency"
+            )
+            const created: SimResource = {
+              kind: blueprint.kind,
+              id: `${blueprint.kind}-${world.drawInt(100000, 999999, deployment.id, blueprint.name, "id")}`,
+              name: blueprint.name,
+              region: step.region,
+              cloudRegion: region.cloudRegion,
+              labels: ownershipLabels(deployment.id, step.region, blueprint.role, blueprint.index),
+              ...(blueprint.ip === undefined ? {} : { ip: drawIp(blueprint.ip, options.seed, deployment.id, blueprint.name) }),
+              createdAt: at,
+              readyAt: at + Duration.toMillis(world.scaled(Duration.seconds(latency)))
+            }
+            creations[blueprint.name] = (creations[blueprint.name] ?? 0) + 1
+            log.push(`created ${blueprint.kind} ${blueprint.name} (${created.id}) in ${region.cloudRegion}`)
+            next.push(created)
+            out.push(created)
           }
-          const latency = world.drawInt(blueprint.latencySeconds[0], blueprint.latencySeconds[1], deployment.id, blueprint.name, "latency")
-          const created: SimResource = {
-            kind: blueprint.kind,
-            id: `${blueprint.kind}-${world.drawInt(100000, 999999, deployment.id, blueprint.name, "id")}`,
-            name: blueprint.name,
-            region: step.region,
-            cloudRegion: region.cloudRegion,
-            labels: ownershipLabels(deployment.id, step.region, blueprint.role, blueprint.index),
-            ...(blueprint.ip === undefined ? {} : { ip: drawIp(blueprint.ip, options.seed, deployment.id, blueprint.name) }),
-            createdAt: at,
-            readyAt: at + Duration.toMillis(world.scaled(Duration.seconds(latency)))
-          }
-          creations[blueprint.name] = (creations[blueprint.name] ?? 0) + 1
-          log.push(`created ${blueprint.kind} ${blueprint.name} (${created.id}) in ${region.cloudRegion}`)
-          next.push(created)
-          out.push(created)
-        }
-        return [out, out.length === 0 || log.every((line) => line.startsWith("found")) ? current : { ...current, resources: next, creations }]
-      }).pipe(Effect.mapError((error) => cloudError("Unavailable", `simulated cloud state unavailable: ${error.message}`, step)))
+          return [
+            out,
+            out.length === 0 || log.every((line) => line.startsWith("found")) ? current : { ...current, resources: next, creations }
+          ]
+        })
+        .pipe(Effect.mapError((error) => cloudError("Unavailable", `simulated cloud state unavailable: ${error.message}`, step)))
       // Wait until the provider reports every resource running.
       const readyAt = Math.max(at, ...resources.map((r) => r.readyAt))
       if (readyAt > at) yield* Effect.sleep(Duration.millis(readyAt - at))
       if (step.name === "control-plane") yield* bootCluster(world, deployment, step, resources)
-      const result: StepResult = { resources: resources.map(toCloudResource), log: [...log, `${stepDisplay[step.name as StepName] ?? step.name} ready`] }
+      const result: StepResult = {
+        resources: resources.map(toCloudResource),
+        log: [...log, `${stepDisplay[step.name as StepName] ?? step.name} ready`]
+      }
       return result
     })
 
@@ -192,7 +219,12 @@ export const make = Effect.gen(function*() {
     validate: () => Effect.succeed([]),
     plan: (deployment) =>
       Effect.as(
-        Effect.orDie(ensureZones(world, deployment.spec.parentDomains.map((parent) => parent.name))),
+        Effect.orDie(
+          ensureZones(
+            world,
+            deployment.spec.parentDomains.map((parent) => parent.name)
+          )
+        ),
         deployment.regions.flatMap((region) =>
           stepNames
             .filter((name) => name !== "workers" || region.workerCount > 0)
@@ -206,7 +238,7 @@ export const make = Effect.gen(function*() {
       ),
     apply,
     outputs: (deployment) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         yield* apiCall(deployment.id, `outputs`)
         const current = yield* Effect.orDie(world.read(deployment.id))
         if (Option.isNone(current)) return yield* cloudError("NotFound", `nothing exists for deployment ${deployment.id}`)
@@ -214,7 +246,9 @@ export const make = Effect.gen(function*() {
           const resources = regionResources(current.value, deployment.id, region.key)
           return {
             regionKey: region.key,
-            controlPlaneIPs: resources.filter((r) => r.labels["sovereign.dev/role"] === "control-plane").flatMap((r) => (r.ip === undefined ? [] : [r.ip])),
+            controlPlaneIPs: resources
+              .filter((r) => r.labels["sovereign.dev/role"] === "control-plane")
+              .flatMap((r) => (r.ip === undefined ? [] : [r.ip])),
             loadBalancerIP: resources.find((r) => r.kind === "load-balancer")?.ip ?? ""
           }
         })
@@ -227,7 +261,7 @@ export const make = Effect.gen(function*() {
         })
       ),
     purge: (deployment) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         yield* apiCall(deployment.id, "purge")
         const prefix = firstLabel(deployment.spec.sovereignFQDN)
         const doomed = yield* Effect.map(Effect.orDie(world.read(deployment.id)), (current) =>
@@ -255,13 +289,8 @@ export const make = Effect.gen(function*() {
   return service
 })
 
-const bootCluster = (
-  world: SimulatorWorldService,
-  deployment: CloudDeployment,
-  step: CloudStep,
-  servers: ReadonlyArray<SimResource>
-) =>
-  Effect.gen(function*() {
+const bootCluster = (world: SimulatorWorldService, deployment: CloudDeployment, step: CloudStep, servers: ReadonlyArray<SimResource>) =>
+  Effect.gen(function* () {
     const region = deployment.regions.find((r) => r.key === step.region)!
     const namePrefix = firstLabel(deployment.spec.sovereignFQDN)
     const readyAt = Math.max(...servers.map((s) => s.readyAt))

@@ -33,7 +33,8 @@ const ready = (status: "True" | "False" | "Unknown", reason: string, message: st
   message
 })
 
-const chartVersion = (world: SimulatorWorldService, name: string) => `1.${world.drawInt(0, 9, name, "minor")}.${world.drawInt(0, 20, name, "patch")}`
+const chartVersion = (world: SimulatorWorldService, name: string) =>
+  `1.${world.drawInt(0, 9, name, "minor")}.${world.drawInt(0, 20, name, "patch")}`
 
 const formatDuration = (millis: number) => {
   const seconds = Math.round(millis / 1000)
@@ -68,7 +69,9 @@ export const timeline = (
     if (waitingOn !== undefined) {
       moments.push({
         at: appearAt + seconds(5),
-        conditions: [ready("False", "DependencyNotReady", `dependency '${waitingOn.release.namespace}/${waitingOn.release.name}' is not ready`)],
+        conditions: [
+          ready("False", "DependencyNotReady", `dependency '${waitingOn.release.namespace}/${waitingOn.release.name}' is not ready`)
+        ],
         observedGeneration: 1
       })
     }
@@ -77,13 +80,25 @@ export const timeline = (
       let at = Math.max(appearAt + seconds(5), dependenciesReadyAt + seconds(10))
       const progressing = (): Moment => ({
         at,
-        conditions: [ready("Unknown", "Progressing", "Reconciliation in progress"), { type: "Reconciling", status: "True", reason: "Progressing", message: "Reconciliation in progress" }],
+        conditions: [
+          ready("Unknown", "Progressing", "Reconciliation in progress"),
+          { type: "Reconciling", status: "True", reason: "Progressing", message: "Reconciliation in progress" }
+        ],
         observedGeneration: 1,
-        log: { level: "INFO", message: `release ${release.namespace}/${release.name}: installing chart ${chart}@${version} into ${release.targetNamespace}` }
+        log: {
+          level: "INFO",
+          message: `release ${release.namespace}/${release.name}: installing chart ${chart}@${version} into ${release.targetNamespace}`
+        }
       })
       const installFailed = (): Moment => ({
         at,
-        conditions: [ready("False", "InstallFailed", `Helm install failed for release ${release.targetNamespace}/${chart} with chart ${chart}@${version}: context deadline exceeded`)],
+        conditions: [
+          ready(
+            "False",
+            "InstallFailed",
+            `Helm install failed for release ${release.targetNamespace}/${chart} with chart ${chart}@${version}: context deadline exceeded`
+          )
+        ],
         observedGeneration: 1,
         log: { level: "ERROR", message: `release ${release.namespace}/${release.name}: Helm install failed: context deadline exceeded` }
       })
@@ -106,7 +121,10 @@ export const timeline = (
                 { type: "Stalled", status: "True", reason: "RetriesExceeded", message: `Failed to install after ${attempt} attempt(s)` }
               ],
               observedGeneration: 1,
-              log: { level: "ERROR", message: `release ${release.namespace}/${release.name}: install retries exhausted, giving up (Stalled)` }
+              log: {
+                level: "ERROR",
+                message: `release ${release.namespace}/${release.name}: install retries exhausted, giving up (Stalled)`
+              }
             })
           }
         }
@@ -121,9 +139,18 @@ export const timeline = (
         readyAt = at
         moments.push({
           at,
-          conditions: [ready("True", "InstallSucceeded", `Helm install succeeded for release ${release.targetNamespace}/${chart}.v1 with chart ${chart}@${version}`)],
+          conditions: [
+            ready(
+              "True",
+              "InstallSucceeded",
+              `Helm install succeeded for release ${release.targetNamespace}/${chart}.v1 with chart ${chart}@${version}`
+            )
+          ],
           observedGeneration: 1,
-          log: { level: "INFO", message: `release ${release.namespace}/${release.name}: reconciliation finished in ${formatDuration(at - started)}, next run in 10m0s` }
+          log: {
+            level: "INFO",
+            message: `release ${release.namespace}/${release.name}: reconciliation finished in ${formatDuration(at - started)}, next run in 10m0s`
+          }
         })
       }
     }
@@ -171,14 +198,17 @@ interface DrivenCluster {
 }
 
 /** The releases written by drivers, per driven cluster (`<deploymentId>/<regionKey>`); shared by watch and driver. */
-export class DrivenReleases extends Context.Tag("@sovereign/adapter-simulator/DrivenReleases")<DrivenReleases, {
-  readonly clusters: Map<string, DrivenCluster>
-  readonly changes: PubSub.PubSub<DrivenChange>
-  /** Clusters whose open watches deliver nothing (a hung watch): only a re-list shows changes. */
-  readonly silenced: Set<string>
-  /** A cluster key here makes its open watches reconnect and re-list (a 410 Gone, a dropped connection). */
-  readonly relists: PubSub.PubSub<string>
-}>() {}
+export class DrivenReleases extends Context.Tag("@sovereign/adapter-simulator/DrivenReleases")<
+  DrivenReleases,
+  {
+    readonly clusters: Map<string, DrivenCluster>
+    readonly changes: PubSub.PubSub<DrivenChange>
+    /** Clusters whose open watches deliver nothing (a hung watch): only a re-list shows changes. */
+    readonly silenced: Set<string>
+    /** A cluster key here makes its open watches reconnect and re-list (a 410 Gone, a dropped connection). */
+    readonly relists: PubSub.PubSub<string>
+  }
+>() {}
 
 const drivenReleasesLayer = Layer.effect(
   DrivenReleases,
@@ -187,29 +217,35 @@ const drivenReleasesLayer = Layer.effect(
   )
 )
 
-export const make = Effect.gen(function*() {
+export const make = Effect.gen(function* () {
   const world = yield* SimulatorWorld
   const driven = yield* DrivenReleases
 
   const clusterOf = (kubeconfig: Parameters<ClusterWatchService["watch"]>[0]) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const target = clusterOfKubeconfig(kubeconfig)
       if (Option.isNone(target)) {
         return yield* new ClusterError({ reason: "InvalidKubeconfig", message: "the kubeconfig does not name a simulated cluster" })
       }
-      const current = yield* world.read(target.value.deploymentId).pipe(
-        Effect.mapError((error) => new ClusterError({ reason: "Unreachable", message: error.message }))
-      )
+      const current = yield* world
+        .read(target.value.deploymentId)
+        .pipe(Effect.mapError((error) => new ClusterError({ reason: "Unreachable", message: error.message })))
       const cluster = Option.flatMapNullable(current, (w) => w.clusters[target.value.regionKey])
       if (Option.isNone(cluster)) {
-        return yield* new ClusterError({ reason: "Unreachable", message: `cluster ${target.value.regionKey} of deployment ${target.value.deploymentId} does not exist (deleted?)` })
+        return yield* new ClusterError({
+          reason: "Unreachable",
+          message: `cluster ${target.value.regionKey} of deployment ${target.value.deploymentId} does not exist (deleted?)`
+        })
       }
       return { deploymentId: target.value.deploymentId, cluster: cluster.value }
     })
 
-  const watch = (kubeconfig: Parameters<ClusterWatchService["watch"]>[0], options: WatchOptions): Stream.Stream<ReleaseEvent, ClusterError> =>
+  const watch = (
+    kubeconfig: Parameters<ClusterWatchService["watch"]>[0],
+    options: WatchOptions
+  ): Stream.Stream<ReleaseEvent, ClusterError> =>
     Stream.unwrapScoped(
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const { deploymentId, cluster } = yield* clusterOf(kubeconfig)
         if (cluster.driven === true) return yield* drivenWatch(`${deploymentId}/${cluster.regionKey}`, options)
         const entries = timeline(world, deploymentId, cluster).filter(
@@ -221,7 +257,7 @@ export const make = Effect.gen(function*() {
           return index < 0 ? [] : [ReleaseEvent.Observed({ release: observationAt(entry, index) })]
         })
         const changes = Stream.unfoldChunkEffect(start, (after) =>
-          Effect.gen(function*() {
+          Effect.gen(function* () {
             const next = Math.min(...entries.flatMap((entry) => entry.moments.filter((m) => m.at > after).map((m) => m.at)))
             if (!Number.isFinite(next)) return yield* Effect.never
             const now = yield* Clock.currentTimeMillis
@@ -231,7 +267,14 @@ export const make = Effect.gen(function*() {
               entry.moments.forEach((moment, index) => {
                 if (moment.at > after && moment.at <= next) {
                   if (moment.log !== undefined) {
-                    events.push(ReleaseEvent.Log({ release: entry.release.name, level: moment.log.level, message: moment.log.message, timestamp: moment.at }))
+                    events.push(
+                      ReleaseEvent.Log({
+                        release: entry.release.name,
+                        level: moment.log.level,
+                        message: moment.log.message,
+                        timestamp: moment.at
+                      })
+                    )
                   }
                   events.push(ReleaseEvent.Observed({ release: observationAt(entry, index) }))
                 }
@@ -250,7 +293,7 @@ export const make = Effect.gen(function*() {
    * reported yet (per release never older than what it already said), so nothing is lost or reordered.
    */
   const drivenWatch = (key: string, options: WatchOptions) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const matches = (name: string, namespace: string) => namespace === options.namespace && name.startsWith(options.namePrefix)
       const changes = yield* PubSub.subscribe(driven.changes)
       const relists = yield* PubSub.subscribe(driven.relists)
@@ -298,15 +341,23 @@ export const make = Effect.gen(function*() {
     })
 
   const access = {
-    grantOwner: (kubeconfig: Parameters<ClusterWatchService["watch"]>[0], owner: { readonly email: string; readonly role: string; readonly deploymentId: string }) =>
-      Effect.gen(function*() {
+    grantOwner: (
+      kubeconfig: Parameters<ClusterWatchService["watch"]>[0],
+      owner: { readonly email: string; readonly role: string; readonly deploymentId: string }
+    ) =>
+      Effect.gen(function* () {
         const { deploymentId, cluster } = yield* clusterOf(kubeconfig)
         const grant = `${owner.email}:${owner.role}`
-        yield* world.modify(deploymentId, "", (current) => {
-          const c = current.clusters[cluster.regionKey]
-          if (c === undefined || c.grants.includes(grant)) return [undefined, current]
-          return [undefined, { ...current, clusters: { ...current.clusters, [cluster.regionKey]: { ...c, grants: [...c.grants, grant] } } }]
-        }).pipe(Effect.mapError((error) => new ClusterError({ reason: "Unreachable", message: error.message })))
+        yield* world
+          .modify(deploymentId, "", (current) => {
+            const c = current.clusters[cluster.regionKey]
+            if (c === undefined || c.grants.includes(grant)) return [undefined, current]
+            return [
+              undefined,
+              { ...current, clusters: { ...current.clusters, [cluster.regionKey]: { ...c, grants: [...c.grants, grant] } } }
+            ]
+          })
+          .pipe(Effect.mapError((error) => new ClusterError({ reason: "Unreachable", message: error.message })))
       })
   }
   return { watch: { watch } satisfies ClusterWatchService, access }
@@ -320,7 +371,9 @@ const drivenObservation = (namespace: string, name: string, state: DriverRelease
   observedGeneration: generation,
   suspend: state.suspend ?? false,
   conditions: [
-    ...(state.ready === undefined ? [] : [{ type: "Ready", status: state.ready.status, reason: state.ready.reason, message: state.ready.message ?? "" }]),
+    ...(state.ready === undefined
+      ? []
+      : [{ type: "Ready", status: state.ready.status, reason: state.ready.reason, message: state.ready.message ?? "" }]),
     ...(state.stalled === true ? [{ type: "Stalled", status: "True" as const, reason: "RetriesExceeded", message: "" }] : [])
   ],
   dependsOn: state.dependsOn ?? [],
@@ -340,14 +393,28 @@ export interface DriverReleaseState {
  * driver): returns its kubeconfig and apply/remove operations.
  */
 export const drivenCluster = (deploymentId: string, regionKey = "driven", namespace = "flux-system") =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const world = yield* SimulatorWorld
     const driven = yield* DrivenReleases
     const cluster: SimCluster = {
-      regionKey, cloudRegion: "sim", primary: true, clusterName: `${regionKey}-cluster`, clusterId: 1, loadBalancerIP: "192.0.2.10",
-      bootAt: 0, kubeconfigDelivered: true, grants: [], meshPeers: [], driven: true
+      regionKey,
+      cloudRegion: "sim",
+      primary: true,
+      clusterName: `${regionKey}-cluster`,
+      clusterId: 1,
+      loadBalancerIP: "192.0.2.10",
+      bootAt: 0,
+      kubeconfigDelivered: true,
+      grants: [],
+      meshPeers: [],
+      driven: true
     }
-    yield* Effect.orDie(world.modify(deploymentId, "driven", (current) => [undefined, { ...current, clusters: { ...current.clusters, [regionKey]: cluster } }]))
+    yield* Effect.orDie(
+      world.modify(deploymentId, "driven", (current) => [
+        undefined,
+        { ...current, clusters: { ...current.clusters, [regionKey]: cluster } }
+      ])
+    )
     const key = `${deploymentId}/${regionKey}`
     const state = (): DrivenCluster => {
       let found = driven.clusters.get(key)
@@ -377,7 +444,10 @@ export const drivenCluster = (deploymentId: string, regionKey = "driven", namesp
         Effect.suspend(() => {
           const previous = state().releases.get(name)?.release
           const candidate = drivenObservation(namespace, name, desired, 1)
-          const sameSpec = previous !== undefined && previous.suspend === candidate.suspend && previous.dependsOn.join(",") === candidate.dependsOn.join(",")
+          const sameSpec =
+            previous !== undefined &&
+            previous.suspend === candidate.suspend &&
+            previous.dependsOn.join(",") === candidate.dependsOn.join(",")
           const generation = previous === undefined ? 1 : previous.generation + (sameSpec ? 0 : 1)
           return publish({ name, release: drivenObservation(namespace, name, desired, generation) })
         }).pipe(Effect.asVoid),

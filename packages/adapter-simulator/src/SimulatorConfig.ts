@@ -35,7 +35,14 @@ export interface SimulatorOptions {
   readonly faults: Faults
 }
 
-export const noFaults: Faults = { failCharts: [], hangCharts: [], cloudErrorRate: 0, kubeconfigDelay: Duration.zero, regionFail: [], meshFaults: [] }
+export const noFaults: Faults = {
+  failCharts: [],
+  hangCharts: [],
+  cloudErrorRate: 0,
+  kubeconfigDelay: Duration.zero,
+  regionFail: [],
+  meshFaults: []
+}
 
 export const defaultOptions: SimulatorOptions = { speed: 1, seed: 1, faults: noFaults }
 
@@ -61,7 +68,10 @@ export const parseDuration = (text: string): Either.Either<Duration.Duration, In
  */
 export const parseFaults = (text: string): Either.Either<Faults, InvalidFaults> => {
   let faults: { -readonly [K in keyof Faults]: Faults[K] } = { ...noFaults, failCharts: [], hangCharts: [], regionFail: [], meshFaults: [] }
-  for (const entry of text.split(",").map((part) => part.trim()).filter((part) => part !== "")) {
+  for (const entry of text
+    .split(",")
+    .map((part) => part.trim())
+    .filter((part) => part !== "")) {
     const equals = entry.indexOf("=")
     const key = equals < 0 ? entry : entry.slice(0, equals).trim()
     const value = equals < 0 ? "" : entry.slice(equals + 1).trim()
@@ -89,7 +99,10 @@ export const parseFaults = (text: string): Either.Either<Faults, InvalidFaults> 
         const cloudRegion = colon < 0 ? value : value.slice(0, colon).trim()
         const until = colon < 0 ? Either.right(Duration.infinity) : parseDuration(value.slice(colon + 1))
         if (Either.isLeft(until)) return Either.left(until.left)
-        if (cloudRegion === "") return Either.left(new InvalidFaults({ message: `mesh-fault needs a cloud region (mesh-fault=hel1 or mesh-fault=hel1:90m), not '${value}'` }))
+        if (cloudRegion === "")
+          return Either.left(
+            new InvalidFaults({ message: `mesh-fault needs a cloud region (mesh-fault=hel1 or mesh-fault=hel1:90m), not '${value}'` })
+          )
         faults = { ...faults, meshFaults: [...faults.meshFaults, { cloudRegion, until: until.right }] }
         break
       }
@@ -101,7 +114,9 @@ export const parseFaults = (text: string): Either.Either<Faults, InvalidFaults> 
       }
       default:
         return Either.left(
-          new InvalidFaults({ message: `unknown fault '${key}' (known: fail-chart, hang-chart, cloud-error-rate, kubeconfig-delay, region-fail, mesh-fault)` })
+          new InvalidFaults({
+            message: `unknown fault '${key}' (known: fail-chart, hang-chart, cloud-error-rate, kubeconfig-delay, region-fail, mesh-fault)`
+          })
         )
     }
   }
@@ -134,5 +149,6 @@ export const meshFaultActive = (
   elapsed: Duration.Duration,
   scaled: (simulated: Duration.Duration) => Duration.Duration
 ): boolean =>
-  faults.meshFaults.some((fault) =>
-    fault.cloudRegion === cloudRegion && (!Duration.isFinite(fault.until) || Duration.lessThan(elapsed, scaled(fault.until))))
+  faults.meshFaults.some(
+    (fault) => fault.cloudRegion === cloudRegion && (!Duration.isFinite(fault.until) || Duration.lessThan(elapsed, scaled(fault.until)))
+  )

@@ -35,7 +35,8 @@ export const ensureZones = (world: SimulatorWorldService, names: ReadonlyArray<s
     return [undefined, Option.some(encode({ zones }))]
   })
 
-const ipv4 = (value: string) => /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(value) && value.split(".").every((part) => Number(part) <= 255)
+const ipv4 = (value: string) =>
+  /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.test(value) && value.split(".").every((part) => Number(part) <= 255)
 
 /** What a real DNS server refuses: bad content for the type, a non-positive TTL, an empty rrset. */
 const invalidReason = (record: RecordSet): string | undefined => {
@@ -55,10 +56,13 @@ const invalidReason = (record: RecordSet): string | undefined => {
 const sameRrset = (a: RecordSet, b: RecordSet) => canonical(a.name) === canonical(b.name) && a.type === b.type
 
 export const make = (options: { readonly zones?: ReadonlyArray<string> } = {}) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const world = yield* SimulatorWorld
     if (options.zones !== undefined && options.zones.length > 0) yield* Effect.orDie(ensureZones(world, options.zones))
-    const read = Effect.map(world.modifyShared(documentKey, (document) => [readDocument(document), Option.none()]), (d) => d)
+    const read = Effect.map(
+      world.modifyShared(documentKey, (document) => [readDocument(document), Option.none()]),
+      (d) => d
+    )
     const service: DnsProviderService = {
       zones: () =>
         read.pipe(
@@ -82,14 +86,19 @@ export const make = (options: { readonly zones?: ReadonlyArray<string> } = {}) =
             const name = canonical(zone)
             const records = current.zones[name]
             if (records === undefined) {
-              return [Option.some(new DnsError({ reason: "ZoneNotFound", message: `zone ${zone} does not exist`, zone })), Option.none()] as const
+              return [
+                Option.some(new DnsError({ reason: "ZoneNotFound", message: `zone ${zone} does not exist`, zone })),
+                Option.none()
+              ] as const
             }
             const outside = [...changes.create, ...changes.update, ...changes.delete].find(
               (record) => canonical(record.name) !== name && !canonical(record.name).endsWith(`.${name}`)
             )
             if (outside !== undefined) {
               return [
-                Option.some(new DnsError({ reason: "Rejected", message: `${outside.name} is not within zone ${name}`, zone, record: outside.name })),
+                Option.some(
+                  new DnsError({ reason: "Rejected", message: `${outside.name} is not within zone ${name}`, zone, record: outside.name })
+                ),
                 Option.none()
               ] as const
             }
@@ -97,7 +106,9 @@ export const make = (options: { readonly zones?: ReadonlyArray<string> } = {}) =
               const reason = invalidReason(record)
               if (reason !== undefined) {
                 return [
-                  Option.some(new DnsError({ reason: "Rejected", message: `${record.name} ${record.type}: ${reason}`, zone, record: record.name })),
+                  Option.some(
+                    new DnsError({ reason: "Rejected", message: `${record.name} ${record.type}: ${reason}`, zone, record: record.name })
+                  ),
                   Option.none()
                 ] as const
               }

@@ -12,7 +12,14 @@ import { MeshError, MeshProvider, type MeshProviderService } from "@sovereign/co
 import { Clock, Duration, Effect, Layer, Option, Redacted } from "effect"
 import { drawHex, drawIp } from "./internal/random.js"
 import { meshFaultActive } from "./SimulatorConfig.js"
-import { clusterOfKubeconfig, SimulatorWorld, type SimCilium, type SimCluster, type SimMeshObjects, type SimulatorWorldService } from "./SimulatorWorld.js"
+import {
+  clusterOfKubeconfig,
+  SimulatorWorld,
+  type SimCilium,
+  type SimCluster,
+  type SimMeshObjects,
+  type SimulatorWorldService
+} from "./SimulatorWorld.js"
 
 export const workloads = ["cilium", "cilium-operator", "clustermesh-apiserver"] as const
 export type Workload = (typeof workloads)[number]
@@ -35,8 +42,14 @@ const chartObjects = (world: SimulatorWorldService, deploymentId: string, cluste
       ...(ipAt <= now ? { loadBalancerIP: drawIp("198.51.100", seed, deploymentId, cluster.regionKey, "clustermesh") } : {}),
       port: MeshPlan.defaultApiserverPort
     },
-    ca: { cert: pem("CERTIFICATE", seed, deploymentId, cluster.regionKey, "ca"), key: pem("PRIVATE KEY", seed, deploymentId, cluster.regionKey, "ca-key") },
-    remote: { cert: pem("CERTIFICATE", seed, deploymentId, cluster.regionKey, "remote"), key: pem("PRIVATE KEY", seed, deploymentId, cluster.regionKey, "remote-key") },
+    ca: {
+      cert: pem("CERTIFICATE", seed, deploymentId, cluster.regionKey, "ca"),
+      key: pem("PRIVATE KEY", seed, deploymentId, cluster.regionKey, "ca-key")
+    },
+    remote: {
+      cert: pem("CERTIFICATE", seed, deploymentId, cluster.regionKey, "remote"),
+      key: pem("PRIVATE KEY", seed, deploymentId, cluster.regionKey, "remote-key")
+    },
     ciliumConfig: { clusterName: cluster.clusterName, clusterId: cluster.clusterId },
     cilium: simulatedCilium,
     ...emptyWritten
@@ -100,7 +113,10 @@ const applyPlan = (objects: SimMeshObjects, regionPlan: MeshPlan.RegionPlan): Si
     return renderRelease({ ...objects, helmValues: values, writes: objects.writes + 1 }, setup)
   }
   const target = regionPlan.rendered.hostAliases?.workload
-  const changes = MeshPlan.diff({ secrets: objects.secrets, hostAliases: target === undefined ? [] : (objects.podAliases[workloadOf(target)] ?? []) }, regionPlan)
+  const changes = MeshPlan.diff(
+    { secrets: objects.secrets, hostAliases: target === undefined ? [] : (objects.podAliases[workloadOf(target)] ?? []) },
+    regionPlan
+  )
   if (!MeshPlan.hasChanges(changes)) return objects
   const secrets = { ...objects.secrets, ...Object.fromEntries(changes.secrets.map((change) => [change.name, change.data])) }
   const rolled = changes.hostAliases === undefined ? undefined : workloadOf(changes.hostAliases.workload)
@@ -113,46 +129,64 @@ const applyPlan = (objects: SimMeshObjects, regionPlan: MeshPlan.RegionPlan): Si
   }
 }
 
-export const make = Effect.gen(function*() {
+export const make = Effect.gen(function* () {
   const world = yield* SimulatorWorld
 
   const establish: MeshProviderService["establish"] = (deploymentId, regions) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       if (regions.length < 2) return []
       const now = yield* Clock.currentTimeMillis
-      return yield* world.modify(deploymentId, "", (current) => {
-        const found = regions.map(({ kubeconfig, region }) => {
-          const target = clusterOfKubeconfig(kubeconfig)
-          const cluster = Option.isSome(target) && target.value.deploymentId === deploymentId ? current.clusters[target.value.regionKey] : undefined
-          const unreachable = cluster === undefined
-            ? "the kubeconfig does not reach a cluster of this deployment"
-            : meshFaultActive(world.options.faults, cluster.cloudRegion, Duration.millis(Math.max(0, now - cluster.bootAt)), world.scaled)
-            ? `the API server of ${cluster.regionKey} (${cluster.cloudRegion}) does not answer (simulated mesh-fault)`
-            : undefined
-          return { region, cluster, unreachable, objects: cluster === undefined ? undefined : objectsOf(world, deploymentId, cluster, now) }
+      return yield* world
+        .modify(deploymentId, "", (current) => {
+          const found = regions.map(({ kubeconfig, region }) => {
+            const target = clusterOfKubeconfig(kubeconfig)
+            const cluster =
+              Option.isSome(target) && target.value.deploymentId === deploymentId ? current.clusters[target.value.regionKey] : undefined
+            const unreachable =
+              cluster === undefined
+                ? "the kubeconfig does not reach a cluster of this deployment"
+                : meshFaultActive(
+                      world.options.faults,
+                      cluster.cloudRegion,
+                      Duration.millis(Math.max(0, now - cluster.bootAt)),
+                      world.scaled
+                    )
+                  ? `the API server of ${cluster.regionKey} (${cluster.cloudRegion}) does not answer (simulated mesh-fault)`
+                  : undefined
+            return {
+              region,
+              cluster,
+              unreachable,
+              objects: cluster === undefined ? undefined : objectsOf(world, deploymentId, cluster, now)
+            }
+          })
+          const plans = MeshPlan.plan(found.map(({ region, objects, unreachable }) => inputOf(region, objects, unreachable)))
+          const clusters = { ...current.clusters }
+          const statuses = plans.map((regionPlan, index) => {
+            const { cluster, objects, unreachable } = found[index]!
+            // Nothing is written into a cluster that cannot be reached.
+            if (cluster === undefined || objects === undefined || unreachable !== undefined)
+              return MeshPlan.regionStatus(regionPlan, undefined)
+            const next = applyPlan(objects, regionPlan)
+            const changed = next !== objects
+            const complete = MeshPlan.isComplete(regionPlan)
+            const readyAt = complete ? (changed ? now : (cluster.meshReadyAt ?? now)) : undefined
+            const { meshReadyAt: _previous, ...rest } = cluster
+            clusters[cluster.regionKey] = {
+              ...rest,
+              mesh: next,
+              meshPeers: regionPlan.peers
+                .filter((peer) => peer.configured)
+                .map((peer) => peer.name)
+                .sort(),
+              ...(readyAt === undefined ? {} : { meshReadyAt: readyAt })
+            }
+            return MeshPlan.regionStatus(regionPlan, readyAt)
+          })
+          const changed = Object.keys(clusters).some((key) => JSON.stringify(clusters[key]) !== JSON.stringify(current.clusters[key]))
+          return [statuses, changed ? { ...current, clusters } : current] as const
         })
-        const plans = MeshPlan.plan(found.map(({ region, objects, unreachable }) => inputOf(region, objects, unreachable)))
-        const clusters = { ...current.clusters }
-        const statuses = plans.map((regionPlan, index) => {
-          const { cluster, objects, unreachable } = found[index]!
-          // Nothing is written into a cluster that cannot be reached.
-          if (cluster === undefined || objects === undefined || unreachable !== undefined) return MeshPlan.regionStatus(regionPlan, undefined)
-          const next = applyPlan(objects, regionPlan)
-          const changed = next !== objects
-          const complete = MeshPlan.isComplete(regionPlan)
-          const readyAt = complete ? (changed ? now : cluster.meshReadyAt ?? now) : undefined
-          const { meshReadyAt: _previous, ...rest } = cluster
-          clusters[cluster.regionKey] = {
-            ...rest,
-            mesh: next,
-            meshPeers: regionPlan.peers.filter((peer) => peer.configured).map((peer) => peer.name).sort(),
-            ...(readyAt === undefined ? {} : { meshReadyAt: readyAt })
-          }
-          return MeshPlan.regionStatus(regionPlan, readyAt)
-        })
-        const changed = Object.keys(clusters).some((key) => JSON.stringify(clusters[key]) !== JSON.stringify(current.clusters[key]))
-        return [statuses, changed ? { ...current, clusters } : current] as const
-      }).pipe(Effect.mapError((error) => new MeshError({ reason: "Unreachable", message: error.message })))
+        .pipe(Effect.mapError((error) => new MeshError({ reason: "Unreachable", message: error.message })))
     })
   return { establish } satisfies MeshProviderService
 })
@@ -171,59 +205,90 @@ export interface MeshSeed {
 
 /** Creates or replaces the chart's objects of a driven cluster for `region`; what the mesh wrote stays. Returns its MeshRegion. */
 export const seedCluster = (deploymentId: string, region: Region, seed: MeshSeed) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const world = yield* SimulatorWorld
-    const cluster = yield* Effect.orDie(world.modify(deploymentId, "mesh", (current) => {
-      const existing = current.clusters[region.key]
-      const written: SimMeshObjects = existing?.mesh ?? { ...emptyWritten }
-      const mesh: SimMeshObjects = {
-        secrets: written.secrets,
-        podAliases: written.podAliases,
-        writes: written.writes,
-        restarts: written.restarts,
-        ...(written.helmValues === undefined ? {} : { helmValues: written.helmValues }),
-        cilium: seed.cilium,
-        ...(seed.service === undefined
-          ? {}
-          : { service: { type: seed.service.type, port: seed.service.port, ...(seed.service.loadBalancerIP === undefined ? {} : { loadBalancerIP: seed.service.loadBalancerIP }) } }),
-        ...(seed.ca === undefined ? {} : { ca: seed.ca }),
-        ...(seed.remote === undefined ? {} : { remote: seed.remote }),
-        ...(seed.local === undefined ? {} : { local: seed.local }),
-        ...(seed.ciliumConfig === undefined ? {} : { ciliumConfig: seed.ciliumConfig })
-      }
-      const cluster: SimCluster = {
-        regionKey: region.key, cloudRegion: region.cloudRegion, primary: region.primary, clusterName: region.clusterName, clusterId: region.clusterId,
-        loadBalancerIP: "192.0.2.10", bootAt: 0, kubeconfigDelivered: true, grants: [], meshPeers: [], driven: true, mesh
-      }
-      return [cluster, { ...current, clusters: { ...current.clusters, [region.key]: cluster } }] as const
-    }))
+    const cluster = yield* Effect.orDie(
+      world.modify(deploymentId, "mesh", (current) => {
+        const existing = current.clusters[region.key]
+        const written: SimMeshObjects = existing?.mesh ?? { ...emptyWritten }
+        const mesh: SimMeshObjects = {
+          secrets: written.secrets,
+          podAliases: written.podAliases,
+          writes: written.writes,
+          restarts: written.restarts,
+          ...(written.helmValues === undefined ? {} : { helmValues: written.helmValues }),
+          cilium: seed.cilium,
+          ...(seed.service === undefined
+            ? {}
+            : {
+                service: {
+                  type: seed.service.type,
+                  port: seed.service.port,
+                  ...(seed.service.loadBalancerIP === undefined ? {} : { loadBalancerIP: seed.service.loadBalancerIP })
+                }
+              }),
+          ...(seed.ca === undefined ? {} : { ca: seed.ca }),
+          ...(seed.remote === undefined ? {} : { remote: seed.remote }),
+          ...(seed.local === undefined ? {} : { local: seed.local }),
+          ...(seed.ciliumConfig === undefined ? {} : { ciliumConfig: seed.ciliumConfig })
+        }
+        const cluster: SimCluster = {
+          regionKey: region.key,
+          cloudRegion: region.cloudRegion,
+          primary: region.primary,
+          clusterName: region.clusterName,
+          clusterId: region.clusterId,
+          loadBalancerIP: "192.0.2.10",
+          bootAt: 0,
+          kubeconfigDelivered: true,
+          grants: [],
+          meshPeers: [],
+          driven: true,
+          mesh
+        }
+        return [cluster, { ...current, clusters: { ...current.clusters, [region.key]: cluster } }] as const
+      })
+    )
     return { region, kubeconfig: Redacted.make(world.kubeconfigOf(deploymentId, cluster)) }
   })
 
 /** A Flux reconcile of a cluster's Cilium release: what its chart owns is rendered again from its values. */
 export const reconcileRelease = (deploymentId: string, regionKey: string) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const world = yield* SimulatorWorld
-    yield* Effect.orDie(world.modify(deploymentId, "mesh", (current) => {
-      const cluster = current.clusters[regionKey]
-      const mesh = cluster?.mesh
-      const setup = mesh?.cilium ?? simulatedCilium
-      if (cluster === undefined || mesh === undefined || !setup.chartRendersConfig) return [undefined, current] as const
-      return [undefined, { ...current, clusters: { ...current.clusters, [regionKey]: { ...cluster, mesh: renderRelease(mesh, setup) } } }] as const
-    }))
+    yield* Effect.orDie(
+      world.modify(deploymentId, "mesh", (current) => {
+        const cluster = current.clusters[regionKey]
+        const mesh = cluster?.mesh
+        const setup = mesh?.cilium ?? simulatedCilium
+        if (cluster === undefined || mesh === undefined || !setup.chartRendersConfig) return [undefined, current] as const
+        return [
+          undefined,
+          { ...current, clusters: { ...current.clusters, [regionKey]: { ...cluster, mesh: renderRelease(mesh, setup) } } }
+        ] as const
+      })
+    )
   })
 
-const certificateFiles = (prefix: string, pair: { readonly cert: string; readonly key: string } | undefined, ca: string | undefined): Record<string, string> =>
+const certificateFiles = (
+  prefix: string,
+  pair: { readonly cert: string; readonly key: string } | undefined,
+  ca: string | undefined
+): Record<string, string> =>
   pair === undefined
     ? {}
-    : { [`${prefix}etcd-client.crt`]: pair.cert, [`${prefix}etcd-client.key`]: pair.key, ...(ca === undefined ? {} : { [`${prefix}etcd-client-ca.crt`]: ca }) }
+    : {
+        [`${prefix}etcd-client.crt`]: pair.cert,
+        [`${prefix}etcd-client.key`]: pair.key,
+        ...(ca === undefined ? {} : { [`${prefix}etcd-client-ca.crt`]: ca })
+      }
 
 /**
  * What a region's components see, mounted as Cilium's chart mounts it: the agents `cilium-clustermesh`
  * with the remote (and, with KVStoreMesh, the local) certificate; KVStoreMesh `cilium-kvstoremesh`.
  */
 export const observeCluster = (deploymentId: string, regionKey: string) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const world = yield* SimulatorWorld
     const current = yield* Effect.orDie(world.read(deploymentId))
     const mesh = Option.getOrUndefined(Option.flatMapNullable(current, (w) => w.clusters[regionKey]?.mesh))
@@ -239,7 +304,10 @@ export const observeCluster = (deploymentId: string, regionKey: string) =>
         hostAliases: mesh?.podAliases["cilium"] ?? []
       },
       kvstoremesh: setup.kvstoreMesh
-        ? { files: { ...mesh?.secrets[MeshPlan.kvstoreMeshSecretName], ...common }, hostAliases: mesh?.podAliases["clustermesh-apiserver"] ?? [] }
+        ? {
+            files: { ...mesh?.secrets[MeshPlan.kvstoreMeshSecretName], ...common },
+            hostAliases: mesh?.podAliases["clustermesh-apiserver"] ?? []
+          }
         : undefined,
       remote: mesh?.remote,
       writes: mesh?.writes ?? 0,

@@ -142,7 +142,10 @@ export interface SimulatorWorldService {
   readonly draw: (...parts: ReadonlyArray<string | number>) => number
   readonly drawInt: (min: number, max: number, ...parts: ReadonlyArray<string | number>) => number
   /** Reads and replaces a world-wide document (e.g. `dns`) under one lock. */
-  readonly modifyShared: <A>(key: string, f: (document: Option.Option<string>) => readonly [A, Option.Option<string>]) => Effect.Effect<A, SimulatorStoreError>
+  readonly modifyShared: <A>(
+    key: string,
+    f: (document: Option.Option<string>) => readonly [A, Option.Option<string>]
+  ) => Effect.Effect<A, SimulatorStoreError>
 }
 
 export class SimulatorWorld extends Context.Tag("@sovereign/adapter-simulator/SimulatorWorld")<SimulatorWorld, SimulatorWorldService>() {}
@@ -168,7 +171,7 @@ export const clusterOfKubeconfig = (
 }
 
 export const make = (options: SimulatorOptions) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const store = yield* SimulatorStore
     const delivery = yield* KubeconfigDelivery
     const cache = new Map<string, DeploymentWorld>()
@@ -204,7 +207,7 @@ export const make = (options: SimulatorOptions) =>
       lockOf(deploymentId).withPermits(1)(
         store.exclusively(
           documentKey(deploymentId),
-          Effect.gen(function*() {
+          Effect.gen(function* () {
             const current = Option.getOrElse(yield* read(deploymentId), () => emptyWorld(deploymentId, namePrefix))
             const [result, next] = f(current)
             if (next !== current) {
@@ -221,13 +224,17 @@ export const make = (options: SimulatorOptions) =>
         server: `https://${cluster.loadBalancerIP}:6443`,
         certificateAuthorityData: certificateAuthorityData
       },
-      user: { name: "admin", credential: { _tag: "Token", token: Redacted.make(drawHex(40, options.seed, deploymentId, cluster.regionKey, "token")) } },
+      user: {
+        name: "admin",
+        credential: { _tag: "Token", token: Redacted.make(drawHex(40, options.seed, deploymentId, cluster.regionKey, "token")) }
+      },
       context: { name: `sim-${deploymentId}-${cluster.regionKey}` }
     })
-    const kubeconfigOf = (deploymentId: string, cluster: SimCluster) => Redacted.value(Kubeconfig.render(kubeconfigFor(deploymentId, cluster)))
+    const kubeconfigOf = (deploymentId: string, cluster: SimCluster) =>
+      Redacted.value(Kubeconfig.render(kubeconfigFor(deploymentId, cluster)))
 
     const deliverOnce = (deploymentId: string, regionKey: string) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const world = yield* read(deploymentId)
         const cluster = Option.flatMapNullable(world, (w) => w.clusters[regionKey])
         if (Option.isNone(cluster) || cluster.value.kubeconfigDelivered || cluster.value.kubeconfigDueAt === undefined) return
@@ -245,7 +252,9 @@ export const make = (options: SimulatorOptions) =>
           )
         yield* modify(deploymentId, "", (w) => {
           const c = w.clusters[regionKey]
-          return c === undefined ? [undefined, w] : [undefined, { ...w, clusters: { ...w.clusters, [regionKey]: { ...c, kubeconfigDelivered: true } } }]
+          return c === undefined
+            ? [undefined, w]
+            : [undefined, { ...w, clusters: { ...w.clusters, [regionKey]: { ...c, kubeconfigDelivered: true } } }]
         })
       })
 
@@ -262,7 +271,7 @@ export const make = (options: SimulatorOptions) =>
         )
       })
 
-    const allResources = Effect.gen(function*() {
+    const allResources = Effect.gen(function* () {
       const keys = yield* store.keys("deployment/")
       const out: Array<SimResource> = []
       for (const key of keys) {
@@ -288,7 +297,7 @@ export const make = (options: SimulatorOptions) =>
       sharedLock.withPermits(1)(
         store.exclusively(
           key,
-          Effect.gen(function*() {
+          Effect.gen(function* () {
             const current = yield* store.load(key)
             const [result, next] = f(current)
             if (Option.isSome(next) && !(Option.isSome(current) && current.value === next.value)) yield* store.save(key, next.value)

@@ -20,20 +20,24 @@ const inspector = Layer.effect(
   Effect.map(SimulatorWorld, (simulated) => ({ resources: Effect.orDie(simulated.allResources) }))
 )
 
-CloudProviderSuite.suite("simulator", Layer.provideMerge(inspector, Layer.suspend(() => world())), {
-  regions: [
-    { provider: "hetzner", cloudRegion: "fsn1", controlPlaneSize: "cpx32", workerSize: "cpx42", workerCount: 1 },
-    { provider: "aws", cloudRegion: "eu-central-1", controlPlaneSize: "m6i.large", workerCount: 0 }
-  ]
-})
+CloudProviderSuite.suite(
+  "simulator",
+  Layer.provideMerge(
+    inspector,
+    Layer.suspend(() => world())
+  ),
+  {
+    regions: [
+      { provider: "hetzner", cloudRegion: "fsn1", controlPlaneSize: "cpx32", workerSize: "cpx42", workerCount: 1 },
+      { provider: "aws", cloudRegion: "eu-central-1", controlPlaneSize: "m6i.large", workerCount: 0 }
+    ]
+  }
+)
 
 DnsProviderSuite.suite("simulator", world(["conformance.test."]), { zone: "conformance.test." })
 
 // The suite drives a simulated cluster whose releases it writes itself (no bootstrap kit runs in it).
-const driver = Layer.effect(
-  ClusterWatchSuite.ClusterDriver,
-  drivenCluster("00000000c0ffee00")
-)
+const driver = Layer.effect(ClusterWatchSuite.ClusterDriver, drivenCluster("00000000c0ffee00"))
 ClusterWatchSuite.suite("simulator", Layer.provideMerge(driver, world()), { faults: true })
 
 // The mesh suite seeds each region's cluster objects (its Cilium, Service, certificates, cilium-config) and observes what its components see.
@@ -46,4 +50,11 @@ const meshWorld = Layer.effect(
     reconcile: (regionKey) => reconcileRelease(meshDeployment, regionKey).pipe(Effect.provideService(SimulatorWorld, simulated))
   }))
 )
-MeshProviderSuite.suite("simulator", Layer.provideMerge(meshWorld, Layer.suspend(() => world())), { mintsRemoteCertificates: false })
+MeshProviderSuite.suite(
+  "simulator",
+  Layer.provideMerge(
+    meshWorld,
+    Layer.suspend(() => world())
+  ),
+  { mintsRemoteCertificates: false }
+)

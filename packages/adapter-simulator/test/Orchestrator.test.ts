@@ -35,7 +35,8 @@ const terminal = ["ready", "failed", "partial-failure", "wiped"]
 const lifecycleExecutions = new Set<string>()
 /** A list of job writes made by a step after Phase 0 (not by Phase 1's watch). */
 const lifecycleList = (writes: ReadonlyArray<JobRepo.JobWrite>): boolean =>
-  writes.length > 0 && writes.every((write) => {
+  writes.length > 0 &&
+  writes.every((write) => {
     switch (write._tag) {
       case "Upsert":
         return Lifecycle.stepOf(write.job.jobName) !== undefined
@@ -52,7 +53,7 @@ const regionKeys = ["fsn1", "hel1-1", "nbg1-2"]
 describe("Orchestrator on the simulator: the happy path", () => {
   for (const regions of [1, 2, 3]) {
     it.scoped(`takes a ${regions}-region deployment to ready with every job and a sound flow graph`, () =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const orchestrator = yield* Orchestrator.Orchestrator
         const created = yield* orchestrator.create(request(regions), "ops@omani.works")
         expect(created.status).toBe("pending")
@@ -78,7 +79,11 @@ describe("Orchestrator on the simulator: the happy path", () => {
             ...(regions >= 2 ? [`${prefix}cutover-mesh`] : []),
             `${prefix}handover-access`
           ]
-          return [...steps.map((step) => `${prefix}${step}`), ...bootstrapKit.map((release) => `install-${prefix}${Job.chartOf(release.name)}`), ...lifecycle]
+          return [
+            ...steps.map((step) => `${prefix}${step}`),
+            ...bootstrapKit.map((release) => `install-${prefix}${Job.chartOf(release.name)}`),
+            ...lifecycle
+          ]
         })
         expect(jobs.map((job) => job.jobName).sort()).toEqual([...expected].sort())
         expect(jobs.filter((job) => job.status !== "succeeded").map((job) => job.jobName)).toEqual([])
@@ -89,7 +94,10 @@ describe("Orchestrator on the simulator: the happy path", () => {
         for (const name of expected.filter((jobName) => /(^|:)(cutover|handover)-/.test(jobName))) {
           const found = yield* jobWithLogs(created.id, name)
           expect(found.executions.length, name).toBeGreaterThanOrEqual(1)
-          expect(found.executions.every((execution) => execution.status === "succeeded"), name).toBe(true)
+          expect(
+            found.executions.every((execution) => execution.status === "succeeded"),
+            name
+          ).toBe(true)
           expect(found.lines.length, name).toBeGreaterThan(0)
         }
 
@@ -100,7 +108,8 @@ describe("Orchestrator on the simulator: the happy path", () => {
         checkFinished(snapshot, created.id)
         expect(snapshot.flow.status).toBe("succeeded")
         const node = (name: string) => snapshot.nodes.find((n) => n.id === `${created.id}:${name}`)
-        const parentOf = (name: string) => snapshot.relationships.find((r) => r.type === "contains" && r.fromId === `${created.id}:${name}`)?.toId
+        const parentOf = (name: string) =>
+          snapshot.relationships.find((r) => r.type === "contains" && r.fromId === `${created.id}:${name}`)?.toId
         expect(node("cutover")?.status).toBe("succeeded")
         expect(node("handover")?.status).toBe("succeeded")
         expect(node("apps")).toMatchObject({ status: "pending", meta: { empty: true } })
@@ -113,7 +122,11 @@ describe("Orchestrator on the simulator: the happy path", () => {
             expect(node(`${prefix}cutover-mesh`), key).toMatchObject({ status: "succeeded", region: key })
             expect(parentOf(`${prefix}cutover-mesh`)).toBe(`${created.id}:${key}:cutover`)
             // "after this region's bootstrap kit": one edge from the region's group
-            expect(snapshot.relationships).toContainEqual({ fromId: `${created.id}:${key}:bootstrap-kit`, toId: `${created.id}:${prefix}cutover-mesh`, type: "finish-to-start" })
+            expect(snapshot.relationships).toContainEqual({
+              fromId: `${created.id}:${key}:bootstrap-kit`,
+              toId: `${created.id}:${prefix}cutover-mesh`,
+              type: "finish-to-start"
+            })
           }
           expect(parentOf(`${prefix}handover-access`)).toBe(`${created.id}:${key}:handover`)
         })
@@ -147,11 +160,12 @@ describe("Orchestrator on the simulator: the happy path", () => {
           expect(after.lines.length).toBe(before.lines.length)
           expect(after.job.status).toBe("succeeded")
         }
-      }).pipe(Effect.provide(layer(makeWorld()))))
+      }).pipe(Effect.provide(layer(makeWorld())))
+    )
   }
 
   it.scoped("a mesh fault shows as the reason of the region's mesh job, which recovers when the fault clears", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const orchestrator = yield* Orchestrator.Orchestrator
       const created = yield* orchestrator.create(request(3), "ops@omani.works")
       expect((yield* advanceUntil(created.id, terminal)).status).toBe("ready")
@@ -191,11 +205,12 @@ describe("Orchestrator on the simulator: the happy path", () => {
       checkSnapshot(snapshot, created.id)
       checkFinished(snapshot, created.id)
       expect(snapshot.flow.status).toBe("succeeded")
-    }).pipe(Effect.provide(layer(makeWorld(), { faults: { meshFaults: [{ cloudRegion: "hel1", until: Duration.minutes(90) }] } }))))
+    }).pipe(Effect.provide(layer(makeWorld(), { faults: { meshFaults: [{ cloudRegion: "hel1", until: Duration.minutes(90) }] } })))
+  )
 
   it.scoped("Phase 1 reads each install job from the store once, then writes whole batches of release events at a time", () => {
     const calls: Array<{ readonly method: string; readonly args: ReadonlyArray<unknown> }> = []
-    return Effect.gen(function*() {
+    return Effect.gen(function* () {
       const orchestrator = yield* Orchestrator.Orchestrator
       const created = yield* orchestrator.create(request(1), "ops@omani.works")
       expect((yield* advanceUntil(created.id, terminal)).status).toBe("ready")
@@ -209,7 +224,9 @@ describe("Orchestrator on the simulator: the happy path", () => {
       const jobNameOf = (call: (typeof calls)[number]) =>
         call.method === "upsert" ? (call.args[0] as Job.Job).jobName : call.method === "startExecution" ? call.args[1] : undefined
       expect(calls.filter((call) => isInstall(jobNameOf(call)))).toEqual([])
-      expect(calls.filter((call) => (call.method === "finishExecution" || call.method === "appendLog") && !phase0Executions.has(call.args[1]))).toEqual([])
+      expect(
+        calls.filter((call) => (call.method === "finishExecution" || call.method === "appendLog") && !phase0Executions.has(call.args[1]))
+      ).toEqual([])
       // (The steps after Phase 0 write their own lists: only Phase 1's count here.)
       const lists = calls.filter((call) => call.method === "record" && !lifecycleList(call.args[1] as ReadonlyArray<JobRepo.JobWrite>))
       const written = lists.flatMap((call) => call.args[1] as ReadonlyArray<{ readonly _tag: string }>)
@@ -225,12 +242,25 @@ describe("Orchestrator on the simulator: the happy path", () => {
     const spy = (method: string, args: ReadonlyArray<unknown>) => {
       if (method !== "record" || !lifecycleList(args[1] as ReadonlyArray<JobRepo.JobWrite>)) calls.push(method)
     }
-    const ready = (status: "True" | "False" | "Unknown", reason: string): HelmRelease.Condition => ({ type: "Ready", status, reason, message: reason })
+    const ready = (status: "True" | "False" | "Unknown", reason: string): HelmRelease.Condition => ({
+      type: "Ready",
+      status,
+      reason,
+      message: reason
+    })
     const cycle = [[ready("Unknown", "Progressing")], [ready("False", "InstallFailed")], [ready("True", "InstallSucceeded")]]
     const observed = (index: number, conditions: ReadonlyArray<HelmRelease.Condition>) => {
       const release = bootstrapKit[index]!
       return ReleaseEvent.Observed({
-        release: { name: release.name, namespace: release.namespace, generation: 1, observedGeneration: 1, suspend: false, conditions, dependsOn: release.dependsOn }
+        release: {
+          name: release.name,
+          namespace: release.namespace,
+          generation: 1,
+          observedGeneration: 1,
+          suspend: false,
+          conditions,
+          dependsOn: release.dependsOn
+        }
       })
     }
     // The initial list, then 4,000 state changes, each followed by a repeat, then every release Ready:
@@ -242,8 +272,10 @@ describe("Orchestrator on the simulator: the happy path", () => {
       burst.push(event, event)
     }
     burst.push(...bootstrapKit.map((_, index) => observed(index, cycle[2]!)))
-    const watch: ClusterWatch.ClusterWatchService = { watch: () => Stream.concat(Stream.fromIterable(burst).pipe(Stream.rechunk(1)), Stream.never) }
-    return Effect.gen(function*() {
+    const watch: ClusterWatch.ClusterWatchService = {
+      watch: () => Stream.concat(Stream.fromIterable(burst).pipe(Stream.rechunk(1)), Stream.never)
+    }
+    return Effect.gen(function* () {
       const orchestrator = yield* Orchestrator.Orchestrator
       const created = yield* orchestrator.create(request(1), "ops@omani.works")
       expect((yield* advanceUntil(created.id, terminal)).status).toBe("ready")
@@ -257,12 +289,13 @@ describe("Orchestrator on the simulator: the happy path", () => {
   })
 
   it.scoped("rejects an invalid request with field issues and a second deployment of an FQDN in flight", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const orchestrator = yield* Orchestrator.Orchestrator
       const invalid = yield* Effect.flip(orchestrator.create({ ...request(1), regions: [] }, "ops@omani.works"))
       expect(invalid._tag).toBe("InvalidRequest")
       yield* orchestrator.create(request(1), "ops@omani.works")
       const conflict = yield* Effect.flip(orchestrator.create(request(1), "ops@omani.works"))
       expect(conflict._tag === "OrchestratorError" && conflict.reason).toBe("Conflict")
-    }).pipe(Effect.provide(layer(makeWorld()))))
+    }).pipe(Effect.provide(layer(makeWorld())))
+  )
 })

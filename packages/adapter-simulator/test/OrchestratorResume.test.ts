@@ -29,7 +29,7 @@ type Boundary =
   | { readonly phase: "phase1"; readonly installed: number }
 
 const reached = (id: string, boundary: Boundary) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const record = yield* statusOf(id)
     if (boundary.phase === "phase0") {
       const journal = yield* Effect.flatMap(DeploymentRepo, (repo) => Effect.orDie(repo.journal(id)))
@@ -45,7 +45,7 @@ const reached = (id: string, boundary: Boundary) =>
 
 /** Process A: create, run until the boundary, then the process "dies" (its scope closes and every fiber is interrupted). */
 const processA = (world: World, boundary: Boundary) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const orchestrator = yield* Orchestrator.Orchestrator
     const created = yield* orchestrator.create(request(2), "ops@omani.works")
     for (let i = 0; i < 20_000 && !(yield* reached(created.id, boundary)); i++) {
@@ -57,7 +57,7 @@ const processA = (world: World, boundary: Boundary) =>
 
 /** Process B: a fresh orchestrator and simulator over what was persisted; resume, then run to the end. */
 const processB = (world: World, id: string) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const orchestrator = yield* Orchestrator.Orchestrator
     yield* orchestrator.resumeAll
     yield* advanceUntil(id, ["ready", "failed", "partial-failure"])
@@ -67,12 +67,17 @@ const processB = (world: World, id: string) =>
     const record = yield* statusOf(id)
     const jobs = yield* jobsOf(id)
     const executions = yield* Effect.flatMap(JobRepo, (repo) =>
-      Effect.forEach(jobs, (job) => Effect.map(Effect.orDie(repo.get(id, job.jobName)), (found) => found._tag === "Some" ? found.value.executions : [])))
+      Effect.forEach(jobs, (job) =>
+        Effect.map(Effect.orDie(repo.get(id, job.jobName)), (found) => (found._tag === "Some" ? found.value.executions : []))
+      )
+    )
     return {
       record,
       jobs,
       runningExecutions: executions.flat().filter((execution) => execution.status === "running").length,
-      resources: (yield* inventory).filter((resource) => resource.labels["sovereign.dev/deployment"] === id || resource.name.startsWith("t1-")),
+      resources: (yield* inventory).filter(
+        (resource) => resource.labels["sovereign.dev/deployment"] === id || resource.name.startsWith("t1-")
+      ),
       creations: yield* creations(id),
       events: yield* eventsOf(id),
       flow: yield* publishedFlow(id)
@@ -93,7 +98,7 @@ const describeBoundary = (boundary: Boundary) =>
 describe("Resume after a restart (2 regions)", () => {
   for (const boundary of boundaries) {
     it.effect(`reaches ready when interrupted ${describeBoundary(boundary)}, creating every resource once`, () =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const world = makeWorld()
         const id = yield* processA(world, boundary)
         const result = yield* processB(world, id)
@@ -115,68 +120,75 @@ describe("Resume after a restart (2 regions)", () => {
         const snapshot = checkReplay(id, ["fsn1", "hel1-1"], result.flow, result.jobs, false)
         checkSnapshot(snapshot, id)
         checkFinished(snapshot, id)
-      }))
+      })
+    )
   }
 })
 
 /** Finished Phase-0 steps plus installed releases: grows by one at every boundary. */
 const progress = (id: string) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const journal = yield* Effect.flatMap(DeploymentRepo, (repo) => Effect.orDie(repo.journal(id)))
     const jobs = yield* jobsOf(id)
-    return journal.filter((entry) => entry.status === "succeeded").length +
+    return (
+      journal.filter((entry) => entry.status === "succeeded").length +
       jobs.filter((job) => job.jobName.startsWith("install-") && job.status === "succeeded").length
+    )
   })
 
 describe("Chained restarts (2 regions)", () => {
-  it.effect("a process killed after every single step and every installed release still reaches ready, nothing duplicated", () =>
-    Effect.gen(function*() {
-      const world = makeWorld()
-      const id = yield* Effect.gen(function*() {
-        const orchestrator = yield* Orchestrator.Orchestrator
-        return (yield* orchestrator.create(request(2), "ops@omani.works")).id
-      }).pipe(Effect.provide(layer(world)), Effect.scoped)
-      let restarts = 0
-      let finished = false
-      while (!finished && restarts < 400) {
-        restarts++
-        finished = yield* Effect.gen(function*() {
+  it.effect(
+    "a process killed after every single step and every installed release still reaches ready, nothing duplicated",
+    () =>
+      Effect.gen(function* () {
+        const world = makeWorld()
+        const id = yield* Effect.gen(function* () {
           const orchestrator = yield* Orchestrator.Orchestrator
-          yield* orchestrator.resumeAll
-          const before = yield* progress(id)
-          for (let i = 0; i < 5_000; i++) {
-            const record = yield* statusOf(id)
-            const concluded = record.results.regions.every((region) => region.phase1 !== undefined && region.phase1.state !== "watching")
-            if (record.status === "failed" || record.status === "partial-failure") return true
-            if (record.status === "ready" && concluded) return true
-            if ((yield* progress(id)) > before) return false
-            yield* TestClock.adjust("2 seconds")
-            for (let j = 0; j < 3; j++) yield* Effect.yieldNow()
-          }
-          return true
+          return (yield* orchestrator.create(request(2), "ops@omani.works")).id
         }).pipe(Effect.provide(layer(world)), Effect.scoped)
-      }
-      const result = yield* processB(world, id)
-      expect(restarts).toBeGreaterThan(40)
-      expect(result.record.status).toBe("ready")
-      expect(result.resources).toHaveLength(12)
-      expect(Object.entries(result.creations).filter(([, count]) => count !== 1)).toEqual([])
-      for (const resource of result.resources) expect(resource.labels["sovereign.dev/deployment"]).toBe(id)
-      expect(result.jobs.filter((job) => job.status !== "succeeded").map((job) => job.jobName)).toEqual([])
-      expect(result.runningExecutions).toBe(0)
-      expect(result.events.filter((event) => event.type === "handover-ready")).toHaveLength(1)
-      checkSnapshot(checkReplay(id, ["fsn1", "hel1-1"], result.flow, result.jobs, false), id)
-    }), 120_000)
+        let restarts = 0
+        let finished = false
+        while (!finished && restarts < 400) {
+          restarts++
+          finished = yield* Effect.gen(function* () {
+            const orchestrator = yield* Orchestrator.Orchestrator
+            yield* orchestrator.resumeAll
+            const before = yield* progress(id)
+            for (let i = 0; i < 5_000; i++) {
+              const record = yield* statusOf(id)
+              const concluded = record.results.regions.every((region) => region.phase1 !== undefined && region.phase1.state !== "watching")
+              if (record.status === "failed" || record.status === "partial-failure") return true
+              if (record.status === "ready" && concluded) return true
+              if ((yield* progress(id)) > before) return false
+              yield* TestClock.adjust("2 seconds")
+              for (let j = 0; j < 3; j++) yield* Effect.yieldNow()
+            }
+            return true
+          }).pipe(Effect.provide(layer(world)), Effect.scoped)
+        }
+        const result = yield* processB(world, id)
+        expect(restarts).toBeGreaterThan(40)
+        expect(result.record.status).toBe("ready")
+        expect(result.resources).toHaveLength(12)
+        expect(Object.entries(result.creations).filter(([, count]) => count !== 1)).toEqual([])
+        for (const resource of result.resources) expect(resource.labels["sovereign.dev/deployment"]).toBe(id)
+        expect(result.jobs.filter((job) => job.status !== "succeeded").map((job) => job.jobName)).toEqual([])
+        expect(result.runningExecutions).toBe(0)
+        expect(result.events.filter((event) => event.type === "handover-ready")).toHaveLength(1)
+        checkSnapshot(checkReplay(id, ["fsn1", "hel1-1"], result.flow, result.jobs, false), id)
+      }),
+    120_000
+  )
 })
 
 describe("Resume of the steps after Phase 0 (2 regions, hel1's mesh faulted for 90 minutes after boot)", () => {
   const faults = { meshFaults: [{ cloudRegion: "hel1", until: Duration.minutes(90) }] }
 
   it.effect("a mesh job running when the process dies is finished by the next one, which meshes both regions once the fault clears", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const world = makeWorld()
       // Process A: until a mesh job is running (retrying the faulted region), then it dies.
-      const { id, running } = yield* Effect.gen(function*() {
+      const { id, running } = yield* Effect.gen(function* () {
         const orchestrator = yield* Orchestrator.Orchestrator
         const created = yield* orchestrator.create(request(2), "ops@omani.works")
         for (let i = 0; i < 20_000; i++) {
@@ -190,7 +202,7 @@ describe("Resume of the steps after Phase 0 (2 regions, hel1's mesh faulted for 
       }).pipe(Effect.provide(layer(world, { faults })), Effect.scoped)
 
       // Process B: resumes; the dead process's execution is finished (on its way out, or at B's start), then the mesh goes on.
-      yield* Effect.gen(function*() {
+      yield* Effect.gen(function* () {
         const orchestrator = yield* Orchestrator.Orchestrator
         expect(yield* orchestrator.resumeAll).toContain(id)
         yield* TestClock.adjust("1 second")
@@ -204,7 +216,10 @@ describe("Resume of the steps after Phase 0 (2 regions, hel1's mesh faulted for 
         const jobs = yield* jobsOf(id)
         expect(jobs.filter((job) => job.status !== "succeeded").map((job) => job.jobName)).toEqual([])
         const executions = yield* Effect.flatMap(JobRepo, (repo) =>
-          Effect.forEach(jobs, (job) => Effect.map(Effect.orDie(repo.get(id, job.jobName)), (found) => found._tag === "Some" ? found.value.executions : [])))
+          Effect.forEach(jobs, (job) =>
+            Effect.map(Effect.orDie(repo.get(id, job.jobName)), (found) => (found._tag === "Some" ? found.value.executions : []))
+          )
+        )
         expect(executions.flat().filter((execution) => execution.status === "running")).toEqual([])
         const mesh = (yield* statusOf(id)).results.mesh ?? []
         expect(mesh.map((region) => region.peers.every((peer) => peer.configured))).toEqual([true, true])
@@ -212,14 +227,15 @@ describe("Resume of the steps after Phase 0 (2 regions, hel1's mesh faulted for 
         checkSnapshot(snapshot, id)
         checkFinished(snapshot, id)
       }).pipe(Effect.provide(layer(world, { faults })), Effect.scoped)
-    }))
+    })
+  )
 })
 
 describe("Resume of other statuses", () => {
   it.effect("a wipe interrupted by a restart is finished by the next process", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const world = makeWorld()
-      const id = yield* Effect.gen(function*() {
+      const id = yield* Effect.gen(function* () {
         const orchestrator = yield* Orchestrator.Orchestrator
         const created = yield* orchestrator.create(request(2), "ops@omani.works")
         yield* advanceUntil(created.id, ["ready"])
@@ -227,19 +243,20 @@ describe("Resume of other statuses", () => {
         return created.id
       }).pipe(Effect.provide(layer(world)), Effect.scoped)
       expect((yield* Effect.provide(statusOf(id), layer(world)).pipe(Effect.scoped)).status).toBe("wiping")
-      yield* Effect.gen(function*() {
+      yield* Effect.gen(function* () {
         const orchestrator = yield* Orchestrator.Orchestrator
         expect(yield* orchestrator.resumeAll).toContain(id)
         expect((yield* advanceUntil(id, ["wiped", "failed"])).status).toBe("wiped")
         expect((yield* inventory).filter((resource) => resource.labels["sovereign.dev/deployment"] === id)).toEqual([])
       }).pipe(Effect.provide(layer(world)), Effect.scoped)
-    }))
+    })
+  )
 
   it.effect("a non-resumable cloud adapter gets the original policy: failed, naming what may be orphaned, offering the wipe", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const world = makeWorld()
       const id = yield* processA(world, { phase: "phase0", finishedSteps: 3, midStep: true })
-      yield* Effect.gen(function*() {
+      yield* Effect.gen(function* () {
         const orchestrator = yield* Orchestrator.Orchestrator
         expect(yield* orchestrator.resumeAll).not.toContain(id)
         const record = yield* statusOf(id)
@@ -251,12 +268,13 @@ describe("Resume of other statuses", () => {
         expect((yield* advanceUntil(id, ["wiped", "failed"])).status).toBe("wiped")
         expect((yield* inventory).filter((resource) => resource.labels["sovereign.dev/deployment"] === id)).toEqual([])
       }).pipe(Effect.provide(layer(world, { nonResumable: true })), Effect.scoped)
-    }))
+    })
+  )
 
   it.effect("a ready deployment handed over (adopted) never changes: no wipe, no retry", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const world = makeWorld()
-      yield* Effect.gen(function*() {
+      yield* Effect.gen(function* () {
         const orchestrator = yield* Orchestrator.Orchestrator
         const created = yield* orchestrator.create(request(1), "ops@omani.works")
         yield* advanceUntil(created.id, ["ready"])
@@ -268,5 +286,6 @@ describe("Resume of other statuses", () => {
         expect((yield* Effect.flip(orchestrator.finalise(created.id))).reason).toBe("Adopted")
         expect((yield* statusOf(created.id)).adoptedAt).toBeTypeOf("number")
       }).pipe(Effect.provide(layer(world)), Effect.scoped)
-    }))
+    })
+  )
 })

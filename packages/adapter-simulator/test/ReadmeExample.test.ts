@@ -28,7 +28,15 @@ const useExample = (): string => {
 const typeErrors = (file: string): ReadonlyArray<string> => {
   const configPath = path.resolve(packageDir, "../../tsconfig.base.json")
   const config = ts.parseJsonConfigFileContent(ts.readConfigFile(configPath, ts.sys.readFile).config, ts.sys, path.dirname(configPath))
-  const program = ts.createProgram([file], { ...config.options, noEmit: true, composite: false, incremental: false, declaration: false, declarationMap: false, emitDeclarationOnly: false })
+  const program = ts.createProgram([file], {
+    ...config.options,
+    noEmit: true,
+    composite: false,
+    incremental: false,
+    declaration: false,
+    declarationMap: false,
+    emitDeclarationOnly: false
+  })
   return ts.getPreEmitDiagnostics(program).map((diagnostic) => ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n"))
 }
 
@@ -43,13 +51,16 @@ describe("README example", () => {
   }, 120_000)
 
   it.scoped("composes the orchestrator over the simulator and in-memory stores, and runs a deployment to ready", () =>
-    Effect.gen(function*() {
-      const example = (yield* Effect.promise(() => import(file))) as { readonly app: Layer.Layer<Orchestrator.Orchestrator | DeploymentRepo.DeploymentRepo> }
-      const status = yield* Effect.gen(function*() {
+    Effect.gen(function* () {
+      const example = (yield* Effect.promise(() => import(file))) as {
+        readonly app: Layer.Layer<Orchestrator.Orchestrator | DeploymentRepo.DeploymentRepo>
+      }
+      const status = yield* Effect.gen(function* () {
         const orchestrator = yield* Orchestrator.Orchestrator
         const created = yield* orchestrator.create(request(1), "ops@omani.works")
         return (yield* advanceUntil(created.id, ["ready", "failed"], 60, 5)).status
       }).pipe(Effect.provide(example.app))
       expect(status).toBe("ready")
-    }).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(file, { force: true })))))
+    }).pipe(Effect.ensuring(Effect.sync(() => fs.rmSync(file, { force: true }))))
+  )
 })

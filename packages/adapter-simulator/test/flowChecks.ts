@@ -50,10 +50,10 @@ export const checkSnapshot = (snapshot: Snapshot, deploymentId: string) => {
     const expected = statuses.includes("failed")
       ? "failed"
       : statuses.every((s) => s === "succeeded")
-      ? "succeeded"
-      : statuses.every((s) => s === "pending")
-      ? "pending"
-      : "running"
+        ? "succeeded"
+        : statuses.every((s) => s === "pending")
+          ? "pending"
+          : "running"
     expect(byId.get(container)!.status, `group ${container}`).toBe(expected)
   }
 }

@@ -70,16 +70,26 @@ export const layer = (
     readonly store?: StoreFaults
   } = {}
 ) => {
-  const memoryJobs = options.store === undefined ? Memory.jobRepo(world.memory) : faulty(JobRepo.JobRepo, Memory.jobRepo(world.memory), options.store, jobError)
-  const jobRepo = options.spyJobs === undefined && options.jobsLatency === undefined
-    ? memoryJobs
-    : spiedJobRepo(memoryJobs, options.spyJobs ?? (() => {}), options.jobsLatency)
+  const memoryJobs =
+    options.store === undefined
+      ? Memory.jobRepo(world.memory)
+      : faulty(JobRepo.JobRepo, Memory.jobRepo(world.memory), options.store, jobError)
+  const jobRepo =
+    options.spyJobs === undefined && options.jobsLatency === undefined
+      ? memoryJobs
+      : spiedJobRepo(memoryJobs, options.spyJobs ?? (() => {}), options.jobsLatency)
   const store = options.store
   const base = Layer.mergeAll(
-    store === undefined ? Memory.deploymentRepo(world.memory) : faulty(DeploymentRepo.DeploymentRepo, Memory.deploymentRepo(world.memory), store, repoError),
+    store === undefined
+      ? Memory.deploymentRepo(world.memory)
+      : faulty(DeploymentRepo.DeploymentRepo, Memory.deploymentRepo(world.memory), store, repoError),
     jobRepo,
-    store === undefined ? Memory.flowEvents(world.memory) : faulty(FlowEvents.FlowEvents, Memory.flowEvents(world.memory), store, flowError),
-    store === undefined ? Memory.kubeconfigs(world.memory) : faulty(Kubeconfigs.Kubeconfigs, Memory.kubeconfigs(world.memory), store, kubeconfigError),
+    store === undefined
+      ? Memory.flowEvents(world.memory)
+      : faulty(FlowEvents.FlowEvents, Memory.flowEvents(world.memory), store, flowError),
+    store === undefined
+      ? Memory.kubeconfigs(world.memory)
+      : faulty(Kubeconfigs.Kubeconfigs, Memory.kubeconfigs(world.memory), store, kubeconfigError),
     Memory.kubeconfigInspector(),
     Secrets.layerMemory(),
     countingIds(world),
@@ -91,17 +101,20 @@ export const layer = (
     seed: options.seed ?? 7,
     faults: { ...noFaults, ...options.faults },
     ...(options.zones === undefined ? {} : { zones: options.zones })
-  }).pipe(
-    Layer.provide(Simulator.deliverToKubeconfigs)
-  )
-  const resumability = options.nonResumable === true
-    ? Layer.provideMerge(
-      Layer.effect(CloudProvider.CloudProvider, Effect.map(CloudProvider.CloudProvider, (cloud) => ({ ...cloud, capabilities: { resumable: false } }))),
-      simulated
-    )
-    : simulated
+  }).pipe(Layer.provide(Simulator.deliverToKubeconfigs))
+  const resumability =
+    options.nonResumable === true
+      ? Layer.provideMerge(
+          Layer.effect(
+            CloudProvider.CloudProvider,
+            Effect.map(CloudProvider.CloudProvider, (cloud) => ({ ...cloud, capabilities: { resumable: false } }))
+          ),
+          simulated
+        )
+      : simulated
   // The second layer of a merge wins where both provide a service.
-  const simulator = options.watch === undefined ? resumability : Layer.merge(resumability, Layer.succeed(ClusterWatch.ClusterWatch, options.watch))
+  const simulator =
+    options.watch === undefined ? resumability : Layer.merge(resumability, Layer.succeed(ClusterWatch.ClusterWatch, options.watch))
   return Layer.provideMerge(Orchestrator.layer, Layer.provideMerge(simulator, base))
 }
 
@@ -112,10 +125,18 @@ export interface StoreFaults {
   failed: number
 }
 
-const repoError = (fault: NonNullable<StoreFaults["fault"]>) => new DeploymentRepo.DeploymentRepoError({ reason: fault.reason, message: `the database failed: ${fault.cause.message}`, cause: fault.cause })
-const jobError = (fault: NonNullable<StoreFaults["fault"]>) => new JobRepo.JobRepoError({ reason: fault.reason, message: `the database failed: ${fault.cause.message}`, cause: fault.cause })
-const flowError = (fault: NonNullable<StoreFaults["fault"]>) => new FlowEvents.FlowEventsError({ reason: fault.reason, message: `the database failed: ${fault.cause.message}`, cause: fault.cause })
-const kubeconfigError = (fault: NonNullable<StoreFaults["fault"]>) => new Kubeconfigs.KubeconfigError({ reason: fault.reason, message: `the database failed: ${fault.cause.message}`, cause: fault.cause })
+const repoError = (fault: NonNullable<StoreFaults["fault"]>) =>
+  new DeploymentRepo.DeploymentRepoError({
+    reason: fault.reason,
+    message: `the database failed: ${fault.cause.message}`,
+    cause: fault.cause
+  })
+const jobError = (fault: NonNullable<StoreFaults["fault"]>) =>
+  new JobRepo.JobRepoError({ reason: fault.reason, message: `the database failed: ${fault.cause.message}`, cause: fault.cause })
+const flowError = (fault: NonNullable<StoreFaults["fault"]>) =>
+  new FlowEvents.FlowEventsError({ reason: fault.reason, message: `the database failed: ${fault.cause.message}`, cause: fault.cause })
+const kubeconfigError = (fault: NonNullable<StoreFaults["fault"]>) =>
+  new Kubeconfigs.KubeconfigError({ reason: fault.reason, message: `the database failed: ${fault.cause.message}`, cause: fault.cause })
 
 /** The port with every Effect-returning call failing while the fault is set (streams are left alone). */
 const faulty = <I, S extends object>(
@@ -129,15 +150,18 @@ const faulty = <I, S extends object>(
     Effect.map(tag, (service) => {
       const wrapped = {} as Record<string, unknown>
       for (const [method, fn] of Object.entries(service)) {
-        wrapped[method] = typeof fn !== "function" ? fn : (...args: ReadonlyArray<unknown>) => {
-          const call = (fn as (...a: ReadonlyArray<unknown>) => unknown)(...args)
-          if (!Effect.isEffect(call)) return call
-          return Effect.suspend(() => {
-            if (faults.fault === undefined) return call
-            faults.failed++
-            return Effect.fail(error(faults.fault))
-          })
-        }
+        wrapped[method] =
+          typeof fn !== "function"
+            ? fn
+            : (...args: ReadonlyArray<unknown>) => {
+                const call = (fn as (...a: ReadonlyArray<unknown>) => unknown)(...args)
+                if (!Effect.isEffect(call)) return call
+                return Effect.suspend(() => {
+                  if (faults.fault === undefined) return call
+                  faults.failed++
+                  return Effect.fail(error(faults.fault))
+                })
+              }
       }
       return wrapped as S
     })
@@ -168,7 +192,7 @@ export const statusOf = (id: string) =>
 
 /** Advances simulated time in steps until the deployment reaches one of `statuses` (or the budget runs out). */
 export const advanceUntil = (id: string, statuses: ReadonlyArray<string>, budgetMinutes = 600, stepSeconds = 30) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     for (let elapsed = 0; elapsed <= budgetMinutes * 60; elapsed += stepSeconds) {
       const record = yield* statusOf(id)
       if (statuses.includes(record.status)) return record
@@ -180,7 +204,7 @@ export const advanceUntil = (id: string, statuses: ReadonlyArray<string>, budget
 
 /** Advances simulated time by `minutes`. */
 export const advance = (minutes: number, stepSeconds = 30) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     for (let elapsed = 0; elapsed < minutes * 60; elapsed += stepSeconds) {
       yield* TestClock.adjust(`${stepSeconds} seconds`)
       for (let i = 0; i < 5; i++) yield* Effect.yieldNow()
@@ -192,28 +216,36 @@ export const eventsOf = (id: string) => Effect.flatMap(DeploymentRepo.Deployment
 
 export const publishedFlow = (id: string) =>
   Effect.flatMap(FlowEvents.FlowEvents, (flow) =>
-    Effect.map(Effect.orDie(flow.since(id, 0)), (events) => Option.getOrThrow(events).map((event) => event.message)))
+    Effect.map(Effect.orDie(flow.since(id, 0)), (events) => Option.getOrThrow(events).map((event) => event.message))
+  )
 
 export const inventory = Effect.flatMap(SimulatorWorld.SimulatorWorld, (world) => Effect.orDie(world.allResources))
 
 export const creations = (id: string) =>
   Effect.flatMap(SimulatorWorld.SimulatorWorld, (world) =>
-    Effect.map(Effect.orDie(world.read(id)), (w) => Option.match(w, { onNone: () => ({}), onSome: (x) => x.creations })))
+    Effect.map(Effect.orDie(world.read(id)), (w) => Option.match(w, { onNone: () => ({}), onSome: (x) => x.creations }))
+  )
 
 export const dnsRecords = Effect.flatMap(DnsProvider.DnsProvider, (dns) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const zones = yield* Effect.orDie(dns.zones())
     const out = []
     for (const zone of zones) out.push(...(yield* Effect.orDie(dns.records(zone))))
     return out
-  }))
+  })
+)
 
 /** After the primary decided, the secondaries are still watched: advance until every region has concluded. */
 export const advanceUntilRegionsConcluded = (id: string, budgetMinutes = 180) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     for (let elapsed = 0; elapsed <= budgetMinutes * 60; elapsed += 30) {
       const record = yield* statusOf(id)
-      if (record.results.regions.every((region) => region.phase1 !== undefined && region.phase1.state !== "watching" && region.phase1.state !== "waiting")) return record
+      if (
+        record.results.regions.every(
+          (region) => region.phase1 !== undefined && region.phase1.state !== "watching" && region.phase1.state !== "waiting"
+        )
+      )
+        return record
       yield* TestClock.adjust("30 seconds")
       for (let i = 0; i < 5; i++) yield* Effect.yieldNow()
     }
@@ -222,7 +254,7 @@ export const advanceUntilRegionsConcluded = (id: string, budgetMinutes = 180) =>
 
 /** A job with its executions (newest first) and every log line of them. */
 export const jobWithLogs = (id: string, jobName: string) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const jobs = yield* JobRepo.JobRepo
     const found = Option.getOrThrow(yield* Effect.orDie(jobs.get(id, jobName)))
     const lines: Array<string> = []
@@ -241,7 +273,7 @@ export const advanceUntilSettled = (
   done: (job: Job.Job) => boolean = (job) => job.status === "succeeded" || job.status === "failed",
   budgetMinutes = 240
 ) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     for (let elapsed = 0; elapsed <= budgetMinutes * 60; elapsed += 30) {
       const jobs = (yield* jobsOf(id)).filter((job) => Lifecycle.stepOf(job.jobName) !== undefined)
       if (jobs.length > 0 && jobs.every(done)) return jobs

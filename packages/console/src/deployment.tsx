@@ -37,7 +37,13 @@ interface DeploymentState {
   readonly results: {
     readonly regions: ReadonlyArray<RegionResult>
     readonly phase1Outcome?: string
-    readonly dns?: { readonly at: number; readonly created: number; readonly updated: number; readonly deleted: number; readonly warnings: ReadonlyArray<string> }
+    readonly dns?: {
+      readonly at: number
+      readonly created: number
+      readonly updated: number
+      readonly deleted: number
+      readonly warnings: ReadonlyArray<string>
+    }
     readonly mesh?: ReadonlyArray<MeshRegion>
   }
   readonly error?: string
@@ -79,12 +85,20 @@ const SidePanel = (props: { readonly state: DeploymentState }) => {
       {state.error !== undefined && <p class="error">{state.error}</p>}
       {state.handoverURL !== undefined && (
         <p class="handover">
-          Handover: <a href={state.handoverURL} target="_blank" rel="noreferrer noopener">{state.handoverURL}</a>
+          Handover:{" "}
+          <a href={state.handoverURL} target="_blank" rel="noreferrer noopener">
+            {state.handoverURL}
+          </a>
         </p>
       )}
       <table class="regions">
         <thead>
-          <tr><th>Region</th><th>Phase 0</th><th>Phase 1</th><th>Mesh</th></tr>
+          <tr>
+            <th>Region</th>
+            <th>Phase 0</th>
+            <th>Phase 1</th>
+            <th>Mesh</th>
+          </tr>
         </thead>
         <tbody>
           {state.results.regions.map((region) => {
@@ -92,22 +106,40 @@ const SidePanel = (props: { readonly state: DeploymentState }) => {
             const peers = mesh?.peers ?? []
             return (
               <tr data-region={region.regionKey}>
-                <td>{region.regionKey}{region.primary ? " (primary)" : ""}</td>
-                <td><StatusChip status={region.phase0} /></td>
                 <td>
-                  {region.phase1 === undefined ? "—" : (
+                  {region.regionKey}
+                  {region.primary ? " (primary)" : ""}
+                </td>
+                <td>
+                  <StatusChip status={region.phase0} />
+                </td>
+                <td>
+                  {region.phase1 === undefined ? (
+                    "—"
+                  ) : (
                     <>
-                      <Progress done={region.phase1.installed} total={region.phase1.total} label={`Phase 1 of ${region.regionKey}`} /> {region.phase1.state}
+                      <Progress done={region.phase1.installed} total={region.phase1.total} label={`Phase 1 of ${region.regionKey}`} />{" "}
+                      {region.phase1.state}
                       {region.phase1.failed > 0 ? `, ${region.phase1.failed} failed` : ""}
                     </>
                   )}
                   {region.error !== undefined && <div class="error">{region.error}</div>}
                 </td>
                 <td>
-                  {mesh === undefined ? "—" : mesh.error !== undefined ? <span class="error">{mesh.error}</span> : (
+                  {mesh === undefined ? (
+                    "—"
+                  ) : mesh.error !== undefined ? (
+                    <span class="error">{mesh.error}</span>
+                  ) : (
                     <>
                       {peers.filter((peer) => peer.configured).length}/{peers.length} peers
-                      {peers.filter((peer) => peer.error !== undefined).map((peer) => <div class="error">{peer.name}: {peer.error}</div>)}
+                      {peers
+                        .filter((peer) => peer.error !== undefined)
+                        .map((peer) => (
+                          <div class="error">
+                            {peer.name}: {peer.error}
+                          </div>
+                        ))}
                     </>
                   )}
                 </td>
@@ -117,20 +149,39 @@ const SidePanel = (props: { readonly state: DeploymentState }) => {
         </tbody>
       </table>
       <p class="dns">
-        DNS: {state.results.dns === undefined ? "not published yet" : `${state.results.dns.created} created, ${state.results.dns.updated} updated, ${state.results.dns.deleted} deleted at ${time(state.results.dns.at)}`}
-        {state.results.dns?.warnings.map((warning) => <span class="warning"> {warning}</span>)}{" "}
-        <button type="button" class="link" onClick={async () => setPlan(await call("GET", api.dnsPlan(state.id)))}>DNS plan</button>
+        DNS:{" "}
+        {state.results.dns === undefined
+          ? "not published yet"
+          : `${state.results.dns.created} created, ${state.results.dns.updated} updated, ${state.results.dns.deleted} deleted at ${time(state.results.dns.at)}`}
+        {state.results.dns?.warnings.map((warning) => (
+          <span class="warning"> {warning}</span>
+        ))}{" "}
+        <button type="button" class="link" onClick={async () => setPlan(await call("GET", api.dnsPlan(state.id)))}>
+          DNS plan
+        </button>
       </p>
       {plan !== undefined && (
         <div class="plan">
           {plan.ok ? (
             (plan.body.plans as ReadonlyArray<any>).map((zone) => (
               <div>
-                <b>{zone.zone}</b> {zone.applied ? "(applied)" : "(not applied)"}: {zone.changes.create.length} to create, {zone.changes.update.length} to update, {zone.changes.delete.length} to delete
+                <b>{zone.zone}</b> {zone.applied ? "(applied)" : "(not applied)"}: {zone.changes.create.length} to create,{" "}
+                {zone.changes.update.length} to update, {zone.changes.delete.length} to delete
                 <ul>
-                  {[...zone.changes.create.map((r: any) => ["+", r]), ...zone.changes.update.map((r: any) => ["~", r]), ...zone.changes.delete.map((r: any) => ["−", r])].slice(0, 40).map(([sign, record]) => (
-                    <li><code>{sign} {record.name ?? JSON.stringify(record)} {record.type ?? ""} {Array.isArray(record.records) ? record.records.join(" ") : record.content ?? ""}</code></li>
-                  ))}
+                  {[
+                    ...zone.changes.create.map((r: any) => ["+", r]),
+                    ...zone.changes.update.map((r: any) => ["~", r]),
+                    ...zone.changes.delete.map((r: any) => ["−", r])
+                  ]
+                    .slice(0, 40)
+                    .map(([sign, record]) => (
+                      <li>
+                        <code>
+                          {sign} {record.name ?? JSON.stringify(record)} {record.type ?? ""}{" "}
+                          {Array.isArray(record.records) ? record.records.join(" ") : (record.content ?? "")}
+                        </code>
+                      </li>
+                    ))}
                 </ul>
               </div>
             ))
@@ -139,7 +190,10 @@ const SidePanel = (props: { readonly state: DeploymentState }) => {
           )}
         </div>
       )}
-      <p class="times">Started {time(state.createdAt)}{state.finishedAt !== undefined ? ` · finished ${time(state.finishedAt)}` : ""} · owner {state.owner}</p>
+      <p class="times">
+        Started {time(state.createdAt)}
+        {state.finishedAt !== undefined ? ` · finished ${time(state.finishedAt)}` : ""} · owner {state.owner}
+      </p>
     </section>
   )
 }
@@ -170,7 +224,8 @@ const Actions = (props: { readonly state: DeploymentState; readonly refresh: () 
     props.refresh()
     return result
   }
-  const young = refused || (state.status === "phase1-watching" && state.phase1StartedAt !== undefined && Date.now() - state.phase1StartedAt < guardMs)
+  const young =
+    refused || (state.status === "phase1-watching" && state.phase1StartedAt !== undefined && Date.now() - state.phase1StartedAt < guardMs)
   const wipe = async () => {
     const result = await act("Wipe", () => call("POST", `${api.deployment(state.id)}/wipe${force ? "?force=true" : ""}`))
     if (result.status === 409) setRefused(true)
@@ -183,10 +238,42 @@ const Actions = (props: { readonly state: DeploymentState; readonly refresh: () 
   return (
     <section class="actions-panel" aria-label="Actions">
       <div class="buttons">
-        <button type="button" disabled={busy || !(state.status === "failed" || state.status === "partial-failure")} onClick={() => act("Retry", () => call("POST", `${api.deployment(state.id)}/retry`))}>Retry</button>
-        <button type="button" disabled={busy || state.status !== "ready"} onClick={() => act("Finalise", () => call("POST", `${api.deployment(state.id)}/finalise`))}>Finalise</button>
-        <button type="button" class="danger" disabled={busy || state.status === "adopted" || state.status === "wiped"} onClick={() => { setDialog("wipe"); setTyped("") }}>Wipe…</button>
-        <button type="button" class="danger" disabled={busy || state.status === "adopted"} onClick={() => { setDialog("delete"); setTyped("") }}>Delete…</button>
+        <button
+          type="button"
+          disabled={busy || !(state.status === "failed" || state.status === "partial-failure")}
+          onClick={() => act("Retry", () => call("POST", `${api.deployment(state.id)}/retry`))}
+        >
+          Retry
+        </button>
+        <button
+          type="button"
+          disabled={busy || state.status !== "ready"}
+          onClick={() => act("Finalise", () => call("POST", `${api.deployment(state.id)}/finalise`))}
+        >
+          Finalise
+        </button>
+        <button
+          type="button"
+          class="danger"
+          disabled={busy || state.status === "adopted" || state.status === "wiped"}
+          onClick={() => {
+            setDialog("wipe")
+            setTyped("")
+          }}
+        >
+          Wipe…
+        </button>
+        <button
+          type="button"
+          class="danger"
+          disabled={busy || state.status === "adopted"}
+          onClick={() => {
+            setDialog("delete")
+            setTyped("")
+          }}
+        >
+          Delete…
+        </button>
       </div>
       {dialog !== undefined && (
         <form
@@ -207,31 +294,75 @@ const Actions = (props: { readonly state: DeploymentState; readonly refresh: () 
           }}
         >
           {dialog === "wipe" ? (
-            <p>Wiping removes every cloud resource and DNS record of <b>{fqdn}</b>. Type the FQDN to confirm.</p>
+            <p>
+              Wiping removes every cloud resource and DNS record of <b>{fqdn}</b>. Type the FQDN to confirm.
+            </p>
           ) : (
             <>
-              <p>Delete <b>{fqdn}</b>:</p>
-              <label><input type="radio" name="mode" value="record-only" checked={mode === "record-only"} onChange={() => setMode("record-only")} /> the record only (its cloud resources stay)</label>
-              <label><input type="radio" name="mode" value="record-and-wipe" checked={mode === "record-and-wipe"} onChange={() => setMode("record-and-wipe")} /> the record, after wiping everything it created</label>
+              <p>
+                Delete <b>{fqdn}</b>:
+              </p>
+              <label>
+                <input
+                  type="radio"
+                  name="mode"
+                  value="record-only"
+                  checked={mode === "record-only"}
+                  onChange={() => setMode("record-only")}
+                />{" "}
+                the record only (its cloud resources stay)
+              </label>
+              <label>
+                <input
+                  type="radio"
+                  name="mode"
+                  value="record-and-wipe"
+                  checked={mode === "record-and-wipe"}
+                  onChange={() => setMode("record-and-wipe")}
+                />{" "}
+                the record, after wiping everything it created
+              </label>
               <p>Type the FQDN to confirm.</p>
             </>
           )}
           {(dialog === "wipe" || mode === "record-and-wipe") && young && (
-            <label class="force"><input type="checkbox" name="force" checked={force} onChange={(event) => setForce(event.currentTarget.checked)} /> force: Phase 1 started less than 30 minutes ago</label>
+            <label class="force">
+              <input type="checkbox" name="force" checked={force} onChange={(event) => setForce(event.currentTarget.checked)} /> force:
+              Phase 1 started less than 30 minutes ago
+            </label>
           )}
-          <input name="confirm" autocomplete="off" placeholder={fqdn} value={typed} onInput={(event) => setTyped(event.currentTarget.value)} aria-label="Type the FQDN to confirm" />
-          <button type="submit" class="danger" disabled={typed !== fqdn}>{dialog === "wipe" ? "Wipe" : "Delete"}</button>
-          <button type="button" onClick={() => setDialog(undefined)}>Cancel</button>
+          <input
+            name="confirm"
+            autocomplete="off"
+            placeholder={fqdn}
+            value={typed}
+            onInput={(event) => setTyped(event.currentTarget.value)}
+            aria-label="Type the FQDN to confirm"
+          />
+          <button type="submit" class="danger" disabled={typed !== fqdn}>
+            {dialog === "wipe" ? "Wipe" : "Delete"}
+          </button>
+          <button type="button" onClick={() => setDialog(undefined)}>
+            Cancel
+          </button>
         </form>
       )}
-      {answer !== undefined && <p class="answer" role="status">{answer}</p>}
+      {answer !== undefined && (
+        <p class="answer" role="status">
+          {answer}
+        </p>
+      )}
       <DeleteAfterWipe state={state} pending={pendingDelete} run={deleteRecord} />
     </section>
   )
 }
 
 /** "Record and wipe": the record is deleted once the wipe has finished. */
-const DeleteAfterWipe = (props: { readonly state: DeploymentState; readonly pending: { current: boolean }; readonly run: () => Promise<void> }) => {
+const DeleteAfterWipe = (props: {
+  readonly state: DeploymentState
+  readonly pending: { current: boolean }
+  readonly run: () => Promise<void>
+}) => {
   useEffect(() => {
     if (props.pending.current && props.state.status === "wiped") {
       props.pending.current = false
@@ -269,7 +400,11 @@ const Logs = (props: { readonly deploymentId: string; readonly execution: Execut
     let stopped = false
     let timer: ReturnType<typeof setTimeout> | undefined
     let last = 0
-    const page = (from: number) => call<{ lines: ReadonlyArray<LogLine>; total: number; executionFinished: boolean }>("GET", api.logs(props.deploymentId, props.execution.id, from, pageSize))
+    const page = (from: number) =>
+      call<{ lines: ReadonlyArray<LogLine>; total: number; executionFinished: boolean }>(
+        "GET",
+        api.logs(props.deploymentId, props.execution.id, from, pageSize)
+      )
     const start = async () => {
       // the newest page first
       let answer = await page(1)
@@ -305,14 +440,21 @@ const Logs = (props: { readonly deploymentId: string; readonly execution: Execut
   }, [props.deploymentId, props.execution.id])
   const older = async () => {
     const from = Math.max(1, first - pageSize)
-    const answer = await call<{ lines: ReadonlyArray<LogLine> }>("GET", api.logs(props.deploymentId, props.execution.id, from, first - from))
+    const answer = await call<{ lines: ReadonlyArray<LogLine> }>(
+      "GET",
+      api.logs(props.deploymentId, props.execution.id, from, first - from)
+    )
     if (!answer.ok) return setError(describe(answer))
     setLines((current) => [...answer.body.lines, ...current])
     setFirst(from)
   }
   return (
     <div class="logs">
-      {first > 1 && <button type="button" class="link" onClick={older}>Older lines ({first - 1} more)</button>}
+      {first > 1 && (
+        <button type="button" class="link" onClick={older}>
+          Older lines ({first - 1} more)
+        </button>
+      )}
       {error !== undefined && <p class="error">{error}</p>}
       <ol class="log-lines" start={first} data-total={total}>
         {lines.map((line) => (
@@ -327,21 +469,43 @@ const Logs = (props: { readonly deploymentId: string; readonly execution: Execut
 }
 
 /** "Why is this not done?": the chain that holds the selected job, each step selectable. */
-const Chain = (props: { readonly label: string; readonly chain: ReturnType<typeof blockingChain>; readonly controller: FlowController }) => (
+const Chain = (props: {
+  readonly label: string
+  readonly chain: ReturnType<typeof blockingChain>
+  readonly controller: FlowController
+}) => (
   <section class="chain" aria-label="Why is this not done?">
     <h2>Why is {props.label} not done?</h2>
-    <p class="summary" data-chain-summary>{props.chain.summary}</p>
+    <p class="summary" data-chain-summary>
+      {props.chain.summary}
+    </p>
     <ul>
       {props.chain.steps.map((step) => (
         <li style={{ marginLeft: `${step.depth}em` }}>
-          <button type="button" class="link" data-chain-step={step.id} onClick={() => { props.controller.reveal(step.id); props.controller.select(step.id) }}>{step.text}</button>
+          <button
+            type="button"
+            class="link"
+            data-chain-step={step.id}
+            onClick={() => {
+              props.controller.reveal(step.id)
+              props.controller.select(step.id)
+            }}
+          >
+            {step.text}
+          </button>
         </li>
       ))}
     </ul>
   </section>
 )
 
-const Drawer = (props: { readonly deploymentId: string; readonly jobId: string; readonly status: string | undefined; readonly close: () => void; readonly children?: preact.ComponentChildren }) => {
+const Drawer = (props: {
+  readonly deploymentId: string
+  readonly jobId: string
+  readonly status: string | undefined
+  readonly close: () => void
+  readonly children?: preact.ComponentChildren
+}) => {
   const jobName = props.jobId.startsWith(props.deploymentId + ":") ? props.jobId.slice(props.deploymentId.length + 1) : props.jobId
   const [job, setJob] = useState<Answer | undefined>(undefined)
   const [chosen, setChosen] = useState<string | undefined>(undefined)
@@ -359,18 +523,37 @@ const Drawer = (props: { readonly deploymentId: string; readonly jobId: string; 
     <aside class="drawer" aria-label="Job" data-drawer-job={props.jobId}>
       <header>
         <b>{data?.displayName ?? jobName}</b> {data !== undefined && <StatusChip status={data.status} />}
-        <button type="button" class="close" aria-label="Close" onClick={props.close}>×</button>
+        <button type="button" class="close" aria-label="Close" onClick={props.close}>
+          ×
+        </button>
       </header>
       {props.children}
       {job !== undefined && !job.ok && <p class="error">The server answered {describe(job)}</p>}
       {data !== undefined && (
         <dl class="timings">
-          <dt>Job</dt><dd><code>{data.jobName}</code>{data.region ? ` in ${data.region}` : ""}</dd>
-          <dt>Started</dt><dd>{time(data.startedAt)}</dd>
-          <dt>Finished</dt><dd>{time(data.finishedAt)}</dd>
-          <dt>Duration</dt><dd>{duration(data.startedAt === undefined ? undefined : (data.finishedAt ?? Date.now()) - data.startedAt)}</dd>
-          {data.dependsOn.length > 0 && <><dt>Depends on</dt><dd>{data.dependsOn.join(", ")}</dd></>}
-          {data.reason !== undefined && <><dt>Reason</dt><dd>{data.reason}</dd></>}
+          <dt>Job</dt>
+          <dd>
+            <code>{data.jobName}</code>
+            {data.region ? ` in ${data.region}` : ""}
+          </dd>
+          <dt>Started</dt>
+          <dd>{time(data.startedAt)}</dd>
+          <dt>Finished</dt>
+          <dd>{time(data.finishedAt)}</dd>
+          <dt>Duration</dt>
+          <dd>{duration(data.startedAt === undefined ? undefined : (data.finishedAt ?? Date.now()) - data.startedAt)}</dd>
+          {data.dependsOn.length > 0 && (
+            <>
+              <dt>Depends on</dt>
+              <dd>{data.dependsOn.join(", ")}</dd>
+            </>
+          )}
+          {data.reason !== undefined && (
+            <>
+              <dt>Reason</dt>
+              <dd>{data.reason}</dd>
+            </>
+          )}
         </dl>
       )}
       {executions.length > 0 && (
@@ -379,8 +562,14 @@ const Drawer = (props: { readonly deploymentId: string; readonly jobId: string; 
           <ol class="executions">
             {executions.map((entry, index) => (
               <li>
-                <button type="button" class={`link${entry === execution ? " current" : ""}`} data-execution-id={entry.id} onClick={() => setChosen(entry.id)}>
-                  #{index + 1} {entry.status} · {time(entry.startedAt).slice(11)} · {duration((entry.finishedAt ?? Date.now()) - entry.startedAt)} · {entry.lineCount} lines
+                <button
+                  type="button"
+                  class={`link${entry === execution ? " current" : ""}`}
+                  data-execution-id={entry.id}
+                  onClick={() => setChosen(entry.id)}
+                >
+                  #{index + 1} {entry.status} · {time(entry.startedAt).slice(11)} ·{" "}
+                  {duration((entry.finishedAt ?? Date.now()) - entry.startedAt)} · {entry.lineCount} lines
                 </button>
               </li>
             ))}
@@ -484,7 +673,9 @@ export const DeploymentPage = (props: { readonly id: string }) => {
     return (
       <main class="page">
         <h1>Deployment {props.id}</h1>
-        <p class="error" role="alert">The server answered {missing}</p>
+        <p class="error" role="alert">
+          The server answered {missing}
+        </p>
         <Link href="/">Back to the list</Link>
       </main>
     )
@@ -493,8 +684,12 @@ export const DeploymentPage = (props: { readonly id: string }) => {
     <main class="deployment">
       <div class="title">
         <h1>{state?.request.sovereignFQDN ?? props.id}</h1>
-        <span class="flow-status" data-flow-status={flow?.status ?? ""}>flow: {flow?.status ?? "…"}</span>
-        <span class="stream" data-stream={streamState}>{streamState}</span>
+        <span class="flow-status" data-flow-status={flow?.status ?? ""}>
+          flow: {flow?.status ?? "…"}
+        </span>
+        <span class="stream" data-stream={streamState}>
+          {streamState}
+        </span>
       </div>
       <div class="layout">
         <div class="graph-column">
@@ -502,7 +697,9 @@ export const DeploymentPage = (props: { readonly id: string }) => {
           {chain !== undefined && node !== undefined && !isJob && <Chain label={node.label} chain={chain} controller={graph!} />}
         </div>
         <div class="side">
-          {state === undefined ? <p>Loading…</p> : (
+          {state === undefined ? (
+            <p>Loading…</p>
+          ) : (
             <>
               <SidePanel state={state} />
               <Actions state={state} refresh={() => refresh.current()} />
@@ -511,7 +708,13 @@ export const DeploymentPage = (props: { readonly id: string }) => {
           <section class="events" aria-label="Events">
             <h2>Events</h2>
             <ol>
-              {events.slice().reverse().slice(0, 12).map((event) => <li data-level={event.level}>{event.message}</li>)}
+              {events
+                .slice()
+                .reverse()
+                .slice(0, 12)
+                .map((event) => (
+                  <li data-level={event.level}>{event.message}</li>
+                ))}
             </ol>
           </section>
         </div>

@@ -9,7 +9,8 @@ import { StatusChip, time } from "./ui.js"
 // ---------------------------------------------------------------------------------------------
 // Routing
 
-type Route = { readonly page: "list" } | { readonly page: "new" } | { readonly page: "deployment"; readonly id: string } | { readonly page: "missing" }
+type Route =
+  { readonly page: "list" } | { readonly page: "new" } | { readonly page: "deployment"; readonly id: string } | { readonly page: "missing" }
 
 const routeOf = (pathname: string): Route => {
   if (pathname === "/" || pathname === "") return { page: "list" }
@@ -42,9 +43,23 @@ const SignIn = (props: { readonly message: string | undefined; readonly done: ()
         }}
       >
         <label for="token">Operator or admin token</label>
-        <input id="token" name="token" type="password" autocomplete="off" required value={token} onInput={(event) => setValue(event.currentTarget.value)} />
-        <button type="submit" disabled={busy}>Sign in</button>
-        {(error ?? props.message) !== undefined && <p class="error" role="alert">{error ?? props.message}</p>}
+        <input
+          id="token"
+          name="token"
+          type="password"
+          autocomplete="off"
+          required
+          value={token}
+          onInput={(event) => setValue(event.currentTarget.value)}
+        />
+        <button type="submit" disabled={busy}>
+          Sign in
+        </button>
+        {(error ?? props.message) !== undefined && (
+          <p class="error" role="alert">
+            {error ?? props.message}
+          </p>
+        )}
         <p class="hint">The token stays in this tab (session storage) and is sent only to this server.</p>
       </form>
     </main>
@@ -75,7 +90,7 @@ const columns: ReadonlyArray<readonly [Column, string]> = [
 const inFlight = new Set(["pending", "provisioning", "phase1-watching", "wiping"])
 
 const valueOf = (summary: Summary, column: Column): string | number =>
-  column === "regions" ? summary.regions.join(",") : column === "finishedAt" ? summary.finishedAt ?? 0 : summary[column]
+  column === "regions" ? summary.regions.join(",") : column === "finishedAt" ? (summary.finishedAt ?? 0) : summary[column]
 
 const DeploymentsList = () => {
   const [list, setList] = useState<ReadonlyArray<Summary> | undefined>(undefined)
@@ -124,13 +139,21 @@ const DeploymentsList = () => {
     <main class="page">
       <div class="title">
         <h1>Deployments</h1>
-        <Link href="/new" class="button">New deployment</Link>
+        <Link href="/new" class="button">
+          New deployment
+        </Link>
       </div>
-      {error !== undefined && <p class="error" role="alert">{error}</p>}
+      {error !== undefined && (
+        <p class="error" role="alert">
+          {error}
+        </p>
+      )}
       {list === undefined ? (
         <p>Loading…</p>
       ) : list.length === 0 ? (
-        <p>No deployments yet. <Link href="/new">Create one</Link>.</p>
+        <p>
+          No deployments yet. <Link href="/new">Create one</Link>.
+        </p>
       ) : (
         <table class="deployments">
           <thead>
@@ -140,7 +163,13 @@ const DeploymentsList = () => {
                   <button
                     type="button"
                     data-sort={column}
-                    onClick={() => setSort(sort.column === column ? { column, descending: !sort.descending } : { column, descending: column === "createdAt" || column === "finishedAt" })}
+                    onClick={() =>
+                      setSort(
+                        sort.column === column
+                          ? { column, descending: !sort.descending }
+                          : { column, descending: column === "createdAt" || column === "finishedAt" }
+                      )
+                    }
                   >
                     {label} {sort.column === column ? (sort.descending ? "↓" : "↑") : ""}
                   </button>
@@ -151,8 +180,12 @@ const DeploymentsList = () => {
           <tbody>
             {sorted.map((summary) => (
               <tr key={summary.id} data-deployment-id={summary.id} onClick={() => navigate(`/deployments/${summary.id}`)}>
-                <td><Link href={`/deployments/${summary.id}`}>{summary.sovereignFQDN}</Link></td>
-                <td><StatusChip status={summary.status} /></td>
+                <td>
+                  <Link href={`/deployments/${summary.id}`}>{summary.sovereignFQDN}</Link>
+                </td>
+                <td>
+                  <StatusChip status={summary.status} />
+                </td>
                 <td>{summary.regions.join(", ")}</td>
                 <td>{time(summary.createdAt)}</td>
                 <td>{time(summary.finishedAt)}</td>
@@ -201,9 +234,12 @@ const requestOf = (common: Common, base: Record<string, unknown>): Record<string
       cloudRegion
     }))
   // the two topologies the count of regions decides; another one chosen in the editor stays
-  const topology = base.topology === undefined || base.topology === "single-region" || base.topology === "active-hotstandby"
-    ? regions.length === 1 ? "single-region" : "active-hotstandby"
-    : base.topology
+  const topology =
+    base.topology === undefined || base.topology === "single-region" || base.topology === "active-hotstandby"
+      ? regions.length === 1
+        ? "single-region"
+        : "active-hotstandby"
+      : base.topology
   return {
     haControlPlane: false,
     ...base,
@@ -263,7 +299,11 @@ const NewDeployment = () => {
             return
           }
           setBusy(true)
-          const created = await call<{ id: string; issues?: ReadonlyArray<{ path: string; message: string }> }>("POST", api.deployments(), request)
+          const created = await call<{ id: string; issues?: ReadonlyArray<{ path: string; message: string }> }>(
+            "POST",
+            api.deployments(),
+            request
+          )
           setBusy(false)
           if (created.ok) {
             navigate(`/deployments/${created.body.id}`)
@@ -287,21 +327,38 @@ const NewDeployment = () => {
                 onInput={(event) => update(key, event.currentTarget.value)}
               />
               {issuesFor(prefix).map((issue) => (
-                <p class="issue" data-issue-path={issue.path}>{issue.path}: {issue.message}</p>
+                <p class="issue" data-issue-path={issue.path}>
+                  {issue.path}: {issue.message}
+                </p>
               ))}
             </div>
           ))}
         </div>
         <div class="field json" data-field="">
           <label for="f-json">The whole request (JSON)</label>
-          <textarea id="f-json" name="request" spellcheck={false} rows={22} value={json} onInput={(event) => setJson(event.currentTarget.value)} />
+          <textarea
+            id="f-json"
+            name="request"
+            spellcheck={false}
+            rows={22}
+            value={json}
+            onInput={(event) => setJson(event.currentTarget.value)}
+          />
           {others.map((issue) => (
-            <p class="issue" data-issue-path={issue.path}>{issue.path || "(request)"}: {issue.message}</p>
+            <p class="issue" data-issue-path={issue.path}>
+              {issue.path || "(request)"}: {issue.message}
+            </p>
           ))}
         </div>
         <div class="actions">
-          <button type="submit" disabled={busy}>Create deployment</button>
-          {answer !== undefined && <p class="answer" role="status">The server answered {answer}</p>}
+          <button type="submit" disabled={busy}>
+            Create deployment
+          </button>
+          {answer !== undefined && (
+            <p class="answer" role="status">
+              The server answered {answer}
+            </p>
+          )}
         </div>
       </form>
     </main>
@@ -327,19 +384,47 @@ const App = () => {
       off()
     }
   }, [])
-  if (!signedIn) return <SignIn message={message} done={() => { setMessage(undefined); setSignedIn(true) }} />
+  if (!signedIn)
+    return (
+      <SignIn
+        message={message}
+        done={() => {
+          setMessage(undefined)
+          setSignedIn(true)
+        }}
+      />
+    )
   return (
     <>
       <nav class="top">
-        <Link href="/" class="brand">Sovereign</Link>
+        <Link href="/" class="brand">
+          Sovereign
+        </Link>
         <Link href="/">Deployments</Link>
         <Link href="/new">New deployment</Link>
-        <button type="button" class="link" onClick={() => { sessionStorage.clear(); setMessage("Signed out."); setSignedIn(false) }}>Sign out</button>
+        <button
+          type="button"
+          class="link"
+          onClick={() => {
+            sessionStorage.clear()
+            setMessage("Signed out.")
+            setSignedIn(false)
+          }}
+        >
+          Sign out
+        </button>
       </nav>
       {route.page === "list" && <DeploymentsList />}
       {route.page === "new" && <NewDeployment />}
       {route.page === "deployment" && <DeploymentPage key={route.id} id={route.id} />}
-      {route.page === "missing" && <main class="page"><h1>Not found</h1><p>No page at {location.pathname}. <Link href="/">Deployments</Link></p></main>}
+      {route.page === "missing" && (
+        <main class="page">
+          <h1>Not found</h1>
+          <p>
+            No page at {location.pathname}. <Link href="/">Deployments</Link>
+          </p>
+        </main>
+      )}
     </>
   )
 }

@@ -19,4 +19,3 @@ export const Link = (props: { readonly href: string; readonly children: preact.C
     {props.children}
   </a>
 )
-

@@ -1,9 +1,12 @@
 /** Small shared pieces: status chips (an icon and a word, never colour alone) and times. */
 export const statusIcon = (status: string) =>
-  status === "succeeded" || status === "ready" || status === "wiped" || status === "adopted" ? "✓"
-    : status === "failed" || status === "partial-failure" ? "✕"
-    : status === "pending" ? "○"
-    : "◐"
+  status === "succeeded" || status === "ready" || status === "wiped" || status === "adopted"
+    ? "✓"
+    : status === "failed" || status === "partial-failure"
+      ? "✕"
+      : status === "pending"
+        ? "○"
+        : "◐"
 
 export const StatusChip = (props: { readonly status: string }) => (
   <span class="chip" data-status={props.status}>
@@ -11,7 +14,8 @@ export const StatusChip = (props: { readonly status: string }) => (
   </span>
 )
 
-export const time = (ms: number | undefined) => (ms === undefined || ms === 0 ? "—" : new Date(ms).toISOString().replace("T", " ").slice(0, 19))
+export const time = (ms: number | undefined) =>
+  ms === undefined || ms === 0 ? "—" : new Date(ms).toISOString().replace("T", " ").slice(0, 19)
 
 export const duration = (ms: number | undefined) => {
   if (ms === undefined || !Number.isFinite(ms)) return "—"

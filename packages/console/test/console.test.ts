@@ -42,7 +42,13 @@ const request = (fqdn: string, regions: ReadonlyArray<string>) => ({
   orgName: "Console Test",
   orgEmail: "ops@example.com",
   topology: regions.length === 1 ? "single-region" : "active-hotstandby",
-  regions: regions.map((cloudRegion) => ({ provider: "hetzner", cloudRegion, controlPlaneSize: "cpx32", workerSize: "cpx42", workerCount: 1 })),
+  regions: regions.map((cloudRegion) => ({
+    provider: "hetzner",
+    cloudRegion,
+    controlPlaneSize: "cpx32",
+    workerSize: "cpx42",
+    workerCount: 1
+  })),
   parentDomains: [{ name: "example.com", role: "primary" }],
   sshPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example.com",
   haControlPlane: false,
@@ -133,12 +139,16 @@ describe("the web console", () => {
 
     // converge: sampled while it runs and at the end, the DOM follows the API within 2 s
     let samples = 0
-    await waitUntil(async () => {
-      await expectDomMatchesApi(page, id)
-      samples++
-      const status = await deploymentStatus(id)
-      return status === "ready" || status === "partial-failure" || status === "failed"
-    }, 240_000, () => "the deployment did not finish")
+    await waitUntil(
+      async () => {
+        await expectDomMatchesApi(page, id)
+        samples++
+        const status = await deploymentStatus(id)
+        return status === "ready" || status === "partial-failure" || status === "failed"
+      },
+      240_000,
+      () => "the deployment did not finish"
+    )
     await expectDomMatchesApi(page, id)
     expect(samples).toBeGreaterThan(1)
     expect(await page.evaluate(() => (window as any).__sameDocument)).toBe(true) // never reloaded
@@ -181,7 +191,11 @@ describe("the web console", () => {
   it("wipes with typed confirmation, then deletes the record", async () => {
     const created = await apiPost("/api/v1/deployments", request("c2.example.com", ["fsn1"]))
     const id = created.id as string
-    await waitUntil(async () => (await deploymentStatus(id)) === "ready", 240_000, () => "c2 did not become ready")
+    await waitUntil(
+      async () => (await deploymentStatus(id)) === "ready",
+      240_000,
+      () => "c2 did not become ready"
+    )
     const { page, errors, context } = await openPage(browser)
     await signIn(page)
     await page.click(`[data-deployment-id="${id}"] a`)
@@ -203,7 +217,11 @@ describe("the web console", () => {
     await page.click("form.confirm button[type=submit]")
     await page.waitForURL(`${server.url}/`)
     await page.waitForSelector("main.page h1:text('Deployments')")
-    await page.waitForFunction(() => document.querySelector("main.page table.deployments") !== null || (document.querySelector("main.page")?.textContent ?? "").includes("No deployments yet"))
+    await page.waitForFunction(
+      () =>
+        document.querySelector("main.page table.deployments") !== null ||
+        (document.querySelector("main.page")?.textContent ?? "").includes("No deployments yet")
+    )
     expect(await page.locator(`[data-deployment-id="${id}"]`).count()).toBe(0)
     const answer = await fetch(`${server.url}/api/v1/deployments/${id}`, { headers: { authorization: `Bearer ${token}` } })
     expect(answer.status).toBe(404)

@@ -124,7 +124,8 @@ describe("why is this not done?", () => {
     const snapshot = composed(1, 35, (job) => {
       if (chart(job) === undefined) return job
       if (job.jobName === "install-cilium") return { ...job, status: "succeeded", startedAt: 1, finishedAt: 2 }
-      if (job.jobName === "install-cert-manager") return { ...job, status: "failed", startedAt: 1, finishedAt: 2, reason: "retrying: chart pull failed" }
+      if (job.jobName === "install-cert-manager")
+        return { ...job, status: "failed", startedAt: 1, finishedAt: 2, reason: "retrying: chart pull failed" }
       return { ...job, status: "pending", startedAt: undefined, finishedAt: undefined } as Job.Job
     })
     const { model } = modelOf([snapshot as unknown as FlowMessage])
@@ -137,7 +138,9 @@ describe("why is this not done?", () => {
   })
 
   it("the critical path runs through unfinished jobs along dependencies", () => {
-    const snapshot = composed(1, 35, (job) => (chart(job) !== undefined ? ({ ...job, status: "pending", startedAt: undefined, finishedAt: undefined } as Job.Job) : job))
+    const snapshot = composed(1, 35, (job) =>
+      chart(job) !== undefined ? ({ ...job, status: "pending", startedAt: undefined, finishedAt: undefined } as Job.Job) : job
+    )
     const { model } = modelOf([snapshot as unknown as FlowMessage])
     const path = [...criticalPath(model)]
     expect(path.length).toBeGreaterThan(4)

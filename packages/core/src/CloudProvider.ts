@@ -5,7 +5,14 @@ import type { DeploymentId, DeploymentSpec, Region, ValidationIssue } from "./De
 import type { Redacted } from "effect"
 
 export const CloudErrorReason = Schema.Literal(
-  "RateLimited", "Unavailable", "Conflict", "Unauthorized", "InvalidInput", "QuotaExceeded", "NotFound", "Unknown"
+  "RateLimited",
+  "Unavailable",
+  "Conflict",
+  "Unauthorized",
+  "InvalidInput",
+  "QuotaExceeded",
+  "NotFound",
+  "Unknown"
 )
 export type CloudErrorReason = typeof CloudErrorReason.Type
 

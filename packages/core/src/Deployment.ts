@@ -24,8 +24,7 @@ export const DnsLabel = Schema.String.pipe(
   })
 )
 
-const NonEmpty = (what: string) =>
-  Schema.String.pipe(Schema.minLength(1, { message: () => `${what} must not be empty` }))
+const NonEmpty = (what: string) => Schema.String.pipe(Schema.minLength(1, { message: () => `${what} must not be empty` }))
 
 export const Topology = Schema.Literal("single-region", "active-hotstandby", "active-active")
 export type Topology = typeof Topology.Type
@@ -43,10 +42,10 @@ export const RegionRequest = Schema.Struct({
   cloudRegion: CloudRegion,
   controlPlaneSize: NonEmpty("controlPlaneSize"),
   workerSize: Schema.optionalWith(NonEmpty("workerSize"), { exact: true }),
-  workerCount: Schema.optionalWith(
-    Schema.Int.pipe(Schema.between(0, 100, { message: () => "must be an integer from 0 to 100" })),
-    { exact: true, default: () => 0 }
-  ),
+  workerCount: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 100, { message: () => "must be an integer from 0 to 100" })), {
+    exact: true,
+    default: () => 0
+  }),
   clusterMeshName: Schema.optionalWith(DnsLabel, { exact: true })
 })
 export type RegionRequest = typeof RegionRequest.Type
@@ -71,18 +70,17 @@ const sshKeyPattern = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ss
 export const DeploymentRequest = Schema.Struct({
   sovereignFQDN: Fqdn,
   orgName: NonEmpty("orgName").pipe(Schema.maxLength(200)),
-  orgEmail: Schema.String.pipe(
-    Schema.pattern(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, { message: () => "must be an e-mail address" })
-  ),
+  orgEmail: Schema.String.pipe(Schema.pattern(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, { message: () => "must be an e-mail address" })),
   topology: Schema.optionalWith(Topology, { exact: true }),
-  regions: Schema.Array(RegionRequest).annotations({ message: () => "must be an array of regions" }).pipe(
-    Schema.minItems(1, { message: () => "at least one region is required" }),
-    Schema.maxItems(8, { message: () => "at most 8 regions are supported" })
-  ),
-  parentDomains: Schema.optionalWith(
-    Schema.Array(ParentDomain).annotations({ message: () => "must be an array of parent domains" }),
-    { exact: true }
-  ),
+  regions: Schema.Array(RegionRequest)
+    .annotations({ message: () => "must be an array of regions" })
+    .pipe(
+      Schema.minItems(1, { message: () => "at least one region is required" }),
+      Schema.maxItems(8, { message: () => "at most 8 regions are supported" })
+    ),
+  parentDomains: Schema.optionalWith(Schema.Array(ParentDomain).annotations({ message: () => "must be an array of parent domains" }), {
+    exact: true
+  }),
   sshPublicKey: Schema.String.pipe(
     Schema.pattern(sshKeyPattern, { message: () => "must be an OpenSSH public key (ssh-ed25519, ssh-rsa or ecdsa)" })
   ),
@@ -279,7 +277,10 @@ export const regionKey = (regions: ReadonlyArray<{ readonly cloudRegion: string 
 
 /** `me-east-215-b` → `me-east-b`: digit runs removed, `--` collapsed, `-` trimmed. */
 export const cloudRegionSlug = (cloudRegion: string): string =>
-  cloudRegion.replace(/[0-9]+/g, "").replace(/-{2,}/g, "-").replace(/^-+|-+$/g, "")
+  cloudRegion
+    .replace(/[0-9]+/g, "")
+    .replace(/-{2,}/g, "-")
+    .replace(/^-+|-+$/g, "")
 
 const clusterNameOf = (request: Pick<DeploymentRequest, "sovereignFQDN" | "regions" | "clusterMesh">, index: number): string => {
   const label = firstLabel(request.sovereignFQDN)
@@ -291,10 +292,7 @@ const clusterNameOf = (request: Pick<DeploymentRequest, "sovereignFQDN" | "regio
 const maxClusterId = 254
 
 /** The primary's cluster id: explicit, else sha256(deploymentId)[0..4] as big-endian uint32 mod M + 1. */
-export const primaryClusterId = (
-  request: Pick<DeploymentRequest, "regions" | "clusterMesh">,
-  deploymentId: DeploymentId
-): number => {
+export const primaryClusterId = (request: Pick<DeploymentRequest, "regions" | "clusterMesh">, deploymentId: DeploymentId): number => {
   if (request.clusterMesh?.id !== undefined) return request.clusterMesh.id
   const digest = sha256(new TextEncoder().encode(deploymentId))
   const word = new DataView(digest.buffer).getUint32(0, false)

@@ -93,9 +93,7 @@ export const DeploymentRecord = Schema.Struct({
 })
 export type DeploymentRecord = typeof DeploymentRecord.Type
 
-export const EventPhase = Schema.Literal(
-  "deployment", "provisioner", "kubeconfig", "phase1", "dns", "handover", "mesh", "wipe"
-)
+export const EventPhase = Schema.Literal("deployment", "provisioner", "kubeconfig", "phase1", "dns", "handover", "mesh", "wipe")
 export type EventPhase = typeof EventPhase.Type
 
 export const EventLevel = Schema.Literal("info", "warn", "error")
@@ -143,7 +141,15 @@ export const JournalEntry = Schema.Struct({
 export type JournalEntry = typeof JournalEntry.Type
 
 /** `Fenced`: the write was made under a lease epoch that is no longer current (`Leases`); nothing was written. */
-export const DeploymentRepoErrorReason = Schema.Literal("NotFound", "Conflict", "VersionConflict", "Invalid", "Unavailable", "Unknown", "Fenced")
+export const DeploymentRepoErrorReason = Schema.Literal(
+  "NotFound",
+  "Conflict",
+  "VersionConflict",
+  "Invalid",
+  "Unavailable",
+  "Unknown",
+  "Fenced"
+)
 
 export class DeploymentRepoError extends Schema.TaggedError<DeploymentRepoError>()("DeploymentRepoError", {
   reason: DeploymentRepoErrorReason,
@@ -179,10 +185,10 @@ export interface DeploymentRepoService {
   readonly create: (record: NewDeployment, event: NewDeploymentEvent) => Effect.Effect<DeploymentRecord, DeploymentRepoError>
   readonly get: (id: DeploymentId) => Effect.Effect<Option.Option<DeploymentRecord>, DeploymentRepoError>
   /** Newest first (createdAt descending, then id); `owner` filters to one principal. */
-  readonly list: (filter: { readonly owner?: string; readonly statuses?: ReadonlyArray<Status> }) => Effect.Effect<
-    ReadonlyArray<DeploymentRecord>,
-    DeploymentRepoError
-  >
+  readonly list: (filter: {
+    readonly owner?: string
+    readonly statuses?: ReadonlyArray<Status>
+  }) => Effect.Effect<ReadonlyArray<DeploymentRecord>, DeploymentRepoError>
   /**
    * Applies `changes` and appends `events` in one transaction if the stored version equals
    * `expectedVersion` (else `VersionConflict`, nothing written; `NotFound` for an unknown id).

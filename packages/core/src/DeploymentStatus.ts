@@ -138,8 +138,9 @@ export class IllegalTransition extends Schema.TaggedError<IllegalTransition>()("
       return `${this.event} ignored: the deployment has been handed over to its owner (adopted) and never changes`
     }
     const allowed = acceptedEvents(this.from)
-    return `${this.event} is not allowed while the deployment is ${this.from}` +
-      (allowed.length > 0 ? `; allowed: ${allowed.join(", ")}` : "")
+    return (
+      `${this.event} is not allowed while the deployment is ${this.from}` + (allowed.length > 0 ? `; allowed: ${allowed.join(", ")}` : "")
+    )
   }
 }
 

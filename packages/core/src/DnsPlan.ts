@@ -37,8 +37,24 @@ export type DnsWarning = typeof DnsWarning.Type
 
 /** Every hostname the platform serves under its FQDN (SPEC 2.7); the apex comes on top. */
 export const defaultSubdomains: ReadonlyArray<string> = [
-  "console", "auth", "gitea", "harbor", "registry", "bao", "grafana", "hubble", "pdns", "openova-flow",
-  "marketplace", "api", "guacamole", "newapi", "pdns-admin", "sandbox", "mcp", "chargeback"
+  "console",
+  "auth",
+  "gitea",
+  "harbor",
+  "registry",
+  "bao",
+  "grafana",
+  "hubble",
+  "pdns",
+  "openova-flow",
+  "marketplace",
+  "api",
+  "guacamole",
+  "newapi",
+  "pdns-admin",
+  "sandbox",
+  "mcp",
+  "chargeback"
 ]
 
 /** Served by the console gateway, so they follow the console load balancer when there is one (#4069). */
@@ -47,8 +63,14 @@ export const consoleSubdomains: ReadonlyArray<string> = ["console", "api", "mark
 export const defaultTtl = 60
 
 /** A configured subdomain list: comma or whitespace separated, lowercased, duplicates dropped. */
-export const parseSubdomains = (text: string): ReadonlyArray<string> =>
-  [...new Set(text.split(/[\s,]+/).map((label) => label.trim().toLowerCase()).filter((label) => label !== ""))]
+export const parseSubdomains = (text: string): ReadonlyArray<string> => [
+  ...new Set(
+    text
+      .split(/[\s,]+/)
+      .map((label) => label.trim().toLowerCase())
+      .filter((label) => label !== "")
+  )
+]
 
 const subdomainPattern = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/
 
@@ -76,19 +98,23 @@ export interface DesiredRecordsInput {
 /** The apex and one A rrset per subdomain, TTL 60, owned by the deployment; duplicates in the list collapse. */
 export const desiredRecords = (input: DesiredRecordsInput): ReadonlyArray<RecordSet> => {
   const apex = canonical(input.fqdn)
-  const consoleIP = input.consoleLoadBalancerIP !== undefined && input.consoleLoadBalancerIP !== ""
-    ? input.consoleLoadBalancerIP
-    : input.primaryLoadBalancerIP
-  const labels = [...new Set((input.subdomains ?? defaultSubdomains).map((label) => label.trim().toLowerCase()))]
-    .filter((label) => label !== "" && label !== "@")
+  const consoleIP =
+    input.consoleLoadBalancerIP !== undefined && input.consoleLoadBalancerIP !== ""
+      ? input.consoleLoadBalancerIP
+      : input.primaryLoadBalancerIP
+  const labels = [...new Set((input.subdomains ?? defaultSubdomains).map((label) => label.trim().toLowerCase()))].filter(
+    (label) => label !== "" && label !== "@"
+  )
   const record = (name: string, ip: string): RecordSet => ({
-    name, type: "A", ttl: defaultTtl, records: [ip], owner: input.deploymentId
+    name,
+    type: "A",
+    ttl: defaultTtl,
+    records: [ip],
+    owner: input.deploymentId
   })
   return [
     record(apex, input.primaryLoadBalancerIP),
-    ...labels.map((label) =>
-      record(`${label}.${apex}`, consoleSubdomains.includes(label) ? consoleIP : input.primaryLoadBalancerIP)
-    )
+    ...labels.map((label) => record(`${label}.${apex}`, consoleSubdomains.includes(label) ? consoleIP : input.primaryLoadBalancerIP))
   ]
 }
 
@@ -191,20 +217,20 @@ export const plan = (
     const wantedKey = key(record.name, record.type)
     if (wanted.has(wantedKey)) continue
     wanted.add(wantedKey)
-    const others = (byName.get(record.name) ?? []).filter((existing) =>
-      key(existing.name, existing.type) !== wantedKey && conflictingTypes.has(existing.type.toUpperCase())
+    const others = (byName.get(record.name) ?? []).filter(
+      (existing) => key(existing.name, existing.type) !== wantedKey && conflictingTypes.has(existing.type.toUpperCase())
     )
     for (const other of others) {
       if (other.owner === owner) continue
       warnings.push({
-        name: record.name, type: other.type, reason: "conflicting-record",
+        name: record.name,
+        type: other.type,
+        reason: "conflicting-record",
         message: `${describe(other)} sits at ${record.name}, which this deployment publishes; left untouched`
       })
     }
     // Our own alias goes in the same batch under sync (deletes are sent first), so it blocks nothing.
-    const blocked = others.some((other) =>
-      exclusiveTypes.has(other.type.toUpperCase()) && !(other.owner === owner && policy === "sync")
-    )
+    const blocked = others.some((other) => exclusiveTypes.has(other.type.toUpperCase()) && !(other.owner === owner && policy === "sync"))
     const existing = byKey.get(wantedKey)
     if (existing === undefined) {
       if (!blocked) create.push(record)
@@ -212,12 +238,16 @@ export const plan = (
       if (policy !== "create-only" && !sameContent(existing, record)) update.push(record)
     } else if (existing.owner === undefined) {
       warnings.push({
-        name: record.name, type: record.type, reason: "conflicting-record",
+        name: record.name,
+        type: record.type,
+        reason: "conflicting-record",
         message: `${describe(existing)} exists without an owner where this deployment publishes; left untouched`
       })
     } else {
       warnings.push({
-        name: record.name, type: record.type, reason: "owned-by-other",
+        name: record.name,
+        type: record.type,
+        reason: "owned-by-other",
         message: `${describe(existing)}; this deployment does not touch records of another owner`
       })
     }
@@ -233,15 +263,15 @@ export const plan = (
     const pointsElsewhere = wildcard.type.toUpperCase() !== "A" || wildcard.records.some((content) => !desiredContent.has(content))
     if (covered.length > 0 && pointsElsewhere && ["A", "AAAA", "CNAME"].includes(wildcard.type.toUpperCase())) {
       warnings.push({
-        name, type: wildcard.type, reason: "wildcard-covers-name",
+        name,
+        type: wildcard.type,
+        reason: "wildcard-covers-name",
         message: `${describe(wildcard)} answers for ${covered.length === 1 ? covered[0] : `${covered.length} names of this deployment`} and points elsewhere`
       })
     }
   }
 
-  const remove = policy === "sync"
-    ? current.filter((record) => record.owner === owner && !wanted.has(key(record.name, record.type)))
-    : []
+  const remove = policy === "sync" ? current.filter((record) => record.owner === owner && !wanted.has(key(record.name, record.type))) : []
   return { changes: { create, update, delete: remove }, warnings }
 }
 

@@ -1,8 +1,6 @@
 /** Publishing and removing one deployment's DNS names through any DnsProvider: resolve zones, plan, apply only what changes (SPEC 2.7). */
 import { Effect, Option, Schema } from "effect"
-import {
-  canonical, desiredRecords, DnsChanges, DnsPolicy, DnsWarning, isEmpty, isWithin, plan, resolveZone, wipePlan
-} from "./DnsPlan.js"
+import { canonical, desiredRecords, DnsChanges, DnsPolicy, DnsWarning, isEmpty, isWithin, plan, resolveZone, wipePlan } from "./DnsPlan.js"
 import type { RecordSet } from "./DnsPlan.js"
 import { DnsProvider } from "./DnsProvider.js"
 import type { DnsError } from "./DnsProvider.js"
@@ -42,7 +40,7 @@ export interface PublishInput {
  * that receive no names are planned too, so records left behind by a moved zone are removed.
  */
 export const publish = (input: PublishInput): Effect.Effect<PublishResult, DnsError, DnsProvider> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const provider = yield* DnsProvider
     const policy = input.policy ?? "sync"
     const fqdn = canonical(input.fqdn)
@@ -61,7 +59,9 @@ export const publish = (input: PublishInput): Effect.Effect<PublishResult, DnsEr
       const zone = resolveZone(record.name, zones, input.parentDomains, fqdn)
       if (Option.isNone(zone)) {
         warnings.push({
-          name: record.name, type: record.type, reason: "zone-missing",
+          name: record.name,
+          type: record.type,
+          reason: "zone-missing",
           message: `no zone on the DNS server holds ${record.name} (parent domains: ${input.parentDomains.join(", ") || "any"})`
         })
         continue
@@ -91,11 +91,8 @@ export interface UnpublishOptions {
 }
 
 /** Removes exactly the rrsets this deployment owns, in every zone of the server (a wipe, #4764). */
-export const unpublish = (
-  deploymentId: string,
-  options: UnpublishOptions = {}
-): Effect.Effect<PublishResult, DnsError, DnsProvider> =>
-  Effect.gen(function*() {
+export const unpublish = (deploymentId: string, options: UnpublishOptions = {}): Effect.Effect<PublishResult, DnsError, DnsProvider> =>
+  Effect.gen(function* () {
     const provider = yield* DnsProvider
     const zones = (yield* provider.zones()).map(canonical)
     const plans: Array<ZonePlan> = []

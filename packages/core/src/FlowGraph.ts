@@ -178,9 +178,7 @@ export const apply = (snapshot: Snapshot, message: FlowMessage): Snapshot => {
       return {
         ...snapshot,
         nodes: snapshot.nodes.filter((node) => !ids.has(node.id)),
-        relationships: snapshot.relationships.filter(
-          (relationship) => !ids.has(relationship.fromId) && !ids.has(relationship.toId)
-        )
+        relationships: snapshot.relationships.filter((relationship) => !ids.has(relationship.fromId) && !ids.has(relationship.toId))
       }
     }
     case "delete-rels": {
@@ -191,8 +189,7 @@ export const apply = (snapshot: Snapshot, message: FlowMessage): Snapshot => {
 }
 
 /** Folds messages over a snapshot. */
-export const applyAll = (snapshot: Snapshot, messages: ReadonlyArray<FlowMessage>): Snapshot =>
-  messages.reduce(apply, snapshot)
+export const applyAll = (snapshot: Snapshot, messages: ReadonlyArray<FlowMessage>): Snapshot => messages.reduce(apply, snapshot)
 
 const upsertBy = <A>(current: ReadonlyArray<A>, incoming: ReadonlyArray<A>, keyOf: (a: A) => string): ReadonlyArray<A> => {
   const result = current.slice()

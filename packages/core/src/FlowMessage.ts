@@ -76,8 +76,7 @@ export type Relationship = typeof Relationship.Type
 export const RelationshipKey = Schema.Struct({ fromId: Schema.String, toId: Schema.String, type: Schema.String })
 export type RelationshipKey = typeof RelationshipKey.Type
 
-const nonEmpty = <A, I>(item: Schema.Schema<A, I>) =>
-  Schema.Array(item).pipe(Schema.minItems(1, { message: () => "must not be empty" }))
+const nonEmpty = <A, I>(item: Schema.Schema<A, I>) => Schema.Array(item).pipe(Schema.minItems(1, { message: () => "must not be empty" }))
 
 /** A missing array is an empty one (Go's omitempty drops empty slices). */
 const orEmpty = <A, I>(item: Schema.Schema<A, I>) => Schema.optionalWith(Schema.Array(item), { default: () => [] })

@@ -29,4 +29,3 @@ export interface HandoverService {
 }
 
 export class Handover extends Context.Tag("@sovereign/core/Handover")<Handover, HandoverService>() {}
-

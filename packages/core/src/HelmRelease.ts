@@ -47,7 +47,11 @@ export const isTerminalState = (state: ComponentState): boolean => state === "in
 
 /** Flux reasons after which helm-controller retries by itself (rule 9). */
 export const retryingReasons: ReadonlySet<string> = new Set([
-  "InstallFailed", "UpgradeFailed", "ChartPullError", "ChartLoadError", "ArtifactFailed"
+  "InstallFailed",
+  "UpgradeFailed",
+  "ChartPullError",
+  "ChartLoadError",
+  "ArtifactFailed"
 ])
 
 const dependencyNotReadyMessage = /dependency '[^']*' is not ready/i
@@ -295,9 +299,7 @@ export const summarise = (gate: Phase1Gate): CensusSummary => {
     failed: entries
       .filter((entry) => entry.status.state === "failed")
       .map((entry) => ({ release: entry.name, message: entry.status.message })),
-    unfinished: entries
-      .filter((entry) => !isTerminalState(entry.status.state) && !blocked.has(entry.name))
-      .map((entry) => entry.name),
+    unfinished: entries.filter((entry) => !isTerminalState(entry.status.state) && !blocked.has(entry.name)).map((entry) => entry.name),
     blocked: entries.filter((entry) => blocked.has(entry.name)).map((entry) => entry.name),
     sentinelSeen: entries.some((entry) => matchesSentinel(gate.options, entry.name))
   }
@@ -346,29 +348,33 @@ const decide = (gate: Phase1Gate, now: number, notices: Array<GateNotice>): Phas
       return complete(Phase1Failed.make({ failures, blocked: summary.blocked, message: failedMessage(failures, summary.blocked) }))
     }
     if (gate.options.sentinel === undefined || summary.sentinelSeen) {
-      const suspended = Array.from(gate.census.values()).filter((entry) => entry.status.suspended).map((entry) => entry.name)
-      const message = `Phase 1 finished: ${summary.installed} release(s) installed` +
+      const suspended = Array.from(gate.census.values())
+        .filter((entry) => entry.status.suspended)
+        .map((entry) => entry.name)
+      const message =
+        `Phase 1 finished: ${summary.installed} release(s) installed` +
         (suspended.length > 0 ? ` (suspended, counted as installed: ${suspended.join(", ")})` : "")
       return complete(Phase1Ready.make({ installed: summary.installed, suspended, message }))
     }
   }
   const hardDeadline = gate.startedAt + Duration.toMillis(gate.options.hardCeiling)
   if (now < gate.deadline && now < hardDeadline) return gate
-  const progressing = gate.lastProgressAt !== undefined &&
-    now - gate.lastProgressAt < Duration.toMillis(gate.options.progressWindow)
+  const progressing = gate.lastProgressAt !== undefined && now - gate.lastProgressAt < Duration.toMillis(gate.options.progressWindow)
   if (progressing && now < hardDeadline) {
     const deadline = Math.min(hardDeadline, gate.lastProgressAt! + Duration.toMillis(gate.options.progressWindow))
     notices.push(GateNotice.DeadlineDeferred({ installed: summary.installed, total: summary.total, deadline }))
     return { ...gate, deadline }
   }
   const elapsed = Duration.millis(now - gate.startedAt)
-  return complete(Phase1TimedOut.make({
-    installed: summary.installed,
-    total: summary.total,
-    pending: [...summary.unfinished, ...summary.blocked],
-    elapsed,
-    message: timedOutMessage(gate, summary, elapsed)
-  }))
+  return complete(
+    Phase1TimedOut.make({
+      installed: summary.installed,
+      total: summary.total,
+      pending: [...summary.unfinished, ...summary.blocked],
+      elapsed,
+      message: timedOutMessage(gate, summary, elapsed)
+    })
+  )
 }
 
 const withProgress = (gate: Phase1Gate, now: number): Phase1Gate => {
@@ -387,13 +393,15 @@ export const step = (gate: Phase1Gate, input: GateInput): GateStep => {
       const { release } = input
       const status = deriveState(release)
       const previous = gate.census.get(release.name)
-      const changed = previous === undefined || !sameStatus(previous.status, status) ||
-        previous.dependsOn.join("\n") !== release.dependsOn.join("\n")
+      const changed =
+        previous === undefined || !sameStatus(previous.status, status) || previous.dependsOn.join("\n") !== release.dependsOn.join("\n")
       if (changed) {
         const census = new Map(gate.census)
         census.set(release.name, { name: release.name, status, dependsOn: release.dependsOn })
         next = { ...gate, census }
-        notices.push(GateNotice.ReleaseReported({ name: release.name, status, dependsOn: release.dependsOn, first: previous === undefined }))
+        notices.push(
+          GateNotice.ReleaseReported({ name: release.name, status, dependsOn: release.dependsOn, first: previous === undefined })
+        )
       }
       break
     }

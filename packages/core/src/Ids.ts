@@ -31,9 +31,8 @@ export const layerCrypto: Layer.Layer<Ids> = Layer.sync(Ids, () => {
   return { deploymentId: next, executionId: next }
 })
 
-const randomHex: Effect.Effect<string> = Effect.map(
-  Effect.all(Array.from({ length: 8 }, () => Random.nextIntBetween(0, 256))),
-  (values) => hex(Uint8Array.from(values))
+const randomHex: Effect.Effect<string> = Effect.map(Effect.all(Array.from({ length: 8 }, () => Random.nextIntBetween(0, 256))), (values) =>
+  hex(Uint8Array.from(values))
 )
 
 /** Ids from Effect's `Random` service: deterministic under a seeded `Random` in tests. */

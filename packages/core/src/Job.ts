@@ -122,9 +122,7 @@ export const jobId = (deploymentId: string, jobName: string): string => `${deplo
 
 /** The job name of an id, or the input unchanged when it is not an id of this deployment. */
 export const jobNameOf = (deploymentId: string, idOrName: string): string =>
-  idOrName.length > deploymentId.length &&
-    idOrName.charCodeAt(deploymentId.length) === 58 /* ":" */ &&
-    idOrName.startsWith(deploymentId)
+  idOrName.length > deploymentId.length && idOrName.charCodeAt(deploymentId.length) === 58 /* ":" */ && idOrName.startsWith(deploymentId)
     ? idOrName.slice(deploymentId.length + 1)
     : idOrName
 
@@ -165,11 +163,7 @@ export const canonicalDependency = (deploymentId: string, jobName: string, depen
 }
 
 /** Canonical, de-duplicated, without empty entries or the job itself; order of first appearance. */
-export const canonicalDependsOn = (
-  deploymentId: string,
-  jobName: string,
-  dependsOn: ReadonlyArray<string>
-): ReadonlyArray<string> => {
+export const canonicalDependsOn = (deploymentId: string, jobName: string, dependsOn: ReadonlyArray<string>): ReadonlyArray<string> => {
   if (alreadyCanonical(jobName, dependsOn)) return dependsOn
   const out: Array<string> = []
   for (const dependency of dependsOn) {
@@ -273,8 +267,7 @@ export const stepJob = (options: {
 // Merge rules
 
 /** Started = ran at some point; a job failed only by the cascade never started and may wait again. */
-const hasStarted = (job: Job): boolean =>
-  job.startedAt !== undefined || job.latestExecutionId !== undefined || job.status === "running"
+const hasStarted = (job: Job): boolean => job.startedAt !== undefined || job.latestExecutionId !== undefined || job.status === "running"
 
 /**
  * Folds an incoming version of a job into the stored one. The new status wins, except that a job
@@ -284,13 +277,9 @@ const hasStarted = (job: Job): boolean =>
 export const merge = (stored: Job | undefined, incoming: Job): Job => {
   if (stored === undefined) return normalise(incoming)
   const status: JobStatus =
-    incoming.status === "pending" && hasStarted(stored)
-      ? stored.status === "pending" ? "running" : stored.status
-      : incoming.status
+    incoming.status === "pending" && hasStarted(stored) ? (stored.status === "pending" ? "running" : stored.status) : incoming.status
   const startedAt = incoming.startedAt ?? stored.startedAt
-  const finishedAt = isTerminal(status)
-    ? incoming.finishedAt ?? (status === stored.status ? stored.finishedAt : undefined)
-    : undefined
+  const finishedAt = isTerminal(status) ? (incoming.finishedAt ?? (status === stored.status ? stored.finishedAt : undefined)) : undefined
   const displayName = incoming.displayName ?? stored.displayName
   const appIdValue = incoming.appId ?? stored.appId
   const latestExecutionId = incoming.latestExecutionId ?? stored.latestExecutionId
@@ -320,9 +309,7 @@ export const merge = (stored: Job | undefined, incoming: Job): Job => {
 const normalise = (job: Job): Job => {
   const dependsOn = canonicalDependsOn(job.deploymentId, job.jobName, job.dependsOn)
   const durationMs =
-    job.startedAt !== undefined && job.finishedAt !== undefined
-      ? Math.max(0, job.finishedAt - job.startedAt)
-      : job.durationMs
+    job.startedAt !== undefined && job.finishedAt !== undefined ? Math.max(0, job.finishedAt - job.startedAt) : job.durationMs
   const sameDependsOn = dependsOn.length === job.dependsOn.length && dependsOn.every((d, i) => d === job.dependsOn[i])
   return sameDependsOn && durationMs === job.durationMs ? job : { ...job, dependsOn, durationMs }
 }
@@ -475,7 +462,7 @@ export const cascadeFailures = (jobs: ReadonlyArray<Job>): ReadonlyArray<Job> =>
     jobs.forEach((job, index) => {
       const phase = phaseOfJob(job)
       if (phase === undefined) return
-      const region = job.region !== "" ? job.region : regionPrefixOf(job.jobName) ?? ""
+      const region = job.region !== "" ? job.region : (regionPrefixOf(job.jobName) ?? "")
       for (const key of [`${job.deploymentId}\u0000${region}\u0000${phase}`, `${job.deploymentId}\u0000\u0000${phase}`]) {
         const group = groups.get(key)
         if (group !== undefined) (dependents[index] ??= []).push(group)

@@ -74,7 +74,11 @@ export const executionsReadBy = (writes: ReadonlyArray<JobWrite>): ReadonlyArray
 }
 
 /** The job names a list of writes refers to, given the executions it reads (their jobs are touched too). */
-export const jobNamesReadBy = (deploymentId: DeploymentId, writes: ReadonlyArray<JobWrite>, executions: Iterable<Execution>): ReadonlyArray<string> => {
+export const jobNamesReadBy = (
+  deploymentId: DeploymentId,
+  writes: ReadonlyArray<JobWrite>,
+  executions: Iterable<Execution>
+): ReadonlyArray<string> => {
   const names = new Set<string>()
   for (const write of writes) {
     if (write._tag === "Upsert") names.add(write.job.jobName)
@@ -84,7 +88,8 @@ export const jobNamesReadBy = (deploymentId: DeploymentId, writes: ReadonlyArray
   return [...names]
 }
 
-const notFound = (deploymentId: string, what: string) => new JobRepoError({ reason: "NotFound", message: `${what} not found in deployment ${deploymentId}` })
+const notFound = (deploymentId: string, what: string) =>
+  new JobRepoError({ reason: "NotFound", message: `${what} not found in deployment ${deploymentId}` })
 
 /**
  * The one definition of what each write does, for every store: folds `writes` over `state` (which
@@ -115,7 +120,13 @@ export const applyWrites = (
     switch (write._tag) {
       case "Upsert": {
         const incoming = write.job
-        setJob(merge(state.jobs.get(incoming.jobName), { ...incoming, id: jobId(incoming.deploymentId, incoming.jobName), dependsOn: incoming.dependsOn ?? [] }))
+        setJob(
+          merge(state.jobs.get(incoming.jobName), {
+            ...incoming,
+            id: jobId(incoming.deploymentId, incoming.jobName),
+            dependsOn: incoming.dependsOn ?? []
+          })
+        )
         break
       }
       case "Start": {
@@ -129,7 +140,9 @@ export const applyWrites = (
       case "Log": {
         const execution = executionOf(write.executionId)
         if (execution === undefined) return Either.left(notFound(deploymentId, `execution ${write.executionId}`))
-        write.lines.forEach((line, index) => lines.push({ executionId: execution.id, line: { ...line, lineNumber: execution.lineCount + index + 1 } }))
+        write.lines.forEach((line, index) =>
+          lines.push({ executionId: execution.id, line: { ...line, lineNumber: execution.lineCount + index + 1 } })
+        )
         if (write.lines.length > 0) setExecution({ ...execution, lineCount: execution.lineCount + write.lines.length })
         break
       }
@@ -141,7 +154,12 @@ export const applyWrites = (
         const jobName = jobNameOf(deploymentId, execution.jobId)
         const job = state.jobs.get(jobName)
         if (job !== undefined) {
-          setJob({ ...job, status: write.status, finishedAt: write.at, durationMs: job.startedAt === undefined ? 0 : Math.max(0, write.at - job.startedAt) })
+          setJob({
+            ...job,
+            status: write.status,
+            finishedAt: write.at,
+            durationMs: job.startedAt === undefined ? 0 : Math.max(0, write.at - job.startedAt)
+          })
         }
         break
       }
@@ -184,7 +202,11 @@ export interface JobRepoService {
     at: number
   ) => Effect.Effect<void, JobRepoError>
   /** Appends lines numbered `lineCount + 1 …`; unknown execution → `NotFound`. */
-  readonly appendLog: (deploymentId: DeploymentId, executionId: string, lines: ReadonlyArray<NewLogLine>) => Effect.Effect<void, JobRepoError>
+  readonly appendLog: (
+    deploymentId: DeploymentId,
+    executionId: string,
+    lines: ReadonlyArray<NewLogLine>
+  ) => Effect.Effect<void, JobRepoError>
   /** `fromLine` ≤ 0 → 1; `limit` ≤ 0 → 500, capped at 5000. */
   readonly logs: (deploymentId: DeploymentId, executionId: string, fromLine: number, limit: number) => Effect.Effect<LogPage, JobRepoError>
   /**

@@ -38,8 +38,11 @@ export class KubeconfigRefused extends Schema.TaggedError<KubeconfigRefused>()("
   }
 }
 
-const refuse = (reason: KubeconfigRefusalReason, message: string, extra: { field?: string; path?: string; allowed?: ReadonlyArray<string> } = {}) =>
-  new KubeconfigRefused({ reason, message, ...extra })
+const refuse = (
+  reason: KubeconfigRefusalReason,
+  message: string,
+  extra: { field?: string; path?: string; allowed?: ReadonlyArray<string> } = {}
+) => new KubeconfigRefused({ reason, message, ...extra })
 
 // ---------------------------------------------------------------------------------------------
 // The accepted document
@@ -70,7 +73,9 @@ const dnsNamePattern = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-
 const tokenPattern = /^[\x21-\x7e]{1,4096}$/
 const base64Pattern = /^[A-Za-z0-9+/]+={0,2}$/
 
-const Name = Schema.String.pipe(Schema.pattern(namePattern, { message: () => "must be a name of letters, digits and . _ @ : - (at most 253)" }))
+const Name = Schema.String.pipe(
+  Schema.pattern(namePattern, { message: () => "must be a name of letters, digits and . _ @ : - (at most 253)" })
+)
 const Base64Pem = (what: string, marker: RegExp, limit: number) =>
   Schema.String.pipe(
     Schema.filter((text) => {
@@ -86,13 +91,13 @@ const keyMarker = /-----BEGIN ([A-Z ]+ )?PRIVATE KEY-----[\s\S]+-----END ([A-Z ]
 const ClusterFields = Schema.Struct({
   server: Schema.String,
   "certificate-authority-data": Base64Pem("certificate", certificateMarker, 65_536),
-  "tls-server-name": Schema.optional(
-    Schema.String.pipe(Schema.filter((name) => isHostName(name) || "must be a DNS name or an IP address"))
-  )
+  "tls-server-name": Schema.optional(Schema.String.pipe(Schema.filter((name) => isHostName(name) || "must be a DNS name or an IP address")))
 })
 
 const UserFields = Schema.Struct({
-  token: Schema.optional(Schema.String.pipe(Schema.pattern(tokenPattern, { message: () => "must be a bearer token of printable characters without spaces" }))),
+  token: Schema.optional(
+    Schema.String.pipe(Schema.pattern(tokenPattern, { message: () => "must be a bearer token of printable characters without spaces" }))
+  ),
   "client-certificate-data": Schema.optional(Base64Pem("certificate", certificateMarker, 65_536)),
   "client-key-data": Schema.optional(Base64Pem("private key", keyMarker, 65_536))
 })
@@ -100,7 +105,9 @@ const UserFields = Schema.Struct({
 const ContextFields = Schema.Struct({
   cluster: Name,
   user: Name,
-  namespace: Schema.optional(Schema.String.pipe(Schema.pattern(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, { message: () => "must be a namespace name" })))
+  namespace: Schema.optional(
+    Schema.String.pipe(Schema.pattern(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, { message: () => "must be a namespace name" }))
+  )
 })
 
 const one = <S extends Schema.Schema.Any>(item: S, what: string) =>
@@ -142,12 +149,19 @@ export interface Kubeconfig {
 // Decoding
 
 const pathOf = (segments: ReadonlyArray<PropertyKey>): string =>
-  segments.reduce<string>((path, segment) => (typeof segment === "number" ? `${path}[${segment}]` : path === "" ? String(segment) : `${path}.${String(segment)}`), "")
+  segments.reduce<string>(
+    (path, segment) => (typeof segment === "number" ? `${path}[${segment}]` : path === "" ? String(segment) : `${path}.${String(segment)}`),
+    ""
+  )
 
 const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null && !Array.isArray(value)
 
 /** The first forbidden field in document order, looked for everywhere in the document. */
-const findForbidden = (value: unknown, path: ReadonlyArray<PropertyKey>, seen: Set<object>): { field: string; path: string } | undefined => {
+const findForbidden = (
+  value: unknown,
+  path: ReadonlyArray<PropertyKey>,
+  seen: Set<object>
+): { field: string; path: string } | undefined => {
   if (typeof value !== "object" || value === null) return undefined
   // Shared nodes come from YAML aliases; a kubeconfig needs none, and walking them could be exponential.
   if (seen.has(value)) return { field: "*alias", path: pathOf(path) }
@@ -178,7 +192,12 @@ export const decode = (value: unknown): Either.Either<Kubeconfig, KubeconfigRefu
   const forbidden = findForbidden(value, [], new Set())
   if (forbidden !== undefined) {
     if (forbidden.field === "*alias") {
-      return Either.left(refuse("Malformed", `the kubeconfig repeats a node through a YAML alias at ${forbidden.path || "its top"}; send it without anchors and aliases`))
+      return Either.left(
+        refuse(
+          "Malformed",
+          `the kubeconfig repeats a node through a YAML alias at ${forbidden.path || "its top"}; send it without anchors and aliases`
+        )
+      )
     }
     return Either.left(
       refuse("ForbiddenField", `the kubeconfig field ${forbidden.path} is not accepted: it ${forbiddenFields[forbidden.field]}`, forbidden)
@@ -190,19 +209,29 @@ export const decode = (value: unknown): Either.Either<Kubeconfig, KubeconfigRefu
     const path = pathOf(issue?.path ?? [])
     const last = issue?.path[issue.path.length - 1]
     if (issue?._tag === "Unexpected" && typeof last === "string") {
-      return Either.left(refuse("UnknownField", `the kubeconfig field ${path} is not one Sovereign accepts; remove it`, { field: last, path }))
+      return Either.left(
+        refuse("UnknownField", `the kubeconfig field ${path} is not one Sovereign accepts; remove it`, { field: last, path })
+      )
     }
-    return Either.left(refuse("Malformed", `the kubeconfig's ${path || "document"} ${issue?.message ?? "is not valid"}`, { ...(path === "" ? {} : { path }) }))
+    return Either.left(
+      refuse("Malformed", `the kubeconfig's ${path || "document"} ${issue?.message ?? "is not valid"}`, {
+        ...(path === "" ? {} : { path })
+      })
+    )
   }
   const document = decoded.right
   const cluster = document.clusters[0]!
   const user = document.users[0]!
   const context = document.contexts[0]!
   if (context.context.cluster !== cluster.name) {
-    return Either.left(refuse("Malformed", `contexts[0].context.cluster must name the cluster ${cluster.name}`, { path: "contexts[0].context.cluster" }))
+    return Either.left(
+      refuse("Malformed", `contexts[0].context.cluster must name the cluster ${cluster.name}`, { path: "contexts[0].context.cluster" })
+    )
   }
   if (context.context.user !== user.name) {
-    return Either.left(refuse("Malformed", `contexts[0].context.user must name the user ${user.name}`, { path: "contexts[0].context.user" }))
+    return Either.left(
+      refuse("Malformed", `contexts[0].context.user must name the user ${user.name}`, { path: "contexts[0].context.user" })
+    )
   }
   if (document["current-context"] !== undefined && document["current-context"] !== context.name) {
     return Either.left(refuse("Malformed", `current-context must name the context ${context.name}`, { path: "current-context" }))
@@ -215,10 +244,16 @@ export const decode = (value: unknown): Either.Either<Kubeconfig, KubeconfigRefu
   if (fields.token !== undefined && !hasCertificate) {
     credential = { _tag: "Token", token: Redacted.make(fields.token) }
   } else if (fields.token === undefined && fields["client-certificate-data"] !== undefined && fields["client-key-data"] !== undefined) {
-    credential = { _tag: "ClientCertificate", certificateData: fields["client-certificate-data"], keyData: Redacted.make(fields["client-key-data"]) }
+    credential = {
+      _tag: "ClientCertificate",
+      certificateData: fields["client-certificate-data"],
+      keyData: Redacted.make(fields["client-key-data"])
+    }
   } else {
     return Either.left(
-      refuse("Malformed", "users[0].user must carry either token, or client-certificate-data with client-key-data", { path: "users[0].user" })
+      refuse("Malformed", "users[0].user must carry either token, or client-certificate-data with client-key-data", {
+        path: "users[0].user"
+      })
     )
   }
   const tlsServerName = cluster.cluster["tls-server-name"]
@@ -249,7 +284,8 @@ export interface ServerAddress {
 const ipv4Pattern = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
 const ipv6Pattern = /^[0-9a-f:.]+$/
 
-const isHostName = (text: string) => ipv4Pattern.test(text) || dnsNamePattern.test(text.toLowerCase()) || (text.includes(":") && ipv6Pattern.test(text.toLowerCase()))
+const isHostName = (text: string) =>
+  ipv4Pattern.test(text) || dnsNamePattern.test(text.toLowerCase()) || (text.includes(":") && ipv6Pattern.test(text.toLowerCase()))
 
 const serverPattern = /^https:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?\/?$/
 
@@ -285,7 +321,10 @@ export interface KubeconfigInspectorService {
   readonly resolve: (hostname: string) => Effect.Effect<ReadonlyArray<string>>
 }
 
-export class KubeconfigInspector extends Context.Tag("@sovereign/core/KubeconfigInspector")<KubeconfigInspector, KubeconfigInspectorService>() {}
+export class KubeconfigInspector extends Context.Tag("@sovereign/core/KubeconfigInspector")<
+  KubeconfigInspector,
+  KubeconfigInspectorService
+>() {}
 
 /** What a region's control plane may be reached at (SPEC §4.2, issue 16). */
 export interface AllowedServers {
@@ -295,14 +334,18 @@ export interface AllowedServers {
   readonly fqdn: string
 }
 
-const normaliseAddress = (address: string) => address.trim().toLowerCase().replace(/^\[|\]$/g, "")
+const normaliseAddress = (address: string) =>
+  address
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, "")
 
 const describeAllowed = (allowed: AllowedServers) =>
   `${allowed.addresses.length === 0 ? "(none known yet)" : allowed.addresses.join(", ")}, or a name under ${allowed.fqdn} that resolves only to them`
 
 /** The server must be the region's own control plane: one of its addresses, or a name of ours that resolves only to them. */
 export const checkServer = (kubeconfig: Kubeconfig, allowed: AllowedServers): Effect.Effect<void, KubeconfigRefused, KubeconfigInspector> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const address = yield* Either.match(parseServer(kubeconfig.cluster.server), { onLeft: Effect.fail, onRight: Effect.succeed })
     const addresses = new Set(allowed.addresses.map(normaliseAddress))
     const refused = (why: string) =>
@@ -331,16 +374,20 @@ export const checkAuthority = (kubeconfig: Kubeconfig): Effect.Effect<void, Kube
     return inspector.isCertificateAuthority(pem)
       ? Effect.void
       : Effect.fail(
-          refuse("UntrustedAuthority", "clusters[0].cluster.certificate-authority-data is not an X.509 CA certificate (basicConstraints CA:TRUE)", {
-            path: "clusters[0].cluster.certificate-authority-data",
-            field: "certificate-authority-data"
-          })
+          refuse(
+            "UntrustedAuthority",
+            "clusters[0].cluster.certificate-authority-data is not an X.509 CA certificate (basicConstraints CA:TRUE)",
+            {
+              path: "clusters[0].cluster.certificate-authority-data",
+              field: "certificate-authority-data"
+            }
+          )
         )
   })
 
 /** Decode, then the CA and the server: the whole door, with nothing stored and nothing contacted. */
 export const admit = (value: unknown, allowed: AllowedServers): Effect.Effect<Kubeconfig, KubeconfigRefused, KubeconfigInspector> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const kubeconfig = yield* Either.match(decode(value), { onLeft: Effect.fail, onRight: Effect.succeed })
     yield* checkAuthority(kubeconfig)
     yield* checkServer(kubeconfig, allowed)
@@ -356,29 +403,36 @@ export const toDocument = (kubeconfig: Kubeconfig): typeof KubeconfigDocument.En
   return {
     apiVersion: "v1",
     kind: "Config",
-    clusters: [{
-      name: kubeconfig.cluster.name,
-      cluster: {
-        server: kubeconfig.cluster.server,
-        "certificate-authority-data": kubeconfig.cluster.certificateAuthorityData,
-        ...(kubeconfig.cluster.tlsServerName === undefined ? {} : { "tls-server-name": kubeconfig.cluster.tlsServerName })
+    clusters: [
+      {
+        name: kubeconfig.cluster.name,
+        cluster: {
+          server: kubeconfig.cluster.server,
+          "certificate-authority-data": kubeconfig.cluster.certificateAuthorityData,
+          ...(kubeconfig.cluster.tlsServerName === undefined ? {} : { "tls-server-name": kubeconfig.cluster.tlsServerName })
+        }
       }
-    }],
-    contexts: [{
-      name: kubeconfig.context.name,
-      context: {
-        cluster: kubeconfig.cluster.name,
-        user: kubeconfig.user.name,
-        ...(kubeconfig.context.namespace === undefined ? {} : { namespace: kubeconfig.context.namespace })
+    ],
+    contexts: [
+      {
+        name: kubeconfig.context.name,
+        context: {
+          cluster: kubeconfig.cluster.name,
+          user: kubeconfig.user.name,
+          ...(kubeconfig.context.namespace === undefined ? {} : { namespace: kubeconfig.context.namespace })
+        }
       }
-    }],
+    ],
     "current-context": kubeconfig.context.name,
-    users: [{
-      name: kubeconfig.user.name,
-      user: credential._tag === "Token"
-        ? { token: Redacted.value(credential.token) }
-        : { "client-certificate-data": credential.certificateData, "client-key-data": Redacted.value(credential.keyData) }
-    }]
+    users: [
+      {
+        name: kubeconfig.user.name,
+        user:
+          credential._tag === "Token"
+            ? { token: Redacted.value(credential.token) }
+            : { "client-certificate-data": credential.certificateData, "client-key-data": Redacted.value(credential.keyData) }
+      }
+    ]
   }
 }
 
@@ -404,7 +458,8 @@ const emit = (value: unknown, indent: string): Array<string> => {
 }
 
 /** The normalised kubeconfig as YAML (what is stored, downloaded and handed to the Kubernetes client). */
-export const render = (kubeconfig: Kubeconfig): Redacted.Redacted<string> => Redacted.make(`${emit(toDocument(kubeconfig), "").join("\n")}\n`)
+export const render = (kubeconfig: Kubeconfig): Redacted.Redacted<string> =>
+  Redacted.make(`${emit(toDocument(kubeconfig), "").join("\n")}\n`)
 
 // ---------------------------------------------------------------------------------------------
 // Base64 (strict: standard alphabet, padding, no whitespace)

@@ -42,7 +42,7 @@ export const jobName = (region: Job.RegionRef, step: Step): string => Job.stepJo
 export const stepOf = (name: string): Step | undefined => {
   const colon = name.lastIndexOf(":")
   const bare = colon < 0 ? name : name.slice(colon + 1)
-  return stepNames.has(bare) ? (steps.find((step) => step === bare)) : undefined
+  return stepNames.has(bare) ? steps.find((step) => step === bare) : undefined
 }
 
 /**
@@ -50,11 +50,7 @@ export const stepOf = (name: string): Step | undefined => {
  * step waits for in that region (`provisioner` / `hel1-1:bootstrap-kit`: the region's group of
  * that phase, drawn as one edge from the group; or `handover-token`).
  */
-export const job = (options: {
-  readonly deploymentId: string
-  readonly region: Job.RegionRef
-  readonly step: Step
-}): Job.Job => {
+export const job = (options: { readonly deploymentId: string; readonly region: Job.RegionRef; readonly step: Step }): Job.Job => {
   const definition = definitions[options.step]
   const name = jobName(options.region, options.step)
   return {
@@ -190,24 +186,39 @@ export const meshStep = (input: {
         return { memory, writes: [logWrite(open, at, "INFO", observation.summary), ...finishWrites(stored, open, "succeeded", at)] }
       }
       if (stored.status === "succeeded" && !observation.changed) return { memory, writes: [] }
-      const message = stored.status === "succeeded" ? `Changed: ${observation.summary}` : stored.status === "failed" && stored.startedAt !== undefined
-        ? `Healed: ${observation.summary}`
-        : observation.summary
+      const message =
+        stored.status === "succeeded"
+          ? `Changed: ${observation.summary}`
+          : stored.status === "failed" && stored.startedAt !== undefined
+            ? `Healed: ${observation.summary}`
+            : observation.summary
       return {
         memory,
-        writes: [...startWrites(stored, executionId, at), logWrite(executionId, at, "INFO", message), ...finishWrites(stored, executionId, "succeeded", at)]
+        writes: [
+          ...startWrites(stored, executionId, at),
+          logWrite(executionId, at, "INFO", message),
+          ...finishWrites(stored, executionId, "succeeded", at)
+        ]
       }
     }
     case "Retrying": {
       const failures = (input.memory?.failures ?? 0) + 1
       const giveUp = (execution: string) => [
-        logWrite(execution, at, "ERROR", `Still not meshed after ${failures} passes: ${observation.reason}. The mesh keeps checking and a new run starts when it changes.`),
+        logWrite(
+          execution,
+          at,
+          "ERROR",
+          `Still not meshed after ${failures} passes: ${observation.reason}. The mesh keeps checking and a new run starts when it changes.`
+        ),
         ...finishWrites(stored, execution, "failed", at, observation.reason)
       ]
       if (open !== undefined) {
         const writes: Array<JobWrite> = []
         if (stored.reason !== observation.reason) {
-          writes.push(JobWrite.Upsert({ job: { ...stored, reason: observation.reason } }), logWrite(open, at, "WARN", `Not meshed yet (pass ${failures}), retrying with backoff: ${observation.reason}`))
+          writes.push(
+            JobWrite.Upsert({ job: { ...stored, reason: observation.reason } }),
+            logWrite(open, at, "WARN", `Not meshed yet (pass ${failures}), retrying with backoff: ${observation.reason}`)
+          )
         }
         if (failures >= input.attempts) writes.push(...giveUp(open))
         return { memory: { failures }, writes }
@@ -228,7 +239,10 @@ export const meshStep = (input: {
     case "Excluded": {
       const memory = { failures: 0 }
       if (open !== undefined) {
-        return { memory, writes: [logWrite(open, at, "ERROR", observation.reason), ...finishWrites(stored, open, "failed", at, observation.reason)] }
+        return {
+          memory,
+          writes: [logWrite(open, at, "ERROR", observation.reason), ...finishWrites(stored, open, "failed", at, observation.reason)]
+        }
       }
       if (stored.status === "failed" && stored.reason === observation.reason) return { memory, writes: [] }
       const { reason: _reason, ...rest } = stored
@@ -260,7 +274,11 @@ export const meshReason = (status: MeshRegionStatus): string => {
 }
 
 /** A region's report as an observation: meshed when it has no error and every one of `peerCount` peers is configured. */
-export const meshObservationOf = (status: MeshRegionStatus | undefined, peerCount: number, previous: MeshRegionStatus | undefined): MeshObservation => {
+export const meshObservationOf = (
+  status: MeshRegionStatus | undefined,
+  peerCount: number,
+  previous: MeshRegionStatus | undefined
+): MeshObservation => {
   if (status === undefined) return { _tag: "Retrying", reason: "the mesh reported nothing for this region" }
   const meshed = status.error === undefined && status.peers.length === peerCount && status.peers.every((peer) => peer.configured)
   return meshed

@@ -163,7 +163,8 @@ export const agentWorkload: Workload = { kind: "DaemonSet", name: "cilium" }
 export const apiserverWorkload: Workload = { kind: "Deployment", name: "clustermesh-apiserver" }
 
 /** The workload whose pods dial the peers: clustermesh-apiserver (its kvstoremesh container) with KVStoreMesh, the agents without. */
-export const diallingWorkload = (setup: Pick<CiliumSetup, "kvstoreMesh">): Workload => (setup.kvstoreMesh ? apiserverWorkload : agentWorkload)
+export const diallingWorkload = (setup: Pick<CiliumSetup, "kvstoreMesh">): Workload =>
+  setup.kvstoreMesh ? apiserverWorkload : agentWorkload
 
 /** The Secret the dialling component reads. */
 export const diallingSecret = (setup: Pick<CiliumSetup, "kvstoreMesh">): string => (setup.kvstoreMesh ? kvstoreMeshSecretName : secretName)
@@ -271,7 +272,16 @@ export const peerEntriesOf = (values: unknown): ReadonlyArray<PeerEntry> =>
       decoded.clustermesh.config.clusters.flatMap((cluster) =>
         cluster.ips[0] === undefined
           ? []
-          : [{ name: cluster.name, port: cluster.port, ip: cluster.ips[0], caCert: cluster.tls.caCert, cert: cluster.tls.cert, key: cluster.tls.key }]
+          : [
+              {
+                name: cluster.name,
+                port: cluster.port,
+                ip: cluster.ips[0],
+                caCert: cluster.tls.caCert,
+                cert: cluster.tls.cert,
+                key: cluster.tls.key
+              }
+            ]
       )
   })
 
@@ -427,7 +437,14 @@ export const plan = (regions: ReadonlyArray<MeshRegionInput>): ReadonlyArray<Reg
       const error = peerError(peer, hardErrors[peerIndex])
       if (peer.unreachable !== undefined && dnsLabel.test(name)) retainPeers.push(name)
       if (error !== undefined) return { name, ...address, configured: false, ...configuredIn, error }
-      entries.push({ name, port: peer.apiserverPort, ip: peer.loadBalancerIP!, caCert: peer.caCert!, cert: peer.remoteCert!, key: peer.remoteKey! })
+      entries.push({
+        name,
+        port: peer.apiserverPort,
+        ip: peer.loadBalancerIP!,
+        caCert: peer.caCert!,
+        cert: peer.remoteCert!,
+        key: peer.remoteKey!
+      })
       return { name, ...address, configured: true, ...configuredIn }
     })
     return {
@@ -485,7 +502,9 @@ const sameAliases = (left: ReadonlyArray<HostAlias>, right: ReadonlyArray<HostAl
 /** The hostAliases a region should end with, given what it holds (retained peers keep their entry). */
 export const desiredHostAliases = (current: ReadonlyArray<HostAlias>, desired: RegionPlan): ReadonlyArray<HostAlias> => {
   const retained = current.flatMap((alias) =>
-    alias.hostnames.filter((hostname) => desired.retainHostnames.includes(hostname)).map((hostname) => ({ ip: alias.ip, hostnames: [hostname] }))
+    alias.hostnames
+      .filter((hostname) => desired.retainHostnames.includes(hostname))
+      .map((hostname) => ({ ip: alias.ip, hostnames: [hostname] }))
   )
   return normalizeHostAliases([...(desired.rendered.hostAliases?.aliases ?? []), ...retained])
 }
@@ -514,12 +533,16 @@ export const diff = (current: RegionCurrent, desired: RegionPlan): RegionChanges
   const aliases = target === undefined ? undefined : desiredHostAliases(current.hostAliases, desired)
   return {
     secrets,
-    hostAliases: target === undefined || aliases === undefined || sameAliases(current.hostAliases, aliases) ? undefined : { workload: target.workload, aliases }
+    hostAliases:
+      target === undefined || aliases === undefined || sameAliases(current.hostAliases, aliases)
+        ? undefined
+        : { workload: target.workload, aliases }
   }
 }
 
 /** The workloads a change restarts: only the dialling one, only when its hostAliases change (Secrets are re-read live). */
-export const restarts = (changes: RegionChanges): ReadonlyArray<Workload> => (changes.hostAliases === undefined ? [] : [changes.hostAliases.workload])
+export const restarts = (changes: RegionChanges): ReadonlyArray<Workload> =>
+  changes.hostAliases === undefined ? [] : [changes.hostAliases.workload]
 
 export const hasChanges = (changes: RegionChanges): boolean => changes.secrets.length > 0 || changes.hostAliases !== undefined
 

@@ -2,7 +2,24 @@
  * The orchestration program (SPEC §4): create, run, resume, retry, wipe and finalise deployments,
  * written against the ports only, so the same program runs on the simulator, in tests and in production.
  */
-import { Cause, Clock, Context, Duration, Effect, Either, Exit, Fiber, FiberMap, FiberRef, Layer, Option, Queue, Redacted, Schema, Stream } from "effect"
+import {
+  Cause,
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  Either,
+  Exit,
+  Fiber,
+  FiberMap,
+  FiberRef,
+  Layer,
+  Option,
+  Queue,
+  Redacted,
+  Schema,
+  Stream
+} from "effect"
 import { CloudProvider } from "./CloudProvider.js"
 import { ClusterAccess, ClusterWatch } from "./ClusterWatch.js"
 import { deriveRegions, InvalidRequest, publicSpec, validate, type DeploymentId } from "./Deployment.js"
@@ -44,7 +61,12 @@ export { defaultSettings, type OrchestratorSettings } from "./orchestrator/Envir
 export { DnsPlanError, publishInputOf } from "./orchestrator/Dns.js"
 
 export const OrchestratorErrorReason = Schema.Literal(
-  "NotFound", "Conflict", "Adopted", "AlreadySet", "Invalid", "Unavailable",
+  "NotFound",
+  "Conflict",
+  "Adopted",
+  "AlreadySet",
+  "Invalid",
+  "Unavailable",
   /** A region's call-back is not open: its control plane does not exist yet, or its Phase 0 ended (a retry re-opens it). */
   "NotOpen",
   /** The deployment is wiping, wiped or handed over: no call-back opens it. */
@@ -112,7 +134,7 @@ export class Orchestrator extends Context.Tag("@sovereign/core/Orchestrator")<Or
 const notFound = (id: string) => new OrchestratorError({ reason: "NotFound", message: `deployment ${id} not found` })
 const unavailable = (error: { readonly message: string }) => new OrchestratorError({ reason: "Unavailable", message: error.message })
 
-export const make = Effect.gen(function*() {
+export const make = Effect.gen(function* () {
   const leases = yield* Effect.serviceOption(Leases)
   /** Leases this replica holds, with the time (Clock ms) the last successful renewal of each was sent. */
   const held = new Map<string, { readonly lease: Lease; renewedAt: number }>()
@@ -128,11 +150,13 @@ export const make = Effect.gen(function*() {
     return Effect.flatMap(Clock.currentTimeMillis, (at) => {
       const entry = held.get(lease.deploymentId)
       if (entry !== undefined && entry.lease.epoch === lease.epoch && at - entry.renewedAt < ttlMs) return Effect.void
-      return Effect.die(new LeaseLost({
-        deploymentId: lease.deploymentId,
-        epoch: lease.epoch,
-        message: `the lease of deployment ${lease.deploymentId} (epoch ${lease.epoch}) is no longer held by this replica`
-      }))
+      return Effect.die(
+        new LeaseLost({
+          deploymentId: lease.deploymentId,
+          epoch: lease.epoch,
+          message: `the lease of deployment ${lease.deploymentId} (epoch ${lease.epoch}) is no longer held by this replica`
+        })
+      )
     })
   })
   const env: Environment = {
@@ -154,14 +178,17 @@ export const make = Effect.gen(function*() {
   const fibers = yield* FiberMap.make<string>()
 
   const get = (id: DeploymentId) =>
-    Effect.flatMap(Effect.mapError(env.repo.get(id), unavailable), Option.match({ onNone: () => Effect.fail(notFound(id)), onSome: Effect.succeed }))
+    Effect.flatMap(
+      Effect.mapError(env.repo.get(id), unavailable),
+      Option.match({ onNone: () => Effect.fail(notFound(id)), onSome: Effect.succeed })
+    )
 
   /** One pass of a deployment's run through one status, as a trace span: its steps and adapter calls nest in it. */
   const traced = <A, E, R>(record: DeploymentRecord, effect: Effect.Effect<A, E, R>) =>
     Effect.withSpan(effect, "deployment.run", { attributes: { "deployment.id": record.id, "deployment.status": record.status } })
 
   const run = (id: DeploymentId): Effect.Effect<void> =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const found = yield* storeCall(env, `reading the deployment of deployment ${id}`, env.repo.get(id))
       if (Option.isNone(found)) return
       const flow = yield* makeFlowPublisher(env, found.value)
@@ -209,19 +236,29 @@ export const make = Effect.gen(function*() {
       // An interruption (shutdown, a supervisor stopping the fiber) is not a failure: the next start resumes.
       // A run that lost its lease stops without a word more: another replica runs the deployment now.
       Effect.catchAllCause((cause) =>
-        Cause.isInterruptedOnly(cause) ? Effect.interrupt : isFenced(cause) ? Effect.logInfo(`the run of deployment ${id} lost its lease and stops; another replica continues it`) : Effect.zipRight(
-          Effect.logError(`orchestration of deployment ${id} stopped on a defect`, cause),
-          // Never stranded: the failure names the cause, and its write is tried again (with the store's
-          // backoff) for as long as the store refuses it, each refusal logged.
-          applyStatus(env, id, StatusEvent.Failed({ reason: `The orchestration stopped on an internal error (${describeDefect(cause)}); retry the deployment, or wipe it.` })).pipe(
-            Effect.catchAllDefect(Effect.fail),
-            Effect.tapError((failure) => Effect.logError(`deployment ${id} could not be marked failed yet; trying again`, failure)),
-            Effect.retry(outageSchedule(env.settings)),
-            // The schedule never ends; this only satisfies the type.
-            Effect.catchAll(() => Effect.void),
-            Effect.asVoid
-          )
-        )
+        Cause.isInterruptedOnly(cause)
+          ? Effect.interrupt
+          : isFenced(cause)
+            ? Effect.logInfo(`the run of deployment ${id} lost its lease and stops; another replica continues it`)
+            : Effect.zipRight(
+                Effect.logError(`orchestration of deployment ${id} stopped on a defect`, cause),
+                // Never stranded: the failure names the cause, and its write is tried again (with the store's
+                // backoff) for as long as the store refuses it, each refusal logged.
+                applyStatus(
+                  env,
+                  id,
+                  StatusEvent.Failed({
+                    reason: `The orchestration stopped on an internal error (${describeDefect(cause)}); retry the deployment, or wipe it.`
+                  })
+                ).pipe(
+                  Effect.catchAllDefect(Effect.fail),
+                  Effect.tapError((failure) => Effect.logError(`deployment ${id} could not be marked failed yet; trying again`, failure)),
+                  Effect.retry(outageSchedule(env.settings)),
+                  // The schedule never ends; this only satisfies the type.
+                  Effect.catchAll(() => Effect.void),
+                  Effect.asVoid
+                )
+              )
       ),
       Effect.annotateLogs({ deploymentId: id })
     )
@@ -231,7 +268,7 @@ export const make = Effect.gen(function*() {
 
   /** Runs `program` for the deployment under `lease` (in its fence); gives the lease up when it ends. */
   const launch = (lease: Lease, program: Effect.Effect<void>) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       held.set(lease.deploymentId, { lease, renewedAt: yield* Clock.currentTimeMillis })
       const release = Effect.suspend(() => {
         const entry = held.get(lease.deploymentId)
@@ -239,37 +276,60 @@ export const make = Effect.gen(function*() {
         held.delete(lease.deploymentId)
         return Option.match(leases, {
           onNone: () => Effect.void,
-          onSome: (service) => service.release(lease).pipe(Effect.catchAll((error) => Effect.logWarning(`releasing the lease of ${lease.deploymentId} failed; it expires by itself`, error)))
+          onSome: (service) =>
+            service
+              .release(lease)
+              .pipe(
+                Effect.catchAll((error) =>
+                  Effect.logWarning(`releasing the lease of ${lease.deploymentId} failed; it expires by itself`, error)
+                )
+              )
         })
       })
-      yield* FiberMap.run(fibers, lease.deploymentId, program.pipe(Effect.locally(currentFence, Option.some(lease)), Effect.ensuring(release)))
+      yield* FiberMap.run(
+        fibers,
+        lease.deploymentId,
+        program.pipe(Effect.locally(currentFence, Option.some(lease)), Effect.ensuring(release))
+      )
     })
 
   /** Claims the deployment's lease (when leases are in use) and runs `program` under it; a no-op when a run exists here or elsewhere. */
   const claimAndRun = (id: DeploymentId, program: Effect.Effect<void>): Effect.Effect<boolean> =>
     Option.match(leases, {
-      onNone: () => Effect.map(FiberMap.has(fibers, id), (running) => running).pipe(
-        Effect.flatMap((running) => running ? Effect.succeed(false) : Effect.as(FiberMap.run(fibers, id, program, { onlyIfMissing: true }), true))
-      ),
-      onSome: (service) =>
-        startLock.withPermits(1)(Effect.gen(function*() {
-          if (yield* FiberMap.has(fibers, id)) return false
-          const claimed = yield* service.claim(id).pipe(
-            Effect.catchAll((error) => Effect.as(Effect.logWarning(`claiming the lease of ${id} failed; a later scan tries again`, error), Option.none<Lease>()))
+      onNone: () =>
+        Effect.map(FiberMap.has(fibers, id), (running) => running).pipe(
+          Effect.flatMap((running) =>
+            running ? Effect.succeed(false) : Effect.as(FiberMap.run(fibers, id, program, { onlyIfMissing: true }), true)
           )
-          if (Option.isNone(claimed)) return false
-          yield* launch(claimed.value, program)
-          return true
-        }))
+        ),
+      onSome: (service) =>
+        startLock.withPermits(1)(
+          Effect.gen(function* () {
+            if (yield* FiberMap.has(fibers, id)) return false
+            const claimed = yield* service
+              .claim(id)
+              .pipe(
+                Effect.catchAll((error) =>
+                  Effect.as(Effect.logWarning(`claiming the lease of ${id} failed; a later scan tries again`, error), Option.none<Lease>())
+                )
+              )
+            if (Option.isNone(claimed)) return false
+            yield* launch(claimed.value, program)
+            return true
+          })
+        )
     })
 
   const start = (id: DeploymentId) => Effect.asVoid(claimAndRun(id, run(id)))
   const join = (id: DeploymentId) =>
-    Effect.flatMap(Effect.option(FiberMap.get(fibers, id)), Option.match({ onNone: () => Effect.void, onSome: (fiber) => Effect.asVoid(Fiber.await(fiber)) }))
+    Effect.flatMap(
+      Effect.option(FiberMap.get(fibers, id)),
+      Option.match({ onNone: () => Effect.void, onSome: (fiber) => Effect.asVoid(Fiber.await(fiber)) })
+    )
 
   const service: OrchestratorService = {
     create: (input, owner) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const spec = yield* Either.match(validate(input), { onLeft: Effect.fail, onRight: Effect.succeed })
         const issues = yield* Effect.mapError(env.cloud.validate(spec), unavailable)
         if (issues.length > 0) return yield* new InvalidRequest({ issues })
@@ -281,45 +341,62 @@ export const make = Effect.gen(function*() {
           unavailable
         )
         const at = yield* now
-        const record = yield* env.repo.create(
-          {
-            id,
-            owner,
-            status: "pending",
-            spec: publicSpec(spec),
-            sealedCredentials,
-            results: {
-              regions: deriveRegions(spec, id).map((region) => ({
-                regionKey: region.key,
-                cloudRegion: region.cloudRegion,
-                provider: region.provider,
-                primary: region.primary,
-                phase0: "pending" as const
-              }))
+        const record = yield* env.repo
+          .create(
+            {
+              id,
+              owner,
+              status: "pending",
+              spec: publicSpec(spec),
+              sealedCredentials,
+              results: {
+                regions: deriveRegions(spec, id).map((region) => ({
+                  regionKey: region.key,
+                  cloudRegion: region.cloudRegion,
+                  provider: region.provider,
+                  primary: region.primary,
+                  phase0: "pending" as const
+                }))
+              },
+              createdAt: at
             },
-            createdAt: at
-          },
-          {
-            at, phase: "deployment", level: "info", type: "status", state: "pending",
-            message: `Accepted ${spec.sovereignFQDN}: ${spec.regions.length} region(s), ${spec.topology}`
-          }
-        ).pipe(Effect.mapError((error) => error.reason === "Conflict" ? new OrchestratorError({ reason: "Conflict", message: error.message }) : unavailable(error)))
+            {
+              at,
+              phase: "deployment",
+              level: "info",
+              type: "status",
+              state: "pending",
+              message: `Accepted ${spec.sovereignFQDN}: ${spec.regions.length} region(s), ${spec.topology}`
+            }
+          )
+          .pipe(
+            Effect.mapError((error) =>
+              error.reason === "Conflict" ? new OrchestratorError({ reason: "Conflict", message: error.message }) : unavailable(error)
+            )
+          )
         yield* start(id)
         return record
       }),
     retry: (id) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const record = yield* get(id)
-        if (record.status === "adopted") return yield* new OrchestratorError({ reason: "Adopted", message: "the deployment has been handed over; it never changes" })
+        if (record.status === "adopted")
+          return yield* new OrchestratorError({ reason: "Adopted", message: "the deployment has been handed over; it never changes" })
         if (record.status !== "failed" && record.status !== "partial-failure") {
-          return yield* new OrchestratorError({ reason: "Conflict", message: `only a failed or partial-failure deployment can be retried; this one is ${record.status}` })
+          return yield* new OrchestratorError({
+            reason: "Conflict",
+            message: `only a failed or partial-failure deployment can be retried; this one is ${record.status}`
+          })
         }
         if (record.results.wipeFailedAt !== undefined) {
-          return yield* new OrchestratorError({ reason: "Conflict", message: "the wipe of this deployment did not finish; wipe it again instead of retrying" })
+          return yield* new OrchestratorError({
+            reason: "Conflict",
+            message: "the wipe of this deployment did not finish; wipe it again instead of retrying"
+          })
         }
         const journal = yield* Effect.mapError(env.repo.journal(id), unavailable)
-        const phase0Done = record.status === "failed" && record.phase1StartedAt !== undefined &&
-          journal.every((entry) => entry.status === "succeeded")
+        const phase0Done =
+          record.status === "failed" && record.phase1StartedAt !== undefined && journal.every((entry) => entry.status === "succeeded")
         const updated = yield* applyStatus(env, id, StatusEvent.Retry({ from: phase0Done ? "phase1" : "phase0" }), (r, at) => {
           const { phase1Outcome: _outcome, ...results } = r.results
           return {
@@ -327,23 +404,35 @@ export const make = Effect.gen(function*() {
               ...results,
               regions: results.regions.map((region) => {
                 const { error: _error, phase1: _phase1, ...rest } = region
-                return phase0Done ? { ...rest } : { ...rest, phase0: region.phase0 === "succeeded" ? "succeeded" as const : "pending" as const }
+                return phase0Done
+                  ? { ...rest }
+                  : { ...rest, phase0: region.phase0 === "succeeded" ? ("succeeded" as const) : ("pending" as const) }
               })
             },
             ...(phase0Done ? { phase1StartedAt: at } : {})
           }
         })
-        if (Option.isNone(updated)) return yield* new OrchestratorError({ reason: "Conflict", message: "the deployment changed meanwhile; try again" })
+        if (Option.isNone(updated))
+          return yield* new OrchestratorError({ reason: "Conflict", message: "the deployment changed meanwhile; try again" })
         yield* start(id)
         return updated.value
       }),
     wipe: (id, options = {}) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const record = yield* get(id)
-        if (record.status === "adopted") return yield* new OrchestratorError({ reason: "Adopted", message: "the deployment has been handed over; it is the owner's to remove" })
+        if (record.status === "adopted")
+          return yield* new OrchestratorError({
+            reason: "Adopted",
+            message: "the deployment has been handed over; it is the owner's to remove"
+          })
         const at = yield* now
         const guard = Duration.toMillis(env.settings.wipeGuard)
-        if (record.status === "phase1-watching" && options.force !== true && record.phase1StartedAt !== undefined && at - record.phase1StartedAt < guard) {
+        if (
+          record.status === "phase1-watching" &&
+          options.force !== true &&
+          record.phase1StartedAt !== undefined &&
+          at - record.phase1StartedAt < guard
+        ) {
           const minutes = Math.floor((at - record.phase1StartedAt) / 60_000)
           return yield* new OrchestratorError({
             reason: "Conflict",
@@ -351,21 +440,27 @@ export const make = Effect.gen(function*() {
           })
         }
         const updated = record.status === "wiping" ? Option.some(record) : yield* applyStatus(env, id, StatusEvent.WipeRequested())
-        if (Option.isNone(updated)) return yield* new OrchestratorError({ reason: "Conflict", message: `a ${record.status} deployment cannot be wiped now` })
+        if (Option.isNone(updated))
+          return yield* new OrchestratorError({ reason: "Conflict", message: `a ${record.status} deployment cannot be wiped now` })
         yield* start(id)
         return updated.value
       }),
     finalise: (id) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const record = yield* get(id)
         if (record.status === "adopted") {
           // A process that stopped right after the adoption never recorded its job: the run does it now.
           yield* start(id)
           return yield* new OrchestratorError({ reason: "Adopted", message: "already handed over (adopted)" })
         }
-        if (record.status !== "ready") return yield* new OrchestratorError({ reason: "Conflict", message: `only a ready deployment can be finalised; this one is ${record.status}` })
+        if (record.status !== "ready")
+          return yield* new OrchestratorError({
+            reason: "Conflict",
+            message: `only a ready deployment can be finalised; this one is ${record.status}`
+          })
         const updated = yield* applyStatus(env, id, StatusEvent.Finalised())
-        if (Option.isNone(updated)) return yield* new OrchestratorError({ reason: "Conflict", message: "the deployment changed meanwhile; try again" })
+        if (Option.isNone(updated))
+          return yield* new OrchestratorError({ reason: "Conflict", message: "the deployment changed meanwhile; try again" })
         // The run of the ready deployment (if any) stops; a run then records the finalisation as a job.
         yield* join(id)
         yield* start(id)
@@ -373,13 +468,16 @@ export const make = Effect.gen(function*() {
         return updated.value
       }),
     kubeconfigArrived: (id, regionKey, document, options = {}) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const record = yield* get(id)
         const regions = regionsOf(record)
         const region = regionKey === undefined ? regions[0]! : regions.find((r) => r.key === regionKey)
-        if (region === undefined) return yield* new OrchestratorError({ reason: "NotFound", message: `deployment ${id} has no region ${regionKey}` })
+        if (region === undefined)
+          return yield* new OrchestratorError({ reason: "NotFound", message: `deployment ${id} has no region ${regionKey}` })
         yield* arrive(env, record, region, document, { replace: options.replace === true }).pipe(
-          Effect.mapError((refusal) => refusal._tag === "Refused" ? refusal.refused : new OrchestratorError({ reason: refusal._tag, message: refusal.message }))
+          Effect.mapError((refusal) =>
+            refusal._tag === "Refused" ? refusal.refused : new OrchestratorError({ reason: refusal._tag, message: refusal.message })
+          )
         )
         // The owner's repair of a primary that never called back continues the deployment at once.
         const current = yield* get(id)
@@ -391,7 +489,7 @@ export const make = Effect.gen(function*() {
     start,
     resumeAll: Option.match(leases, {
       onNone: () =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const records = yield* storeCall(env, "listing the deployments to resume", env.repo.list({ statuses: [...resumable, "ready"] }))
           const started: Array<DeploymentId> = []
           for (const record of records) {
@@ -419,17 +517,19 @@ export const make = Effect.gen(function*() {
     leaseHealth: Option.match(leases, {
       onNone: () => Effect.succeedNone,
       onSome: (service) =>
-        Effect.map(Clock.currentTimeMillis, (at) => Option.some({
-          held: held.size,
-          lastRenewalAt: renewal.lastOkAt,
-          renewing: renewal.ok && at - renewal.lastOkAt < Duration.toMillis(service.ttl) / 3 * 2 + 1_000
-        }))
+        Effect.map(Clock.currentTimeMillis, (at) =>
+          Option.some({
+            held: held.size,
+            lastRenewalAt: renewal.lastOkAt,
+            renewing: renewal.ok && at - renewal.lastOkAt < (Duration.toMillis(service.ttl) / 3) * 2 + 1_000
+          })
+        )
     })
   }
 
   /** Decides what a deployment found unfinished needs (SPEC 2.3): `true` to run it; a `MarkFailed` is written here. */
   function resumeOrFail(record: DeploymentRecord): Effect.Effect<boolean> {
-    return Effect.gen(function*() {
+    return Effect.gen(function* () {
       const journal = yield* storeCall(env, `reading the step journal of deployment ${record.id}`, env.repo.journal(record.id))
       const decision = resumeDecision({ id: record.id, status: record.status, journal }, env.cloud.capabilities)
       if (decision._tag === "MarkFailed") {
@@ -446,7 +546,7 @@ export const make = Effect.gen(function*() {
 
   /** A take-over under a fresh lease: the same decision as at start-up, then the run. */
   const takeOver = (id: DeploymentId) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const found = yield* storeCall(env, `reading deployment ${id}`, env.repo.get(id))
       if (Option.isNone(found)) return
       const record = found.value
@@ -455,7 +555,11 @@ export const make = Effect.gen(function*() {
       }
     }).pipe(
       Effect.catchAllCause((cause) =>
-        Cause.isInterruptedOnly(cause) ? Effect.interrupt : isFenced(cause) ? Effect.void : Effect.logError(`taking over deployment ${id} failed`, cause)
+        Cause.isInterruptedOnly(cause)
+          ? Effect.interrupt
+          : isFenced(cause)
+            ? Effect.void
+            : Effect.logError(`taking over deployment ${id} failed`, cause)
       ),
       Effect.annotateLogs({ deploymentId: id })
     )
@@ -464,7 +568,7 @@ export const make = Effect.gen(function*() {
 
   /** Claims every deployment that needs a run and has no live lease; returns those it started. */
   function scan(service: LeasesService): Effect.Effect<ReadonlyArray<DeploymentId>> {
-    return Effect.gen(function*() {
+    return Effect.gen(function* () {
       const ids = yield* service.unheld([...resumable, "ready"])
       const started: Array<DeploymentId> = []
       for (const id of ids) {
@@ -475,7 +579,14 @@ export const make = Effect.gen(function*() {
         if (yield* claimAndRun(id, takeOver(id))) started.push(id)
       }
       return started
-    }).pipe(Effect.catchAllCause((cause) => Effect.as(Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logWarning("a lease scan failed; the next one tries again", cause), [])))
+    }).pipe(
+      Effect.catchAllCause((cause) =>
+        Effect.as(
+          Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logWarning("a lease scan failed; the next one tries again", cause),
+          []
+        )
+      )
+    )
   }
 
   /**
@@ -483,11 +594,14 @@ export const make = Effect.gen(function*() {
    * lease), and the heartbeat every third of the lease time; a lease found taken stops its run here.
    */
   function supervise(service: LeasesService): Effect.Effect<void> {
-    return Effect.gen(function*() {
+    return Effect.gen(function* () {
       if (supervising) return
       supervising = true
       const wake = yield* Queue.sliding<void>(1)
-      yield* service.wakeups.pipe(Stream.runForEach(() => Queue.offer(wake, undefined)), Effect.forkIn(scope))
+      yield* service.wakeups.pipe(
+        Stream.runForEach(() => Queue.offer(wake, undefined)),
+        Effect.forkIn(scope)
+      )
       yield* Effect.raceFirst(Effect.sleep(Duration.seconds(1)), Queue.take(wake)).pipe(
         Effect.zipRight(scan(service)),
         Effect.forever,
@@ -501,13 +615,16 @@ export const make = Effect.gen(function*() {
   // The heartbeat: runs from the start, so a lease claimed by `create` before the supervisor starts is renewed too.
   if (Option.isSome(leases)) {
     const service = leases.value
-    yield* Effect.gen(function*() {
+    yield* Effect.gen(function* () {
       const round = [...held.values()].map((entry) => entry.lease)
       const sentAt = yield* Clock.currentTimeMillis
       const renewed = yield* Effect.either(service.renew(round))
       if (Either.isLeft(renewed)) {
         renewal.ok = false
-        return yield* Effect.logWarning("renewing the leases failed; runs pause their outside calls once a lease time has passed", renewed.left)
+        return yield* Effect.logWarning(
+          "renewing the leases failed; runs pause their outside calls once a lease time has passed",
+          renewed.left
+        )
       }
       renewal.ok = true
       renewal.lastOkAt = sentAt
@@ -519,15 +636,13 @@ export const make = Effect.gen(function*() {
           entry.renewedAt = sentAt
         } else {
           held.delete(lease.deploymentId)
-          yield* Effect.logWarning(`the lease of deployment ${lease.deploymentId} (epoch ${lease.epoch}) was taken over; its run here stops`)
+          yield* Effect.logWarning(
+            `the lease of deployment ${lease.deploymentId} (epoch ${lease.epoch}) was taken over; its run here stops`
+          )
           yield* FiberMap.remove(fibers, lease.deploymentId)
         }
       }
-    }).pipe(
-      Effect.zipRight(Effect.sleep(Duration.millis(Duration.toMillis(service.ttl) / 3))),
-      Effect.forever,
-      Effect.forkIn(scope)
-    )
+    }).pipe(Effect.zipRight(Effect.sleep(Duration.millis(Duration.toMillis(service.ttl) / 3))), Effect.forever, Effect.forkIn(scope))
   }
   return service
 })
@@ -536,7 +651,14 @@ export const make = Effect.gen(function*() {
 const describeDefect = (cause: Cause.Cause<unknown>): string => {
   const defect = Cause.dieOption(cause)
   const value: unknown = defect._tag === "Some" ? defect.value : Option.getOrUndefined(Cause.failureOption(cause))
-  const text = value instanceof Error ? value.message : typeof value === "object" && value !== null && "message" in value ? String(value.message) : value === undefined ? Cause.pretty(cause) : String(value)
+  const text =
+    value instanceof Error
+      ? value.message
+      : typeof value === "object" && value !== null && "message" in value
+        ? String(value.message)
+        : value === undefined
+          ? Cause.pretty(cause)
+          : String(value)
   const line = text.split("\n")[0] ?? "unknown"
   return line.length > 300 ? `${line.slice(0, 300)}…` : line
 }
@@ -545,12 +667,13 @@ const describeDefect = (cause: Cause.Cause<unknown>): string => {
 const guarded = <S extends object>(service: S, before: Effect.Effect<void>): S => {
   const wrapped: Record<string, unknown> = {}
   for (const [key, value] of Object.entries(service)) {
-    wrapped[key] = typeof value === "function"
-      ? (...args: Array<unknown>) => {
-          const result: unknown = (value as (...a: Array<unknown>) => unknown).apply(service, args)
-          return Effect.isEffect(result) ? Effect.zipRight(before, result as Effect.Effect<unknown, unknown, never>) : result
-        }
-      : value
+    wrapped[key] =
+      typeof value === "function"
+        ? (...args: Array<unknown>) => {
+            const result: unknown = (value as (...a: Array<unknown>) => unknown).apply(service, args)
+            return Effect.isEffect(result) ? Effect.zipRight(before, result as Effect.Effect<unknown, unknown, never>) : result
+          }
+        : value
   }
   return wrapped as S
 }
@@ -565,7 +688,16 @@ const isSupersededExit = (exit: Exit.Exit<unknown, unknown>) =>
 export const layer: Layer.Layer<
   Orchestrator,
   never,
-  OrchestratorConfig | DeploymentRepo | JobRepo | FlowEvents | Kubeconfigs | Ids | Secrets | CloudProvider | ClusterWatch | KubeconfigInspector
+  | OrchestratorConfig
+  | DeploymentRepo
+  | JobRepo
+  | FlowEvents
+  | Kubeconfigs
+  | Ids
+  | Secrets
+  | CloudProvider
+  | ClusterWatch
+  | KubeconfigInspector
 > = Layer.scoped(Orchestrator, make)
 
 /** Settings with overrides. */

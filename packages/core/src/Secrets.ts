@@ -34,7 +34,11 @@ export interface SecretsService {
   /** Deterministic per deployment and region (see the module comment): the same value on every call and after a restart. */
   readonly postbackToken: (deploymentId: DeploymentId, regionKey: string) => Effect.Effect<Redacted.Redacted<string>>
   /** Constant-time comparison of a presented token against the region's derived one. */
-  readonly verifyPostbackToken: (deploymentId: DeploymentId, regionKey: string, presented: Redacted.Redacted<string>) => Effect.Effect<boolean>
+  readonly verifyPostbackToken: (
+    deploymentId: DeploymentId,
+    regionKey: string,
+    presented: Redacted.Redacted<string>
+  ) => Effect.Effect<boolean>
   /** 32 fresh random bytes as 64 hex characters (a k3s join secret). */
   readonly generateSecret: Effect.Effect<Redacted.Redacted<string>>
 }
@@ -147,10 +151,11 @@ export const layerMemory = (serverKey: string = "sovereign-test-key"): Layer.Lay
         : Effect.fail(new SecretsError({ reason: "Corrupt", message: "not a sealed blob" })),
     postbackToken: (deploymentId, regionKey) => Effect.sync(() => Redacted.make(derivePostbackToken(key, deploymentId, regionKey))),
     verifyPostbackToken: (deploymentId, regionKey, presented) =>
-      Effect.sync(() => constantTimeEqual(tokenHash(derivePostbackToken(key, deploymentId, regionKey)), tokenHash(Redacted.value(presented)))),
-    generateSecret: Effect.map(
-      Effect.all(Array.from({ length: 32 }, () => Random.nextIntBetween(0, 256))),
-      (bytes) => Redacted.make(toHex(Uint8Array.from(bytes)))
+      Effect.sync(() =>
+        constantTimeEqual(tokenHash(derivePostbackToken(key, deploymentId, regionKey)), tokenHash(Redacted.value(presented)))
+      ),
+    generateSecret: Effect.map(Effect.all(Array.from({ length: 32 }, () => Random.nextIntBetween(0, 256))), (bytes) =>
+      Redacted.make(toHex(Uint8Array.from(bytes)))
     )
   })
 }

@@ -25,9 +25,10 @@ const shortUnits = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as
 export const parseDuration = (text: string): Option.Option<Duration.Duration> => {
   const trimmed = text.trim()
   const match = shortDuration.exec(trimmed)
-  const parsed = match === null
-    ? Duration.decodeUnknown(trimmed)
-    : Option.some(Duration.millis(Number(match[1]) * shortUnits[match[2] as keyof typeof shortUnits]))
+  const parsed =
+    match === null
+      ? Duration.decodeUnknown(trimmed)
+      : Option.some(Duration.millis(Number(match[1]) * shortUnits[match[2] as keyof typeof shortUnits]))
   return Option.filter(parsed, (duration) => Duration.isFinite(duration) && Duration.greaterThan(duration, Duration.zero))
 }
 
@@ -40,7 +41,9 @@ export const durationConfig = (name: string): Config.Config<Duration.Duration> =
     Config.mapOrFail((text) =>
       Option.match(parseDuration(text), {
         onNone: () =>
-          Either.left(ConfigError.InvalidData([], `${name} must be a positive duration such as 120m, 2h, 90s or 120 minutes, not '${text}'`)),
+          Either.left(
+            ConfigError.InvalidData([], `${name} must be a positive duration such as 120m, 2h, 90s or 120 minutes, not '${text}'`)
+          ),
         onSome: Either.right
       })
     )

@@ -15,19 +15,22 @@ const region = (cloudRegion: string, extra: Record<string, unknown> = {}) => ({
 })
 
 /** The example request of SPEC 2.1, as it arrives on the wire (an `undefined` override removes the field). */
-const request = (overrides: Record<string, unknown> = {}): Record<string, unknown> => JSON.parse(JSON.stringify({
-  sovereignFQDN: "t1.omani.works",
-  orgName: "Omani Works",
-  orgEmail: "ops@omani.works",
-  topology: "active-hotstandby",
-  regions: [region("fsn1", { workerSize: "cpx42", workerCount: 2 }), region("hel1", { workerCount: 0 })],
-  parentDomains: [{ name: "omani.works", role: "primary" }],
-  sshPublicKey: sshKey,
-  haControlPlane: false,
-  clusterMesh: { name: "t1-mesh", id: 42 },
-  credentials: { hetznerToken: "hcloud-secret-token-0123456789" },
-  ...overrides
-}))
+const request = (overrides: Record<string, unknown> = {}): Record<string, unknown> =>
+  JSON.parse(
+    JSON.stringify({
+      sovereignFQDN: "t1.omani.works",
+      orgName: "Omani Works",
+      orgEmail: "ops@omani.works",
+      topology: "active-hotstandby",
+      regions: [region("fsn1", { workerSize: "cpx42", workerCount: 2 }), region("hel1", { workerCount: 0 })],
+      parentDomains: [{ name: "omani.works", role: "primary" }],
+      sshPublicKey: sshKey,
+      haControlPlane: false,
+      clusterMesh: { name: "t1-mesh", id: 42 },
+      credentials: { hetznerToken: "hcloud-secret-token-0123456789" },
+      ...overrides
+    })
+  )
 
 const without = (key: string): Record<string, unknown> => {
   const { [key]: _removed, ...rest } = request()
@@ -55,10 +58,33 @@ describe("Deployment.validate accepts", () => {
 
   it.each([
     ["a minimal single-region request", { topology: undefined, regions: [region("fsn1")], clusterMesh: undefined }],
-    ["8 regions", { regions: ["fsn1", "nbg1", "hel1", "ash", "hil", "sin", "fsn1", "nbg1"].map((r, i) => region(r, i >= 6 ? { clusterMeshName: `t1-extra-${i}` } : {})), clusterMesh: undefined }],
+    [
+      "8 regions",
+      {
+        regions: ["fsn1", "nbg1", "hel1", "ash", "hil", "sin", "fsn1", "nbg1"].map((r, i) =>
+          region(r, i >= 6 ? { clusterMeshName: `t1-extra-${i}` } : {})
+        ),
+        clusterMesh: undefined
+      }
+    ],
     ["workerCount 0 without workerSize", { regions: [region("fsn1", { workerCount: 0 }), region("hel1")] }],
-    ["a 253-character FQDN", { topology: "single-region", regions: [region("fsn1")], sovereignFQDN: `${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(61)}` }],
-    ["a primary and an extra parent domain", { parentDomains: [{ name: "omani.works", role: "primary" }, { name: "pool.example.com", role: "secondary" }] }],
+    [
+      "a 253-character FQDN",
+      {
+        topology: "single-region",
+        regions: [region("fsn1")],
+        sovereignFQDN: `${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(61)}`
+      }
+    ],
+    [
+      "a primary and an extra parent domain",
+      {
+        parentDomains: [
+          { name: "omani.works", role: "primary" },
+          { name: "pool.example.com", role: "secondary" }
+        ]
+      }
+    ],
     ["no credentials (the server may hold defaults)", { credentials: undefined }]
   ])("%s", (_name, overrides) => {
     const input = JSON.parse(JSON.stringify(request(overrides)))
@@ -73,44 +99,179 @@ describe("Deployment.validate rejects, naming the field", () => {
     ["a single-label FQDN", request({ sovereignFQDN: "localhost" }), "sovereignFQDN", /at least 2 labels/],
     ["an FQDN with a leading digit label", request({ sovereignFQDN: "1t.omani.works" }), "sovereignFQDN", /lowercase fully qualified/],
     ["an FQDN with a trailing dot", request({ sovereignFQDN: "t1.omani.works." }), "sovereignFQDN", /lowercase fully qualified/],
-    ["an FQDN longer than 253 characters", request({ sovereignFQDN: `${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(63)}` }), "sovereignFQDN", /at most 253/],
-    ["an FQDN label longer than 63 characters", request({ sovereignFQDN: `${"a".repeat(64)}.omani.works` }), "sovereignFQDN", /at most 63 characters/],
+    [
+      "an FQDN longer than 253 characters",
+      request({ sovereignFQDN: `${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(63)}` }),
+      "sovereignFQDN",
+      /at most 253/
+    ],
+    [
+      "an FQDN label longer than 63 characters",
+      request({ sovereignFQDN: `${"a".repeat(64)}.omani.works` }),
+      "sovereignFQDN",
+      /at most 63 characters/
+    ],
     ["an FQDN label ending in '-'", request({ sovereignFQDN: "t1-.omani.works" }), "sovereignFQDN", /must not end with '-'/],
     ["a missing FQDN", without("sovereignFQDN"), "sovereignFQDN", /is missing/],
     // regions
     ["no regions", request({ regions: [] }), "regions", /at least one region/],
     ["9 regions", request({ regions: Array.from({ length: 9 }, () => region("fsn1")) }), "regions", /at most 8 regions/],
-    ["a region without cloudRegion", request({ regions: [region("fsn1"), { provider: "hetzner", controlPlaneSize: "cpx32" }] }), "regions.1.cloudRegion", /is missing/],
-    ["a region without controlPlaneSize", request({ regions: [region("fsn1"), { provider: "hetzner", cloudRegion: "hel1" }] }), "regions.1.controlPlaneSize", /is missing/],
-    ["a region without provider", request({ regions: [{ cloudRegion: "fsn1", controlPlaneSize: "cpx32" }, region("hel1")] }), "regions.0.provider", /is missing/],
+    [
+      "a region without cloudRegion",
+      request({ regions: [region("fsn1"), { provider: "hetzner", controlPlaneSize: "cpx32" }] }),
+      "regions.1.cloudRegion",
+      /is missing/
+    ],
+    [
+      "a region without controlPlaneSize",
+      request({ regions: [region("fsn1"), { provider: "hetzner", cloudRegion: "hel1" }] }),
+      "regions.1.controlPlaneSize",
+      /is missing/
+    ],
+    [
+      "a region without provider",
+      request({ regions: [{ cloudRegion: "fsn1", controlPlaneSize: "cpx32" }, region("hel1")] }),
+      "regions.0.provider",
+      /is missing/
+    ],
     ["an empty cloudRegion", request({ regions: [region(""), region("hel1")] }), "regions.0.cloudRegion", /must be a cloud region name/],
-    ["a cloudRegion with '/'", request({ regions: [region("fsn1"), region("eu/west")] }), "regions.1.cloudRegion", /lowercase letters, digits and '-'/],
-    ["a cloudRegion with ':'", request({ regions: [region("fsn1"), region("hel1:a")] }), "regions.1.cloudRegion", /lowercase letters, digits and '-'/],
-    ["two regions with the same key", request({ regions: [region("eu-central-1"), region("eu-central", { clusterMeshName: "t1-b" })] }), "regions.1.cloudRegion", /region key 'eu-central-1' is already the key of region 0/],
+    [
+      "a cloudRegion with '/'",
+      request({ regions: [region("fsn1"), region("eu/west")] }),
+      "regions.1.cloudRegion",
+      /lowercase letters, digits and '-'/
+    ],
+    [
+      "a cloudRegion with ':'",
+      request({ regions: [region("fsn1"), region("hel1:a")] }),
+      "regions.1.cloudRegion",
+      /lowercase letters, digits and '-'/
+    ],
+    [
+      "two regions with the same key",
+      request({ regions: [region("eu-central-1"), region("eu-central", { clusterMeshName: "t1-b" })] }),
+      "regions.1.cloudRegion",
+      /region key 'eu-central-1' is already the key of region 0/
+    ],
     ["regions that are not an array", request({ regions: "fsn1" }), "regions", /^must be an array of regions$/],
     ["a region that is not an object", request({ regions: ["fsn1"] }), "regions.0", /^must be an object$/],
-    ["a negative workerCount", request({ regions: [region("fsn1", { workerCount: -1 }), region("hel1")] }), "regions.0.workerCount", /0 to 100/],
-    ["a fractional workerCount", request({ regions: [region("fsn1", { workerCount: 1.5, workerSize: "cpx42" }), region("hel1")] }), "regions.0.workerCount", /integer/],
-    ["workers without workerSize", request({ regions: [region("fsn1"), region("hel1", { workerCount: 3 })] }), "regions.1.workerSize", /required when workerCount > 0/],
+    [
+      "a negative workerCount",
+      request({ regions: [region("fsn1", { workerCount: -1 }), region("hel1")] }),
+      "regions.0.workerCount",
+      /0 to 100/
+    ],
+    [
+      "a fractional workerCount",
+      request({ regions: [region("fsn1", { workerCount: 1.5, workerSize: "cpx42" }), region("hel1")] }),
+      "regions.0.workerCount",
+      /integer/
+    ],
+    [
+      "workers without workerSize",
+      request({ regions: [region("fsn1"), region("hel1", { workerCount: 3 })] }),
+      "regions.1.workerSize",
+      /required when workerCount > 0/
+    ],
     // topology
-    ["an unknown topology", request({ topology: "active-passive" }), "topology", /^must be one of "single-region", "active-hotstandby", "active-active", not "active-passive"$/],
-    ["single-region with 2 regions", request({ topology: "single-region" }), "topology", /single-region allows exactly 1 region but 2 were given/],
-    ["active-hotstandby with 1 region", request({ topology: "active-hotstandby", regions: [region("fsn1")] }), "topology", /active-hotstandby needs at least 2 regions/],
-    ["active-active with 1 region", request({ topology: "active-active", regions: [region("fsn1")] }), "topology", /active-active needs at least 2 regions/],
+    [
+      "an unknown topology",
+      request({ topology: "active-passive" }),
+      "topology",
+      /^must be one of "single-region", "active-hotstandby", "active-active", not "active-passive"$/
+    ],
+    [
+      "single-region with 2 regions",
+      request({ topology: "single-region" }),
+      "topology",
+      /single-region allows exactly 1 region but 2 were given/
+    ],
+    [
+      "active-hotstandby with 1 region",
+      request({ topology: "active-hotstandby", regions: [region("fsn1")] }),
+      "topology",
+      /active-hotstandby needs at least 2 regions/
+    ],
+    [
+      "active-active with 1 region",
+      request({ topology: "active-active", regions: [region("fsn1")] }),
+      "topology",
+      /active-active needs at least 2 regions/
+    ],
     // parentDomains
-    ["no primary parent domain", request({ parentDomains: [{ name: "omani.works", role: "secondary" }] }), "parentDomains", /exactly one parent domain must have the role primary, found 0/],
-    ["two primary parent domains", request({ parentDomains: [{ name: "omani.works", role: "primary" }, { name: "example.com", role: "primary" }] }), "parentDomains", /found 2/],
+    [
+      "no primary parent domain",
+      request({ parentDomains: [{ name: "omani.works", role: "secondary" }] }),
+      "parentDomains",
+      /exactly one parent domain must have the role primary, found 0/
+    ],
+    [
+      "two primary parent domains",
+      request({
+        parentDomains: [
+          { name: "omani.works", role: "primary" },
+          { name: "example.com", role: "primary" }
+        ]
+      }),
+      "parentDomains",
+      /found 2/
+    ],
     ["an empty parentDomains list", request({ parentDomains: [] }), "parentDomains", /found 0/],
-    ["a duplicate parent domain", request({ parentDomains: [{ name: "omani.works", role: "primary" }, { name: "omani.works", role: "secondary" }] }), "parentDomains.1.name", /duplicate parent domain omani.works/],
-    ["a one-label parent domain", request({ parentDomains: [{ name: "works", role: "primary" }] }), "parentDomains.0.name", /at least 2 labels/],
-    ["a default parent domain of one label", request({ sovereignFQDN: "omani.works", parentDomains: undefined }), "parentDomains", /would be 'works', which has fewer than 2 labels/],
-    ["an unknown parent role", request({ parentDomains: [{ name: "omani.works", role: "owner" }] }), "parentDomains.0.role", /^must be one of "primary", "secondary", not "owner"$/],
-    ["parentDomains that are not an array", request({ parentDomains: "omani.works" }), "parentDomains", /^must be an array of parent domains$/],
-    ["a clusterMesh that is not an object", request({ clusterMesh: 42 }), "clusterMesh", /^must be an object with an optional name and id$/],
+    [
+      "a duplicate parent domain",
+      request({
+        parentDomains: [
+          { name: "omani.works", role: "primary" },
+          { name: "omani.works", role: "secondary" }
+        ]
+      }),
+      "parentDomains.1.name",
+      /duplicate parent domain omani.works/
+    ],
+    [
+      "a one-label parent domain",
+      request({ parentDomains: [{ name: "works", role: "primary" }] }),
+      "parentDomains.0.name",
+      /at least 2 labels/
+    ],
+    [
+      "a default parent domain of one label",
+      request({ sovereignFQDN: "omani.works", parentDomains: undefined }),
+      "parentDomains",
+      /would be 'works', which has fewer than 2 labels/
+    ],
+    [
+      "an unknown parent role",
+      request({ parentDomains: [{ name: "omani.works", role: "owner" }] }),
+      "parentDomains.0.role",
+      /^must be one of "primary", "secondary", not "owner"$/
+    ],
+    [
+      "parentDomains that are not an array",
+      request({ parentDomains: "omani.works" }),
+      "parentDomains",
+      /^must be an array of parent domains$/
+    ],
+    [
+      "a clusterMesh that is not an object",
+      request({ clusterMesh: 42 }),
+      "clusterMesh",
+      /^must be an object with an optional name and id$/
+    ],
     // unknown fields, at their path
     ["an unknown top-level field", request({ hetznerToken: "x" }), "hetznerToken", /unknown field/],
-    ["an unknown region field", request({ regions: [region("fsn1", { workerSzie: "cpx42" }), region("hel1")] }), "regions.0.workerSzie", /unknown field/],
-    ["an unknown parent-domain field", request({ parentDomains: [{ name: "omani.works", role: "primary", registrar: "x" }] }), "parentDomains.0.registrar", /unknown field/],
+    [
+      "an unknown region field",
+      request({ regions: [region("fsn1", { workerSzie: "cpx42" }), region("hel1")] }),
+      "regions.0.workerSzie",
+      /unknown field/
+    ],
+    [
+      "an unknown parent-domain field",
+      request({ parentDomains: [{ name: "omani.works", role: "primary", registrar: "x" }] }),
+      "parentDomains.0.registrar",
+      /unknown field/
+    ],
     ["an unknown clusterMesh field", request({ clusterMesh: { name: "t1-mesh", ids: 3 } }), "clusterMesh.ids", /unknown field/],
     // other fields
     ["a missing orgName", without("orgName"), "orgName", /is missing/],
@@ -118,7 +279,12 @@ describe("Deployment.validate rejects, naming the field", () => {
     ["an invalid SSH key", request({ sshPublicKey: "not a key" }), "sshPublicKey", /OpenSSH public key/],
     ["a cluster mesh id of 0", request({ clusterMesh: { id: 0 } }), "clusterMesh.id", /1 to 254/],
     ["a cluster mesh id of 255", request({ clusterMesh: { id: 255 } }), "clusterMesh.id", /1 to 254/],
-    ["an invalid clusterMeshName", request({ regions: [region("fsn1"), region("hel1", { clusterMeshName: "Hel_1" })] }), "regions.1.clusterMeshName", /DNS label/],
+    [
+      "an invalid clusterMeshName",
+      request({ regions: [region("fsn1"), region("hel1", { clusterMeshName: "Hel_1" })] }),
+      "regions.1.clusterMeshName",
+      /DNS label/
+    ],
     ["a body that is not an object", "t1.omani.works", "", /^the request must be a JSON object$/],
     ["a body that is null", null, "", /^the request must be a JSON object$/]
   ]
@@ -131,11 +297,13 @@ describe("Deployment.validate rejects, naming the field", () => {
   })
 
   it("reports every issue at once, each at its own path", () => {
-    const issues = issuesOf(request({
-      sovereignFQDN: "Bad",
-      regions: [region("fsn1", { workerSzie: "x" }), { provider: "hetzner" }],
-      typo: true
-    }))
+    const issues = issuesOf(
+      request({
+        sovereignFQDN: "Bad",
+        regions: [region("fsn1", { workerSzie: "x" }), { provider: "hetzner" }],
+        typo: true
+      })
+    )
     expect(issues.map((issue) => issue.path).sort()).toEqual(
       ["regions.0.workerSzie", "regions.1.cloudRegion", "regions.1.controlPlaneSize", "sovereignFQDN", "typo"].sort()
     )
@@ -247,19 +415,46 @@ describe("Deployment derivations (SPEC 2.2)", () => {
   })
 
   it("mesh names: explicit clusterMesh.name and clusterMeshName win", () => {
-    const spec = specOf(request({
-      clusterMesh: { name: "core" },
-      regions: [region("fsn1"), region("hel1", { clusterMeshName: "standby" }), region("nbg1")]
-    }))
+    const spec = specOf(
+      request({
+        clusterMesh: { name: "core" },
+        regions: [region("fsn1"), region("hel1", { clusterMeshName: "standby" }), region("nbg1")]
+      })
+    )
     expect(Deployment.deriveRegions(spec, id).map((r) => r.clusterName)).toEqual(["core", "standby", "t1-nbg"])
   })
 
   it.each([
-    ["two secondaries in one cloud region", { clusterMesh: undefined, regions: [region("fsn1"), region("hel1"), region("hel1")] }, "regions.2.clusterMeshName", /'t1-hel' is already used by region 1/],
-    ["digit-only regions collapse to the same slug", { clusterMesh: undefined, regions: [region("fsn1"), region("hel1"), region("hel2")] }, "regions.2.clusterMeshName", /already used/],
-    ["an explicit name equal to the primary's", { clusterMesh: undefined, regions: [region("fsn1"), region("hel1", { clusterMeshName: "t1-mesh" })] }, "regions.1.clusterMeshName", /'t1-mesh' is already used by region 0/],
-    ["a region whose slug is empty", { clusterMesh: undefined, regions: [region("fsn1"), region("123")] }, "regions.1.clusterMeshName", /derived cluster name 't1-' is not a valid DNS label/],
-    ["a name too long for a DNS label", { sovereignFQDN: `${"a".repeat(60)}.omani.works`, clusterMesh: undefined }, "clusterMesh.name", /not a valid DNS label/]
+    [
+      "two secondaries in one cloud region",
+      { clusterMesh: undefined, regions: [region("fsn1"), region("hel1"), region("hel1")] },
+      "regions.2.clusterMeshName",
+      /'t1-hel' is already used by region 1/
+    ],
+    [
+      "digit-only regions collapse to the same slug",
+      { clusterMesh: undefined, regions: [region("fsn1"), region("hel1"), region("hel2")] },
+      "regions.2.clusterMeshName",
+      /already used/
+    ],
+    [
+      "an explicit name equal to the primary's",
+      { clusterMesh: undefined, regions: [region("fsn1"), region("hel1", { clusterMeshName: "t1-mesh" })] },
+      "regions.1.clusterMeshName",
+      /'t1-mesh' is already used by region 0/
+    ],
+    [
+      "a region whose slug is empty",
+      { clusterMesh: undefined, regions: [region("fsn1"), region("123")] },
+      "regions.1.clusterMeshName",
+      /derived cluster name 't1-' is not a valid DNS label/
+    ],
+    [
+      "a name too long for a DNS label",
+      { sovereignFQDN: `${"a".repeat(60)}.omani.works`, clusterMesh: undefined },
+      "clusterMesh.name",
+      /not a valid DNS label/
+    ]
   ])("mesh names: %s → 400", (_name, overrides, path, message) => {
     const issues = issuesOf(request(overrides))
     const atPath = issues.filter((issue) => issue.path === path)
@@ -279,7 +474,12 @@ describe("Deployment derivations (SPEC 2.2)", () => {
       ["10.43.0.0/16", "10.97.0.0/16"],
       ["10.44.0.0/16", "10.98.0.0/16"]
     ])
-    const eight = Deployment.deriveRegions(specOf(request({ clusterMesh: undefined, regions: Array.from({ length: 8 }, (_, i) => region(`r${i}`, { clusterMeshName: `m${i}` })) })), id)
+    const eight = Deployment.deriveRegions(
+      specOf(
+        request({ clusterMesh: undefined, regions: Array.from({ length: 8 }, (_, i) => region(`r${i}`, { clusterMeshName: `m${i}` })) })
+      ),
+      id
+    )
     const all = eight.flatMap((r) => [r.podCidr, r.serviceCidr])
     expect(new Set(all).size).toBe(16)
   })
@@ -299,20 +499,29 @@ describe("Deployment derivations (SPEC 2.2)", () => {
   })
 
   it.each([
-    [2, 253, true], [2, 254, false], [8, 247, true], [8, 248, false], [3, 252, true], [3, 253, false]
+    [2, 253, true],
+    [2, 254, false],
+    [8, 247, true],
+    [8, 248, false],
+    [3, 252, true],
+    [3, 253, false]
   ])("with %i regions an explicit id %i is accepted: %s", (count, clusterId, accepted) => {
-    const input = request({ clusterMesh: { id: clusterId }, regions: Array.from({ length: count }, (_, i) => region(`r${i}`, { clusterMeshName: `m${i}` })) })
+    const input = request({
+      clusterMesh: { id: clusterId },
+      regions: Array.from({ length: count }, (_, i) => region(`r${i}`, { clusterMeshName: `m${i}` }))
+    })
     const issues = issuesOf(input)
     if (accepted) {
       expect(issues).toEqual([])
       expect(Math.max(...Deployment.deriveRegions(specOf(input), id).map((r) => r.clusterId))).toBe(254)
     } else {
-      expect(issues).toEqual([{ path: "clusterMesh.id", message: `with ${count} regions the primary cluster id must be at most ${255 - count}` }])
+      expect(issues).toEqual([
+        { path: "clusterMesh.id", message: `with ${count} regions the primary cluster id must be at most ${255 - count}` }
+      ])
     }
   })
 
-  const originalFormula = (deploymentId: string): number =>
-    (createHash("sha256").update(deploymentId).digest().readUInt32BE(0) % 252) + 1
+  const originalFormula = (deploymentId: string): number => (createHash("sha256").update(deploymentId).digest().readUInt32BE(0) % 252) + 1
 
   it("the derived cluster id of a known id matches the original's formula", () => {
     const spec = specOf(request({ clusterMesh: undefined }))
@@ -323,11 +532,13 @@ describe("Deployment derivations (SPEC 2.2)", () => {
 
   // Validation does not depend on the id, so each region count is validated once and derived 10,000 times.
   const specsByCount = Array.from({ length: 8 }, (_, index) =>
-    specOf(request({
-      clusterMesh: undefined,
-      topology: undefined,
-      regions: Array.from({ length: index + 1 }, (_, r) => region(`r${r}`, { clusterMeshName: `m${r}` }))
-    }))
+    specOf(
+      request({
+        clusterMesh: undefined,
+        topology: undefined,
+        regions: Array.from({ length: index + 1 }, (_, r) => region(`r${r}`, { clusterMeshName: `m${r}` }))
+      })
+    )
   )
 
   it.prop(
@@ -336,9 +547,7 @@ describe("Deployment derivations (SPEC 2.2)", () => {
     ({ count, deploymentId }) => {
       const ids = Deployment.deriveRegions(specsByCount[count - 1]!, deploymentId).map((r) => r.clusterId)
       // Plain comparisons, one assertion: 10,000 runs stay cheap on a shared machine.
-      const expectedIds = count === 1
-        ? [0]
-        : Array.from({ length: count }, (_, index) => ids[0]! + index)
+      const expectedIds = count === 1 ? [0] : Array.from({ length: count }, (_, index) => ids[0]! + index)
       const inRange = count === 1 || ids.every((clusterId) => clusterId >= 1 && clusterId <= 254)
       const original = count === 1 || count > 3 || ids[0] === originalFormula(deploymentId)
       if (!inRange || !original || ids.join() !== expectedIds.join()) {
@@ -383,9 +592,10 @@ describe("Deployment.validate properties", () => {
     ({ generated }) => {
       const input = request({
         topology: undefined,
-        clusterMesh: generated.meshName === undefined && generated.meshId === undefined
-          ? undefined
-          : { name: generated.meshName, id: generated.meshId },
+        clusterMesh:
+          generated.meshName === undefined && generated.meshId === undefined
+            ? undefined
+            : { name: generated.meshName, id: generated.meshId },
         regions: generated.regions.map((r) => region(r.cloudRegion, { clusterMeshName: r.clusterMeshName }))
       })
       const result = Deployment.validate(input)

@@ -182,11 +182,14 @@ describe("DeploymentStatus rules of SPEC 2.3", () => {
 
   it("the happy path: pending → provisioning → phase1-watching → ready → adopted", () => {
     const path = [events.Phase0Started, events.Phase0Succeeded, events.Phase1Succeeded, events.Finalised]
-    const visited = path.reduce<Array<Status>>((trail, event) => {
-      const next = DeploymentStatus.transition(trail.at(-1)!, event)
-      if (Either.isLeft(next)) throw next.left
-      return [...trail, next.right]
-    }, ["pending"])
+    const visited = path.reduce<Array<Status>>(
+      (trail, event) => {
+        const next = DeploymentStatus.transition(trail.at(-1)!, event)
+        if (Either.isLeft(next)) throw next.left
+        return [...trail, next.right]
+      },
+      ["pending"]
+    )
     expect(visited).toEqual(["pending", "provisioning", "phase1-watching", "ready", "adopted"])
   })
 })
@@ -217,12 +220,33 @@ describe("DeploymentStatus events", () => {
   })
 
   it("map the gate's outcomes, saying what and where", () => {
-    const failed = HelmRelease.Phase1Failed.make({ failures: [{ release: "bp-cilium", message: "x" }], blocked: [], message: "Phase 1 finished with 1 failed component(s): bp-cilium (x)" })
-    const timedOut = HelmRelease.Phase1TimedOut.make({ installed: 1, total: 2, pending: ["bp-b"], elapsed: Duration.minutes(120), message: "Phase 1 timed out after 120 min" })
-    expect(DeploymentStatus.phase1Event(HelmRelease.Phase1Ready.make({ installed: 3, suspended: [], message: "Phase 1 finished: 3 release(s) installed" }), "fsn1")).toEqual(StatusEvent.Phase1Succeeded())
-    expect(DeploymentStatus.phase1Event(failed, "fsn1")).toEqual(StatusEvent.Phase1Failed({ reason: "region fsn1: Phase 1 finished with 1 failed component(s): bp-cilium (x)" }))
-    expect(DeploymentStatus.phase1Event(timedOut, "fsn1")).toEqual(StatusEvent.Phase1TimedOut({ reason: "region fsn1: Phase 1 timed out after 120 min" }))
-    expect(DeploymentStatus.phase1Event(undefined, "fsn1")).toEqual(StatusEvent.Phase1Failed({ reason: "region fsn1: Phase 1 ended without an outcome" }))
+    const failed = HelmRelease.Phase1Failed.make({
+      failures: [{ release: "bp-cilium", message: "x" }],
+      blocked: [],
+      message: "Phase 1 finished with 1 failed component(s): bp-cilium (x)"
+    })
+    const timedOut = HelmRelease.Phase1TimedOut.make({
+      installed: 1,
+      total: 2,
+      pending: ["bp-b"],
+      elapsed: Duration.minutes(120),
+      message: "Phase 1 timed out after 120 min"
+    })
+    expect(
+      DeploymentStatus.phase1Event(
+        HelmRelease.Phase1Ready.make({ installed: 3, suspended: [], message: "Phase 1 finished: 3 release(s) installed" }),
+        "fsn1"
+      )
+    ).toEqual(StatusEvent.Phase1Succeeded())
+    expect(DeploymentStatus.phase1Event(failed, "fsn1")).toEqual(
+      StatusEvent.Phase1Failed({ reason: "region fsn1: Phase 1 finished with 1 failed component(s): bp-cilium (x)" })
+    )
+    expect(DeploymentStatus.phase1Event(timedOut, "fsn1")).toEqual(
+      StatusEvent.Phase1TimedOut({ reason: "region fsn1: Phase 1 timed out after 120 min" })
+    )
+    expect(DeploymentStatus.phase1Event(undefined, "fsn1")).toEqual(
+      StatusEvent.Phase1Failed({ reason: "region fsn1: Phase 1 ended without an outcome" })
+    )
   })
 
   it("round-trip through their wire schema", () => {
@@ -239,7 +263,16 @@ describe("DeploymentStatus.resumeDecision (restart policy)", () => {
   const { MarkFailed, NothingToDo, Resume } = DeploymentStatus.ResumeDecision
   const id = "b3b837a22d7a8e5c"
   const journal = [
-    { jobName: "network", status: "succeeded", result: { resources: [{ kind: "network", name: "t1-fsn1" }, { kind: "firewall", name: "t1-fsn1" }] } },
+    {
+      jobName: "network",
+      status: "succeeded",
+      result: {
+        resources: [
+          { kind: "network", name: "t1-fsn1" },
+          { kind: "firewall", name: "t1-fsn1" }
+        ]
+      }
+    },
     { jobName: "hel1-1:control-plane", status: "running" }
   ]
 
@@ -281,14 +314,16 @@ describe("DeploymentStatus.resumeDecision (restart policy)", () => {
 
   it("a non-resumable adapter interrupted in Phase 0: failed, naming the possible orphans and offering the wipe", () => {
     const decision = DeploymentStatus.resumeDecision({ id, status: "provisioning", journal }, { resumable: false })
-    expect(decision).toEqual(MarkFailed({
-      message:
-        "The server restarted while this deployment was provisioning, and its cloud adapter cannot resume an interrupted Phase 0. " +
-        "These cloud resources may be orphaned: network t1-fsn1, firewall t1-fsn1. " +
-        "Steps interrupted mid-way (they may have created more): hel1-1:control-plane. " +
-        `Every resource it created carries the label sovereign.dev/deployment=${id}. ` +
-        `Wipe the deployment (POST /api/v1/deployments/${id}/wipe) to remove them, then create it again.`
-    }))
+    expect(decision).toEqual(
+      MarkFailed({
+        message:
+          "The server restarted while this deployment was provisioning, and its cloud adapter cannot resume an interrupted Phase 0. " +
+          "These cloud resources may be orphaned: network t1-fsn1, firewall t1-fsn1. " +
+          "Steps interrupted mid-way (they may have created more): hel1-1:control-plane. " +
+          `Every resource it created carries the label sovereign.dev/deployment=${id}. ` +
+          `Wipe the deployment (POST /api/v1/deployments/${id}/wipe) to remove them, then create it again.`
+      })
+    )
     expect(Object.keys(ownershipLabels(id, "fsn1", "network"))).toContain("sovereign.dev/deployment")
   })
 
@@ -298,7 +333,9 @@ describe("DeploymentStatus.resumeDecision (restart policy)", () => {
   })
 
   it("a pending deployment that never started a step has nothing to orphan and starts, even when not resumable", () => {
-    expect(DeploymentStatus.resumeDecision({ id, status: "pending", journal: [] }, { resumable: false })).toEqual(Resume({ phase: "phase0" }))
+    expect(DeploymentStatus.resumeDecision({ id, status: "pending", journal: [] }, { resumable: false })).toEqual(
+      Resume({ phase: "phase0" })
+    )
     expect(DeploymentStatus.resumeDecision({ id, status: "pending", journal }, { resumable: false })._tag).toBe("MarkFailed")
   })
 })

@@ -11,13 +11,17 @@ const a = (name: string, ip: string, owner?: string, ttl = 60): RecordSet =>
 
 describe("desiredRecords", () => {
   const records = desiredRecords({
-    deploymentId: us, fqdn: "T1.Omani.Works", primaryLoadBalancerIP: "198.51.100.1", consoleLoadBalancerIP: "198.51.100.2"
+    deploymentId: us,
+    fqdn: "T1.Omani.Works",
+    primaryLoadBalancerIP: "198.51.100.1",
+    consoleLoadBalancerIP: "198.51.100.2"
   })
 
   it("publishes the apex and all 18 default names as A records with TTL 60, owned by the deployment", () => {
     expect(records).toHaveLength(19)
     expect(records.map((record) => record.name)).toEqual([
-      "t1.omani.works.", ...defaultSubdomains.map((label) => `${label}.t1.omani.works.`)
+      "t1.omani.works.",
+      ...defaultSubdomains.map((label) => `${label}.t1.omani.works.`)
     ])
     for (const record of records) {
       expect(record).toMatchObject({ type: "A", ttl: 60, owner: us })
@@ -38,7 +42,10 @@ describe("desiredRecords", () => {
 
   it("a configured list replaces the default, keeps the apex and drops duplicates", () => {
     const custom = desiredRecords({
-      deploymentId: us, fqdn: "t1.omani.works", subdomains: ["console", "docs", "console"], primaryLoadBalancerIP: "198.51.100.1"
+      deploymentId: us,
+      fqdn: "t1.omani.works",
+      subdomains: ["console", "docs", "console"],
+      primaryLoadBalancerIP: "198.51.100.1"
     })
     expect(custom.map((record) => record.name)).toEqual(["t1.omani.works.", "console.t1.omani.works.", "docs.t1.omani.works."])
   })
@@ -47,7 +54,8 @@ describe("desiredRecords", () => {
 describe("isSubdomain", () => {
   it("accepts RFC 1123 names and refuses anything else", () => {
     for (const name of ["console", "a", "openova-flow", "docs.internal", "x1"]) expect(isSubdomain(name), name).toBe(true)
-    for (const name of ["", "bad_label", "-lead", "trail-", "Console", "a..b", ".a", "a".repeat(64)]) expect(isSubdomain(name), name).toBe(false)
+    for (const name of ["", "bad_label", "-lead", "trail-", "Console", "a..b", ".a", "a".repeat(64)])
+      expect(isSubdomain(name), name).toBe(false)
   })
 })
 
@@ -57,11 +65,32 @@ describe("resolveZone", () => {
     ["label boundary: at1 is not t1", "console.at1.omani.works.", ["t1.omani.works.", "omani.works."], [], undefined, "omani.works."],
     ["no zone", "console.t1.omani.works.", ["example.com."], [], undefined, undefined],
     ["names compare canonically", "Console.T1.Omani.Works", ["OMANI.WORKS"], [], undefined, "omani.works."],
-    ["a zone below the parent qualifies", "console.t1.omani.works.", ["omani.works.", "t1.omani.works."], ["omani.works"], "t1.omani.works", "t1.omani.works."],
+    [
+      "a zone below the parent qualifies",
+      "console.t1.omani.works.",
+      ["omani.works.", "t1.omani.works."],
+      ["omani.works"],
+      "t1.omani.works",
+      "t1.omani.works."
+    ],
     ["a zone above the parent does not", "console.t1.omani.works.", ["works."], ["omani.works"], "t1.omani.works", undefined],
-    ["parent equal to the FQDN falls back to its tail", "console.t1.omani.works.", ["omani.works."], ["t1.omani.works"], "t1.omani.works", "omani.works."],
+    [
+      "parent equal to the FQDN falls back to its tail",
+      "console.t1.omani.works.",
+      ["omani.works."],
+      ["t1.omani.works"],
+      "t1.omani.works",
+      "omani.works."
+    ],
     ["the fallback holds for the apex too", "t1.omani.works.", ["omani.works."], ["t1.omani.works"], "t1.omani.works", "omani.works."],
-    ["no fallback when the parent's zone exists", "console.t1.omani.works.", ["omani.works.", "t1.omani.works."], ["t1.omani.works"], "t1.omani.works", "t1.omani.works."],
+    [
+      "no fallback when the parent's zone exists",
+      "console.t1.omani.works.",
+      ["omani.works.", "t1.omani.works."],
+      ["t1.omani.works"],
+      "t1.omani.works",
+      "t1.omani.works."
+    ],
     ["no fallback for a parent other than the FQDN", "console.t1.omani.works.", ["works."], ["omani.works"], "t1.omani.works", undefined]
   ]
   for (const [title, name, zones, parents, fqdn, expected] of rows) {
@@ -117,7 +146,7 @@ describe("plan", () => {
   it("reports an unowned A record, a TXT and a CNAME at our names, touching none and not adding an A beside a CNAME", () => {
     const current: Array<RecordSet> = [
       a("grafana.t1.x.", "203.0.113.9"),
-      { name: "console.t1.x.", type: "TXT", ttl: 300, records: ["\"hello\""] },
+      { name: "console.t1.x.", type: "TXT", ttl: 300, records: ['"hello"'] },
       { name: "t1.x.", type: "CNAME", ttl: 300, records: ["elsewhere.example."] }
     ]
     const result = plan(current, desired, "sync", us)
@@ -152,53 +181,72 @@ describe("plan", () => {
   })
 
   it("wipePlan deletes exactly what the deployment owns", () => {
-    const current = [a("t1.x.", "10.0.0.1", us), a("console.t1.x.", "10.0.0.2", them), a("www.x.", "10.0.0.3"), a("old.t1.x.", "1.1.1.1", us)]
+    const current = [
+      a("t1.x.", "10.0.0.1", us),
+      a("console.t1.x.", "10.0.0.2", them),
+      a("www.x.", "10.0.0.3"),
+      a("old.t1.x.", "1.1.1.1", us)
+    ]
     expect(wipePlan(current, us)).toEqual({ create: [], update: [], delete: [current[0], current[3]] })
   })
 
   const owners = fc.constantFrom(us, them, "aaaaaaaaaaaaaaaa", undefined)
   const names = fc.constantFrom("t1.x.", "console.t1.x.", "api.t1.x.", "*.t1.x.", "www.x.", "grafana.t1.x.")
-  const recordArb: fc.Arbitrary<RecordSet> = fc.record({
-    name: names,
-    type: fc.constantFrom("A", "TXT", "CNAME"),
-    ttl: fc.constantFrom(60, 300),
-    records: fc.array(fc.constantFrom("10.0.0.1", "10.0.0.2", "203.0.113.9"), { minLength: 1, maxLength: 2 }),
-    owner: owners
-  }).map(({ owner, ...rest }) => (owner === undefined ? rest : { ...rest, owner }))
+  const recordArb: fc.Arbitrary<RecordSet> = fc
+    .record({
+      name: names,
+      type: fc.constantFrom("A", "TXT", "CNAME"),
+      ttl: fc.constantFrom(60, 300),
+      records: fc.array(fc.constantFrom("10.0.0.1", "10.0.0.2", "203.0.113.9"), { minLength: 1, maxLength: 2 }),
+      owner: owners
+    })
+    .map(({ owner, ...rest }) => (owner === undefined ? rest : { ...rest, owner }))
   const zoneArb = fc.uniqueArray(recordArb, { selector: (record) => `${record.name} ${record.type}`, maxLength: 10 })
-  const desiredArb = fc.uniqueArray(
-    fc.record({ name: names.filter((name) => !name.startsWith("*")), ip: fc.constantFrom("10.0.0.1", "10.0.0.2") }),
-    { selector: (entry) => entry.name, maxLength: 5 }
-  ).map((entries) => entries.map((entry) => a(entry.name, entry.ip, us)))
+  const desiredArb = fc
+    .uniqueArray(fc.record({ name: names.filter((name) => !name.startsWith("*")), ip: fc.constantFrom("10.0.0.1", "10.0.0.2") }), {
+      selector: (entry) => entry.name,
+      maxLength: 5
+    })
+    .map((entries) => entries.map((entry) => a(entry.name, entry.ip, us)))
   const policyArb = fc.constantFrom<DnsPolicy>("sync", "upsert-only", "create-only")
 
-  it.prop("under every policy no change touches a record whose owner differs from ours", [zoneArb, desiredArb, policyArb], ([current, wanted, policy]) => {
-    const { changes, warnings } = plan(current, wanted, policy, us)
-    const existing = new Map(current.map((record) => [`${canonical(record.name)} ${record.type}`, record]))
-    for (const want of wanted) {
-      const there = existing.get(`${want.name} A`)
-      if (there !== undefined && there.owner !== us) expect(warnings.map((warning) => warning.name)).toContain(want.name)
-    }
-    for (const change of [...changes.update, ...changes.delete]) {
-      expect(existing.get(`${change.name} ${change.type}`)?.owner).toBe(us)
-    }
-    for (const change of changes.create) {
-      expect(existing.has(`${change.name} ${change.type}`)).toBe(false)
-      expect(change.owner).toBe(us)
-    }
-    if (policy !== "sync") expect(changes.delete).toEqual([])
-    if (policy === "create-only") expect(changes.update).toEqual([])
-    for (const record of wipePlan(current, us).delete) expect(record.owner).toBe(us)
-  }, { fastCheck: { numRuns: 1000 } })
+  it.prop(
+    "under every policy no change touches a record whose owner differs from ours",
+    [zoneArb, desiredArb, policyArb],
+    ([current, wanted, policy]) => {
+      const { changes, warnings } = plan(current, wanted, policy, us)
+      const existing = new Map(current.map((record) => [`${canonical(record.name)} ${record.type}`, record]))
+      for (const want of wanted) {
+        const there = existing.get(`${want.name} A`)
+        if (there !== undefined && there.owner !== us) expect(warnings.map((warning) => warning.name)).toContain(want.name)
+      }
+      for (const change of [...changes.update, ...changes.delete]) {
+        expect(existing.get(`${change.name} ${change.type}`)?.owner).toBe(us)
+      }
+      for (const change of changes.create) {
+        expect(existing.has(`${change.name} ${change.type}`)).toBe(false)
+        expect(change.owner).toBe(us)
+      }
+      if (policy !== "sync") expect(changes.delete).toEqual([])
+      if (policy === "create-only") expect(changes.update).toEqual([])
+      for (const record of wipePlan(current, us).delete) expect(record.owner).toBe(us)
+    },
+    { fastCheck: { numRuns: 1000 } }
+  )
 
-  it.prop("applying a plan and planning again yields nothing to do", [zoneArb, desiredArb, policyArb], ([current, wanted, policy]) => {
-    const { changes } = plan(current, wanted, policy, us)
-    const touched = new Set([...changes.create, ...changes.update, ...changes.delete].map((record) => `${record.name} ${record.type}`))
-    const after = [
-      ...current.filter((record) => !touched.has(`${canonical(record.name)} ${record.type}`)),
-      ...changes.create,
-      ...changes.update
-    ]
-    expect(isEmpty(plan(after, wanted, policy, us).changes)).toBe(true)
-  }, { fastCheck: { numRuns: 1000 } })
+  it.prop(
+    "applying a plan and planning again yields nothing to do",
+    [zoneArb, desiredArb, policyArb],
+    ([current, wanted, policy]) => {
+      const { changes } = plan(current, wanted, policy, us)
+      const touched = new Set([...changes.create, ...changes.update, ...changes.delete].map((record) => `${record.name} ${record.type}`))
+      const after = [
+        ...current.filter((record) => !touched.has(`${canonical(record.name)} ${record.type}`)),
+        ...changes.create,
+        ...changes.update
+      ]
+      expect(isEmpty(plan(after, wanted, policy, us).changes)).toBe(true)
+    },
+    { fastCheck: { numRuns: 1000 } }
+  )
 })

@@ -19,8 +19,11 @@ const install = (
   times: { startedAt?: number; finishedAt?: number } = {}
 ): Job.Job => ({ ...Job.installJob({ deploymentId: dep, region, release, dependsOn, status }), ...times })
 
-const compose = (jobs: ReadonlyArray<Job.Job>, regions: ReadonlyArray<string> = ["fsn1", "hel1-1"], extra: Partial<FlowGraph.ComposeInput> = {}) =>
-  FlowGraph.compose({ deploymentId: dep, regions, jobs, ...extra })
+const compose = (
+  jobs: ReadonlyArray<Job.Job>,
+  regions: ReadonlyArray<string> = ["fsn1", "hel1-1"],
+  extra: Partial<FlowGraph.ComposeInput> = {}
+) => FlowGraph.compose({ deploymentId: dep, regions, jobs, ...extra })
 
 const nodeOf = (snapshot: Snapshot, id: string) => snapshot.nodes.find((node) => node.id === id)
 const relsOf = (snapshot: Snapshot, type: string) => snapshot.relationships.filter((rel) => rel.type === type)
@@ -88,7 +91,9 @@ const expectedRollUp = (statuses: ReadonlyArray<string>): string =>
       ? "failed"
       : statuses.every((status) => status === "succeeded")
         ? "succeeded"
-        : statuses.every((status) => status === "pending") ? "pending" : "running"
+        : statuses.every((status) => status === "pending")
+          ? "pending"
+          : "running"
 
 const checkRollUp = (snapshot: Snapshot, parent: ReadonlyMap<string, string>, groups: ReadonlySet<string>) => {
   const problems: Array<string> = []
@@ -156,7 +161,12 @@ describe("FlowGraph.compose: the rules of SPEC 2.5", () => {
     expect(snapshot.relationships).toEqual(
       phaseIds.slice(1).map((toId, index) => ({ fromId: phaseIds[index], toId, type: "finish-to-start" }))
     )
-    expect(snapshot.flow).toEqual({ id: dep, status: "pending", startedAt: 0, meta: { omittedDependencies: 0, crossRegionDependencies: 0 } })
+    expect(snapshot.flow).toEqual({
+      id: dep,
+      status: "pending",
+      startedAt: 0,
+      meta: { omittedDependencies: 0, crossRegionDependencies: 0 }
+    })
   })
 
   it("uses the job id as node id and the display name, else the job name, as label", () => {
@@ -237,7 +247,12 @@ describe("FlowGraph.compose: the rules of SPEC 2.5", () => {
     expect(relsOf(snapshot, "finish-to-start").slice(4)).toEqual([
       { fromId: `${dep}:install-hel1-1:cilium`, toId: `${dep}:install-hel1-1:cert-manager`, type: "finish-to-start" }
     ])
-    const mislabelled: Job.Job = { ...install(fsn1, "bp-cilium"), id: `${dep}:install-hel1-1:flux`, jobName: "install-hel1-1:flux", region: "fsn1" }
+    const mislabelled: Job.Job = {
+      ...install(fsn1, "bp-cilium"),
+      id: `${dep}:install-hel1-1:flux`,
+      jobName: "install-hel1-1:flux",
+      region: "fsn1"
+    }
     const other = compose([mislabelled, { ...install(hel1, "bp-cert-manager"), dependsOn: ["install-hel1-1:flux"] }])
     expect(relsOf(other, "finish-to-start")).toHaveLength(4)
     expect(FlowGraph.metaOf(other).crossRegionDependencies).toBe(1)
@@ -283,7 +298,9 @@ describe("FlowGraph.compose: the rules of SPEC 2.5", () => {
     expect(failed.flow).toMatchObject({ status: "failed", startedAt: at, endedAt: at + 50 })
     const done = compose([install(fsn1, "bp-cilium", [], "succeeded", { startedAt: at, finishedAt: at + 9 })])
     expect(done.flow).toMatchObject({ status: "succeeded", endedAt: at + 9 })
-    const between = compose([install(fsn1, "bp-cilium", [], "succeeded", { startedAt: at, finishedAt: at + 9 })], ["fsn1"], { inFlight: true })
+    const between = compose([install(fsn1, "bp-cilium", [], "succeeded", { startedAt: at, finishedAt: at + 9 })], ["fsn1"], {
+      inFlight: true
+    })
     expect(between.flow.status).toBe("running")
   })
 
@@ -298,7 +315,10 @@ describe("FlowGraph.compose: the rules of SPEC 2.5", () => {
 
   it("says why a job failed by cascade", () => {
     const jobs = Job.cascadeFailures([install(fsn1, "bp-cilium", [], "failed"), install(fsn1, "bp-flux", ["bp-cilium"])])
-    expect(nodeOf(compose(jobs), `${dep}:install-flux`)).toMatchObject({ status: "failed", meta: { reason: "dependency install-cilium failed" } })
+    expect(nodeOf(compose(jobs), `${dep}:install-flux`)).toMatchObject({
+      status: "failed",
+      meta: { reason: "dependency install-cilium failed" }
+    })
   })
 
   it("keeps one node per job name, the last row winning, and lets phase rows only lend their label", () => {
@@ -315,8 +335,15 @@ describe("FlowGraph.compose: the rules of SPEC 2.5", () => {
 
   it("draws edges between deployment-wide steps, which sit directly in their phase group", () => {
     const step = (jobName: string, dependsOn: ReadonlyArray<string>): Job.Job => ({
-      id: Job.jobId(dep, jobName), deploymentId: dep, jobName, type: "install", region: "",
-      parentId: Job.jobId(dep, "handover"), dependsOn, status: "pending", durationMs: 0
+      id: Job.jobId(dep, jobName),
+      deploymentId: dep,
+      jobName,
+      type: "install",
+      region: "",
+      parentId: Job.jobId(dep, "handover"),
+      dependsOn,
+      status: "pending",
+      durationMs: 0
     })
     const snapshot = compose([step("dns-publish", []), step("handover-owner", ["dns-publish"])])
     expect(parentOf(snapshot, `${dep}:dns-publish`)).toBe(`${dep}:handover`)
@@ -328,8 +355,20 @@ describe("FlowGraph.compose: the rules of SPEC 2.5", () => {
   })
 
   it("treats names like `constructor` as plain names", () => {
-    const odd: Job.Job = { ...install(fsn1, "bp-x"), id: `${dep}:hel1-1:constructor`, jobName: "hel1-1:constructor", type: "group", parentId: "toString" }
-    const child: Job.Job = { ...install(fsn1, "bp-x"), id: `${dep}:leaf`, jobName: "leaf", parentId: "hel1-1:constructor", status: "running" }
+    const odd: Job.Job = {
+      ...install(fsn1, "bp-x"),
+      id: `${dep}:hel1-1:constructor`,
+      jobName: "hel1-1:constructor",
+      type: "group",
+      parentId: "toString"
+    }
+    const child: Job.Job = {
+      ...install(fsn1, "bp-x"),
+      id: `${dep}:leaf`,
+      jobName: "leaf",
+      parentId: "hel1-1:constructor",
+      status: "running"
+    }
     const snapshot = compose([odd, child])
     expect(parentOf(snapshot, `${dep}:hel1-1:constructor`)).toBe(`${dep}:fsn1:apps`)
     expect(parentOf(snapshot, `${dep}:leaf`)).toBe(`${dep}:hel1-1:constructor`)
@@ -349,8 +388,21 @@ describe("FlowGraph.compose: the rules of SPEC 2.5", () => {
   })
 
   it("places stored groups and their children under the phase they name, and unknown parents under apps", () => {
-    const group: Job.Job = { ...Job.phaseGroupJob(dep, "handover"), id: `${dep}:dns`, jobName: "dns", displayName: "DNS", parentId: `${dep}:handover` }
-    const child: Job.Job = { ...install(fsn1, "bp-x"), id: `${dep}:dns-fsn1`, jobName: "dns-fsn1", parentId: `${dep}:dns`, status: "running", startedAt: 3 }
+    const group: Job.Job = {
+      ...Job.phaseGroupJob(dep, "handover"),
+      id: `${dep}:dns`,
+      jobName: "dns",
+      displayName: "DNS",
+      parentId: `${dep}:handover`
+    }
+    const child: Job.Job = {
+      ...install(fsn1, "bp-x"),
+      id: `${dep}:dns-fsn1`,
+      jobName: "dns-fsn1",
+      parentId: `${dep}:dns`,
+      status: "running",
+      startedAt: 3
+    }
     const orphan: Job.Job = { ...child, id: `${dep}:orphan`, jobName: "orphan", parentId: `${dep}:missing` }
     const snapshot = compose([group, child, orphan])
     expect(parentOf(snapshot, `${dep}:dns`)).toBe(`${dep}:handover`)
@@ -384,9 +436,16 @@ describe("FlowGraph.compose: the steps after Phase 0", () => {
     expect(parentOf(snapshot, `${dep}:hel1-1:cutover-mesh`)).toBe(`${dep}:hel1-1:cutover`)
     expect(parentOf(snapshot, `${dep}:handover-token`)).toBe(`${dep}:fsn1:handover`)
     expect(parentOf(snapshot, `${dep}:hel1-1:handover-access`)).toBe(`${dep}:hel1-1:handover`)
-    expect(nodeOf(snapshot, `${dep}:cutover-mesh`)).toMatchObject({ family: "cutover", region: "fsn1", label: "ClusterMesh", status: "running" })
+    expect(nodeOf(snapshot, `${dep}:cutover-mesh`)).toMatchObject({
+      family: "cutover",
+      region: "fsn1",
+      label: "ClusterMesh",
+      status: "running"
+    })
     expect(nodeOf(snapshot, `${dep}:handover-token`)).toMatchObject({ family: "handover", region: "fsn1" })
-    const edges = relsOf(snapshot, "finish-to-start").slice(4).map((rel) => `${rel.fromId.slice(dep.length + 1)} > ${rel.toId.slice(dep.length + 1)}`)
+    const edges = relsOf(snapshot, "finish-to-start")
+      .slice(4)
+      .map((rel) => `${rel.fromId.slice(dep.length + 1)} > ${rel.toId.slice(dep.length + 1)}`)
     expect(edges).toEqual([
       "fsn1:provisioner > cutover-dns",
       "fsn1:bootstrap-kit > cutover-mesh",
@@ -447,9 +506,7 @@ describe("FlowGraph.diff and apply", () => {
   it("sends one small upsert when one job changes state", () => {
     const base = full.jobs.map((job) => (job.jobName.startsWith("install-") ? { ...job, status: "running" as const, startedAt: 1 } : job))
     const before = FlowGraph.compose({ deploymentId: full.deploymentId, regions: full.regionKeys, jobs: base })
-    const changed = base.map((job) =>
-      job.jobName === "install-gitea" ? { ...job, status: "succeeded" as const, finishedAt: 99 } : job
-    )
+    const changed = base.map((job) => (job.jobName === "install-gitea" ? { ...job, status: "succeeded" as const, finishedAt: 99 } : job))
     const after = FlowGraph.compose({ deploymentId: full.deploymentId, regions: full.regionKeys, jobs: changed })
     const messages = FlowGraph.diff(before, after)
     expect(messages).toEqual([{ type: "upsert-nodes", nodes: [nodeOf(after, `${full.deploymentId}:install-gitea`)] }])
@@ -478,68 +535,118 @@ describe("FlowGraph.diff and apply", () => {
 describe("FlowGraph properties (random deployments of 1–8 regions from the bootstrap kit)", () => {
   const runs = { fastCheck: { numRuns: 60 } }
 
-  it.prop("relationships point at nodes, contains is a tree under the phases, edges stay in region, groups roll up, empty groups say so", [modelArbitrary, fc.integer()], ([model, order]) => {
-    const generated = generate(model)
-    const snapshot = FlowGraph.compose({ deploymentId: generated.deploymentId, regions: generated.regionKeys, jobs: arrive(generated, order) })
-    const { parent, groups, problems } = checkStructure(snapshot, generated.deploymentId)
-    expect(problems).toEqual([])
-    expect(checkRollUp(snapshot, parent, groups)).toEqual([])
-    expect(checkGroups(snapshot, parent, groups, model.finished)).toEqual([])
-    // every job is a node (region-group rows are reserved; none generated here)
-    expect(snapshot.nodes.length).toBeGreaterThanOrEqual(generated.updates.length)
-  }, runs)
+  it.prop(
+    "relationships point at nodes, contains is a tree under the phases, edges stay in region, groups roll up, empty groups say so",
+    [modelArbitrary, fc.integer()],
+    ([model, order]) => {
+      const generated = generate(model)
+      const snapshot = FlowGraph.compose({
+        deploymentId: generated.deploymentId,
+        regions: generated.regionKeys,
+        jobs: arrive(generated, order)
+      })
+      const { parent, groups, problems } = checkStructure(snapshot, generated.deploymentId)
+      expect(problems).toEqual([])
+      expect(checkRollUp(snapshot, parent, groups)).toEqual([])
+      expect(checkGroups(snapshot, parent, groups, model.finished)).toEqual([])
+      // every job is a node (region-group rows are reserved; none generated here)
+      expect(snapshot.nodes.length).toBeGreaterThanOrEqual(generated.updates.length)
+    },
+    runs
+  )
 
-  it.prop("compose is deterministic to the byte whatever the order of the jobs", [modelArbitrary, fc.integer(), fc.integer()], ([model, order, permutation]) => {
-    const generated = generate(model)
-    const jobs = arrive(generated, order)
-    const input = { deploymentId: generated.deploymentId, regions: generated.regionKeys }
-    const a = JSON.stringify(FlowGraph.compose({ ...input, jobs }))
-    const b = JSON.stringify(FlowGraph.compose({ ...input, jobs: shuffle(jobs, permutation) }))
-    expect(b).toBe(a)
-  }, runs)
+  it.prop(
+    "compose is deterministic to the byte whatever the order of the jobs",
+    [modelArbitrary, fc.integer(), fc.integer()],
+    ([model, order, permutation]) => {
+      const generated = generate(model)
+      const jobs = arrive(generated, order)
+      const input = { deploymentId: generated.deploymentId, regions: generated.regionKeys }
+      const a = JSON.stringify(FlowGraph.compose({ ...input, jobs }))
+      const b = JSON.stringify(FlowGraph.compose({ ...input, jobs: shuffle(jobs, permutation) }))
+      expect(b).toBe(a)
+    },
+    runs
+  )
 
-  it.prop("jobs merged in any arrival order give the same result", [modelArbitrary, fc.integer(), fc.integer()], ([model, first, second]) => {
-    const generated = generate(model)
-    const input = { deploymentId: generated.deploymentId, regions: generated.regionKeys }
-    const a = arrive(generated, first)
-    const b = arrive(generated, second)
-    const sorted = (jobs: ReadonlyArray<Job.Job>) => [...jobs].sort((x, y) => (x.id < y.id ? -1 : 1))
-    expect(sorted(b)).toEqual(sorted(a))
-    expect(JSON.stringify(FlowGraph.compose({ ...input, jobs: b }))).toBe(JSON.stringify(FlowGraph.compose({ ...input, jobs: a })))
-    // the seeded dependencies survived every state event that carried none
-    for (const job of a) {
-      const seeded = generated.updates.find((versions) => versions[0]!.id === job.id)![0]!
-      expect(job.dependsOn).toEqual(seeded.dependsOn)
-    }
-  }, runs)
+  it.prop(
+    "jobs merged in any arrival order give the same result",
+    [modelArbitrary, fc.integer(), fc.integer()],
+    ([model, first, second]) => {
+      const generated = generate(model)
+      const input = { deploymentId: generated.deploymentId, regions: generated.regionKeys }
+      const a = arrive(generated, first)
+      const b = arrive(generated, second)
+      const sorted = (jobs: ReadonlyArray<Job.Job>) => [...jobs].sort((x, y) => (x.id < y.id ? -1 : 1))
+      expect(sorted(b)).toEqual(sorted(a))
+      expect(JSON.stringify(FlowGraph.compose({ ...input, jobs: b }))).toBe(JSON.stringify(FlowGraph.compose({ ...input, jobs: a })))
+      // the seeded dependencies survived every state event that carried none
+      for (const job of a) {
+        const seeded = generated.updates.find((versions) => versions[0]!.id === job.id)![0]!
+        expect(job.dependsOn).toEqual(seeded.dependsOn)
+      }
+    },
+    runs
+  )
 
-  it.prop("apply(a, diff(a, b)) equals b", [modelArbitrary, fc.integer(), fc.integer(), fc.integer({ min: 0, max: 3 })], ([model, order, change, kind]) => {
-    const generated = generate(model)
-    const jobs = arrive(generated, order)
-    const input = { deploymentId: generated.deploymentId, regions: generated.regionKeys }
-    const next = random(change)
-    // b: some jobs progress, some are removed, and some of another generation appear
-    const progressed = jobs.flatMap((job): ReadonlyArray<Job.Job> => {
-      const roll = next()
-      if (kind >= 2 && roll < 0.05) return []
-      if (roll < 0.3) return [Job.merge(job, { ...job, status: (["running", "succeeded", "failed"] as const)[Math.floor(next() * 3)]!, startedAt: job.startedAt ?? 7 })]
-      return [job]
-    })
-    const others = kind === 3 ? arrive(generate({ ...model, seed: model.seed ^ 0x5555 }), order).filter(() => next() < 0.1) : []
-    const a = FlowGraph.compose({ ...input, jobs })
-    const b = FlowGraph.compose({ ...input, jobs: Job.mergeAll(progressed, others.map((job) => ({ ...job, deploymentId: generated.deploymentId, id: Job.jobId(generated.deploymentId, job.jobName) }))) })
-    const messages = FlowGraph.diff(a, b)
-    for (const message of messages) expect(FlowMessage.decode(message)._tag).toBe("Right")
-    const applied = FlowGraph.applyAll(a, messages)
-    expect(byKey(applied)).toEqual(byKey(b))
-    // same keys in the same order: equal to the byte (a consumer's layout sees b's order)
-    if (sameKeys(a, b)) expect(JSON.stringify(applied)).toBe(JSON.stringify(b))
-    expect(FlowGraph.diff(b, applied)).toEqual([])
-  }, runs)
+  it.prop(
+    "apply(a, diff(a, b)) equals b",
+    [modelArbitrary, fc.integer(), fc.integer(), fc.integer({ min: 0, max: 3 })],
+    ([model, order, change, kind]) => {
+      const generated = generate(model)
+      const jobs = arrive(generated, order)
+      const input = { deploymentId: generated.deploymentId, regions: generated.regionKeys }
+      const next = random(change)
+      // b: some jobs progress, some are removed, and some of another generation appear
+      const progressed = jobs.flatMap((job): ReadonlyArray<Job.Job> => {
+        const roll = next()
+        if (kind >= 2 && roll < 0.05) return []
+        if (roll < 0.3)
+          return [
+            Job.merge(job, {
+              ...job,
+              status: (["running", "succeeded", "failed"] as const)[Math.floor(next() * 3)]!,
+              startedAt: job.startedAt ?? 7
+            })
+          ]
+        return [job]
+      })
+      const others = kind === 3 ? arrive(generate({ ...model, seed: model.seed ^ 0x5555 }), order).filter(() => next() < 0.1) : []
+      const a = FlowGraph.compose({ ...input, jobs })
+      const b = FlowGraph.compose({
+        ...input,
+        jobs: Job.mergeAll(
+          progressed,
+          others.map((job) => ({ ...job, deploymentId: generated.deploymentId, id: Job.jobId(generated.deploymentId, job.jobName) }))
+        )
+      })
+      const messages = FlowGraph.diff(a, b)
+      for (const message of messages) expect(FlowMessage.decode(message)._tag).toBe("Right")
+      const applied = FlowGraph.applyAll(a, messages)
+      expect(byKey(applied)).toEqual(byKey(b))
+      // same keys in the same order: equal to the byte (a consumer's layout sees b's order)
+      if (sameKeys(a, b)) expect(JSON.stringify(applied)).toBe(JSON.stringify(b))
+      expect(FlowGraph.diff(b, applied)).toEqual([])
+    },
+    runs
+  )
 
   // Arbitrary rows, not only what the orchestrator writes: odd names, reserved names, parents that
   // are missing, cyclic or leaves, regions no one declared. The graph must stay well formed.
-  const fragment = fc.constantFrom("a", "b", "install-a", "install-b", "fsn1", "hel1-1", "x-9", "apps", "cutover", "provisioner", "constructor", "")
+  const fragment = fc.constantFrom(
+    "a",
+    "b",
+    "install-a",
+    "install-b",
+    "fsn1",
+    "hel1-1",
+    "x-9",
+    "apps",
+    "cutover",
+    "provisioner",
+    "constructor",
+    ""
+  )
   const name = fc.array(fragment, { minLength: 1, maxLength: 3 }).map((parts) => parts.join(":"))
   const row = fc.record({
     jobName: name,
@@ -550,24 +657,29 @@ describe("FlowGraph properties (random deployments of 1–8 regions from the boo
     status: fc.constantFrom<Job.JobStatus>("pending", "running", "succeeded", "failed"),
     startedAt: fc.option(fc.integer({ min: 1, max: 100 }), { nil: undefined })
   })
-  it.prop("stays a well-formed, deterministic graph for arbitrary rows", [fc.uniqueArray(row, { selector: (r) => r.jobName, maxLength: 30 }), fc.integer()], ([rows, permutation]) => {
-    const jobs = rows.map((r): Job.Job => ({
-      id: Job.jobId(dep, r.jobName),
-      deploymentId: dep,
-      jobName: r.jobName,
-      type: r.type,
-      region: r.region,
-      parentId: r.parent === "" ? "" : Job.jobId(dep, r.parent),
-      dependsOn: r.dependsOn,
-      status: r.status,
-      ...(r.startedAt === undefined ? {} : { startedAt: r.startedAt, finishedAt: r.startedAt + 5 }),
-      durationMs: 0
-    }))
-    const snapshot = compose(jobs)
-    const { problems, parent, groups } = checkStructure(snapshot, dep)
-    expect(problems).toEqual([])
-    expect(checkRollUp(snapshot, parent, groups)).toEqual([])
-    expect(checkGroups(snapshot, parent, groups, false)).toEqual([])
-    expect(JSON.stringify(compose(shuffle(jobs, permutation)))).toBe(JSON.stringify(snapshot))
-  }, { fastCheck: { numRuns: 300 } })
+  it.prop(
+    "stays a well-formed, deterministic graph for arbitrary rows",
+    [fc.uniqueArray(row, { selector: (r) => r.jobName, maxLength: 30 }), fc.integer()],
+    ([rows, permutation]) => {
+      const jobs = rows.map((r): Job.Job => ({
+        id: Job.jobId(dep, r.jobName),
+        deploymentId: dep,
+        jobName: r.jobName,
+        type: r.type,
+        region: r.region,
+        parentId: r.parent === "" ? "" : Job.jobId(dep, r.parent),
+        dependsOn: r.dependsOn,
+        status: r.status,
+        ...(r.startedAt === undefined ? {} : { startedAt: r.startedAt, finishedAt: r.startedAt + 5 }),
+        durationMs: 0
+      }))
+      const snapshot = compose(jobs)
+      const { problems, parent, groups } = checkStructure(snapshot, dep)
+      expect(problems).toEqual([])
+      expect(checkRollUp(snapshot, parent, groups)).toEqual([])
+      expect(checkGroups(snapshot, parent, groups, false)).toEqual([])
+      expect(JSON.stringify(compose(shuffle(jobs, permutation)))).toBe(JSON.stringify(snapshot))
+    },
+    { fastCheck: { numRuns: 300 } }
+  )
 })

@@ -12,7 +12,8 @@ import * as Reference from "./support/flowGraphReference.js"
 
 const dep = "0123456789abcdef"
 
-const agree = (input: FlowGraph.ComposeInput) => expect(JSON.stringify(FlowGraph.compose(input))).toBe(JSON.stringify(Reference.compose(input)))
+const agree = (input: FlowGraph.ComposeInput) =>
+  expect(JSON.stringify(FlowGraph.compose(input))).toBe(JSON.stringify(Reference.compose(input)))
 
 describe("FlowGraph.compose against its plain reference", () => {
   it.prop(
@@ -25,7 +26,21 @@ describe("FlowGraph.compose against its plain reference", () => {
     { fastCheck: { numRuns: 100 } }
   )
 
-  const fragment = fc.constantFrom("a", "b", "install-a", "install-b", "fsn1", "hel1-1", "x-9", "apps", "cutover", "provisioner", "bootstrap-kit", "constructor", "")
+  const fragment = fc.constantFrom(
+    "a",
+    "b",
+    "install-a",
+    "install-b",
+    "fsn1",
+    "hel1-1",
+    "x-9",
+    "apps",
+    "cutover",
+    "provisioner",
+    "bootstrap-kit",
+    "constructor",
+    ""
+  )
   const name = fc.array(fragment, { minLength: 1, maxLength: 3 }).map((parts) => parts.join(":"))
   const row = fc.record({
     jobName: name,
@@ -45,7 +60,13 @@ describe("FlowGraph.compose against its plain reference", () => {
 
   it.prop(
     "arbitrary rows, repeated names included",
-    [fc.array(row, { maxLength: 30 }), fc.constantFrom([], ["fsn1"], ["fsn1", "hel1-1"], ["hel1-1", "fsn1", "fsn1"]), chartPhase, fc.boolean(), fc.integer()],
+    [
+      fc.array(row, { maxLength: 30 }),
+      fc.constantFrom([], ["fsn1"], ["fsn1", "hel1-1"], ["hel1-1", "fsn1", "fsn1"]),
+      chartPhase,
+      fc.boolean(),
+      fc.integer()
+    ],
     ([rows, regions, phases, inFlight, permutation]) => {
       const jobs = rows.map((r): Job.Job => ({
         id: Job.jobId(dep, r.jobName),

@@ -16,7 +16,15 @@ describe("FlowMessage (wire contract, schema version 1)", () => {
       type: "delete-rels",
       pairs: [{ fromId: "a", toId: "b", type: "finish-to-start" }]
     })
-    const node = { id: "dep1:install-cilium", flowId: "dep1", label: "install-cilium", status: "running", family: "install", region: "fsn1", startedAt: 1747000000000 }
+    const node = {
+      id: "dep1:install-cilium",
+      flowId: "dep1",
+      label: "install-cilium",
+      status: "running",
+      family: "install",
+      region: "fsn1",
+      startedAt: 1747000000000
+    }
     expect(FlowMessage.decodeSync({ type: "upsert-nodes", nodes: [node] })).toEqual({ type: "upsert-nodes", nodes: [node] })
   })
 
@@ -37,7 +45,10 @@ describe("FlowMessage (wire contract, schema version 1)", () => {
     ["an empty delete-nodes", { type: "delete-nodes", ids: [] }],
     ["an empty delete-rels", { type: "delete-rels", pairs: [] }],
     ["a negative lag", { type: "upsert-rels", relationships: [{ fromId: "a", toId: "b", type: "finish-to-start", lag: -1 }] }],
-    ["an unknown condition", { type: "upsert-rels", relationships: [{ fromId: "a", toId: "b", type: "finish-to-start", condition: "maybe" }] }]
+    [
+      "an unknown condition",
+      { type: "upsert-rels", relationships: [{ fromId: "a", toId: "b", type: "finish-to-start", condition: "maybe" }] }
+    ]
   ])("rejects %s", (_, message) => {
     expect(Either.isLeft(FlowMessage.decode(message))).toBe(true)
   })

@@ -36,13 +36,23 @@ describe("HelmRelease.deriveState: one test per row of SPEC 2.6", () => {
     ["2 spec.suspend → installed (suspended)", release("bp-a", [ready("False", "InstallFailed")], { suspend: true }), "installed", true],
     ["3 no Ready condition → pending", release("bp-a", [{ type: "Reconciling", status: "True" }]), "pending", false],
     ["3 no conditions at all → pending", release("bp-a", []), "pending", false],
-    ["4 observedGeneration < generation → installing", release("bp-a", [ready("True")], { generation: 3, observedGeneration: 2 }), "installing", false],
+    [
+      "4 observedGeneration < generation → installing",
+      release("bp-a", [ready("True")], { generation: 3, observedGeneration: 2 }),
+      "installing",
+      false
+    ],
     ["5 Ready=True → installed", release("bp-a", [ready("True", "InstallSucceeded")]), "installed", false],
     ["6 Ready=Unknown → installing", release("bp-a", [ready("Unknown", "Progressing")]), "installing", false],
     ["7 Ready=False and Stalled=True → failed", release("bp-a", [ready("False", "InstallFailed"), stalled]), "failed", false],
     ["7 Ready=False reason RetriesExceeded → failed", release("bp-a", [ready("False", "RetriesExceeded")]), "failed", false],
     ["8 Ready=False reason DependencyNotReady → pending", release("bp-a", [ready("False", "DependencyNotReady")]), "pending", false],
-    ["8 Ready=False message dependency '…' is not ready → pending", release("bp-a", [ready("False", "ReconciliationFailed", "dependency 'flux-system/bp-cert-manager' is not ready")]), "pending", false],
+    [
+      "8 Ready=False message dependency '…' is not ready → pending",
+      release("bp-a", [ready("False", "ReconciliationFailed", "dependency 'flux-system/bp-cert-manager' is not ready")]),
+      "pending",
+      false
+    ],
     ["9 Ready=False reason InstallFailed → retrying", release("bp-a", [ready("False", "InstallFailed")]), "retrying", false],
     ["9 Ready=False reason UpgradeFailed → retrying", release("bp-a", [ready("False", "UpgradeFailed")]), "retrying", false],
     ["9 Ready=False reason ChartPullError → retrying", release("bp-a", [ready("False", "ChartPullError")]), "retrying", false],
@@ -64,18 +74,42 @@ describe("HelmRelease.deriveState: the first matching rule wins", () => {
     ["2 before 3: suspended without a Ready condition", release("bp-a", [], { suspend: true }), "installed"],
     ["2 before 7: suspended and stalled", release("bp-a", [ready("False", "InstallFailed"), stalled], { suspend: true }), "installed"],
     ["3 before 4: no Ready and a stale generation", release("bp-a", [], { generation: 2, observedGeneration: 1 }), "pending"],
-    ["4 before 5: Ready=True for an older generation", release("bp-a", [ready("True")], { generation: 2, observedGeneration: 1 }), "installing"],
-    ["4 before 7: stalled for an older generation", release("bp-a", [ready("False", "RetriesExceeded"), stalled], { generation: 2, observedGeneration: 1 }), "installing"],
+    [
+      "4 before 5: Ready=True for an older generation",
+      release("bp-a", [ready("True")], { generation: 2, observedGeneration: 1 }),
+      "installing"
+    ],
+    [
+      "4 before 7: stalled for an older generation",
+      release("bp-a", [ready("False", "RetriesExceeded"), stalled], { generation: 2, observedGeneration: 1 }),
+      "installing"
+    ],
     ["5 before 7: Ready=True although Stalled=True lingers", release("bp-a", [ready("True"), stalled]), "installed"],
     ["6 before 7: Ready=Unknown although Stalled=True lingers", release("bp-a", [ready("Unknown"), stalled]), "installing"],
-    ["7 before 8: RetriesExceeded with a dependency message", release("bp-a", [ready("False", "RetriesExceeded", "dependency 'flux-system/bp-x' is not ready")]), "failed"],
+    [
+      "7 before 8: RetriesExceeded with a dependency message",
+      release("bp-a", [ready("False", "RetriesExceeded", "dependency 'flux-system/bp-x' is not ready")]),
+      "failed"
+    ],
     ["7 before 8: stalled while DependencyNotReady", release("bp-a", [ready("False", "DependencyNotReady"), stalled]), "failed"],
     ["7 before 9: InstallFailed and stalled", release("bp-a", [ready("False", "InstallFailed"), stalled]), "failed"],
-    ["8 before 9: InstallFailed with a dependency message", release("bp-a", [ready("False", "InstallFailed", "dependency 'flux-system/bp-x' is not ready")]), "pending"],
-    ["8 before 10: an unknown reason with a dependency message", release("bp-a", [ready("False", "Whatever", "Dependency 'flux-system/bp-x' is not ready")]), "pending"],
+    [
+      "8 before 9: InstallFailed with a dependency message",
+      release("bp-a", [ready("False", "InstallFailed", "dependency 'flux-system/bp-x' is not ready")]),
+      "pending"
+    ],
+    [
+      "8 before 10: an unknown reason with a dependency message",
+      release("bp-a", [ready("False", "Whatever", "Dependency 'flux-system/bp-x' is not ready")]),
+      "pending"
+    ],
     ["Stalled=False does not fail", release("bp-a", [ready("False", "InstallFailed"), { type: "Stalled", status: "False" }]), "retrying"],
     ["reasons match exactly (installfailed is another reason)", release("bp-a", [ready("False", "installfailed")]), "installing"],
-    ["a missing observedGeneration is not stale", withoutObservedGeneration(release("bp-a", [ready("True")], { generation: 5 })), "installed"]
+    [
+      "a missing observedGeneration is not stale",
+      withoutObservedGeneration(release("bp-a", [ready("True")], { generation: 5 })),
+      "installed"
+    ]
   ]
 
   it.each(orderings)("%s", (_name, observation, state) => {
@@ -85,13 +119,17 @@ describe("HelmRelease.deriveState: the first matching rule wins", () => {
 
 describe("HelmRelease.deriveState messages", () => {
   it("carry Flux's own Ready message", () => {
-    const derived = HelmRelease.deriveState(release("bp-a", [ready("False", "InstallFailed", "install retries exhausted: timed out waiting")]))
+    const derived = HelmRelease.deriveState(
+      release("bp-a", [ready("False", "InstallFailed", "install retries exhausted: timed out waiting")])
+    )
     expect(derived.message).toBe("install retries exhausted: timed out waiting")
   })
 
   it("fall back to a text per state when Flux gave none", () => {
     expect(HelmRelease.deriveState(release("bp-a", [])).message).toBe("HelmRelease observed, waiting for its first reconcile")
-    expect(HelmRelease.deriveState(release("bp-a", [ready("True", "InstallSucceeded", "")])).message).toBe("Helm install complete (Ready=True)")
+    expect(HelmRelease.deriveState(release("bp-a", [ready("True", "InstallSucceeded", "")])).message).toBe(
+      "Helm install complete (Ready=True)"
+    )
   })
 
   it("say which generation is not reconciled yet", () => {
@@ -135,7 +173,8 @@ const failed = (name: string) => release(name, [ready("False", "InstallFailed", 
 const waiting = (name: string, dependsOn: ReadonlyArray<string>) =>
   release(name, [ready("False", "DependencyNotReady", `dependency 'flux-system/${dependsOn[0]}' is not ready`)], { dependsOn })
 
-const start = (options: Partial<HelmRelease.GateOptions> = {}) => HelmRelease.makeGate({ ...HelmRelease.defaultGateOptions, ...options }, t0)
+const start = (options: Partial<HelmRelease.GateOptions> = {}) =>
+  HelmRelease.makeGate({ ...HelmRelease.defaultGateOptions, ...options }, t0)
 const run = (inputs: ReadonlyArray<HelmRelease.GateInput>, options: Partial<HelmRelease.GateOptions> = {}) =>
   HelmRelease.stepAll(start(options), inputs)
 const tags = (notices: ReadonlyArray<HelmRelease.GateNotice>) => notices.map((notice) => notice._tag)
@@ -144,7 +183,10 @@ const completed = (notices: ReadonlyArray<HelmRelease.GateNotice>) =>
 
 describe("Phase1 gate: the initial-sync gate", () => {
   it("never completes before the initial list has synced, however ready the releases look", () => {
-    const { gate, notices } = run([Observed({ release: installed("bp-a"), now: at(1) }), Observed({ release: installed("bp-b"), now: at(1) })])
+    const { gate, notices } = run([
+      Observed({ release: installed("bp-a"), now: at(1) }),
+      Observed({ release: installed("bp-b"), now: at(1) })
+    ])
     expect(gate.outcome).toBeUndefined()
     expect(tags(notices)).toEqual(["ReleaseReported", "ReleaseReported"])
   })
@@ -160,7 +202,11 @@ describe("Phase1 gate: the initial-sync gate", () => {
   })
 
   it("after the sync, completes on the event that makes the last release terminal", () => {
-    const before = run([Observed({ release: installed("bp-a"), now: at(0) }), Observed({ release: installing("bp-b"), now: at(0) }), Synced({ now: at(0) })])
+    const before = run([
+      Observed({ release: installed("bp-a"), now: at(0) }),
+      Observed({ release: installing("bp-b"), now: at(0) }),
+      Synced({ now: at(0) })
+    ])
     expect(before.gate.outcome).toBeUndefined()
     const after = HelmRelease.step(before.gate, Observed({ release: installed("bp-b"), now: at(7) }))
     expect(after.gate.outcome?._tag).toBe("Ready")
@@ -300,7 +346,8 @@ describe("Phase1 gate: outcomes", () => {
       HelmRelease.Phase1Failed.make({
         failures: [{ release: "bp-cilium", message: "bp-cilium: install retries exhausted" }],
         blocked: ["bp-cert-manager", "bp-keycloak"],
-        message: "Phase 1 finished with 1 failed component(s): bp-cilium (bp-cilium: install retries exhausted); blocked by them: bp-cert-manager, bp-keycloak"
+        message:
+          "Phase 1 finished with 1 failed component(s): bp-cilium (bp-cilium: install retries exhausted); blocked by them: bp-cert-manager, bp-keycloak"
       })
     )
   })
@@ -342,7 +389,9 @@ describe("Phase1 gate: the ready sentinel", () => {
     const done = HelmRelease.step(arrives.gate, Observed({ release: installed("bp-catalyst-platform"), now: at(9) }))
     expect(done.gate.outcome).toMatchObject({ _tag: "Ready", installed: 2, suspended: [] })
 
-    const exact = run([Observed({ release: installed("bp-catalyst-platform"), now: at(0) }), Synced({ now: at(0) })], { sentinel: "bp-catalyst-platform" })
+    const exact = run([Observed({ release: installed("bp-catalyst-platform"), now: at(0) }), Synced({ now: at(0) })], {
+      sentinel: "bp-catalyst-platform"
+    })
     expect(exact.gate.outcome?._tag).toBe("Ready")
   })
 
@@ -477,12 +526,18 @@ describe("Phase1 gate: invariants over random event sequences", () => {
   const names = ["bp-a", "bp-b", "bp-c", "bp-catalyst-platform"]
   const observation = (name: string, kind: number): Observation => {
     switch (kind) {
-      case 0: return installed(name)
-      case 1: return installing(name)
-      case 2: return failed(name)
-      case 3: return waiting(name, [names[(names.indexOf(name) + 1) % names.length]!])
-      case 4: return release(name, [ready("False", "InstallFailed")])
-      default: return release(name, [], { suspend: true })
+      case 0:
+        return installed(name)
+      case 1:
+        return installing(name)
+      case 2:
+        return failed(name)
+      case 3:
+        return waiting(name, [names[(names.indexOf(name) + 1) % names.length]!])
+      case 4:
+        return release(name, [ready("False", "InstallFailed")])
+      default:
+        return release(name, [], { suspend: true })
     }
   }
   const action = fc.oneof(
@@ -501,13 +556,14 @@ describe("Phase1 gate: invariants over random event sequences", () => {
       let verdicts = 0
       for (const next of actions) {
         if (next.kind === "advance") now += next.minutes * minute
-        const input = next.kind === "observe"
-          ? Observed({ release: observation(next.name, next.state), now })
-          : next.kind === "delete"
-          ? Deleted({ name: next.name, now })
-          : next.kind === "sync"
-          ? Synced({ now })
-          : Tick({ now })
+        const input =
+          next.kind === "observe"
+            ? Observed({ release: observation(next.name, next.state), now })
+            : next.kind === "delete"
+              ? Deleted({ name: next.name, now })
+              : next.kind === "sync"
+                ? Synced({ now })
+                : Tick({ now })
         const decidedBefore = gate.outcome !== undefined
         const result = HelmRelease.step(gate, input)
         if (decidedBefore) expect(result.notices).toEqual([])

@@ -34,10 +34,16 @@ describe("Job names", () => {
   it("names Phase-0 leaves <step> for the primary and <regionKey>:<step> for a secondary", () => {
     const step = { name: "server", displayName: "Create server", dependsOn: ["network"] }
     expect(Job.stepJob({ deploymentId: dep, region: primary, step })).toMatchObject({
-      jobName: "server", region: "fsn1", parentId: `${dep}:provisioner`, dependsOn: ["network"], displayName: "Create server"
+      jobName: "server",
+      region: "fsn1",
+      parentId: `${dep}:provisioner`,
+      dependsOn: ["network"],
+      displayName: "Create server"
     })
     expect(Job.stepJob({ deploymentId: dep, region: secondary, step })).toMatchObject({
-      jobName: "hel1-1:server", region: "hel1-1", dependsOn: ["hel1-1:network"]
+      jobName: "hel1-1:server",
+      region: "hel1-1",
+      dependsOn: ["hel1-1:network"]
     })
   })
 
@@ -73,9 +79,9 @@ describe("Job dependency canonicalisation", () => {
 
   const dependencyText = fc.oneof(
     fc.constantFrom("cilium", "bp-cilium", "install-cilium", "hel1-1:cilium", "install-hel1-1:cilium", "nbg1-2:cilium", "", " ", "network"),
-    fc.constantFrom("install-", "bp-", "hel1-1:", `${dep}:`, " ").chain((prefix) =>
-      fc.stringMatching(/^[a-z0-9:-]{0,12}$/).map((rest) => prefix + rest)
-    )
+    fc
+      .constantFrom("install-", "bp-", "hel1-1:", `${dep}:`, " ")
+      .chain((prefix) => fc.stringMatching(/^[a-z0-9:-]{0,12}$/).map((rest) => prefix + rest))
   )
   it.prop(
     "canonical dependencies are stable, in-region, and the same whether or not they were canonical already",
@@ -92,9 +98,7 @@ describe("Job dependency canonicalisation", () => {
   )
 
   it("drops empty entries, duplicates and the job itself", () => {
-    expect(Job.canonicalDependsOn(dep, "install-gitea", ["", "keycloak", "install-keycloak", "gitea", " "])).toEqual([
-      "install-keycloak"
-    ])
+    expect(Job.canonicalDependsOn(dep, "install-gitea", ["", "keycloak", "install-keycloak", "gitea", " "])).toEqual(["install-keycloak"])
   })
 })
 
@@ -147,14 +151,32 @@ describe("Job.observe (executions)", () => {
   const seeded = install(primary, "bp-cilium")
 
   it("starts an execution on the first non-pending state and finishes it on a terminal one", () => {
-    const first = Job.observe({ stored: seeded, incoming: { ...seeded, status: "running" }, latestExecution: undefined, at: 1_000, executionId: "e1" })
+    const first = Job.observe({
+      stored: seeded,
+      incoming: { ...seeded, status: "running" },
+      latestExecution: undefined,
+      at: 1_000,
+      executionId: "e1"
+    })
     expect(first.change._tag).toBe("Started")
     expect(first.job).toMatchObject({ status: "running", startedAt: 1_000, latestExecutionId: "e1" })
     if (first.change._tag !== "Started") return
-    const again = Job.observe({ stored: first.job, incoming: { ...seeded, status: "pending" }, latestExecution: first.change.execution, at: 1_500, executionId: "e2" })
+    const again = Job.observe({
+      stored: first.job,
+      incoming: { ...seeded, status: "pending" },
+      latestExecution: first.change.execution,
+      at: 1_500,
+      executionId: "e2"
+    })
     expect(again.change._tag).toBe("Unchanged")
     expect(again.job.status).toBe("running")
-    const done = Job.observe({ stored: again.job, incoming: { ...seeded, status: "succeeded" }, latestExecution: first.change.execution, at: 3_000, executionId: "e3" })
+    const done = Job.observe({
+      stored: again.job,
+      incoming: { ...seeded, status: "succeeded" },
+      latestExecution: first.change.execution,
+      at: 3_000,
+      executionId: "e3"
+    })
     expect(done.change).toMatchObject({ _tag: "Finished", execution: { id: "e1", status: "succeeded", finishedAt: 3_000 } })
     expect(done.job).toMatchObject({ status: "succeeded", finishedAt: 3_000, durationMs: 2_000, latestExecutionId: "e1" })
   })
@@ -162,15 +184,36 @@ describe("Job.observe (executions)", () => {
   it("finishes an execution left running by a previous process when a terminal state is seen after restart", () => {
     const stored: Job.Job = { ...seeded, status: "running", startedAt: 1_000, latestExecutionId: "e1" }
     const orphan: Job.Execution = { id: "e1", jobId: seeded.id, deploymentId: dep, status: "running", startedAt: 1_000, lineCount: 3 }
-    const seen = Job.observe({ stored, incoming: { ...seeded, status: "succeeded" }, latestExecution: orphan, at: 9_000, executionId: "e2" })
+    const seen = Job.observe({
+      stored,
+      incoming: { ...seeded, status: "succeeded" },
+      latestExecution: orphan,
+      at: 9_000,
+      executionId: "e2"
+    })
     expect(seen.change).toMatchObject({ _tag: "Finished", execution: { id: "e1", status: "succeeded", lineCount: 3 } })
   })
 
   it("records a release already installed at first sight as one finished execution, once", () => {
-    const seen = Job.observe({ stored: seeded, incoming: { ...seeded, status: "succeeded" }, latestExecution: undefined, at: 5_000, executionId: "e1" })
-    expect(seen.change).toMatchObject({ _tag: "StartedAndFinished", execution: { status: "succeeded", startedAt: 5_000, finishedAt: 5_000 } })
+    const seen = Job.observe({
+      stored: seeded,
+      incoming: { ...seeded, status: "succeeded" },
+      latestExecution: undefined,
+      at: 5_000,
+      executionId: "e1"
+    })
+    expect(seen.change).toMatchObject({
+      _tag: "StartedAndFinished",
+      execution: { status: "succeeded", startedAt: 5_000, finishedAt: 5_000 }
+    })
     if (seen.change._tag !== "StartedAndFinished") return
-    const repeat = Job.observe({ stored: seen.job, incoming: { ...seeded, status: "succeeded" }, latestExecution: seen.change.execution, at: 6_000, executionId: "e2" })
+    const repeat = Job.observe({
+      stored: seen.job,
+      incoming: { ...seeded, status: "succeeded" },
+      latestExecution: seen.change.execution,
+      at: 6_000,
+      executionId: "e2"
+    })
     expect(repeat.change._tag).toBe("Unchanged")
   })
 
@@ -217,11 +260,15 @@ describe("Job.cascadeFailures", () => {
       const byName = new Map(cascaded.map((job) => [job.jobName, job]))
       // A dependency on a phase (`bootstrap-kit`, `hel1-1:bootstrap-kit`) has failed when a job of that phase in the job's region has.
       const phaseOf = (job: Job.Job) =>
-        Job.isInstallJobName(job.jobName) ? Job.defaultPhaseOfChart(job.jobName.slice("install-".length).split(":").pop()!) : job.parentId.split(":").pop()
+        Job.isInstallJobName(job.jobName)
+          ? Job.defaultPhaseOfChart(job.jobName.slice("install-".length).split(":").pop()!)
+          : job.parentId.split(":").pop()
       const failed = (dependent: Job.Job, name: string) => {
         const group = Job.phaseDependencyOf(name)
         if (group === undefined) return byName.get(name)?.status === "failed"
-        return cascaded.some((job) => job.type !== "group" && job.status === "failed" && phaseOf(job) === group.phase && job.region === dependent.region)
+        return cascaded.some(
+          (job) => job.type !== "group" && job.status === "failed" && phaseOf(job) === group.phase && job.region === dependent.region
+        )
       }
       for (const job of cascaded) {
         if (job.type === "group" || Job.isTerminal(job.status)) continue

@@ -30,7 +30,10 @@ const withCluster = (extra: Record<string, unknown>) => {
 const withUser = (user: Record<string, unknown>) => ({ ...k3s(), users: [{ name: "default", user }] })
 
 const allowed = { addresses: ["203.0.113.5", "198.51.100.7"], fqdn: "t1.omani.works" }
-const inspector = Memory.kubeconfigInspector({ leaves: [leafPem], hosts: { "api.t1.omani.works": ["198.51.100.7"], "mixed.t1.omani.works": ["198.51.100.7", "192.0.2.66"] } })
+const inspector = Memory.kubeconfigInspector({
+  leaves: [leafPem],
+  hosts: { "api.t1.omani.works": ["198.51.100.7"], "mixed.t1.omani.works": ["198.51.100.7", "192.0.2.66"] }
+})
 const admit = (document: unknown) => Effect.either(Kubeconfig.admit(document, allowed)).pipe(Effect.provide(inspector))
 
 const refusal = (document: unknown) => {
@@ -72,13 +75,19 @@ describe("Kubeconfig.decode", () => {
   it("names unknown fields, and refuses more than one cluster, user or context", () => {
     const unknown = refusal(withCluster({ extensions: [] }))
     expect([unknown.reason, unknown.field, unknown.path]).toEqual(["UnknownField", "extensions", "clusters[0].cluster.extensions"])
-    expect(refusal({ ...k3s(), users: [...(k3s()["users"] as Array<unknown>), { name: "b", user: { token: "t" } }] }).reason).toBe("Malformed")
+    expect(refusal({ ...k3s(), users: [...(k3s()["users"] as Array<unknown>), { name: "b", user: { token: "t" } }] }).reason).toBe(
+      "Malformed"
+    )
     expect(refusal({ ...k3s(), clusters: [] }).reason).toBe("Malformed")
     expect(refusal("clusters: []").reason).toBe("Malformed")
     expect(refusal(withUser({})).reason).toBe("Malformed")
-    expect(refusal(withUser({ token: "t", "client-certificate-data": base64(leafPem), "client-key-data": base64(keyPem) })).reason).toBe("Malformed")
+    expect(refusal(withUser({ token: "t", "client-certificate-data": base64(leafPem), "client-key-data": base64(keyPem) })).reason).toBe(
+      "Malformed"
+    )
     expect(refusal({ ...k3s(), "current-context": "other" }).path).toBe("current-context")
-    expect(refusal(withCluster({ "certificate-authority-data": "not base64!" })).path).toBe("clusters[0].cluster.certificate-authority-data")
+    expect(refusal(withCluster({ "certificate-authority-data": "not base64!" })).path).toBe(
+      "clusters[0].cluster.certificate-authority-data"
+    )
   })
 
   it("refuses a shared node (a YAML alias) instead of walking it", () => {
@@ -102,52 +111,63 @@ describe("Kubeconfig.decode", () => {
 
 describe("Kubeconfig.admit", () => {
   it.effect("accepts a server that is one of the region's addresses, or a name of ours resolving only to them", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       expect(Either.isRight(yield* admit(k3s("https://203.0.113.5:6443")))).toBe(true)
       expect(Either.isRight(yield* admit(k3s("https://198.51.100.7")))).toBe(true)
       expect(Either.isRight(yield* admit(k3s("https://api.t1.omani.works:6443")))).toBe(true)
-    }))
+    })
+  )
 
   it.effect("refuses any other server, saying which addresses are allowed", () =>
-    Effect.gen(function*() {
-      for (const server of ["https://127.0.0.1:6443", "https://mixed.t1.omani.works", "https://evil.example.com", "https://nowhere.t1.omani.works", "https://[::1]:6443"]) {
+    Effect.gen(function* () {
+      for (const server of [
+        "https://127.0.0.1:6443",
+        "https://mixed.t1.omani.works",
+        "https://evil.example.com",
+        "https://nowhere.t1.omani.works",
+        "https://[::1]:6443"
+      ]) {
         const result = yield* admit(k3s(server))
         const refused = Either.getLeft(result)
         expect(refused._tag === "Some" && refused.value.reason).toBe("ServerNotAllowed")
         expect(refused._tag === "Some" && refused.value.allowed).toEqual(allowed.addresses)
         expect(refused._tag === "Some" && refused.value.message).toContain("203.0.113.5, 198.51.100.7")
       }
-    }))
+    })
+  )
 
   it.effect("refuses a certificate authority that is not a CA", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const result = yield* admit(withCluster({ "certificate-authority-data": base64(leafPem) }))
       expect(Either.getLeft(result).pipe((left) => left._tag === "Some" && left.value.reason)).toBe("UntrustedAuthority")
-    }))
+    })
+  )
 
   it("renders a normalised document in which no value can become YAML structure", () => {
     const kubeconfig = Either.getOrThrow(Kubeconfig.decode(withUser({ token: "a:b#c" })))
     const text = Redacted.value(Kubeconfig.render(kubeconfig))
-    expect(text).toBe([
-      "apiVersion: \"v1\"",
-      "kind: \"Config\"",
-      "clusters:",
-      "- name: \"default\"",
-      "  cluster:",
-      "    server: \"https://203.0.113.5:6443\"",
-      `    certificate-authority-data: "${base64(caPem)}"`,
-      "contexts:",
-      "- name: \"default\"",
-      "  context:",
-      "    cluster: \"default\"",
-      "    user: \"default\"",
-      "current-context: \"default\"",
-      "users:",
-      "- name: \"default\"",
-      "  user:",
-      "    token: \"a:b#c\"",
-      ""
-    ].join("\n"))
+    expect(text).toBe(
+      [
+        'apiVersion: "v1"',
+        'kind: "Config"',
+        "clusters:",
+        '- name: "default"',
+        "  cluster:",
+        '    server: "https://203.0.113.5:6443"',
+        `    certificate-authority-data: "${base64(caPem)}"`,
+        "contexts:",
+        '- name: "default"',
+        "  context:",
+        '    cluster: "default"',
+        '    user: "default"',
+        'current-context: "default"',
+        "users:",
+        '- name: "default"',
+        "  user:",
+        '    token: "a:b#c"',
+        ""
+      ].join("\n")
+    )
   })
 
   it("never accepts a document carrying a forbidden field (property)", () => {
@@ -172,7 +192,10 @@ describe("Kubeconfig.admit", () => {
 })
 
 describe("the call-back window", () => {
-  const record = (status: DeploymentRecord["status"], region: Partial<DeploymentRecord["results"]["regions"][number]> = {}): DeploymentRecord => ({
+  const record = (
+    status: DeploymentRecord["status"],
+    region: Partial<DeploymentRecord["results"]["regions"][number]> = {}
+  ): DeploymentRecord => ({
     id: "0123456789abcdef",
     owner: "ops@omani.works",
     status,

@@ -8,7 +8,12 @@ const dep = "0123456789abcdef"
 const regions = Deployment.deriveRegions(
   {
     sovereignFQDN: "t1.omani.works",
-    regions: ["fsn1", "hel1", "nbg1"].map((cloudRegion) => ({ provider: "hetzner", cloudRegion, controlPlaneSize: "cpx32", workerCount: 0 }))
+    regions: ["fsn1", "hel1", "nbg1"].map((cloudRegion) => ({
+      provider: "hetzner",
+      cloudRegion,
+      controlPlaneSize: "cpx32",
+      workerCount: 0
+    }))
   },
   dep
 )
@@ -17,7 +22,14 @@ const all = { dns: true, mesh: true, access: true }
 
 describe("Lifecycle jobs: names, phases and dependencies", () => {
   it("names each step like a Phase-0 step: bare in the primary region, region-keyed in a secondary", () => {
-    expect(Lifecycle.planned(dep, regions, all).map((job) => [job.jobName, job.region, job.parentId.slice(dep.length + 1), job.dependsOn.join(",")])).toEqual([
+    expect(
+      Lifecycle.planned(dep, regions, all).map((job) => [
+        job.jobName,
+        job.region,
+        job.parentId.slice(dep.length + 1),
+        job.dependsOn.join(",")
+      ])
+    ).toEqual([
       ["cutover-dns", "fsn1", "cutover", "provisioner"],
       ["cutover-mesh", "fsn1", "cutover", "bootstrap-kit"],
       ["hel1-1:cutover-mesh", "hel1-1", "cutover", "hel1-1:bootstrap-kit"],
@@ -37,12 +49,17 @@ describe("Lifecycle jobs: names, phases and dependencies", () => {
   })
 
   it("plans only the steps the orchestrator can take: no DNS, mesh or access without their port; no mesh for one region", () => {
-    expect(Lifecycle.planned(dep, regions, { dns: false, mesh: false, access: false }).map((job) => job.jobName)).toEqual(["handover-token"])
+    expect(Lifecycle.planned(dep, regions, { dns: false, mesh: false, access: false }).map((job) => job.jobName)).toEqual([
+      "handover-token"
+    ])
     expect(Lifecycle.planned(dep, [fsn1], all).map((job) => job.jobName)).toEqual(["cutover-dns", "handover-token", "handover-access"])
   })
 })
 
-const status = (peers: ReadonlyArray<{ name: string; configured: boolean; error?: string; ip?: string }>, extra: Partial<MeshRegionStatus> = {}): MeshRegionStatus => ({
+const status = (
+  peers: ReadonlyArray<{ name: string; configured: boolean; error?: string; ip?: string }>,
+  extra: Partial<MeshRegionStatus> = {}
+): MeshRegionStatus => ({
   regionKey: "hel1-1",
   clusterName: "t1-hel",
   clusterId: 23,
@@ -58,19 +75,40 @@ const status = (peers: ReadonlyArray<{ name: string; configured: boolean; error?
 
 describe("Lifecycle: a mesh report as an observation of the region", () => {
   it("is meshed when every peer is configured and the region has no error; else it names what is missing", () => {
-    const ok = status([{ name: "t1-mesh", configured: true }, { name: "t1-nbg", configured: true, ip: "203.0.113.3" }])
+    const ok = status([
+      { name: "t1-mesh", configured: true },
+      { name: "t1-nbg", configured: true, ip: "203.0.113.3" }
+    ])
     expect(Lifecycle.meshObservationOf(ok, 2, undefined)).toEqual({
-      _tag: "Meshed", summary: "2/2 peers configured: t1-mesh (203.0.113.1), t1-nbg (203.0.113.3)", changed: true
+      _tag: "Meshed",
+      summary: "2/2 peers configured: t1-mesh (203.0.113.1), t1-nbg (203.0.113.3)",
+      changed: true
     })
     // the time of the pass is not a change; an address is
     expect(Lifecycle.meshObservationOf({ ...ok, readyAt: 9 }, 2, { ...ok, readyAt: 5 })).toMatchObject({ changed: false })
-    const moved = status([{ name: "t1-mesh", configured: true, ip: "203.0.113.9" }, { name: "t1-nbg", configured: true, ip: "203.0.113.3" }])
+    const moved = status([
+      { name: "t1-mesh", configured: true, ip: "203.0.113.9" },
+      { name: "t1-nbg", configured: true, ip: "203.0.113.3" }
+    ])
     expect(Lifecycle.meshObservationOf(moved, 2, ok)).toMatchObject({ changed: true })
     expect(Lifecycle.meshObservationOf(ok, 3, undefined)._tag).toBe("Retrying")
-    expect(Lifecycle.meshObservationOf(status([{ name: "t1-mesh", configured: true }, { name: "t1-nbg", configured: false, error: "peer LB IP absent" }]), 2, undefined))
-      .toEqual({ _tag: "Retrying", reason: "t1-nbg: peer LB IP absent" })
-    expect(Lifecycle.meshObservationOf(status([{ name: "t1-mesh", configured: false, error: "local region failed: x" }], { error: "cluster unreachable: x" }), 1, undefined))
-      .toEqual({ _tag: "Retrying", reason: "cluster unreachable: x" })
+    expect(
+      Lifecycle.meshObservationOf(
+        status([
+          { name: "t1-mesh", configured: true },
+          { name: "t1-nbg", configured: false, error: "peer LB IP absent" }
+        ]),
+        2,
+        undefined
+      )
+    ).toEqual({ _tag: "Retrying", reason: "t1-nbg: peer LB IP absent" })
+    expect(
+      Lifecycle.meshObservationOf(
+        status([{ name: "t1-mesh", configured: false, error: "local region failed: x" }], { error: "cluster unreachable: x" }),
+        1,
+        undefined
+      )
+    ).toEqual({ _tag: "Retrying", reason: "cluster unreachable: x" })
   })
 
   it("retries with backoff for as many passes as the backoff needs to reach its cap", () => {
@@ -92,7 +130,14 @@ const store = () => {
   const pass = (observation: Lifecycle.MeshObservation, options: { readonly restart?: boolean } = {}) => {
     if (options.restart === true) memory = undefined
     at += 60_000
-    const step = Lifecycle.meshStep({ job: state.jobs.get(planned.jobName)!, observation, memory, attempts: 3, at, executionId: `e${++next}` })
+    const step = Lifecycle.meshStep({
+      job: state.jobs.get(planned.jobName)!,
+      observation,
+      memory,
+      attempts: 3,
+      at,
+      executionId: `e${++next}`
+    })
     memory = step.memory
     const result = JobRepo.applyWrites(dep, state, step.writes)
     if (result._tag === "Left") throw result.left
@@ -120,7 +165,10 @@ describe("Lifecycle.meshStep: how level-triggered passes show in a region's mesh
     expect(s.executions()).toEqual(["succeeded"])
     for (let i = 0; i < 50; i++) expect(s.pass(meshed())).toBe(0)
     expect(s.executions()).toEqual(["succeeded"])
-    expect(s.lines).toEqual(["WARN Not meshed yet (pass 1), retrying with backoff: t1-mesh: peer LB IP absent", "INFO 2/2 peers configured"])
+    expect(s.lines).toEqual([
+      "WARN Not meshed yet (pass 1), retrying with backoff: t1-mesh: peer LB IP absent",
+      "INFO 2/2 peers configured"
+    ])
   })
 
   it("fails the execution once the backoff is spent, keeps quiet while nothing changes, and heals in a new execution", () => {
@@ -173,7 +221,11 @@ describe("Lifecycle.meshStep: how level-triggered passes show in a region's mesh
     s.pass(retrying("x"))
     s.pass(meshed())
     expect(s.job()).toMatchObject({
-      id: `${dep}:hel1-1:cutover-mesh`, parentId: `${dep}:cutover`, region: "hel1-1", dependsOn: ["hel1-1:bootstrap-kit"], displayName: "ClusterMesh"
+      id: `${dep}:hel1-1:cutover-mesh`,
+      parentId: `${dep}:cutover`,
+      region: "hel1-1",
+      dependsOn: ["hel1-1:bootstrap-kit"],
+      displayName: "ClusterMesh"
     })
     expect(Job.isTerminal(s.job().status)).toBe(true)
   })

@@ -103,7 +103,9 @@ describe("MeshPlan.parseCiliumVersion", () => {
   it("wires 1.16 onwards, and says why an older one is not", () => {
     expect(MeshPlan.setupProblem(setups["1.16 with KVStoreMesh"])).toBeUndefined()
     expect(MeshPlan.setupProblem({ version: "1.22.0", kvstoreMesh: true, chartRendersConfig: false })).toBeUndefined()
-    expect(MeshPlan.setupProblem({ version: "1.15.11", kvstoreMesh: true, chartRendersConfig: false })).toMatch(/1.15.11 is older than 1.16/)
+    expect(MeshPlan.setupProblem({ version: "1.15.11", kvstoreMesh: true, chartRendersConfig: false })).toMatch(
+      /1.15.11 is older than 1.16/
+    )
     expect(MeshPlan.setupProblem({ version: "main", kvstoreMesh: true, chartRendersConfig: false })).toMatch(/'main' cannot be read/)
   })
 })
@@ -171,7 +173,9 @@ describe("MeshPlan.plan", () => {
       tls: { cert: btoa(cert("t1-hel")), key: btoa(key("t1-hel")), caCert: btoa(ca("t1-hel")) }
     })
     expect(MeshPlan.peerEntriesOf(JSON.parse(JSON.stringify(values)))).toEqual(primary.entries)
-    expect(MeshPlan.helmValues(primary.entries, setups["1.21 without KVStoreMesh"]).clustermesh.disableKubernetesHostAliases).toBeUndefined()
+    expect(
+      MeshPlan.helmValues(primary.entries, setups["1.21 without KVStoreMesh"]).clustermesh.disableKubernetesHostAliases
+    ).toBeUndefined()
     expect(MeshPlan.peerEntriesOf({ clustermesh: { config: { clusters: "nope" } } })).toEqual([])
     // nothing is written beside the release
     expect(MeshPlan.diff(empty, primary)).toEqual({ secrets: [], hostAliases: undefined })
@@ -254,7 +258,8 @@ describe("MeshPlan.plan", () => {
         expect(peer.configured).toBe(false)
         expect(peer.configuredIn).toBe("cilium-kvstoremesh")
         expect(peer.error).toMatch(failure.peerError)
-        for (const data of Object.values(plan.rendered.secrets)) expect(Object.keys(data).filter((key) => key.startsWith("t1-hel"))).toEqual([])
+        for (const data of Object.values(plan.rendered.secrets))
+          expect(Object.keys(data).filter((key) => key.startsWith("t1-hel"))).toEqual([])
         expect(aliasesOf(plan).flatMap((alias) => alias.hostnames)).not.toContain("t1-hel.mesh.cilium.io")
         expect(MeshPlan.isComplete(plan)).toBe(false)
         // the healthy pair is still wired
@@ -339,9 +344,16 @@ describe("MeshPlan.diff", () => {
     for (const setup of [setups["1.20 with KVStoreMesh"], setups["1.21 without KVStoreMesh"]]) {
       const current = applied(empty, MeshPlan.diff(empty, byKey(MeshPlan.plan(threeWith(setup)), "fsn1")))
       const moved = threeWith(setup)
-      const changes = MeshPlan.diff(current, byKey(MeshPlan.plan([moved[0]!, { ...moved[1]!, loadBalancerIP: "198.51.100.7" }, moved[2]!]), "fsn1"))
+      const changes = MeshPlan.diff(
+        current,
+        byKey(MeshPlan.plan([moved[0]!, { ...moved[1]!, loadBalancerIP: "198.51.100.7" }, moved[2]!]), "fsn1")
+      )
       expect(changes.secrets).toEqual([
-        expect.objectContaining({ name: MeshPlan.diallingSecret(setup), create: false, patch: { "t1-hel": MeshPlan.peerConfig("t1-hel", 2379, "198.51.100.7") } })
+        expect.objectContaining({
+          name: MeshPlan.diallingSecret(setup),
+          create: false,
+          patch: { "t1-hel": MeshPlan.peerConfig("t1-hel", 2379, "198.51.100.7") }
+        })
       ])
       expect(MeshPlan.restarts(changes)).toEqual([])
     }
@@ -352,7 +364,11 @@ describe("MeshPlan.diff", () => {
     const current: MeshPlan.RegionCurrent = {
       secrets: {
         ...plan.rendered.secrets,
-        "cilium-kvstoremesh": { ...plan.rendered.secrets["cilium-kvstoremesh"], "t1-hel": MeshPlan.peerConfig("t1-hel", 12379), "other-key": "kept" }
+        "cilium-kvstoremesh": {
+          ...plan.rendered.secrets["cilium-kvstoremesh"],
+          "t1-hel": MeshPlan.peerConfig("t1-hel", 12379),
+          "other-key": "kept"
+        }
       },
       hostAliases: aliasesOf(plan)
     }
@@ -362,7 +378,11 @@ describe("MeshPlan.diff", () => {
         name: "cilium-kvstoremesh",
         create: false,
         patch: { "t1-hel": MeshPlan.peerConfig("t1-hel", 2379) },
-        data: expect.objectContaining({ "t1-hel": MeshPlan.peerConfig("t1-hel", 2379), "other-key": "kept", "t1-hel.etcd-client.crt": cert("t1-hel") })
+        data: expect.objectContaining({
+          "t1-hel": MeshPlan.peerConfig("t1-hel", 2379),
+          "other-key": "kept",
+          "t1-hel.etcd-client.crt": cert("t1-hel")
+        })
       }
     ])
     expect(changes.hostAliases).toBeUndefined()
@@ -410,8 +430,14 @@ describe("MeshPlan.diff", () => {
     expect(plan.retainHostnames).toEqual(["t1-hel.mesh.cilium.io"])
     expect(MeshPlan.diff(current, plan)).toEqual({ secrets: [], hostAliases: undefined })
     const given = byKey(MeshPlan.plan(three), "fsn1").entries
-    expect(MeshPlan.desiredEntries(given, plan).map((entry) => entry.name).sort()).toEqual(["t1-hel", "t1-nbg"])
-    expect(MeshPlan.desiredEntries(given, byKey(MeshPlan.plan([three[0]!, three[2]!]), "fsn1")).map((entry) => entry.name)).toEqual(["t1-nbg"])
+    expect(
+      MeshPlan.desiredEntries(given, plan)
+        .map((entry) => entry.name)
+        .sort()
+    ).toEqual(["t1-hel", "t1-nbg"])
+    expect(MeshPlan.desiredEntries(given, byKey(MeshPlan.plan([three[0]!, three[2]!]), "fsn1")).map((entry) => entry.name)).toEqual([
+      "t1-nbg"
+    ])
   })
 })
 
@@ -459,10 +485,13 @@ describe("MeshPlan properties", () => {
         expect(Object.keys(diallingData(plan)).sort()).toEqual(
           peers.flatMap((peer) => Object.values(MeshPlan.peerKeys(peer.clusterName))).sort()
         )
-        if (setup.kvstoreMesh) expect(Object.keys(plan.rendered.secrets[MeshPlan.secretName]!).sort()).toEqual(peers.map((peer) => peer.clusterName).sort())
-        expect(aliasesOf(plan).flatMap((alias) => alias.hostnames).sort()).toEqual(
-          inConfig ? [] : peers.map((peer) => MeshPlan.peerHostname(peer.clusterName)).sort()
-        )
+        if (setup.kvstoreMesh)
+          expect(Object.keys(plan.rendered.secrets[MeshPlan.secretName]!).sort()).toEqual(peers.map((peer) => peer.clusterName).sort())
+        expect(
+          aliasesOf(plan)
+            .flatMap((alias) => alias.hostnames)
+            .sort()
+        ).toEqual(inConfig ? [] : peers.map((peer) => MeshPlan.peerHostname(peer.clusterName)).sort())
         for (const peer of peers) expect(diallingData(plan)[peer.clusterName]!.includes("cilium-host-aliases:")).toBe(inConfig)
         const first = MeshPlan.diff(empty, plan)
         expect(MeshPlan.restarts(first)).toEqual(inConfig ? [] : [MeshPlan.diallingWorkload(setup)])
@@ -473,16 +502,26 @@ describe("MeshPlan properties", () => {
 
   it.prop(
     "a faulty peer is never written and never named with an empty key; healthy pairs stay wired",
-    [deployments, anySetup, fc.array(fc.constantFrom("NodePort", "no-ip", "no-ca", "drift", "empty-name", "ok"), { minLength: 8, maxLength: 8 })],
+    [
+      deployments,
+      anySetup,
+      fc.array(fc.constantFrom("NodePort", "no-ip", "no-ca", "drift", "empty-name", "ok"), { minLength: 8, maxLength: 8 })
+    ],
     ([regions, setup, faults]) => {
       const inputs = inputsOf(regions, setup).map((input, index): MeshPlan.MeshRegionInput => {
         switch (faults[index]) {
-          case "NodePort": return { ...input, serviceType: "NodePort" }
-          case "no-ip": return { ...input, loadBalancerIP: undefined }
-          case "no-ca": return { ...input, caCert: undefined }
-          case "drift": return { ...input, configuredClusterName: `${input.clusterName}x` }
-          case "empty-name": return { ...input, clusterName: "", configuredClusterName: "" }
-          default: return input
+          case "NodePort":
+            return { ...input, serviceType: "NodePort" }
+          case "no-ip":
+            return { ...input, loadBalancerIP: undefined }
+          case "no-ca":
+            return { ...input, caCert: undefined }
+          case "drift":
+            return { ...input, configuredClusterName: `${input.clusterName}x` }
+          case "empty-name":
+            return { ...input, clusterName: "", configuredClusterName: "" }
+          default:
+            return input
         }
       })
       const plans = MeshPlan.plan(inputs)

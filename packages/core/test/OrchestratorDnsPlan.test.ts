@@ -12,15 +12,22 @@ import * as Orchestrator from "../src/Orchestrator.js"
 import * as Memory from "../src/testing/Memory.js"
 import { request } from "./support/requests.js"
 
-
 const cloud: CloudProviderService = {
   provider: "fake",
   capabilities: { resumable: true },
   validate: () => Effect.succeed([]),
-  plan: (deployment) => Effect.succeed(deployment.regions.map((region) => ({ name: "servers", displayName: "Servers", region: region.key, dependsOn: [] }))),
+  plan: (deployment) =>
+    Effect.succeed(deployment.regions.map((region) => ({ name: "servers", displayName: "Servers", region: region.key, dependsOn: [] }))),
   apply: () => Effect.succeed({ resources: [], log: [] }),
   outputs: (deployment) =>
-    Effect.succeed(deployment.regions.map((region) => ({ regionKey: region.key, controlPlaneIPs: ["192.0.2.1"], loadBalancerIP: "192.0.2.2", consoleLoadBalancerIP: "192.0.2.3" }))),
+    Effect.succeed(
+      deployment.regions.map((region) => ({
+        regionKey: region.key,
+        controlPlaneIPs: ["192.0.2.1"],
+        loadBalancerIP: "192.0.2.2",
+        consoleLoadBalancerIP: "192.0.2.3"
+      }))
+    ),
   inventory: () => Effect.succeed([]),
   purge: () => Effect.succeed({ deleted: [], remaining: [], errors: [] })
 }
@@ -31,8 +38,13 @@ const readyCluster = Layer.succeed(ClusterWatch, {
       Stream.make(
         ReleaseEvent.Observed({
           release: {
-            name: "bp-base", namespace: "flux-system", generation: 1, observedGeneration: 1, suspend: false,
-            conditions: [{ type: "Ready", status: "True", reason: "InstallSucceeded", message: "ok" }], dependsOn: []
+            name: "bp-base",
+            namespace: "flux-system",
+            generation: 1,
+            observedGeneration: 1,
+            suspend: false,
+            conditions: [{ type: "Ready", status: "True", reason: "InstallSucceeded", message: "ok" }],
+            dependsOn: []
           }
         }),
         ReleaseEvent.Synced()
@@ -63,16 +75,18 @@ const memoryDns = (zone: string) => {
 
 const layer = (dns: Layer.Layer<DnsProvider> | undefined) =>
   Orchestrator.layer.pipe(
-    Layer.provideMerge(Layer.mergeAll(
-      Memory.layer(Memory.makeState()),
-      Layer.succeed(CloudProvider, cloud),
-      readyCluster,
-      dns ?? Layer.empty,
-      Orchestrator.layerSettings()
-    ))
+    Layer.provideMerge(
+      Layer.mergeAll(
+        Memory.layer(Memory.makeState()),
+        Layer.succeed(CloudProvider, cloud),
+        readyCluster,
+        dns ?? Layer.empty,
+        Orchestrator.layerSettings()
+      )
+    )
   )
 
-const settle = Effect.gen(function*() {
+const settle = Effect.gen(function* () {
   for (let i = 0; i < 4; i++) {
     yield* TestClock.adjust("30 seconds")
     for (let j = 0; j < 5; j++) yield* Effect.yieldNow()
@@ -92,15 +106,26 @@ const record = (regions: DeploymentRecord["results"]["regions"]): DeploymentReco
 })
 
 const region = (key: string, primary: boolean, lb?: { readonly ip: string; readonly console?: string }) => ({
-  regionKey: key, cloudRegion: key, provider: "fake", primary, phase0: "succeeded" as const,
+  regionKey: key,
+  cloudRegion: key,
+  provider: "fake",
+  primary,
+  phase0: "succeeded" as const,
   ...(lb === undefined ? {} : { loadBalancerIP: lb.ip }),
   ...(lb?.console === undefined ? {} : { consoleLoadBalancerIP: lb.console })
 })
 
 describe("DNS plan of a deployment", () => {
   it("the publish input comes from the primary region's load balancers, once it has one", () => {
-    expect(Orchestrator.publishInputOf(record([region("r1", true), region("r2", false, { ip: "192.0.2.9" })]), undefined)).toEqual(Option.none())
-    expect(Orchestrator.publishInputOf(record([region("r2", false, { ip: "192.0.2.9" }), region("r1", true, { ip: "192.0.2.2", console: "192.0.2.3" })]), ["console"])).toEqual(
+    expect(Orchestrator.publishInputOf(record([region("r1", true), region("r2", false, { ip: "192.0.2.9" })]), undefined)).toEqual(
+      Option.none()
+    )
+    expect(
+      Orchestrator.publishInputOf(
+        record([region("r2", false, { ip: "192.0.2.9" }), region("r1", true, { ip: "192.0.2.2", console: "192.0.2.3" })]),
+        ["console"]
+      )
+    ).toEqual(
       Option.some({
         deploymentId: "0123456789abcdef",
         fqdn: "t1.example.com",
@@ -112,9 +137,9 @@ describe("DNS plan of a deployment", () => {
   })
 
   it.scoped("after publishing, the plan has nothing left to change and the dry run writes nothing; a wipe withdraws it", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const dns = memoryDns("example.com.")
-      yield* Effect.gen(function*() {
+      yield* Effect.gen(function* () {
         const orchestrator = yield* Orchestrator.Orchestrator
         const created = yield* orchestrator.create(request, "ops@example.com")
         yield* settle
@@ -124,7 +149,10 @@ describe("DNS plan of a deployment", () => {
         const writes = yield* Ref.get(dns.applies)
 
         const plan = yield* orchestrator.dnsPlan(created.id)
-        expect(plan).toEqual({ plans: [{ zone: "example.com.", changes: { create: [], update: [], delete: [] }, applied: false }], warnings: [] })
+        expect(plan).toEqual({
+          plans: [{ zone: "example.com.", changes: { create: [], update: [], delete: [] }, applied: false }],
+          warnings: []
+        })
 
         // Someone removed a record: the plan shows it would be created again, and writes nothing itself.
         yield* Ref.update(dns.records, (records) => records.filter((r) => r.name !== "console.t1.example.com."))
@@ -136,13 +164,15 @@ describe("DNS plan of a deployment", () => {
         yield* orchestrator.wipe(created.id, { force: true })
         expect((yield* Effect.flip(orchestrator.dnsPlan(created.id))).reason).toBe("Withdrawn")
       }).pipe(Effect.provide(layer(dns.layer)))
-    }))
+    })
+  )
 
   it.scoped("without a DNS provider the plan is disabled", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const orchestrator = yield* Orchestrator.Orchestrator
       const created = yield* orchestrator.create(request, "ops@example.com")
       const error = yield* Effect.flip(orchestrator.dnsPlan(created.id))
       expect(error.reason).toBe("Disabled")
-    }).pipe(Effect.provide(layer(undefined))))
+    }).pipe(Effect.provide(layer(undefined)))
+  )
 })

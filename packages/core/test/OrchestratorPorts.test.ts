@@ -17,9 +17,14 @@ const record = (id: string, fqdn: string, status: NewDeployment["status"] = "pen
   owner: "ops@example.com",
   status,
   spec: {
-    sovereignFQDN: fqdn, orgName: "Example", orgEmail: "ops@example.com", topology: "single-region",
+    sovereignFQDN: fqdn,
+    orgName: "Example",
+    orgEmail: "ops@example.com",
+    topology: "single-region",
     regions: [{ provider: "hetzner", cloudRegion: "fsn1", controlPlaneSize: "cpx32", workerCount: 0 }],
-    parentDomains: [{ name: "example.com", role: "primary" }], sshPublicKey: "ssh-ed25519 AAAA ops", haControlPlane: false
+    parentDomains: [{ name: "example.com", role: "primary" }],
+    sshPublicKey: "ssh-ed25519 AAAA ops",
+    haControlPlane: false
   },
   sealedCredentials: "memsealed:",
   results: { regions: [] },
@@ -36,7 +41,7 @@ describe("Secrets", () => {
   })
 
   it.effect("derives one postback token per deployment, region and key, verifies it, and seals credentials reversibly", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const secrets = yield* Secrets.Secrets
       const token = Redacted.value(yield* secrets.postbackToken("0123456789abcdef", "fsn1"))
       expect(token).toMatch(/^[0-9a-f]{64}$/)
@@ -57,18 +62,22 @@ describe("Secrets", () => {
       const [first, second] = [yield* secrets.generateSecret, yield* secrets.generateSecret]
       expect(Redacted.value(first)).toMatch(/^[0-9a-f]{64}$/)
       expect(Redacted.value(first)).not.toBe(Redacted.value(second))
-      const bundle = yield* Secrets.sealDeploymentSecrets({ credentials: { hetznerToken: Redacted.make("hunter2") }, clusterJoinSecrets: { fsn1: first } })
+      const bundle = yield* Secrets.sealDeploymentSecrets({
+        credentials: { hetznerToken: Redacted.make("hunter2") },
+        clusterJoinSecrets: { fsn1: first }
+      })
       expect(bundle).not.toContain(Redacted.value(first))
       const reopened = yield* Secrets.unsealDeploymentSecrets(bundle)
       expect(Redacted.value(reopened.clusterJoinSecrets["fsn1"]!)).toBe(Redacted.value(first))
       expect(Redacted.value(reopened.credentials["hetznerToken"]!)).toBe("hunter2")
       expect((yield* Secrets.unsealDeploymentSecrets(sealed)).clusterJoinSecrets).toEqual({})
-    }).pipe(Effect.provide(Secrets.layerMemory())))
+    }).pipe(Effect.provide(Secrets.layerMemory()))
+  )
 })
 
 describe("in-memory DeploymentRepo", () => {
   it.effect("refuses a second deployment of an FQDN in flight, allows it once the first is terminal", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const repo = yield* DeploymentRepo
       const first = yield* repo.create(record("0000000000000001", "t1.example.com"), event)
       expect(first.version).toBe(1)
@@ -76,44 +85,63 @@ describe("in-memory DeploymentRepo", () => {
       yield* repo.update(first.id, 1, { status: "failed", error: "boom" }, [], 2)
       yield* repo.create(record("0000000000000002", "t1.example.com"), event)
       expect((yield* repo.list({})).map((r) => r.id).sort()).toEqual(["0000000000000001", "0000000000000002"])
-    }).pipe(Effect.provide(Memory.layer(Memory.makeState()))))
+    }).pipe(Effect.provide(Memory.layer(Memory.makeState())))
+  )
 
   it.effect("updates with an optimistic version and persists events with the change, numbered without gaps", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const repo = yield* DeploymentRepo
       const created = yield* repo.create(record("0000000000000001", "t1.example.com"), event)
-      const { record: updated, events } = yield* repo.update(created.id, 1, { status: "provisioning" }, [{ ...event, state: "provisioning" }], 5)
+      const { record: updated, events } = yield* repo.update(
+        created.id,
+        1,
+        { status: "provisioning" },
+        [{ ...event, state: "provisioning" }],
+        5
+      )
       expect(updated.version).toBe(2)
       expect(events.map((e) => e.seq)).toEqual([2])
       expect((yield* Effect.flip(repo.update(created.id, 1, { status: "failed" }, [], 6))).reason).toBe("VersionConflict")
       const cleared = yield* repo.update(created.id, 2, { error: "x" }, [], 7)
       expect(cleared.record.error).toBe("x")
       expect((yield* repo.update(created.id, 3, { clear: ["error"] }, [], 8)).record.error).toBeUndefined()
-    }).pipe(Effect.provide(Memory.layer(Memory.makeState()))))
+    }).pipe(Effect.provide(Memory.layer(Memory.makeState())))
+  )
 
   it.scoped("tail replays what was persisted, then delivers new events live, in order", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const repo = yield* DeploymentRepo
       const created = yield* repo.create(record("0000000000000001", "t1.example.com"), event)
       yield* repo.appendEvents(created.id, [{ ...event, message: "two" }])
       const fiber = yield* repo.tail(created.id, 1).pipe(Stream.take(3), Stream.runCollect, Effect.fork)
       yield* Effect.yieldNow()
-      yield* repo.appendEvents(created.id, [{ ...event, message: "three" }, { ...event, message: "four" }])
+      yield* repo.appendEvents(created.id, [
+        { ...event, message: "three" },
+        { ...event, message: "four" }
+      ])
       const seen = [...(yield* Fiber.join(fiber))]
-      expect(seen.map((e) => [e.seq, e.message])).toEqual([[2, "two"], [3, "three"], [4, "four"]])
-    }).pipe(Effect.provide(Memory.layer(Memory.makeState()))))
+      expect(seen.map((e) => [e.seq, e.message])).toEqual([
+        [2, "two"],
+        [3, "three"],
+        [4, "four"]
+      ])
+    }).pipe(Effect.provide(Memory.layer(Memory.makeState())))
+  )
 })
 
 describe("in-memory JobRepo, Kubeconfigs and FlowEvents", () => {
   it.effect("jobs merge by the rules of SPEC 2.4 and executions carry numbered log lines", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const jobs = yield* JobRepo
       const region = { key: "fsn1", primary: true }
       yield* jobs.upsert(Job.installJob({ deploymentId: "d1", region, release: "bp-harbor", dependsOn: ["bp-cnpg"] }))
       const merged = yield* jobs.upsert(Job.installJob({ deploymentId: "d1", region, release: "bp-harbor", status: "running" }))
       expect(merged.dependsOn).toEqual(["install-cnpg"])
       const execution = yield* jobs.startExecution("d1", "install-harbor", "e1", 10)
-      yield* jobs.appendLog("d1", execution.id, [{ timestamp: 11, level: "INFO", message: "a" }, { timestamp: 12, level: "WARN", message: "b" }])
+      yield* jobs.appendLog("d1", execution.id, [
+        { timestamp: 11, level: "INFO", message: "a" },
+        { timestamp: 12, level: "WARN", message: "b" }
+      ])
       yield* jobs.finishExecution("d1", execution.id, "succeeded", 20)
       yield* jobs.finishExecution("d1", execution.id, "failed", 30)
       const found = Option.getOrThrow(yield* jobs.get("d1", "d1:install-harbor"))
@@ -121,10 +149,11 @@ describe("in-memory JobRepo, Kubeconfigs and FlowEvents", () => {
       const page = yield* jobs.logs("d1", "e1", 2, 0)
       expect(page).toEqual({ lines: [{ lineNumber: 2, timestamp: 12, level: "WARN", message: "b" }], total: 2, executionFinished: true })
       expect((yield* Effect.flip(jobs.startExecution("d1", "install-nothing", "e2", 1))).reason).toBe("NotFound")
-    }).pipe(Effect.provide(Memory.layer(Memory.makeState()))))
+    }).pipe(Effect.provide(Memory.layer(Memory.makeState())))
+  )
 
   it.scoped("a kubeconfig is delivered once per region and wakes whoever awaits it", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const kubeconfigs = yield* Kubeconfigs
       const waiting = yield* Effect.fork(kubeconfigs.await("d1", "hel1-1"))
       yield* Effect.yieldNow()
@@ -133,17 +162,23 @@ describe("in-memory JobRepo, Kubeconfigs and FlowEvents", () => {
       expect(Redacted.value(yield* Fiber.join(waiting))).toBe("apiVersion: v1")
       expect((yield* Effect.flip(kubeconfigs.put("d1", "hel1-1", Redacted.make("other"), 3))).reason).toBe("AlreadySet")
       expect(yield* kubeconfigs.arrivals("d1")).toEqual([{ regionKey: "hel1-1", receivedAt: 2 }])
-    }).pipe(Effect.provide(Memory.layer(Memory.makeState()))))
+    }).pipe(Effect.provide(Memory.layer(Memory.makeState())))
+  )
 
   it.effect("flow events are bounded per deployment; a reader behind the bound is told to take a snapshot", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const flow = yield* FlowEvents
-      yield* flow.publish("d1", [1, 2, 3, 4, 5].map((n) => ({ n })), 1)
+      yield* flow.publish(
+        "d1",
+        [1, 2, 3, 4, 5].map((n) => ({ n })),
+        1
+      )
       expect(yield* flow.latestSeq("d1")).toBe(5)
       expect(Option.isNone(yield* flow.since("d1", 0))).toBe(true)
       expect(Option.getOrThrow(yield* flow.since("d1", 2)).map((e) => e.seq)).toEqual([3, 4, 5])
       expect(Option.getOrThrow(yield* flow.since("d1", 5))).toEqual([])
-    }).pipe(Effect.provide(Memory.layer(Memory.makeState({ flowRetention: 3 })))))
+    }).pipe(Effect.provide(Memory.layer(Memory.makeState({ flowRetention: 3 }))))
+  )
 })
 
 describe("Phase-0 step order", () => {

@@ -121,7 +121,8 @@ export const layer: Layer.Layer<World, unknown, ServerConfig | Secrets.Secrets |
         const get = <I, S>(tag: Context.Tag<I, S>) => Context.getOption(context as Context.Context<I>, tag)
         const cloudService = get(CloudProvider.CloudProvider)
         const watchService = get(ClusterWatch.ClusterWatch)
-        if (Option.isNone(cloudService) || Option.isNone(watchService)) return yield* Effect.dieMessage("no cloud or watch adapter configured")
+        if (Option.isNone(cloudService) || Option.isNone(watchService))
+          return yield* Effect.dieMessage("no cloud or watch adapter configured")
         return {
           cloud: cloudService.value,
           watch: watchService.value,

@@ -94,7 +94,8 @@ export class TooManyRequests extends Schema.Class<TooManyRequests>("TooManyReque
   { error: Schema.Literal("too-many-failures", "too-many-uploads"), message: Schema.String, retryAfterSec: Schema.optional(Schema.Number) },
   HttpApiSchema.annotations({
     status: 429,
-    description: "Too many failed authentications from this client (wait `retryAfterSec`, also in Retry-After), or too many request bodies in flight from it"
+    description:
+      "Too many failed authentications from this client (wait `retryAfterSec`, also in Retry-After), or too many request bodies in flight from it"
   })
 ) {}
 
@@ -219,7 +220,12 @@ export class HealthGroup extends HttpApiGroup.make("health", { topLevel: true })
       .addSuccess(Health)
       .addError(Unavailable)
       .annotate(OpenApi.Summary, "Readiness probe")
-      .annotate(OpenApi.Description, probeDescription("The store answers, its migrations are applied, unfinished deployments are resumed (and, with replicas, leases renew)."))
+      .annotate(
+        OpenApi.Description,
+        probeDescription(
+          "The store answers, its migrations are applied, unfinished deployments are resumed (and, with replicas, leases renew)."
+        )
+      )
   )
   .add(
     HttpApiEndpoint.get("healthz", "/healthz")
@@ -232,10 +238,14 @@ export class HealthGroup extends HttpApiGroup.make("health", { topLevel: true })
 
 export class PublicGroup extends HttpApiGroup.make("public")
   .annotate(OpenApi.Description, "Public answers: the Phase-0 load and the handover token keys; no token.")
-  .add(HttpApiEndpoint.get("inFlightCount", "/deployments/in-flight-count")
-      .annotate(OpenApi.Summary, "Count deployments in Phase 0 (public)").addSuccess(InFlightCount))
-  .add(HttpApiEndpoint.get("jwks", "/handover/jwks.json")
-      .annotate(OpenApi.Summary, "Public keys of handover tokens (JWKS)").addSuccess(Jwks))
+  .add(
+    HttpApiEndpoint.get("inFlightCount", "/deployments/in-flight-count")
+      .annotate(OpenApi.Summary, "Count deployments in Phase 0 (public)")
+      .addSuccess(InFlightCount)
+  )
+  .add(
+    HttpApiEndpoint.get("jwks", "/handover/jwks.json").annotate(OpenApi.Summary, "Public keys of handover tokens (JWKS)").addSuccess(Jwks)
+  )
   .addError(Unavailable)
   .prefix("/api/v1") {}
 
@@ -280,10 +290,18 @@ export class DeploymentsGroup extends HttpApiGroup.make("deployments")
       .addError(PayloadTooLarge)
       .addError(UnsupportedMediaType)
   )
-  .add(HttpApiEndpoint.get("list", "/deployments")
-      .annotate(OpenApi.Summary, "List deployments").addSuccess(Schema.Struct({ deployments: Schema.Array(DeploymentSummary) })))
-  .add(HttpApiEndpoint.get("get", "/deployments/:id")
-      .annotate(OpenApi.Summary, "Show a deployment").setPath(Id).addSuccess(DeploymentState).addError(NotFound))
+  .add(
+    HttpApiEndpoint.get("list", "/deployments")
+      .annotate(OpenApi.Summary, "List deployments")
+      .addSuccess(Schema.Struct({ deployments: Schema.Array(DeploymentSummary) }))
+  )
+  .add(
+    HttpApiEndpoint.get("get", "/deployments/:id")
+      .annotate(OpenApi.Summary, "Show a deployment")
+      .setPath(Id)
+      .addSuccess(DeploymentState)
+      .addError(NotFound)
+  )
   .add(
     HttpApiEndpoint.del("remove", "/deployments/:id")
       .annotate(OpenApi.Summary, "Delete a deployment's record")
@@ -293,8 +311,14 @@ export class DeploymentsGroup extends HttpApiGroup.make("deployments")
       .addError(Conflict)
       .addError(Unprocessable)
   )
-  .add(HttpApiEndpoint.post("retry", "/deployments/:id/retry")
-      .annotate(OpenApi.Summary, "Retry a failed deployment").setPath(Id).addSuccess(Accepted, { status: 202 }).addError(NotFound).addError(Conflict))
+  .add(
+    HttpApiEndpoint.post("retry", "/deployments/:id/retry")
+      .annotate(OpenApi.Summary, "Retry a failed deployment")
+      .setPath(Id)
+      .addSuccess(Accepted, { status: 202 })
+      .addError(NotFound)
+      .addError(Conflict)
+  )
   .add(
     HttpApiEndpoint.post("wipe", "/deployments/:id/wipe")
       .annotate(OpenApi.Summary, "Wipe a deployment")
@@ -305,8 +329,14 @@ export class DeploymentsGroup extends HttpApiGroup.make("deployments")
       .addError(Conflict)
       .addError(Unprocessable)
   )
-  .add(HttpApiEndpoint.post("finalise", "/deployments/:id/finalise")
-      .annotate(OpenApi.Summary, "Finalise a handed-over deployment").setPath(Id).addSuccess(DeploymentState).addError(NotFound).addError(Conflict))
+  .add(
+    HttpApiEndpoint.post("finalise", "/deployments/:id/finalise")
+      .annotate(OpenApi.Summary, "Finalise a handed-over deployment")
+      .setPath(Id)
+      .addSuccess(DeploymentState)
+      .addError(NotFound)
+      .addError(Conflict)
+  )
   .add(
     HttpApiEndpoint.get("events", "/deployments/:id/events")
       .annotate(OpenApi.Summary, "Follow a deployment's events (SSE)")
@@ -315,8 +345,13 @@ export class DeploymentsGroup extends HttpApiGroup.make("deployments")
       .addError(NotFound)
       .annotate(OpenApi.Description, "Server-sent events: replay after Last-Event-ID, then live; `handover-ready`; ends with `done`.")
   )
-  .add(HttpApiEndpoint.get("jobs", "/deployments/:id/jobs")
-      .annotate(OpenApi.Summary, "List a deployment's jobs").setPath(Id).addSuccess(Schema.Struct({ jobs: Schema.Array(Job.Job) })).addError(NotFound))
+  .add(
+    HttpApiEndpoint.get("jobs", "/deployments/:id/jobs")
+      .annotate(OpenApi.Summary, "List a deployment's jobs")
+      .setPath(Id)
+      .addSuccess(Schema.Struct({ jobs: Schema.Array(Job.Job) }))
+      .addError(NotFound)
+  )
   .add(
     HttpApiEndpoint.get("job", "/deployments/:id/jobs/:jobName")
       .annotate(OpenApi.Summary, "Show a job with its executions")
@@ -358,15 +393,23 @@ export class DeploymentsGroup extends HttpApiGroup.make("deployments")
         "The DNS dry run (SPEC 2.7): per zone, the record sets publishing would create, update and delete now, and the warnings (records of others, conflicts, wildcards, missing zones). Changes nothing. 409 `no-load-balancer` before Phase 0 has finished, `dns-disabled` with SOVEREIGN_DNS=none."
       )
   )
-  .add(HttpApiEndpoint.get("flowSnapshot", "/flows/:id/snapshot")
-      .annotate(OpenApi.Summary, "Read the flow graph snapshot").setPath(Id).addSuccess(FlowMessage.Snapshot).addError(NotFound))
+  .add(
+    HttpApiEndpoint.get("flowSnapshot", "/flows/:id/snapshot")
+      .annotate(OpenApi.Summary, "Read the flow graph snapshot")
+      .setPath(Id)
+      .addSuccess(FlowMessage.Snapshot)
+      .addError(NotFound)
+  )
   .add(
     HttpApiEndpoint.get("flowStream", "/flows/:id/stream")
       .annotate(OpenApi.Summary, "Follow the flow graph (SSE)")
       .setPath(Id)
       .addSuccess(sse)
       .addError(NotFound)
-      .annotate(OpenApi.Description, "Server-sent events: `snapshot` on connect, then FlowMessage deltas with increasing ids; Last-Event-ID resumes; `heartbeat` every 15 s.")
+      .annotate(
+        OpenApi.Description,
+        "Server-sent events: `snapshot` on connect, then FlowMessage deltas with increasing ids; Last-Event-ID resumes; `heartbeat` every 15 s."
+      )
   )
   .add(
     HttpApiEndpoint.get("inventory", "/simulator/inventory")

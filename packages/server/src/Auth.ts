@@ -31,7 +31,8 @@ export const minimumTokenLength = 32
  * repeated (a random token of that length has many distinct ones). `openssl rand -hex 32` makes a good one.
  */
 export const tokenProblem = (token: string): string | undefined => {
-  if (token.length < minimumTokenLength) return `the token must have at least ${minimumTokenLength} random characters (e.g. openssl rand -hex 32)`
+  if (token.length < minimumTokenLength)
+    return `the token must have at least ${minimumTokenLength} random characters (e.g. openssl rand -hex 32)`
   if (new Set(token).size < 10) return "the token does not look random (too few distinct characters); use e.g. openssl rand -hex 32"
   if (/[\s,]/.test(token)) return "the token must not contain spaces or commas"
   return undefined
@@ -40,7 +41,10 @@ export const tokenProblem = (token: string): string | undefined => {
 /** Parses `<token>:<role>:<email>,…`; the message of a failure never repeats a token. */
 export const parseTokenList = (text: string): Effect.Effect<ReadonlyArray<TokenEntry>, InvalidTokenList> =>
   Effect.forEach(
-    text.split(",").map((entry) => entry.trim()).filter((entry) => entry !== ""),
+    text
+      .split(",")
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== ""),
     (entry, index) => {
       const [token, role, ...emailParts] = entry.split(":")
       const email = emailParts.join(":").trim().toLowerCase()
@@ -67,7 +71,10 @@ export interface AuthenticatorService {
 
 export class Authenticator extends Context.Tag("@sovereign/server/Authenticator")<Authenticator, AuthenticatorService>() {}
 
-export const makeAuthenticator = (entries: ReadonlyArray<TokenEntry>, generated: AuthenticatorService["generated"]): AuthenticatorService => ({
+export const makeAuthenticator = (
+  entries: ReadonlyArray<TokenEntry>,
+  generated: AuthenticatorService["generated"]
+): AuthenticatorService => ({
   generated,
   authenticate: (token) => {
     const presented = digestOf(Redacted.value(token).trim())
@@ -92,12 +99,21 @@ export const layer: Layer.Layer<Authenticator, InvalidTokenList, ServerConfig> =
     const file = adminTokenFile(config.dataDir)
     const { contents, created } = readOrCreatePrivateFile(file, () => `sov_${randomBytes(24).toString("hex")}\n`)
     const token = contents.trim()
-    return makeAuthenticator([{ digest: digestOf(token), principal: { email: "admin@localhost", role: "admin" } }], Option.some({ token: Redacted.make(token), file, created }))
+    return makeAuthenticator(
+      [{ digest: digestOf(token), principal: { email: "admin@localhost", role: "admin" } }],
+      Option.some({ token: Redacted.make(token), file, created })
+    )
   })
 )
 
 export const layerTokens = (tokens: ReadonlyArray<{ readonly token: string; readonly principal: Principal }>): Layer.Layer<Authenticator> =>
-  Layer.succeed(Authenticator, makeAuthenticator(tokens.map(({ token, principal }) => ({ digest: digestOf(token), principal })), Option.none()))
+  Layer.succeed(
+    Authenticator,
+    makeAuthenticator(
+      tokens.map(({ token, principal }) => ({ digest: digestOf(token), principal })),
+      Option.none()
+    )
+  )
 
 /** Operators act on their own deployments only; admins on all. */
 export const canSee = (principal: Principal, owner: string): boolean =>

@@ -26,7 +26,9 @@ interface ListenClient {
 }
 
 // The pg driver ships no types; only its Client is used here.
-const pg = createRequire(import.meta.url)("pg") as { readonly Client: new (options: { readonly connectionString: string; readonly application_name: string }) => ListenClient }
+const pg = createRequire(import.meta.url)("pg") as {
+  readonly Client: new (options: { readonly connectionString: string; readonly application_name: string }) => ListenClient
+}
 
 /** Listens on `url` for as long as the layer lives, reconnecting with backoff. */
 export const layer = (url: Redacted.Redacted<string>): Layer.Layer<never, never, Changes | Announcements> =>
@@ -40,7 +42,8 @@ export const layer = (url: Redacted.Redacted<string>): Layer.Layer<never, never,
       // announcements are sequenced by `Changes` itself).
       yield* Stream.fromQueue(inbox).pipe(
         Stream.mapEffect(
-          (message) => (message.channel === releaseChannel ? PubSub.publish(announcements.leases, undefined) : changes.receive(message.payload ?? "")),
+          (message) =>
+            message.channel === releaseChannel ? PubSub.publish(announcements.leases, undefined) : changes.receive(message.payload ?? ""),
           { concurrency: 16, unordered: true }
         ),
         Stream.runDrain,

@@ -14,15 +14,16 @@ import { ServerConfig } from "./ServerConfig.js"
 const migrate = () => Layer.effectDiscard(Migrations.run)
 
 // The pg driver ships no types; only its type-parser registry is used here.
-const pgTypes = (createRequire(import.meta.url)("pg") as {
-  readonly types: { readonly getTypeParser: (oid: number, format?: string) => (value: string) => unknown }
-}).types
+const pgTypes = (
+  createRequire(import.meta.url)("pg") as {
+    readonly types: { readonly getTypeParser: (oid: number, format?: string) => (value: string) => unknown }
+  }
+).types
 const int8 = 20
 
 /** BIGINT columns hold unix milliseconds: read them as numbers, as PGlite does. */
 const types = {
-  getTypeParser: (oid: number, format?: string) =>
-    oid === int8 ? (value: string) => Number(value) : pgTypes.getTypeParser(oid, format)
+  getTypeParser: (oid: number, format?: string) => (oid === int8 ? (value: string) => Number(value) : pgTypes.getTypeParser(oid, format))
 }
 
 /** Postgres at `url`, migrated. */

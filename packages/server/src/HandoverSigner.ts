@@ -29,7 +29,11 @@ const keyFile = (dataDir: string) => path.join(dataDir, "handover-key.sealed")
  * in its data directory, or a new one; when two replicas start at once the first insert wins and both
  * use the stored key, so every replica serves the same JWKS.
  */
-export const layer: Layer.Layer<HandoverKeys, Secrets.SecretsError | SqlError.SqlError, ServerConfig | Secrets.Secrets | SqlClient.SqlClient> = Layer.effect(
+export const layer: Layer.Layer<
+  HandoverKeys,
+  Secrets.SecretsError | SqlError.SqlError,
+  ServerConfig | Secrets.Secrets | SqlClient.SqlClient
+> = Layer.effect(
   HandoverKeys,
   Effect.gen(function* () {
     const config = yield* ServerConfig
@@ -40,11 +44,13 @@ export const layer: Layer.Layer<HandoverKeys, Secrets.SecretsError | SqlError.Sq
     if (sealed === undefined) {
       const file = keyFile(config.dataDir)
       const existing = yield* Effect.sync(() => (fs.existsSync(file) ? fs.readFileSync(file, "utf8").trim() : undefined))
-      const candidate = existing ?? (yield* Effect.gen(function* () {
-        const { privateKey } = yield* Effect.promise(() => jose.generateKeyPair("RS256", { modulusLength: 2048, extractable: true }))
-        const jwk = yield* Effect.promise(() => jose.exportJWK(privateKey))
-        return yield* secrets.seal(Redacted.make(JSON.stringify(jwk)))
-      }))
+      const candidate =
+        existing ??
+        (yield* Effect.gen(function* () {
+          const { privateKey } = yield* Effect.promise(() => jose.generateKeyPair("RS256", { modulusLength: 2048, extractable: true }))
+          const jwk = yield* Effect.promise(() => jose.exportJWK(privateKey))
+          return yield* secrets.seal(Redacted.make(JSON.stringify(jwk)))
+        }))
       const at = yield* Clock.currentTimeMillis
       yield* sql`INSERT INTO handover_key (id, sealed, created_at) VALUES (1, ${candidate}, ${at}) ON CONFLICT (id) DO NOTHING`
       sealed = (yield* stored()) ?? candidate
@@ -64,7 +70,13 @@ export const makeKeys = (privateJwk: jose.JWK) =>
       jwks: { keys: [publicJwk] },
       sign: ({ fqdn, deploymentId, owner }) =>
         Effect.promise(() =>
-          new jose.SignJWT({ email: owner, email_verified: true, role: "sovereign-admin", sovereign_fqdn: fqdn, deployment_id: deploymentId })
+          new jose.SignJWT({
+            email: owner,
+            email_verified: true,
+            role: "sovereign-admin",
+            sovereign_fqdn: fqdn,
+            deployment_id: deploymentId
+          })
             .setProtectedHeader({ alg: "RS256", kid })
             .setIssuer(issuer)
             .setAudience(Deployment.consoleUrl(fqdn))
@@ -83,11 +95,16 @@ export const layerEphemeral: Layer.Layer<HandoverKeys> = Layer.effect(
   HandoverKeys,
   Effect.flatMap(
     Effect.promise(() => jose.generateKeyPair("RS256", { modulusLength: 2048, extractable: true })),
-    ({ privateKey }) => Effect.flatMap(Effect.promise(() => jose.exportJWK(privateKey)), makeKeys)
+    ({ privateKey }) =>
+      Effect.flatMap(
+        Effect.promise(() => jose.exportJWK(privateKey)),
+        makeKeys
+      )
   )
 )
 
-export const handoverUrl = (fqdn: string, token: string) => `${Deployment.consoleUrl(fqdn)}/auth/handover?token=${encodeURIComponent(token)}`
+export const handoverUrl = (fqdn: string, token: string) =>
+  `${Deployment.consoleUrl(fqdn)}/auth/handover?token=${encodeURIComponent(token)}`
 
 /**
  * The `Handover` port: tokens minted with the server key. The owner's access object in the cluster is

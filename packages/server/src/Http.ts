@@ -1,15 +1,7 @@
 /** The handlers of the HTTP API: authorisation, decoding and encoding around the ports and `Control`; no business rules. */
 import { HttpApiBuilder, HttpApiError, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import {
-  Deployment,
-  DeploymentRepo,
-  FlowEvents,
-  FlowGraph,
-  Handover,
-  JobRepo,
-  Kubeconfigs
-} from "@sovereign/core"
+import { Deployment, DeploymentRepo, FlowEvents, FlowGraph, Handover, JobRepo, Kubeconfigs } from "@sovereign/core"
 import { Cause, Chunk, Effect, Predicate, Layer, Option, PubSub, Queue, Redacted } from "effect"
 import type { Readable } from "node:stream"
 import {
@@ -120,7 +112,10 @@ const stateWith = (handover: Handover.HandoverService, record: DeploymentRepo.De
 // Errors from the ports → answers
 
 const unavailable = (error: { readonly message: string }): Effect.Effect<never, Unavailable> =>
-  Effect.zipRight(Effect.logError("storage failed", error.message), Effect.fail(new Unavailable({ error: "unavailable", message: "the store is unavailable; try again" })))
+  Effect.zipRight(
+    Effect.logError("storage failed", error.message),
+    Effect.fail(new Unavailable({ error: "unavailable", message: "the store is unavailable; try again" }))
+  )
 
 type ControlAnswer = NotFound | InvalidRequest | Conflict | Unprocessable | Unavailable
 
@@ -131,7 +126,9 @@ const fromControl = (error: ControlError): Effect.Effect<never, ControlAnswer> =
     case "Invalid":
       return Effect.fail(InvalidRequest.of(error.issues ?? [{ path: "", message: error.message }]))
     case "Conflict":
-      return Effect.fail(new Conflict({ error: "conflict", message: error.message, ...(error.status === undefined ? {} : { status: error.status }) }))
+      return Effect.fail(
+        new Conflict({ error: "conflict", message: error.message, ...(error.status === undefined ? {} : { status: error.status }) })
+      )
     case "TooYoung":
       return Effect.fail(
         new Conflict({
@@ -201,7 +198,11 @@ const endsEventStream = (event: DeploymentRepo.DeploymentEvent) =>
 const eventFrames = Effect.gen(function* () {
   const repo = yield* DeploymentRepo.DeploymentRepo
   const handover = yield* Handover.Handover
-  const reread = (record: DeploymentRepo.DeploymentRecord) => Effect.map(repo.get(record.id), Option.getOrElse(() => record))
+  const reread = (record: DeploymentRepo.DeploymentRecord) =>
+    Effect.map(
+      repo.get(record.id),
+      Option.getOrElse(() => record)
+    )
   const frameOf = (record: DeploymentRepo.DeploymentRecord, event: DeploymentRepo.DeploymentEvent) =>
     event.type === "handover-ready"
       ? Effect.map(
@@ -210,7 +211,9 @@ const eventFrames = Effect.gen(function* () {
         )
       : Effect.succeed(sseFrame({ id: event.seq, data: event }))
   const doneFrame = (record: DeploymentRepo.DeploymentRecord) =>
-    Effect.flatMap(reread(record), (current) => Effect.map(stateWith(handover, current), (state) => sseFrame({ event: "done", data: state })))
+    Effect.flatMap(reread(record), (current) =>
+      Effect.map(stateWith(handover, current), (state) => sseFrame({ event: "done", data: state }))
+    )
   return { repo, frameOf, doneFrame }
 })
 
@@ -258,7 +261,9 @@ const flowStart = (record: DeploymentRepo.DeploymentRecord, resumeFrom: Option.O
       }
     }
     const latest = yield* flow.latestSeq(record.id)
-    const current = yield* jobs.list(record.id).pipe(Effect.mapError((error) => new FlowEvents.FlowEventsError({ reason: "Unavailable", message: error.message })))
+    const current = yield* jobs
+      .list(record.id)
+      .pipe(Effect.mapError((error) => new FlowEvents.FlowEventsError({ reason: "Unavailable", message: error.message })))
     const message = FlowGraph.compose({
       deploymentId: record.id,
       regions: Deployment.deriveRegions(record.spec, record.id).map((region) => region.key),
@@ -283,7 +288,8 @@ const followAnnouncements = (fanout: SseFanout.SseFanoutService) =>
     yield* Queue.takeBetween(flowChanges, 1, Number.MAX_SAFE_INTEGER).pipe(
       Effect.map((changes) => {
         for (const event of changes) {
-          if (fanout.flow.has(event.deploymentId)) fanout.flow.publish(event.deploymentId, { seq: event.seq, frames: [flowFrame(event)], end: false })
+          if (fanout.flow.has(event.deploymentId))
+            fanout.flow.publish(event.deploymentId, { seq: event.seq, frames: [flowFrame(event)], end: false })
         }
       }),
       Effect.forever,
@@ -323,7 +329,9 @@ const followAnnouncements = (fanout: SseFanout.SseFanoutService) =>
   })
 
 const nodeResponseOf = (request: HttpServerRequest.HttpServerRequest) =>
-  Option.liftThrowable(() => NodeHttpServerRequest.toServerResponse(request))().pipe(Option.filter((response) => typeof response?.once === "function"))
+  Option.liftThrowable(() => NodeHttpServerRequest.toServerResponse(request))().pipe(
+    Option.filter((response) => typeof response?.once === "function")
+  )
 
 // ---------------------------------------------------------------------------------------------
 // Groups
@@ -365,162 +373,173 @@ const PublicLive = HttpApiBuilder.group(SovereignApi, "public", (handlers) =>
 
 const DeploymentsLive = HttpApiBuilder.group(SovereignApi, "deployments", (handlers) =>
   Effect.gen(function* () {
-  const fanout = yield* SseFanout.SseFanout
-  yield* followAnnouncements(fanout)
-  return handlers
-    .handleRaw("create", ({ request }) =>
-      Effect.gen(function* () {
-        const principal = yield* CurrentPrincipal
-        const control = yield* Control
-        const body = yield* readJson(request)
-        const record = yield* control.submit(body, principal.email).pipe(Effect.catchAll(fromControl))
-        return HttpServerResponse.unsafeJson({ id: record.id, status: record.status, links: linksOf(record.id) }, { status: 201 })
-      })
-    )
-    .handle("list", () =>
-      Effect.gen(function* () {
-        const principal = yield* CurrentPrincipal
-        const repo = yield* DeploymentRepo.DeploymentRepo
-        const records = yield* repo.list(principal.role === "admin" ? {} : { owner: principal.email }).pipe(Effect.catchAll(unavailable))
-        return { deployments: records.filter((record) => record.status !== "adopted").map(summaryOf) }
-      })
-    )
-    .handle("get", ({ path }) => Effect.flatMap(owned(path.id), stateOf))
-    .handle("remove", ({ path }) =>
-      Effect.gen(function* () {
-        const record = yield* owned(path.id)
-        if (record.status === "adopted") return yield* Effect.fail(new Unprocessable({ error: "adopted", message: "the deployment was handed over" }))
-        if (DeploymentRepo.inFlight.includes(record.status)) {
-          return yield* Effect.fail(new Conflict({ error: "in-flight", message: `the deployment is ${record.status}; wipe it or wait`, status: record.status }))
-        }
-        const repo = yield* DeploymentRepo.DeploymentRepo
-        const jobs = yield* JobRepo.JobRepo
-        const flow = yield* FlowEvents.FlowEvents
-        const kubeconfigs = yield* Kubeconfigs.Kubeconfigs
-        yield* Effect.all([jobs.remove(record.id), flow.remove(record.id), kubeconfigs.remove(record.id), repo.remove(record.id)], { discard: true }).pipe(
-          Effect.catchAll(unavailable)
-        )
-        return { id: record.id, deleted: true, mode: "record-only" as const }
-      })
-    )
-    .handle("retry", ({ path }) =>
-      Effect.gen(function* () {
-        yield* owned(path.id)
-        const control = yield* Control
-        const record = yield* control.retry(path.id).pipe(Effect.catchAll(fromControl))
-        return { id: record.id, status: record.status, message: "retrying from the first unfinished step" }
-      })
-    )
-    .handle("wipe", ({ path, urlParams }) =>
-      Effect.gen(function* () {
-        yield* owned(path.id)
-        const control = yield* Control
-        const force = urlParams.force === "true" || urlParams.force === "1"
-        const record = yield* control.wipe(path.id, { force }).pipe(Effect.catchAll(fromControl))
-        return { id: record.id, status: record.status, message: "wiping: cloud resources and DNS records are being removed" }
-      })
-    )
-    .handle("finalise", ({ path }) =>
-      Effect.gen(function* () {
-        yield* owned(path.id)
-        const control = yield* Control
-        const record = yield* control.finalise(path.id).pipe(Effect.catchAll(fromControl))
-        return yield* stateOf(record)
-      })
-    )
-    .handleRaw("events", ({ path, request }) =>
-      Effect.gen(function* () {
-        const record = yield* owned(path.id)
-        const start = eventsStart(record, Option.getOrElse(lastEventId(request), () => 0)).pipe(
-          Effect.provideService(DeploymentRepo.DeploymentRepo, yield* DeploymentRepo.DeploymentRepo),
-          Effect.provideService(Handover.Handover, yield* Handover.Handover)
-        )
-        const response = nodeResponseOf(request)
-        const body = yield* fanout.events.open(record.id, start, response).pipe(Effect.catchAll(unavailable))
-        yield* Telemetry.countSseUntilClosed("events", response)
-        return sseResponse(body)
-      })
-    )
-    .handle("jobs", ({ path }) =>
-      Effect.gen(function* () {
-        const record = yield* owned(path.id)
-        const jobs = yield* JobRepo.JobRepo
-        return { jobs: yield* jobs.list(record.id).pipe(Effect.catchAll(unavailable)) }
-      })
-    )
-    .handle("job", ({ path }) =>
-      Effect.gen(function* () {
-        const record = yield* owned(path.id)
-        const jobs = yield* JobRepo.JobRepo
-        if (!isKey(path.jobName)) return yield* Effect.fail(NotFound.of("job not found"))
-        const found = yield* jobs.get(record.id, path.jobName).pipe(Effect.catchAll(unavailable))
-        return yield* Option.match(found, { onNone: () => Effect.fail(NotFound.of("job not found")), onSome: Effect.succeed })
-      })
-    )
-    .handle("logs", ({ path, urlParams }) =>
-      Effect.gen(function* () {
-        const record = yield* owned(path.id)
-        const jobs = yield* JobRepo.JobRepo
-        if (!isKey(path.execId)) return yield* Effect.fail(NotFound.of("execution not found"))
-        return yield* jobs.logs(record.id, path.execId, urlParams.fromLine ?? 1, urlParams.limit ?? 500).pipe(
-          Effect.catchAll((error): Effect.Effect<never, NotFound | Unavailable> => (error.reason === "NotFound" ? Effect.fail(NotFound.of("execution not found")) : unavailable(error)))
-        )
-      })
-    )
-    .handleRaw("getKubeconfig", ({ path, urlParams }) =>
-      Effect.gen(function* () {
-        const record = yield* owned(path.id)
-        const kubeconfigs = yield* Kubeconfigs.Kubeconfigs
-        const regions = Deployment.deriveRegions(record.spec, record.id)
-        const regionKey = urlParams.region ?? regions[0]!.key
-        // Only a region of the deployment names anything stored (a NUL or any other key never reaches the store).
-        if (!regions.some((region) => region.key === regionKey)) return yield* Effect.fail(NotFound.of("the deployment has no such region"))
-        const found = yield* kubeconfigs.get(record.id, regionKey).pipe(Effect.catchAll(unavailable))
-        if (Option.isNone(found)) return yield* Effect.fail(NotFound.of(`no kubeconfig for region ${regionKey} yet`))
-        const name = `${Deployment.firstLabel(record.spec.sovereignFQDN)}${regionKey === regions[0]!.key ? "" : `-${regionKey}`}.yaml`
-        return HttpServerResponse.text(Redacted.value(found.value), {
-          contentType: "application/yaml",
-          headers: { "content-disposition": `attachment; filename="${name}"`, "cache-control": "no-store" }
+    const fanout = yield* SseFanout.SseFanout
+    yield* followAnnouncements(fanout)
+    return handlers
+      .handleRaw("create", ({ request }) =>
+        Effect.gen(function* () {
+          const principal = yield* CurrentPrincipal
+          const control = yield* Control
+          const body = yield* readJson(request)
+          const record = yield* control.submit(body, principal.email).pipe(Effect.catchAll(fromControl))
+          return HttpServerResponse.unsafeJson({ id: record.id, status: record.status, links: linksOf(record.id) }, { status: 201 })
         })
-      })
-    )
-    .handle("dnsPlan", ({ path }) => Effect.flatMap(owned(path.id), HttpDns.dnsPlan))
-    .handle("flowSnapshot", ({ path }) =>
-      Effect.gen(function* () {
-        const record = yield* owned(path.id)
-        const jobs = yield* JobRepo.JobRepo
-        const current = yield* jobs.list(record.id).pipe(Effect.catchAll(unavailable))
-        return FlowGraph.compose({
-          deploymentId: record.id,
-          regions: Deployment.deriveRegions(record.spec, record.id).map((region) => region.key),
-          jobs: current,
-          inFlight: DeploymentRepo.inFlight.includes(record.status)
+      )
+      .handle("list", () =>
+        Effect.gen(function* () {
+          const principal = yield* CurrentPrincipal
+          const repo = yield* DeploymentRepo.DeploymentRepo
+          const records = yield* repo.list(principal.role === "admin" ? {} : { owner: principal.email }).pipe(Effect.catchAll(unavailable))
+          return { deployments: records.filter((record) => record.status !== "adopted").map(summaryOf) }
         })
-      })
-    )
-    .handleRaw("flowStream", ({ path, request }) =>
-      Effect.gen(function* () {
-        const record = yield* owned(path.id)
-        const start = flowStart(record, lastEventId(request)).pipe(
-          Effect.provideService(FlowEvents.FlowEvents, yield* FlowEvents.FlowEvents),
-          Effect.provideService(JobRepo.JobRepo, yield* JobRepo.JobRepo)
-        )
-        const response = nodeResponseOf(request)
-        const body = yield* fanout.flow.open(record.id, start, response).pipe(Effect.catchAll(unavailable))
-        yield* Telemetry.countSseUntilClosed("flow", response)
-        return sseResponse(body)
-      })
-    )
-    .handle("inventory", () =>
-      Effect.gen(function* () {
-        const principal = yield* CurrentPrincipal
-        if (principal.role !== "admin") return yield* Effect.fail(new Forbidden({ error: "forbidden", message: "admins only" }))
-        const control = yield* Control
-        if (Option.isNone(control.inventory)) return yield* Effect.fail(NotFound.of("the simulator is not running"))
-        const resources = yield* control.inventory.value.pipe(Effect.catchAll(fromControl))
-        return { resources: [...resources] }
-      })
-    )
+      )
+      .handle("get", ({ path }) => Effect.flatMap(owned(path.id), stateOf))
+      .handle("remove", ({ path }) =>
+        Effect.gen(function* () {
+          const record = yield* owned(path.id)
+          if (record.status === "adopted")
+            return yield* Effect.fail(new Unprocessable({ error: "adopted", message: "the deployment was handed over" }))
+          if (DeploymentRepo.inFlight.includes(record.status)) {
+            return yield* Effect.fail(
+              new Conflict({ error: "in-flight", message: `the deployment is ${record.status}; wipe it or wait`, status: record.status })
+            )
+          }
+          const repo = yield* DeploymentRepo.DeploymentRepo
+          const jobs = yield* JobRepo.JobRepo
+          const flow = yield* FlowEvents.FlowEvents
+          const kubeconfigs = yield* Kubeconfigs.Kubeconfigs
+          yield* Effect.all([jobs.remove(record.id), flow.remove(record.id), kubeconfigs.remove(record.id), repo.remove(record.id)], {
+            discard: true
+          }).pipe(Effect.catchAll(unavailable))
+          return { id: record.id, deleted: true, mode: "record-only" as const }
+        })
+      )
+      .handle("retry", ({ path }) =>
+        Effect.gen(function* () {
+          yield* owned(path.id)
+          const control = yield* Control
+          const record = yield* control.retry(path.id).pipe(Effect.catchAll(fromControl))
+          return { id: record.id, status: record.status, message: "retrying from the first unfinished step" }
+        })
+      )
+      .handle("wipe", ({ path, urlParams }) =>
+        Effect.gen(function* () {
+          yield* owned(path.id)
+          const control = yield* Control
+          const force = urlParams.force === "true" || urlParams.force === "1"
+          const record = yield* control.wipe(path.id, { force }).pipe(Effect.catchAll(fromControl))
+          return { id: record.id, status: record.status, message: "wiping: cloud resources and DNS records are being removed" }
+        })
+      )
+      .handle("finalise", ({ path }) =>
+        Effect.gen(function* () {
+          yield* owned(path.id)
+          const control = yield* Control
+          const record = yield* control.finalise(path.id).pipe(Effect.catchAll(fromControl))
+          return yield* stateOf(record)
+        })
+      )
+      .handleRaw("events", ({ path, request }) =>
+        Effect.gen(function* () {
+          const record = yield* owned(path.id)
+          const start = eventsStart(
+            record,
+            Option.getOrElse(lastEventId(request), () => 0)
+          ).pipe(
+            Effect.provideService(DeploymentRepo.DeploymentRepo, yield* DeploymentRepo.DeploymentRepo),
+            Effect.provideService(Handover.Handover, yield* Handover.Handover)
+          )
+          const response = nodeResponseOf(request)
+          const body = yield* fanout.events.open(record.id, start, response).pipe(Effect.catchAll(unavailable))
+          yield* Telemetry.countSseUntilClosed("events", response)
+          return sseResponse(body)
+        })
+      )
+      .handle("jobs", ({ path }) =>
+        Effect.gen(function* () {
+          const record = yield* owned(path.id)
+          const jobs = yield* JobRepo.JobRepo
+          return { jobs: yield* jobs.list(record.id).pipe(Effect.catchAll(unavailable)) }
+        })
+      )
+      .handle("job", ({ path }) =>
+        Effect.gen(function* () {
+          const record = yield* owned(path.id)
+          const jobs = yield* JobRepo.JobRepo
+          if (!isKey(path.jobName)) return yield* Effect.fail(NotFound.of("job not found"))
+          const found = yield* jobs.get(record.id, path.jobName).pipe(Effect.catchAll(unavailable))
+          return yield* Option.match(found, { onNone: () => Effect.fail(NotFound.of("job not found")), onSome: Effect.succeed })
+        })
+      )
+      .handle("logs", ({ path, urlParams }) =>
+        Effect.gen(function* () {
+          const record = yield* owned(path.id)
+          const jobs = yield* JobRepo.JobRepo
+          if (!isKey(path.execId)) return yield* Effect.fail(NotFound.of("execution not found"))
+          return yield* jobs
+            .logs(record.id, path.execId, urlParams.fromLine ?? 1, urlParams.limit ?? 500)
+            .pipe(
+              Effect.catchAll((error): Effect.Effect<never, NotFound | Unavailable> =>
+                error.reason === "NotFound" ? Effect.fail(NotFound.of("execution not found")) : unavailable(error)
+              )
+            )
+        })
+      )
+      .handleRaw("getKubeconfig", ({ path, urlParams }) =>
+        Effect.gen(function* () {
+          const record = yield* owned(path.id)
+          const kubeconfigs = yield* Kubeconfigs.Kubeconfigs
+          const regions = Deployment.deriveRegions(record.spec, record.id)
+          const regionKey = urlParams.region ?? regions[0]!.key
+          // Only a region of the deployment names anything stored (a NUL or any other key never reaches the store).
+          if (!regions.some((region) => region.key === regionKey))
+            return yield* Effect.fail(NotFound.of("the deployment has no such region"))
+          const found = yield* kubeconfigs.get(record.id, regionKey).pipe(Effect.catchAll(unavailable))
+          if (Option.isNone(found)) return yield* Effect.fail(NotFound.of(`no kubeconfig for region ${regionKey} yet`))
+          const name = `${Deployment.firstLabel(record.spec.sovereignFQDN)}${regionKey === regions[0]!.key ? "" : `-${regionKey}`}.yaml`
+          return HttpServerResponse.text(Redacted.value(found.value), {
+            contentType: "application/yaml",
+            headers: { "content-disposition": `attachment; filename="${name}"`, "cache-control": "no-store" }
+          })
+        })
+      )
+      .handle("dnsPlan", ({ path }) => Effect.flatMap(owned(path.id), HttpDns.dnsPlan))
+      .handle("flowSnapshot", ({ path }) =>
+        Effect.gen(function* () {
+          const record = yield* owned(path.id)
+          const jobs = yield* JobRepo.JobRepo
+          const current = yield* jobs.list(record.id).pipe(Effect.catchAll(unavailable))
+          return FlowGraph.compose({
+            deploymentId: record.id,
+            regions: Deployment.deriveRegions(record.spec, record.id).map((region) => region.key),
+            jobs: current,
+            inFlight: DeploymentRepo.inFlight.includes(record.status)
+          })
+        })
+      )
+      .handleRaw("flowStream", ({ path, request }) =>
+        Effect.gen(function* () {
+          const record = yield* owned(path.id)
+          const start = flowStart(record, lastEventId(request)).pipe(
+            Effect.provideService(FlowEvents.FlowEvents, yield* FlowEvents.FlowEvents),
+            Effect.provideService(JobRepo.JobRepo, yield* JobRepo.JobRepo)
+          )
+          const response = nodeResponseOf(request)
+          const body = yield* fanout.flow.open(record.id, start, response).pipe(Effect.catchAll(unavailable))
+          yield* Telemetry.countSseUntilClosed("flow", response)
+          return sseResponse(body)
+        })
+      )
+      .handle("inventory", () =>
+        Effect.gen(function* () {
+          const principal = yield* CurrentPrincipal
+          if (principal.role !== "admin") return yield* Effect.fail(new Forbidden({ error: "forbidden", message: "admins only" }))
+          const control = yield* Control
+          if (Option.isNone(control.inventory)) return yield* Effect.fail(NotFound.of("the simulator is not running"))
+          const resources = yield* control.inventory.value.pipe(Effect.catchAll(fromControl))
+          return { resources: [...resources] }
+        })
+      )
   })
 )
 
@@ -530,7 +549,9 @@ export const OperatorAuthLive = Layer.effect(
     bearer: (token: Redacted.Redacted<string>) =>
       Option.match(authenticator.authenticate(token), {
         onNone: () =>
-          Effect.fail(Unauthorized.of(Redacted.value(token).trim() === "" ? "a bearer token is required" : "the bearer token is not known")),
+          Effect.fail(
+            Unauthorized.of(Redacted.value(token).trim() === "" ? "a bearer token is required" : "the bearer token is not known")
+          ),
         onSome: (principal) => Effect.succeed(principal)
       })
   }))
@@ -546,9 +567,13 @@ const internal = HttpServerResponse.unsafeJson({ error: "internal", message: "th
 const ErrorShapeLive = HttpApiBuilder.middleware(SovereignApi, (app) =>
   Effect.catchAllCause(app, (cause) => {
     const failures = Chunk.toReadonlyArray(Cause.failures(cause)) as ReadonlyArray<unknown>
-    const decode = failures.find((failure): failure is HttpApiError.HttpApiDecodeError => failure instanceof HttpApiError.HttpApiDecodeError)
+    const decode = failures.find(
+      (failure): failure is HttpApiError.HttpApiDecodeError => failure instanceof HttpApiError.HttpApiDecodeError
+    )
     if (decode !== undefined) {
-      return Effect.fail(InvalidRequest.of(decode.issues.map((issue) => ({ path: issue.path.map(String).join("."), message: issue.message }))))
+      return Effect.fail(
+        InvalidRequest.of(decode.issues.map((issue) => ({ path: issue.path.map(String).join("."), message: issue.message })))
+      )
     }
     if (failures.some((failure) => Predicate.isTagged(failure, "RouteNotFound"))) return Effect.succeed(notFoundRoute)
     if (failures.length > 0 || Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)

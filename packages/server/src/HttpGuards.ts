@@ -65,8 +65,11 @@ export const makeBrake = (options: GuardOptions, capacity = 10_000) => {
     /** Counts a failure; returns the failures counted and the wait it imposes (0 below the limit). */
     fail: (client: string, now: number): { readonly failures: number; readonly waitMs: number } => {
       let record = clients.get(client)
-      const quiet = record !== undefined && record.blockedUntil <= now &&
-        ((record.failures <= options.authFailureLimit && now - record.windowStart > window) || now - record.lastFailure > Math.max(window, maxBackoff) * 3)
+      const quiet =
+        record !== undefined &&
+        record.blockedUntil <= now &&
+        ((record.failures <= options.authFailureLimit && now - record.windowStart > window) ||
+          now - record.lastFailure > Math.max(window, maxBackoff) * 3)
       if (record === undefined || quiet) {
         record = { failures: 0, windowStart: now, blockedUntil: 0, lastFailure: now }
         clients.delete(client)
@@ -106,9 +109,8 @@ const withHeaders = (request: HttpServerRequest.HttpServerRequest, response: Htt
     headers["cache-control"] = current.includes("no-transform") ? "no-store, no-transform" : "no-store"
   }
   if (response.status === 401) {
-    headers["www-authenticate"] = request.headers["authorization"] === undefined
-      ? 'Bearer realm="sovereign"'
-      : 'Bearer realm="sovereign", error="invalid_token"'
+    headers["www-authenticate"] =
+      request.headers["authorization"] === undefined ? 'Bearer realm="sovereign"' : 'Bearer realm="sovereign", error="invalid_token"'
   }
   // An upload refused before its body was read: close the connection instead of waiting for the rest.
   if (response.status >= 400 && hasBody(request)) headers["connection"] = "close"
@@ -129,14 +131,20 @@ export const middleware = (options: GuardOptions) => {
       if (guarded) {
         const wait = brake.waitOf(client, now)
         if (wait > 0) {
-          return withHeaders(request, tooMany("too-many-failures", "too many failed authentications from this client; wait and try again", wait))
+          return withHeaders(
+            request,
+            tooMany("too-many-failures", "too many failed authentications from this client; wait and try again", wait)
+          )
         }
       }
       const upload = hasBody(request)
       if (upload) {
         const inFlight = uploads.get(client) ?? 0
         if (inFlight >= options.maxUploadsPerClient) {
-          return withHeaders(request, tooMany("too-many-uploads", `at most ${options.maxUploadsPerClient} request bodies from one client at a time`))
+          return withHeaders(
+            request,
+            tooMany("too-many-uploads", `at most ${options.maxUploadsPerClient} request bodies from one client at a time`)
+          )
         }
         uploads.set(client, inFlight + 1)
       }

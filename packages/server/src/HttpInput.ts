@@ -36,7 +36,8 @@ export const jsonDepthExceeds = (text: string, limit = maxJsonDepth): boolean =>
   for (let index = 0; index < text.length; index++) {
     const code = text.charCodeAt(index)
     if (inString) {
-      if (code === 0x5c) index++ // backslash: skip the escaped character
+      if (code === 0x5c)
+        index++ // backslash: skip the escaped character
       else if (code === 0x22) inString = false
       continue
     }

@@ -7,12 +7,14 @@ import { DeploymentRepo, HelmRelease, JobRepo } from "@sovereign/core"
 import { Cause, Context, Effect, Exit, Layer, Metric, Stream } from "effect"
 import * as Telemetry from "./Telemetry.js"
 
-const countCloud = (provider: string) => <A>(exit: Exit.Exit<A, CloudProvider.CloudError>) =>
-  Exit.isInterrupted(exit)
-    ? Effect.void
-    : Metric.increment(
-        Metric.tagged(Metric.tagged(Telemetry.cloudRequests, "provider", provider), "code", Exit.isSuccess(exit) ? "ok" : errorCode(exit))
-      )
+const countCloud =
+  (provider: string) =>
+  <A>(exit: Exit.Exit<A, CloudProvider.CloudError>) =>
+    Exit.isInterrupted(exit)
+      ? Effect.void
+      : Metric.increment(
+          Metric.tagged(Metric.tagged(Telemetry.cloudRequests, "provider", provider), "code", Exit.isSuccess(exit) ? "ok" : errorCode(exit))
+        )
 
 const errorCode = <A>(exit: Exit.Exit<A, { readonly reason: string }>) =>
   Exit.isFailure(exit) && exit.cause._tag === "Fail" ? exit.cause.error.reason : "defect"
@@ -63,7 +65,9 @@ export const watch = (service: ClusterWatch.ClusterWatchService): ClusterWatch.C
 
 export const access = (service: ClusterWatch.ClusterAccessService): ClusterWatch.ClusterAccessService => ({
   grantOwner: (kubeconfig, owner) =>
-    service.grantOwner(kubeconfig, owner).pipe(Effect.withSpan("cluster.grantOwner", { kind: "client", attributes: { "deployment.id": owner.deploymentId } }))
+    service
+      .grantOwner(kubeconfig, owner)
+      .pipe(Effect.withSpan("cluster.grantOwner", { kind: "client", attributes: { "deployment.id": owner.deploymentId } }))
 })
 
 export const dns = (service: DnsProvider.DnsProviderService): DnsProvider.DnsProviderService => ({
@@ -72,11 +76,14 @@ export const dns = (service: DnsProvider.DnsProviderService): DnsProvider.DnsPro
   apply: (zone, changes) =>
     service.apply(zone, changes).pipe(
       Effect.tap(() =>
-        Effect.all([
-          Metric.incrementBy(Metric.tagged(Telemetry.dnsChanges, "action", "create"), changes.create.length),
-          Metric.incrementBy(Metric.tagged(Telemetry.dnsChanges, "action", "update"), changes.update.length),
-          Metric.incrementBy(Metric.tagged(Telemetry.dnsChanges, "action", "delete"), changes.delete.length)
-        ], { discard: true })
+        Effect.all(
+          [
+            Metric.incrementBy(Metric.tagged(Telemetry.dnsChanges, "action", "create"), changes.create.length),
+            Metric.incrementBy(Metric.tagged(Telemetry.dnsChanges, "action", "update"), changes.update.length),
+            Metric.incrementBy(Metric.tagged(Telemetry.dnsChanges, "action", "delete"), changes.delete.length)
+          ],
+          { discard: true }
+        )
       ),
       Effect.withSpan("dns.apply", { kind: "client", attributes: { zone } })
     )
@@ -84,7 +91,9 @@ export const dns = (service: DnsProvider.DnsProviderService): DnsProvider.DnsPro
 
 export const mesh = (service: MeshProvider.MeshProviderService): MeshProvider.MeshProviderService => ({
   establish: (deploymentId, regions) =>
-    service.establish(deploymentId, regions).pipe(Effect.withSpan("mesh.establish", { kind: "client", attributes: { "deployment.id": deploymentId } }))
+    service
+      .establish(deploymentId, regions)
+      .pipe(Effect.withSpan("mesh.establish", { kind: "client", attributes: { "deployment.id": deploymentId } }))
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -96,7 +105,13 @@ const countStoreError = <A, E extends { readonly reason: string }, R>(effect: Ef
 type Phase = "phase0" | "phase1" | "wipe"
 
 const phaseOf = (status: DeploymentRepo.Status): Phase | undefined =>
-  status === "pending" || status === "provisioning" ? "phase0" : status === "phase1-watching" ? "phase1" : status === "wiping" ? "wipe" : undefined
+  status === "pending" || status === "provisioning"
+    ? "phase0"
+    : status === "phase1-watching"
+      ? "phase1"
+      : status === "wiping"
+        ? "wipe"
+        : undefined
 
 /**
  * Counts failed store calls; measures steps from their "running" journal entry to their outcome, and
@@ -118,7 +133,8 @@ export const deploymentRepo = (service: DeploymentRepo.DeploymentRepoService): D
     })
   const wrapped: DeploymentRepo.DeploymentRepoService = {
     ...service,
-    create: (record, event) => countStoreError(service.create(record, event)).pipe(Effect.tap((created) => enter(created.id, created.status, created.createdAt))),
+    create: (record, event) =>
+      countStoreError(service.create(record, event)).pipe(Effect.tap((created) => enter(created.id, created.status, created.createdAt))),
     get: (id) => countStoreError(service.get(id)),
     list: (filter) => countStoreError(service.list(filter)),
     update: (id, expectedVersion, changes, events, updatedAt) =>
@@ -138,12 +154,15 @@ export const deploymentRepo = (service: DeploymentRepo.DeploymentRepoService): D
             }
             const startedAt = stepStarts.get(key)
             stepStarts.delete(key)
-            return Effect.all([
-              Metric.increment(Metric.tagged(Metric.tagged(Telemetry.stepTotal, "step", entry.step), "result", entry.status)),
-              startedAt === undefined
-                ? Effect.void
-                : Metric.update(Metric.tagged(Telemetry.stepDuration, "step", entry.step), Math.max(0, entry.at - startedAt) / 1000)
-            ], { discard: true })
+            return Effect.all(
+              [
+                Metric.increment(Metric.tagged(Metric.tagged(Telemetry.stepTotal, "step", entry.step), "result", entry.status)),
+                startedAt === undefined
+                  ? Effect.void
+                  : Metric.update(Metric.tagged(Telemetry.stepDuration, "step", entry.step), Math.max(0, entry.at - startedAt) / 1000)
+              ],
+              { discard: true }
+            )
           })
         )
       ),
@@ -166,7 +185,11 @@ export const jobRepo = (service: JobRepo.JobRepoService): JobRepo.JobRepoService
 }
 
 /** The store ports of the context, instrumented, for the layers built on them (the orchestrator). */
-export const storeLayer: Layer.Layer<DeploymentRepo.DeploymentRepo | JobRepo.JobRepo, never, DeploymentRepo.DeploymentRepo | JobRepo.JobRepo> = Layer.effectContext(
+export const storeLayer: Layer.Layer<
+  DeploymentRepo.DeploymentRepo | JobRepo.JobRepo,
+  never,
+  DeploymentRepo.DeploymentRepo | JobRepo.JobRepo
+> = Layer.effectContext(
   Effect.gen(function* () {
     const repo = yield* DeploymentRepo.DeploymentRepo
     const jobs = yield* JobRepo.JobRepo

@@ -22,7 +22,8 @@ export class KeyCheckFailed extends Schema.TaggedError<KeyCheckFailed>()("KeyChe
 const mismatch = (config: ServerConfigShape, what: string) =>
   new KeyCheckFailed({
     reason: "KeyMismatch",
-    message: `${what} cannot be opened with this server's key, so the database belongs to servers with another key. ` +
+    message:
+      `${what} cannot be opened with this server's key, so the database belongs to servers with another key. ` +
       (Option.isSome(config.secretKey)
         ? "Set SOVEREIGN_SECRET_KEY to the key the other servers on this database use (every replica needs the same one); "
         : `This server uses the generated key in ${path.join(config.dataDir, "secret.key")}: set SOVEREIGN_SECRET_KEY to the key the other servers on this database use (every replica needs the same one); `) +
@@ -51,16 +52,18 @@ export const verify = Effect.gen(function* () {
     )
   let found = yield* stored()
   if (Option.isNone(found)) {
-    const older = yield* sql<{ sealed_credentials: string }>`SELECT sealed_credentials FROM deployments ORDER BY created_at DESC LIMIT 1`.pipe(
-      Effect.mapError(unavailable)
-    )
+    const older = yield* sql<{
+      sealed_credentials: string
+    }>`SELECT sealed_credentials FROM deployments ORDER BY created_at DESC LIMIT 1`.pipe(Effect.mapError(unavailable))
     if (older[0] !== undefined && Option.isNone(yield* opens(older[0].sealed_credentials))) {
       return yield* mismatch(config, "The newest deployment's sealed credentials")
     }
     const sealed = yield* secrets.seal(Redacted.make(checkText)).pipe(Effect.mapError(unavailable))
     const at = yield* Clock.currentTimeMillis
     // Two servers starting on a fresh database: the first insert wins, and both then check that one.
-    yield* sql`INSERT INTO key_check (id, sealed, created_at) VALUES (1, ${sealed}, ${at}) ON CONFLICT (id) DO NOTHING`.pipe(Effect.mapError(unavailable))
+    yield* sql`INSERT INTO key_check (id, sealed, created_at) VALUES (1, ${sealed}, ${at}) ON CONFLICT (id) DO NOTHING`.pipe(
+      Effect.mapError(unavailable)
+    )
     found = yield* stored()
   }
   const text = yield* opens(Option.getOrThrow(found))

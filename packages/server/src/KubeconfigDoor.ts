@@ -8,16 +8,7 @@ import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
 import { Deployment, DeploymentRepo, Kubeconfig, Secrets } from "@sovereign/core"
 import { Effect, Either, Option, Redacted } from "effect"
 import * as Yaml from "js-yaml"
-import {
-  Conflict,
-  Forbidden,
-  KubeconfigRejected,
-  NotFound,
-  SovereignApi,
-  Unauthorized,
-  Unavailable,
-  Unprocessable
-} from "./Api.js"
+import { Conflict, Forbidden, KubeconfigRejected, NotFound, SovereignApi, Unauthorized, Unavailable, Unprocessable } from "./Api.js"
 import * as Auth from "./Auth.js"
 import { Control, type ControlError } from "./Control.js"
 import { bearerOf, readBody } from "./HttpInput.js"
@@ -41,12 +32,17 @@ export const parseYaml = (text: string): Either.Either<unknown, KubeconfigReject
     // A parse error's text quotes the document (it may hold a key): only its position is repeated.
     const mark = typeof error === "object" && error !== null ? (error as { mark?: { line?: number; column?: number } }).mark : undefined
     const where = mark?.line === undefined ? "" : ` (line ${mark.line + 1}, column ${(mark.column ?? 0) + 1})`
-    return Either.left(new KubeconfigRejected({ error: "invalid-kubeconfig", message: `the kubeconfig is not a single YAML document${where}` }))
+    return Either.left(
+      new KubeconfigRejected({ error: "invalid-kubeconfig", message: `the kubeconfig is not a single YAML document${where}` })
+    )
   }
 }
 
 const unavailable = (message: string): Effect.Effect<never, Unavailable> =>
-  Effect.zipRight(Effect.logError("the kubeconfig call-back failed", message), Effect.fail(new Unavailable({ error: "unavailable", message: "the store is unavailable; try again" })))
+  Effect.zipRight(
+    Effect.logError("the kubeconfig call-back failed", message),
+    Effect.fail(new Unavailable({ error: "unavailable", message: "the store is unavailable; try again" }))
+  )
 
 type DoorAnswer = Conflict | Forbidden | KubeconfigRejected | NotFound | Unavailable | Unprocessable
 

@@ -44,7 +44,10 @@ export const layer = (format: LogFormat): Layer.Layer<never> =>
   format === "json"
     ? Layer.scopedDiscard(
         Effect.locallyScopedWith(FiberRef.currentLoggers, (loggers) =>
-          HashSet.add(HashSet.filter(loggers, (logger) => logger === Logger.tracerLogger), jsonLogger)
+          HashSet.add(
+            HashSet.filter(loggers, (logger) => logger === Logger.tracerLogger),
+            jsonLogger
+          )
         )
       )
     : Layer.empty

@@ -25,43 +25,46 @@ export const coreLayer = Layer.unwrapEffect(
     // The data directory holds the key, the admin token and PGlite: 0700 before anything is read or written there.
     Effect.try({
       try: () => ensurePrivateDir(config.dataDir),
-      catch: (error) => new Error(`the data directory ${config.dataDir} cannot be made private (0700): ${error instanceof Error ? error.message : String(error)}`)
+      catch: (error) =>
+        new Error(
+          `the data directory ${config.dataDir} cannot be made private (0700): ${error instanceof Error ? error.message : String(error)}`
+        )
     })
-  ).pipe(Effect.zipRight(ServerConfig.ServerConfig), Effect.map((config) => {
-    // The key is checked against the database before anything else reads it (a wrong key refuses to start).
-    const keyed = Layer.merge(SecretBox.layer, Database.layer).pipe((keys) => KeyCheck.layer.pipe(Layer.provideMerge(keys)))
-    // Replicas (issue 11): on PostgreSQL every replica shares the deployments; writes notify the
-    // others and one LISTEN connection (the change feed) brings their changes here. Leases on every
-    // database: PGlite has one process per data directory and frees a crashed start's leases at once.
-    const replica = SqlLeases.makeHolder()
-    const store = SqlStore.layer(Option.isSome(config.databaseUrl) ? { replica } : {})
-    const leases = Layer.unwrapEffect(
-      Effect.map(SqlStore.Announcements, (announcements) =>
-        SqlLeases.layer({
-          ttl: config.leaseTtl,
-          exclusive: Option.isNone(config.databaseUrl),
-          notify: Option.isSome(config.databaseUrl),
-          holder: replica,
-          wakeups: Stream.fromPubSub(announcements.leases)
-        })
+  ).pipe(
+    Effect.zipRight(ServerConfig.ServerConfig),
+    Effect.map((config) => {
+      // The key is checked against the database before anything else reads it (a wrong key refuses to start).
+      const keyed = Layer.merge(SecretBox.layer, Database.layer).pipe((keys) => KeyCheck.layer.pipe(Layer.provideMerge(keys)))
+      // Replicas (issue 11): on PostgreSQL every replica shares the deployments; writes notify the
+      // others and one LISTEN connection (the change feed) brings their changes here. Leases on every
+      // database: PGlite has one process per data directory and frees a crashed start's leases at once.
+      const replica = SqlLeases.makeHolder()
+      const store = SqlStore.layer(Option.isSome(config.databaseUrl) ? { replica } : {})
+      const leases = Layer.unwrapEffect(
+        Effect.map(SqlStore.Announcements, (announcements) =>
+          SqlLeases.layer({
+            ttl: config.leaseTtl,
+            exclusive: Option.isNone(config.databaseUrl),
+            notify: Option.isSome(config.databaseUrl),
+            holder: replica,
+            wakeups: Stream.fromPubSub(announcements.leases)
+          })
+        )
       )
-    )
-    const feed = Option.match(config.databaseUrl, { onNone: () => Layer.empty, onSome: ChangeFeed.layer })
-    const storage = Layer.mergeAll(leases, feed).pipe(
-      Layer.provideMerge(store),
-      Layer.provideMerge(keyed)
-    )
-    const handover = HandoverSigner.layerHandover.pipe(Layer.provideMerge(HandoverSigner.layer))
-    const world = Adapters.layer
-    const orchestration = Runtime.controlLayer.pipe(
-      Layer.provideMerge(Runtime.orchestratorLayer),
-      Layer.provideMerge(Runtime.resumedLayer),
-      Layer.provideMerge(world),
-      Layer.provideMerge(handover),
-      Layer.provideMerge(Ids.layerCrypto)
-    )
-    return orchestration.pipe(Layer.provideMerge(Auth.layer), Layer.provideMerge(Probes.layer), Layer.provideMerge(storage))
-  }))
+      const feed = Option.match(config.databaseUrl, { onNone: () => Layer.empty, onSome: ChangeFeed.layer })
+      const storage = Layer.mergeAll(leases, feed).pipe(Layer.provideMerge(store), Layer.provideMerge(keyed))
+      const handover = HandoverSigner.layerHandover.pipe(Layer.provideMerge(HandoverSigner.layer))
+      const world = Adapters.layer
+      const orchestration = Runtime.controlLayer.pipe(
+        Layer.provideMerge(Runtime.orchestratorLayer),
+        Layer.provideMerge(Runtime.resumedLayer),
+        Layer.provideMerge(world),
+        Layer.provideMerge(handover),
+        Layer.provideMerge(Ids.layerCrypto)
+      )
+      return orchestration.pipe(Layer.provideMerge(Auth.layer), Layer.provideMerge(Probes.layer), Layer.provideMerge(storage))
+    })
+  )
 )
 
 /** The HTTP server over `coreLayer`, listening where the configuration says. */
@@ -86,9 +89,13 @@ export const announceAndResume = Effect.gen(function* () {
   yield* say(`Sovereign is listening on ${url}`)
   yield* say(`  API         ${url}/api/v1  (OpenAPI: ${url}/api/v1/openapi.json)`)
   yield* say(`  probes      ${url}/livez  ${url}/readyz  (?verbose lists the checks)`)
-  yield* say(`  metrics     ${Option.match(metrics, { onNone: () => "off (SOVEREIGN_METRICS_PORT=off)", onSome: (address) => address.url })}`)
+  yield* say(
+    `  metrics     ${Option.match(metrics, { onNone: () => "off (SOVEREIGN_METRICS_PORT=off)", onSome: (address) => address.url })}`
+  )
   yield* say(`  traces      ${Option.getOrElse(config.otlpEndpoint, () => "off (set OTEL_EXPORTER_OTLP_ENDPOINT)")}`)
-  yield* say(`  world       cloud=${config.cloud} dns=${config.dns} watch=${config.watch} mesh=${config.mesh}${config.cloud === "simulator" ? ` speed=${config.simSpeed}` : ""}`)
+  yield* say(
+    `  world       cloud=${config.cloud} dns=${config.dns} watch=${config.watch} mesh=${config.mesh}${config.cloud === "simulator" ? ` speed=${config.simSpeed}` : ""}`
+  )
   yield* say(`  database    ${Option.isSome(config.databaseUrl) ? "PostgreSQL (DATABASE_URL)" : `PGlite in ${config.dataDir}`}`)
   // The token is printed once, when it is made; later starts name the file only, so logs never keep it.
   yield* Option.match(authenticator.generated, {

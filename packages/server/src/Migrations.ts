@@ -123,6 +123,11 @@ export const handoverKey = statements(
   )`
 )
 
-export const loader = Migrator.fromRecord({ "1_initial": initial, "2_key_check": keyCheck, "3_leases": leases, "4_handover_key": handoverKey })
+export const loader = Migrator.fromRecord({
+  "1_initial": initial,
+  "2_key_check": keyCheck,
+  "3_leases": leases,
+  "4_handover_key": handoverKey
+})
 
 export const run = Migrator.make({})({ loader, table: "sovereign_migrations" })

@@ -25,19 +25,34 @@ const parsers = { [int8]: (value: string) => Number(value) }
  * few megabytes, and 128 MB of shared buffers would double the server's resident memory.
  */
 const startParams = [
-  "--single", "-F", "-O", "-j",
-  "-c", "search_path=public",
-  "-c", "exit_on_error=false",
-  "-c", "log_checkpoints=false",
-  "-c", "max_worker_processes=0",
-  "-c", "max_parallel_workers=0",
-  "-c", "max_parallel_workers_per_gather=0",
-  "-c", "io_method=sync",
-  "-c", "max_parallel_maintenance_workers=0",
-  "-c", "shared_buffers=16MB",
-  "-c", "work_mem=2MB",
-  "-c", "maintenance_work_mem=8MB",
-  "-c", "temp_buffers=2MB"
+  "--single",
+  "-F",
+  "-O",
+  "-j",
+  "-c",
+  "search_path=public",
+  "-c",
+  "exit_on_error=false",
+  "-c",
+  "log_checkpoints=false",
+  "-c",
+  "max_worker_processes=0",
+  "-c",
+  "max_parallel_workers=0",
+  "-c",
+  "max_parallel_workers_per_gather=0",
+  "-c",
+  "io_method=sync",
+  "-c",
+  "max_parallel_maintenance_workers=0",
+  "-c",
+  "shared_buffers=16MB",
+  "-c",
+  "work_mem=2MB",
+  "-c",
+  "maintenance_work_mem=8MB",
+  "-c",
+  "temp_buffers=2MB"
 ]
 
 /**
@@ -104,9 +119,7 @@ export const make = (options: PgliteClientOptions) =>
       executeUnprepared: (sql, params, transformRows) =>
         guard(transformRows ? Effect.map(runQuery(sql, params), transformRows) : runQuery(sql, params)),
       executeStream: (sql, params, transformRows) =>
-        Stream.fromIterableEffect(
-          guard(transformRows ? Effect.map(runQuery(sql, params), transformRows) : runQuery(sql, params))
-        )
+        Stream.fromIterableEffect(guard(transformRows ? Effect.map(runQuery(sql, params), transformRows) : runQuery(sql, params)))
     })
 
     const outside = makeConnection(lock.withPermits(1))

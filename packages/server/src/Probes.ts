@@ -48,7 +48,8 @@ export const make: Effect.Effect<ProbesService> = Effect.map(
 export const layer: Layer.Layer<Probes> = Layer.effect(Probes, make)
 
 /** Registers `check` under `probe` in the `Probes` of the context. */
-export const add = (probe: ProbeName, check: Check): Effect.Effect<void, never, Probes> => Effect.flatMap(Probes, (probes) => probes.add(probe, check))
+export const add = (probe: ProbeName, check: Check): Effect.Effect<void, never, Probes> =>
+  Effect.flatMap(Probes, (probes) => probes.add(probe, check))
 
 /** A check may not hang a probe: Kubernetes gives up after its own timeout, so do we, with a reason. */
 export const checkTimeout = Duration.seconds(2)
@@ -96,7 +97,11 @@ const leaseCheck = (orchestrator: Orchestrator.OrchestratorService): Check => ({
         health.renewing
           ? Effect.void
           : Effect.flatMap(Clock.currentTimeMillis, (now) =>
-              Effect.fail(new CheckFailed({ reason: `leases are not renewing (${health.held} held; last renewal ${Math.round((now - health.lastRenewalAt) / 1000)} s ago)` }))
+              Effect.fail(
+                new CheckFailed({
+                  reason: `leases are not renewing (${health.held} held; last renewal ${Math.round((now - health.lastRenewalAt) / 1000)} s ago)`
+                })
+              )
             )
     })
   )
@@ -117,11 +122,16 @@ const leaseChecks: Effect.Effect<ReadonlyArray<Check>> = Effect.serviceOption(Or
  * schema, the resumed runtime and, with replicas, renewing leases.
  */
 const builtIn = (probe: ProbeName): Effect.Effect<ReadonlyArray<Check<BuiltInNeeds>>> =>
-  probe === "livez" ? Effect.succeed([{ name: "ping", run: Effect.void }]) : Effect.map(leaseChecks, (leases) => [store, migrations, resumed, ...leases])
+  probe === "livez"
+    ? Effect.succeed([{ name: "ping", run: Effect.void }])
+    : Effect.map(leaseChecks, (leases) => [store, migrations, resumed, ...leases])
 
 const runCheck = <R>(check: Check<R>): Effect.Effect<CheckResult, never, R> =>
   check.run.pipe(
-    Effect.timeoutFail({ duration: checkTimeout, onTimeout: () => new CheckFailed({ reason: `no answer within ${Duration.format(checkTimeout)}` }) }),
+    Effect.timeoutFail({
+      duration: checkTimeout,
+      onTimeout: () => new CheckFailed({ reason: `no answer within ${Duration.format(checkTimeout)}` })
+    }),
     Effect.match({
       onFailure: (failure) => ({ name: check.name, ok: false, reason: failure.reason }),
       onSuccess: () => ({ name: check.name, ok: true })

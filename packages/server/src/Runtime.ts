@@ -13,7 +13,9 @@ import * as KubeconfigInspector from "./KubeconfigInspector.js"
 import { Control, ControlError, type ControlService } from "./Control.js"
 import { ServerConfig, publicUrlOf } from "./ServerConfig.js"
 
-const fromOrchestrator = (error: Orchestrator.OrchestratorError | Deployment.InvalidRequest | Kubeconfig.KubeconfigRefused): ControlError => {
+const fromOrchestrator = (
+  error: Orchestrator.OrchestratorError | Deployment.InvalidRequest | Kubeconfig.KubeconfigRefused
+): ControlError => {
   if (error._tag === "InvalidRequest") return new ControlError({ reason: "Invalid", message: error.message, issues: error.issues })
   if (error._tag === "KubeconfigRefused") {
     return new ControlError({

@@ -80,9 +80,6 @@ export const loadKey = Effect.gen(function* () {
   })
 })
 
-export const layer: Layer.Layer<Secrets.Secrets, never, ServerConfig> = Layer.effect(
-  Secrets.Secrets,
-  Effect.map(loadKey, makeService)
-)
+export const layer: Layer.Layer<Secrets.Secrets, never, ServerConfig> = Layer.effect(Secrets.Secrets, Effect.map(loadKey, makeService))
 
 export const layerKey = (key: Buffer): Layer.Layer<Secrets.Secrets> => Layer.succeed(Secrets.Secrets, makeService(key))

@@ -71,12 +71,9 @@ export interface KubernetesSettings {
 export class ServerConfig extends Context.Tag("@sovereign/server/ServerConfig")<ServerConfig, ServerConfigShape>() {}
 
 const optionalRedacted = (name: string) =>
-  Config.option(Config.redacted(name)).pipe(
-    Config.map(Option.filter((value) => Redacted.value(value).trim() !== ""))
-  )
+  Config.option(Config.redacted(name)).pipe(Config.map(Option.filter((value) => Redacted.value(value).trim() !== "")))
 
-const optionalString = (name: string) =>
-  Config.option(Config.string(name)).pipe(Config.map(Option.filter((value) => value.trim() !== "")))
+const optionalString = (name: string) => Config.option(Config.string(name)).pipe(Config.map(Option.filter((value) => value.trim() !== "")))
 
 /** A duration (SPEC §8: `120m`, `30s` or `120 minutes`, through core's one parser) with its default. */
 const duration = (name: string, fallback: Duration.Duration) => Time.durationConfig(name).pipe(Config.withDefault(fallback))
@@ -104,15 +101,41 @@ export const defaultMetricsPort = 9464
 
 /** Every environment variable the server reads, its adapters' included (the Kubernetes manifests are checked against it). */
 export const variables = [
-  "SOVEREIGN_HOST", "SOVEREIGN_PORT", "SOVEREIGN_DATA_DIR", "DATABASE_URL", "SOVEREIGN_API_TOKENS", "SOVEREIGN_SECRET_KEY",
-  "SOVEREIGN_PUBLIC_URL", "SOVEREIGN_CLOUD", "SOVEREIGN_DNS", "SOVEREIGN_MESH", "SOVEREIGN_WATCH", "SOVEREIGN_SIM_SPEED",
-  "SOVEREIGN_SIM_SEED", "SOVEREIGN_SIM_FAULTS", "SOVEREIGN_PHASE1_TIMEOUT", "SOVEREIGN_READY_SENTINEL", "SOVEREIGN_DNS_SUBDOMAINS",
-  "SOVEREIGN_BODY_TIMEOUT", "SOVEREIGN_METRICS_PORT", "SOVEREIGN_LOG_FORMAT", "OTEL_EXPORTER_OTLP_ENDPOINT", "SOVEREIGN_LEASE_TTL",
-  "SOVEREIGN_KUBE_REQUEST_TIMEOUT", "SOVEREIGN_KUBE_RECONNECT_MAX_DELAY", "SOVEREIGN_KUBE_REACHABILITY_BUDGET", "SOVEREIGN_KUBE_TAIL_LOGS",
-  "SOVEREIGN_HANDOVER_CLUSTER_ACCESS", "SOVEREIGN_HANDOVER_CLUSTER_ROLE", "HCLOUD_TOKEN", "HCLOUD_ENDPOINT", "PDNS_API_URL",
-  "PDNS_API_KEY", "PDNS_SERVER_ID", "SOVEREIGN_CONSOLE_DIR"
+  "SOVEREIGN_HOST",
+  "SOVEREIGN_PORT",
+  "SOVEREIGN_DATA_DIR",
+  "DATABASE_URL",
+  "SOVEREIGN_API_TOKENS",
+  "SOVEREIGN_SECRET_KEY",
+  "SOVEREIGN_PUBLIC_URL",
+  "SOVEREIGN_CLOUD",
+  "SOVEREIGN_DNS",
+  "SOVEREIGN_MESH",
+  "SOVEREIGN_WATCH",
+  "SOVEREIGN_SIM_SPEED",
+  "SOVEREIGN_SIM_SEED",
+  "SOVEREIGN_SIM_FAULTS",
+  "SOVEREIGN_PHASE1_TIMEOUT",
+  "SOVEREIGN_READY_SENTINEL",
+  "SOVEREIGN_DNS_SUBDOMAINS",
+  "SOVEREIGN_BODY_TIMEOUT",
+  "SOVEREIGN_METRICS_PORT",
+  "SOVEREIGN_LOG_FORMAT",
+  "OTEL_EXPORTER_OTLP_ENDPOINT",
+  "SOVEREIGN_LEASE_TTL",
+  "SOVEREIGN_KUBE_REQUEST_TIMEOUT",
+  "SOVEREIGN_KUBE_RECONNECT_MAX_DELAY",
+  "SOVEREIGN_KUBE_REACHABILITY_BUDGET",
+  "SOVEREIGN_KUBE_TAIL_LOGS",
+  "SOVEREIGN_HANDOVER_CLUSTER_ACCESS",
+  "SOVEREIGN_HANDOVER_CLUSTER_ROLE",
+  "HCLOUD_TOKEN",
+  "HCLOUD_ENDPOINT",
+  "PDNS_API_URL",
+  "PDNS_API_KEY",
+  "PDNS_SERVER_ID",
+  "SOVEREIGN_CONSOLE_DIR"
 ] as const
-
 
 export const config: Config.Config<ServerConfigShape> = Config.all({
   host: Config.string("SOVEREIGN_HOST").pipe(Config.withDefault("127.0.0.1")),
@@ -176,7 +199,10 @@ export const config: Config.Config<ServerConfigShape> = Config.all({
 export const layer: Layer.Layer<ServerConfig, import("effect/ConfigError").ConfigError> = Layer.effect(ServerConfig, config)
 
 export const layerWith = (overrides: Partial<ServerConfigShape>): Layer.Layer<ServerConfig, import("effect/ConfigError").ConfigError> =>
-  Layer.effect(ServerConfig, Effect.map(config, (loaded) => ({ ...loaded, ...overrides })))
+  Layer.effect(
+    ServerConfig,
+    Effect.map(config, (loaded) => ({ ...loaded, ...overrides }))
+  )
 
 /** The base URL a control plane reaches this server at. */
 export const publicUrlOf = (config: ServerConfigShape): string =>

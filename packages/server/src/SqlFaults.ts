@@ -38,10 +38,21 @@ const retryableStates = new Set([
 ])
 
 /** Socket errors: the server is not (yet) there. */
-const retryableErrnos = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "ECONNABORTED"])
+const retryableErrnos = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ECONNABORTED"
+])
 
 /** What `pg` says when a connection died without an SQLSTATE. */
-const lostConnection = /connection terminated|connection error|not queryable|terminating connection|server closed the connection|timeout exceeded when trying to connect|connection timeout|socket hang up|client was closed|cannot use a pool after calling end/i
+const lostConnection =
+  /connection terminated|connection error|not queryable|terminating connection|server closed the connection|timeout exceeded when trying to connect|connection timeout|socket hang up|client was closed|cannot use a pool after calling end/i
 
 const fieldOf = (value: unknown, field: string): unknown =>
   typeof value === "object" && value !== null && field in value ? (value as Record<string, unknown>)[field] : undefined
@@ -72,7 +83,10 @@ const messageOf = (value: unknown): string => {
 /** Classifies any error a SQL call can end with (an `SqlError` from `@effect/sql`, or a raw driver error). */
 export const classify = (error: SqlError.SqlError | unknown): Classified => {
   const links = chain(error)
-  const words = links.map(messageOf).filter((message, index, all) => message !== "" && all.indexOf(message) === index).join(": ")
+  const words = links
+    .map(messageOf)
+    .filter((message, index, all) => message !== "" && all.indexOf(message) === index)
+    .join(": ")
   for (const link of links) {
     const code = fieldOf(link, "code")
     if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) {
@@ -104,13 +118,14 @@ export const isSqlError = (value: unknown): value is SqlError.SqlError =>
  * `@effect/sql` raises as defects, with those made failures again: a lost connection is an outage to
  * wait out, not a bug. The transaction's own failure wins over a failed rollback; other defects stay defects.
  */
-export const transaction = (sql: { readonly withTransaction: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError.SqlError, R> }) =>
-<A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError.SqlError, R> =>
-  sql.withTransaction(self).pipe(
-    Effect.catchAllCause((cause) => {
-      const defects = Chunk.toReadonlyArray(Cause.defects(cause))
-      if (defects.length === 0 || !defects.every(isSqlError) || Cause.isInterrupted(cause)) return Effect.failCause(cause)
-      const failure = Cause.failureOption(cause)
-      return Option.isSome(failure) ? Effect.fail(failure.value) : Effect.fail(defects[0] as SqlError.SqlError)
-    })
-  )
+export const transaction =
+  (sql: { readonly withTransaction: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError.SqlError, R> }) =>
+  <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError.SqlError, R> =>
+    sql.withTransaction(self).pipe(
+      Effect.catchAllCause((cause) => {
+        const defects = Chunk.toReadonlyArray(Cause.defects(cause))
+        if (defects.length === 0 || !defects.every(isSqlError) || Cause.isInterrupted(cause)) return Effect.failCause(cause)
+        const failure = Cause.failureOption(cause)
+        return Option.isSome(failure) ? Effect.fail(failure.value) : Effect.fail(defects[0] as SqlError.SqlError)
+      })
+    )

@@ -55,7 +55,9 @@ export const make = (options: SqlLeasesOptions) =>
           ON CONFLICT (deployment_id) DO UPDATE SET holder = excluded.holder, epoch = leases.epoch + 1, expires_at = excluded.expires_at
           WHERE leases.holder IS NULL OR leases.expires_at < ${sql.literal(nowMs)}
           RETURNING epoch`.pipe(
-          Effect.map((rows) => rows[0] === undefined ? Option.none() : Option.some({ deploymentId, holder, epoch: Number(rows[0].epoch) })),
+          Effect.map((rows) =>
+            rows[0] === undefined ? Option.none() : Option.some({ deploymentId, holder, epoch: Number(rows[0].epoch) })
+          ),
           Effect.mapError(leaseError)
         ),
       renew: (leases) =>
@@ -107,11 +109,17 @@ export const checkFence = <E>(sql: SqlClient.SqlClient, fenced: (message: string
     if (Option.isNone(fence)) return Effect.void
     const lease = fence.value
     return Effect.flatMap(
-      sql<{ epoch: number }>`SELECT epoch FROM leases WHERE deployment_id = ${lease.deploymentId} AND holder = ${lease.holder} AND epoch = ${lease.epoch} FOR SHARE`,
+      sql<{
+        epoch: number
+      }>`SELECT epoch FROM leases WHERE deployment_id = ${lease.deploymentId} AND holder = ${lease.holder} AND epoch = ${lease.epoch} FOR SHARE`,
       (rows) =>
         rows.length > 0
           ? Effect.void
-          : Effect.fail(fenced(`the run of deployment ${lease.deploymentId} holds a stale lease (epoch ${lease.epoch}); another replica runs it now, so this write is refused`))
+          : Effect.fail(
+              fenced(
+                `the run of deployment ${lease.deploymentId} holds a stale lease (epoch ${lease.epoch}); another replica runs it now, so this write is refused`
+              )
+            )
     )
   })
 

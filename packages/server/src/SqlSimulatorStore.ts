@@ -4,8 +4,7 @@ import { SimulatorStore, SimulatorStoreError } from "@sovereign/adapter-simulato
 import { Clock, Duration, Effect, Layer, Option, Schedule } from "effect"
 import * as SqlFaults from "./SqlFaults.js"
 
-const failed = (what: string) => (error: { readonly message: string }) =>
-  new SimulatorStoreError({ message: `${what}: ${error.message}` })
+const failed = (what: string) => (error: { readonly message: string }) => new SimulatorStoreError({ message: `${what}: ${error.message}` })
 
 /**
  * The simulated cloud does not go down with our database: a statement that failed for a retryable
@@ -15,7 +14,9 @@ const ridesOutOutages = <A, R>(what: string, effect: Effect.Effect<A, import("@e
   effect.pipe(
     Effect.tapError((error) => {
       const classified = SqlFaults.classify(error)
-      return classified.fault === "Retryable" ? Effect.logWarning(`the database is unavailable while ${what} (simulated world); waiting: ${classified.detail}`) : Effect.void
+      return classified.fault === "Retryable"
+        ? Effect.logWarning(`the database is unavailable while ${what} (simulated world); waiting: ${classified.detail}`)
+        : Effect.void
     }),
     Effect.retry({
       schedule: Schedule.exponential(Duration.millis(100)).pipe(Schedule.union(Schedule.spaced(Duration.seconds(5))), Schedule.jittered),
@@ -28,32 +29,40 @@ const ridesOutOutages = <A, R>(what: string, effect: Effect.Effect<A, import("@e
  * then runs in a transaction holding an advisory lock on its key, so two replicas never write a
  * document from the same stale read (a wipe on one replica undone by another's stale copy).
  */
-export const layer = (options: { readonly shared: boolean }): Layer.Layer<SimulatorStore, never, SqlClient.SqlClient> => Layer.effect(
-  SimulatorStore,
-  Effect.map(SqlClient.SqlClient, (sql) => ({
-    shared: options.shared,
-    exclusively: <A, E>(key: string, effect: Effect.Effect<A, E>) =>
-      options.shared
-        ? SqlFaults.transaction(sql)(
-            Effect.zipRight(sql`SELECT pg_advisory_xact_lock(hashtext(${`simulator/${key}`}))`, effect)
-          ).pipe(
-            Effect.catchIf(SqlFaults.isSqlError, (error) => Effect.fail(failed("holding the simulated world failed")(error)))
+export const layer = (options: { readonly shared: boolean }): Layer.Layer<SimulatorStore, never, SqlClient.SqlClient> =>
+  Layer.effect(
+    SimulatorStore,
+    Effect.map(SqlClient.SqlClient, (sql) => ({
+      shared: options.shared,
+      exclusively: <A, E>(key: string, effect: Effect.Effect<A, E>) =>
+        options.shared
+          ? SqlFaults.transaction(sql)(Effect.zipRight(sql`SELECT pg_advisory_xact_lock(hashtext(${`simulator/${key}`}))`, effect)).pipe(
+              Effect.catchIf(SqlFaults.isSqlError, (error) => Effect.fail(failed("holding the simulated world failed")(error)))
+            )
+          : effect,
+      load: (key: string) =>
+        ridesOutOutages(
+          "loading the world",
+          sql<{ state: string }>`SELECT state::text AS state FROM simulator_state WHERE key = ${key}`
+        ).pipe(
+          Effect.map((rows) => Option.fromNullable(rows[0]?.state)),
+          Effect.mapError(failed("loading the simulated world failed"))
+        ),
+      save: (key: string, document: string) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          ridesOutOutages(
+            "saving the world",
+            sql`INSERT INTO simulator_state (key, state, updated_at) VALUES (${key}, ${document}::jsonb, ${now})
+          ON CONFLICT (key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`
           )
-        : effect,
-    load: (key: string) =>
-      ridesOutOutages("loading the world", sql<{ state: string }>`SELECT state::text AS state FROM simulator_state WHERE key = ${key}`).pipe(
-        Effect.map((rows) => Option.fromNullable(rows[0]?.state)),
-        Effect.mapError(failed("loading the simulated world failed"))
-      ),
-    save: (key: string, document: string) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        ridesOutOutages("saving the world", sql`INSERT INTO simulator_state (key, state, updated_at) VALUES (${key}, ${document}::jsonb, ${now})
-          ON CONFLICT (key) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`)
-      ).pipe(Effect.asVoid, Effect.mapError(failed("saving the simulated world failed"))),
-    keys: (prefix: string) =>
-      ridesOutOutages("listing the world", sql<{ key: string }>`SELECT key FROM simulator_state WHERE starts_with(key, ${prefix}) ORDER BY key COLLATE "C"`).pipe(
-        Effect.map((rows) => rows.map((row) => row.key)),
-        Effect.mapError(failed("listing the simulated world failed"))
-      )
-  }))
-)
+        ).pipe(Effect.asVoid, Effect.mapError(failed("saving the simulated world failed"))),
+      keys: (prefix: string) =>
+        ridesOutOutages(
+          "listing the world",
+          sql<{ key: string }>`SELECT key FROM simulator_state WHERE starts_with(key, ${prefix}) ORDER BY key COLLATE "C"`
+        ).pipe(
+          Effect.map((rows) => rows.map((row) => row.key)),
+          Effect.mapError(failed("listing the simulated world failed"))
+        )
+    }))
+  )

@@ -108,26 +108,40 @@ const makeSequencer = <A extends { readonly seq: number }>(
     local: (deploymentId: string, events: ReadonlyArray<A>) =>
       events.length === 0
         ? Effect.void
-        : locked(deploymentId, Effect.gen(function* () {
-            const known = last.get(deploymentId)
-            const batch = known !== undefined && events[0]!.seq > known + 1 ? yield* readAfter(deploymentId, known, events) : events
-            yield* publishNew(deploymentId, batch)
-          })),
+        : locked(
+            deploymentId,
+            Effect.gen(function* () {
+              const known = last.get(deploymentId)
+              const batch = known !== undefined && events[0]!.seq > known + 1 ? yield* readAfter(deploymentId, known, events) : events
+              yield* publishNew(deploymentId, batch)
+            })
+          ),
     remote: (deploymentId: string, firstSeq: number) =>
-      locked(deploymentId, Effect.gen(function* () {
-        const known = last.get(deploymentId) ?? firstSeq - 1
-        yield* publishNew(deploymentId, yield* readAfter(deploymentId, known, []))
-      })),
+      locked(
+        deploymentId,
+        Effect.gen(function* () {
+          const known = last.get(deploymentId) ?? firstSeq - 1
+          yield* publishNew(deploymentId, yield* readAfter(deploymentId, known, []))
+        })
+      ),
     resync: Effect.suspend(() =>
-      Effect.forEach([...last.keys()], (deploymentId) =>
-        locked(deploymentId, Effect.flatMap(readAfter(deploymentId, last.get(deploymentId) ?? 0, []), (events) => publishNew(deploymentId, events))),
-        { discard: true, concurrency: 8 })
+      Effect.forEach(
+        [...last.keys()],
+        (deploymentId) =>
+          locked(
+            deploymentId,
+            Effect.flatMap(readAfter(deploymentId, last.get(deploymentId) ?? 0, []), (events) => publishNew(deploymentId, events))
+          ),
+        { discard: true, concurrency: 8 }
+      )
     )
   }
 }
 
 /** The change announcements over the `SqlClient`; `replica` set (PostgreSQL) makes every write notify the others. */
-export const layerChanges = (options: { readonly replica?: string } = {}): Layer.Layer<Changes, never, SqlClient.SqlClient | Announcements> =>
+export const layerChanges = (
+  options: { readonly replica?: string } = {}
+): Layer.Layer<Changes, never, SqlClient.SqlClient | Announcements> =>
   Layer.effect(
     Changes,
     Effect.gen(function* () {
@@ -135,7 +149,9 @@ export const layerChanges = (options: { readonly replica?: string } = {}): Layer
       const announcements = yield* Announcements
       const events = makeSequencer(announcements.deploymentEvents, (deploymentId, afterSeq) =>
         Effect.flatMap(
-          sql<{ event: unknown }>`SELECT event FROM deployment_events WHERE deployment_id = ${deploymentId} AND seq > ${afterSeq} ORDER BY seq ASC`,
+          sql<{
+            event: unknown
+          }>`SELECT event FROM deployment_events WHERE deployment_id = ${deploymentId} AND seq > ${afterSeq} ORDER BY seq ASC`,
           (rows) => Effect.forEach(rows, (row) => decodeEvent(row.event))
         )
       )
@@ -173,13 +189,16 @@ export const layerChanges = (options: { readonly replica?: string } = {}): Layer
                 return PubSub.publish(announcements.jobs, { deploymentId: change.d })
             }
           }).pipe(Effect.asVoid),
-        resync: Effect.all([
-          events.resync,
-          flows.resync,
-          // Whoever awaits a kubeconfig looks again; the supervisor scans again.
-          PubSub.publish(announcements.kubeconfigs, { deploymentId: "*", regionKey: "*" }),
-          PubSub.publish(announcements.leases, undefined)
-        ], { discard: true })
+        resync: Effect.all(
+          [
+            events.resync,
+            flows.resync,
+            // Whoever awaits a kubeconfig looks again; the supervisor scans again.
+            PubSub.publish(announcements.kubeconfigs, { deploymentId: "*", regionKey: "*" }),
+            PubSub.publish(announcements.leases, undefined)
+          ],
+          { discard: true }
+        )
       }
       return service
     })
@@ -191,11 +210,13 @@ const json = (value: unknown) => JSON.stringify(value)
  * What a write carries is checked against core's schemas before any statement runs (integer unix
  * milliseconds above all): a bad value is refused here, naming the field, never by the database.
  */
-const checked = <A, I, E>(schema: Schema.Schema<A, I>, what: string, error: (message: string, cause: unknown) => E) => (value: unknown) =>
-  Schema.validate(schema)(value).pipe(
-    Effect.asVoid,
-    Effect.mapError((parse) => error(`${what} is refused before it reaches the database: ${parse.message}`, parse))
-  )
+const checked =
+  <A, I, E>(schema: Schema.Schema<A, I>, what: string, error: (message: string, cause: unknown) => E) =>
+  (value: unknown) =>
+    Schema.validate(schema)(value).pipe(
+      Effect.asVoid,
+      Effect.mapError((parse) => error(`${what} is refused before it reaches the database: ${parse.message}`, parse))
+    )
 const invalidRepo = (message: string, cause: unknown) => new DeploymentRepo.DeploymentRepoError({ reason: "Invalid", message, cause })
 const NewEvent = DeploymentRepo.DeploymentEvent.pipe(Schema.omit("seq", "deploymentId"))
 const checkEvents = checked(Schema.Array(NewEvent), "a deployment event", invalidRepo)
@@ -206,14 +227,25 @@ const invalidJobs = (message: string, cause: unknown) => new JobRepo.JobRepoErro
 const checkJobs = checked(Schema.Array(Job.Job), "a job", invalidJobs)
 const checkWriteTimes = checked(Schema.Array(Time.UnixMillis), "a job write's time", invalidJobs)
 const checkLines = checked(Schema.Array(JobRepo.NewLogLine), "a log line", invalidJobs)
-const checkFlowAt = checked(Time.UnixMillis, "the time of a flow event", (message, cause) => new FlowEvents.FlowEventsError({ reason: "Invalid", message, cause }))
-const checkReceivedAt = checked(Time.UnixMillis, "the arrival time of a kubeconfig", (message, cause) => new Kubeconfigs.KubeconfigError({ reason: "Invalid", message, cause }))
+const checkFlowAt = checked(
+  Time.UnixMillis,
+  "the time of a flow event",
+  (message, cause) => new FlowEvents.FlowEventsError({ reason: "Invalid", message, cause })
+)
+const checkReceivedAt = checked(
+  Time.UnixMillis,
+  "the arrival time of a kubeconfig",
+  (message, cause) => new Kubeconfigs.KubeconfigError({ reason: "Invalid", message, cause })
+)
 const checkWrites = (writes: ReadonlyArray<JobRepo.JobWrite>) =>
-  Effect.all([
-    checkJobs(writes.flatMap((write) => (write._tag === "Upsert" ? [write.job] : []))),
-    checkWriteTimes(writes.flatMap((write) => (write._tag === "Start" || write._tag === "Finish" ? [write.at] : []))),
-    checkLines(writes.flatMap((write) => (write._tag === "Log" ? write.lines : [])))
-  ], { discard: true })
+  Effect.all(
+    [
+      checkJobs(writes.flatMap((write) => (write._tag === "Upsert" ? [write.job] : []))),
+      checkWriteTimes(writes.flatMap((write) => (write._tag === "Start" || write._tag === "Finish" ? [write.at] : []))),
+      checkLines(writes.flatMap((write) => (write._tag === "Log" ? write.lines : [])))
+    ],
+    { discard: true }
+  )
 
 /**
  * A single-statement write of a run: under a lease it becomes a transaction that checks the lease
@@ -277,7 +309,11 @@ const repoError = (reason: typeof DeploymentRepo.DeploymentRepoErrorReason.Type,
 /** A failed statement, classified by SQLSTATE (`SqlFaults`): Conflict, Unavailable (retryable) or Unknown. */
 const unavailable = (error: SqlError.SqlError) => {
   const classified = SqlFaults.classify(error)
-  return new DeploymentRepo.DeploymentRepoError({ reason: SqlFaults.reasonOf(classified, "Unknown"), message: `the database failed: ${classified.detail}`, cause: error })
+  return new DeploymentRepo.DeploymentRepoError({
+    reason: SqlFaults.reasonOf(classified, "Unknown"),
+    message: `the database failed: ${classified.detail}`,
+    cause: error
+  })
 }
 const repoFenced = (message: string) => repoError("Fenced", message)
 
@@ -300,7 +336,14 @@ const recordOfRow = (row: unknown) =>
         ...(r.adopted_at === null ? {} : { adoptedAt: r.adopted_at })
       })
     ),
-    Effect.mapError((error) => new DeploymentRepo.DeploymentRepoError({ reason: "Unknown", message: `a stored deployment does not decode: ${error.message}`, cause: error }))
+    Effect.mapError(
+      (error) =>
+        new DeploymentRepo.DeploymentRepoError({
+          reason: "Unknown",
+          message: `a stored deployment does not decode: ${error.message}`,
+          cause: error
+        })
+    )
   )
 
 const columnsOf = (record: DeploymentRecord) => ({
@@ -377,12 +420,12 @@ export const makeDeploymentRepo = Effect.gen(function* () {
             const numbered = yield* appendIn(record.id, [event])
             return { stored, numbered }
           })
-        )
-        .pipe(
+        ).pipe(
           Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))),
           Effect.tap(({ numbered, stored }) => feed.announceEvents(stored.id, numbered)),
           Effect.map(({ stored }) => stored)
-        )),
+        )
+      ),
     get: (id) =>
       sql`SELECT * FROM deployments WHERE id = ${id}`.pipe(
         Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))),
@@ -392,13 +435,19 @@ export const makeDeploymentRepo = Effect.gen(function* () {
       Effect.gen(function* () {
         const conditions = [
           ...(filter.owner === undefined ? [] : [sql`owner = ${filter.owner}`]),
-          ...(filter.statuses === undefined ? [] : filter.statuses.length === 0 ? [sql`false`] : [sql`status IN ${sql.in(filter.statuses)}`])
+          ...(filter.statuses === undefined
+            ? []
+            : filter.statuses.length === 0
+              ? [sql`false`]
+              : [sql`status IN ${sql.in(filter.statuses)}`])
         ]
         const rows = yield* sql`SELECT * FROM deployments WHERE ${sql.and(conditions)} ORDER BY created_at DESC, id ASC`
         return yield* Effect.forEach(rows, recordOfRow)
       }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error)))),
     update: (id, expectedVersion, changes, events, updatedAt) =>
-      Effect.zipRight(Effect.zipRight(checkAt(updatedAt), checkEvents(events)), transaction(
+      Effect.zipRight(
+        Effect.zipRight(checkAt(updatedAt), checkEvents(events)),
+        transaction(
           Effect.gen(function* () {
             yield* checkFence(sql, repoFenced)
             const rows = yield* sql`SELECT * FROM deployments WHERE id = ${id} FOR UPDATE`
@@ -411,66 +460,99 @@ export const makeDeploymentRepo = Effect.gen(function* () {
             const next: Record<string, unknown> = { ...current, ...fields, version: current.version + 1, updatedAt }
             for (const key of clear ?? []) delete next[key]
             const record = yield* decodeRecord(next).pipe(
-              Effect.mapError((error) => invalidRepo(`the changed deployment is refused before it reaches the database: ${error.message}`, error))
+              Effect.mapError((error) =>
+                invalidRepo(`the changed deployment is refused before it reaches the database: ${error.message}`, error)
+              )
             )
             yield* writeRecord(record)
             const numbered = yield* appendIn(id, events)
             return { record, events: numbered }
           })
-        )
-        .pipe(
+        ).pipe(
           Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))),
           Effect.tap(({ events }) => feed.announceEvents(id, events))
-        )),
+        )
+      ),
     appendEvents: (id, events) =>
-      Effect.zipRight(checkEvents(events), transaction(
+      Effect.zipRight(
+        checkEvents(events),
+        transaction(
           Effect.gen(function* () {
             yield* checkFence(sql, repoFenced)
             const rows = yield* sql`SELECT id FROM deployments WHERE id = ${id} FOR UPDATE`
             if (rows.length === 0) return yield* repoError("NotFound", `deployment ${id} not found`)
             return yield* appendIn(id, events)
           })
-        )
-        .pipe(
+        ).pipe(
           Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))),
           Effect.tap((numbered) => feed.announceEvents(id, numbered))
-        )),
+        )
+      ),
     events: (id, afterSeq) => readEvents(id, afterSeq),
     tail: (id, afterSeq) => replayThenLive(announcements.deploymentEvents, id, afterSeq, (after) => readEvents(id, after)),
     recordStep: (entry) =>
-      Effect.zipRight(checkJournal(entry), fencedStatement(sql, repoFenced, sql`INSERT INTO step_journal (deployment_id, job_name, at, entry) VALUES (${entry.deploymentId}, ${entry.jobName}, ${entry.at}, ${json(entry)}::jsonb)
-        ON CONFLICT (deployment_id, job_name) DO UPDATE SET at = excluded.at, entry = excluded.entry`).pipe(
-        Effect.asVoid,
-        Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error)))
-      )),
+      Effect.zipRight(
+        checkJournal(entry),
+        fencedStatement(
+          sql,
+          repoFenced,
+          sql`INSERT INTO step_journal (deployment_id, job_name, at, entry) VALUES (${entry.deploymentId}, ${entry.jobName}, ${entry.at}, ${json(entry)}::jsonb)
+        ON CONFLICT (deployment_id, job_name) DO UPDATE SET at = excluded.at, entry = excluded.entry`
+        ).pipe(
+          Effect.asVoid,
+          Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error)))
+        )
+      ),
     journal: (id) =>
       sql<{ entry: unknown }>`SELECT entry FROM step_journal WHERE deployment_id = ${id} ORDER BY at ASC, job_name ASC`.pipe(
         Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))),
         Effect.flatMap((rows) =>
           Effect.forEach(rows, (row) =>
-            decodeJournal(row.entry).pipe(Effect.mapError((error) => new DeploymentRepo.DeploymentRepoError({ reason: "Unknown", message: `a journal entry does not decode: ${error.message}`, cause: error })))
+            decodeJournal(row.entry).pipe(
+              Effect.mapError(
+                (error) =>
+                  new DeploymentRepo.DeploymentRepoError({
+                    reason: "Unknown",
+                    message: `a journal entry does not decode: ${error.message}`,
+                    cause: error
+                  })
+              )
+            )
           )
         )
       ),
     remove: (id) =>
       transaction(
-          Effect.all([
-            checkFence(sql, repoFenced),
-            sql`DELETE FROM leases WHERE deployment_id = ${id}`,
-            sql`DELETE FROM deployment_events WHERE deployment_id = ${id}`,
-            sql`DELETE FROM step_journal WHERE deployment_id = ${id}`,
-            sql`DELETE FROM deployments WHERE id = ${id}`
-          ])
-        )
-        .pipe(Effect.asVoid, Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))))
+        Effect.all([
+          checkFence(sql, repoFenced),
+          sql`DELETE FROM leases WHERE deployment_id = ${id}`,
+          sql`DELETE FROM deployment_events WHERE deployment_id = ${id}`,
+          sql`DELETE FROM step_journal WHERE deployment_id = ${id}`,
+          sql`DELETE FROM deployments WHERE id = ${id}`
+        ])
+      ).pipe(
+        Effect.asVoid,
+        Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error)))
+      )
   }
 
   function readEvents(id: string, afterSeq: number) {
-    return sql<{ event: unknown }>`SELECT event FROM deployment_events WHERE deployment_id = ${id} AND seq > ${afterSeq} ORDER BY seq ASC`.pipe(
+    return sql<{
+      event: unknown
+    }>`SELECT event FROM deployment_events WHERE deployment_id = ${id} AND seq > ${afterSeq} ORDER BY seq ASC`.pipe(
       Effect.catchTag("SqlError", (error) => Effect.fail(unavailable(error))),
       Effect.flatMap((rows) =>
         Effect.forEach(rows, (row) =>
-          decodeEvent(row.event).pipe(Effect.mapError((error) => new DeploymentRepo.DeploymentRepoError({ reason: "Unknown", message: `an event does not decode: ${error.message}`, cause: error })))
+          decodeEvent(row.event).pipe(
+            Effect.mapError(
+              (error) =>
+                new DeploymentRepo.DeploymentRepoError({
+                  reason: "Unknown",
+                  message: `an event does not decode: ${error.message}`,
+                  cause: error
+                })
+            )
+          )
         )
       )
     )
@@ -488,7 +570,11 @@ const decodeExecution = Schema.decodeUnknown(Job.Execution)
 const jobError = (reason: typeof JobRepo.JobRepoErrorReason.Type, message: string) => new JobRepo.JobRepoError({ reason, message })
 const jobUnavailable = (error: SqlError.SqlError) => {
   const classified = SqlFaults.classify(error)
-  return new JobRepo.JobRepoError({ reason: SqlFaults.reasonOf(classified, "Unknown"), message: `the database failed: ${classified.detail}`, cause: error })
+  return new JobRepo.JobRepoError({
+    reason: SqlFaults.reasonOf(classified, "Unknown"),
+    message: `the database failed: ${classified.detail}`,
+    cause: error
+  })
 }
 const corrupt = (what: string) => (error: { readonly message: string }) =>
   new JobRepo.JobRepoError({ reason: "Unknown", message: `${what} does not decode: ${error.message}`, cause: error })
@@ -505,7 +591,9 @@ export const makeJobRepo = Effect.gen(function* () {
       ? sql<{ job: unknown }>`SELECT job FROM jobs WHERE deployment_id = ${deploymentId} AND job_name = ${jobName} FOR UPDATE`
       : sql<{ job: unknown }>`SELECT job FROM jobs WHERE deployment_id = ${deploymentId} AND job_name = ${jobName}`
     ).pipe(
-      Effect.flatMap((rows) => (rows[0] === undefined ? Effect.succeedNone : Effect.asSome(decodeJob(rows[0].job).pipe(Effect.mapError(corrupt("a stored job"))))))
+      Effect.flatMap((rows) =>
+        rows[0] === undefined ? Effect.succeedNone : Effect.asSome(decodeJob(rows[0].job).pipe(Effect.mapError(corrupt("a stored job"))))
+      )
     )
 
   const writeJob = (job: Job.Job) =>
@@ -539,7 +627,9 @@ export const makeJobRepo = Effect.gen(function* () {
       }
       for (const [deploymentId, jobs] of byDeployment) {
         const names = [...new Set(jobs.map((job) => job.jobName))]
-        const rows = yield* sql<{ job: unknown }>`SELECT job FROM jobs WHERE deployment_id = ${deploymentId} AND job_name IN ${sql.in(names)} FOR UPDATE`
+        const rows = yield* sql<{
+          job: unknown
+        }>`SELECT job FROM jobs WHERE deployment_id = ${deploymentId} AND job_name IN ${sql.in(names)} FOR UPDATE`
         const current = new Map<string, Job.Job>()
         for (const row of rows) {
           const stored = yield* decodeJob(row.job).pipe(Effect.mapError(corrupt("a stored job")))
@@ -567,7 +657,9 @@ export const makeJobRepo = Effect.gen(function* () {
       : sql<{ execution: unknown }>`SELECT execution FROM executions WHERE id = ${executionId}`
     ).pipe(
       Effect.flatMap((rows) =>
-        rows[0] === undefined ? Effect.succeedNone : Effect.asSome(decodeExecution(rows[0].execution).pipe(Effect.mapError(corrupt("a stored execution"))))
+        rows[0] === undefined
+          ? Effect.succeedNone
+          : Effect.asSome(decodeExecution(rows[0].execution).pipe(Effect.mapError(corrupt("a stored execution"))))
       )
     )
 
@@ -598,7 +690,9 @@ export const makeJobRepo = Effect.gen(function* () {
       }
       const names = JobRepo.jobNamesReadBy(deploymentId, writes, state.executions.values())
       if (names.length > 0) {
-        const rows = yield* sql<{ job: unknown }>`SELECT job FROM jobs WHERE deployment_id = ${deploymentId} AND job_name IN ${sql.in(names)} FOR UPDATE`
+        const rows = yield* sql<{
+          job: unknown
+        }>`SELECT job FROM jobs WHERE deployment_id = ${deploymentId} AND job_name IN ${sql.in(names)} FOR UPDATE`
         for (const row of rows) {
           const job = yield* decodeJob(row.job).pipe(Effect.mapError(corrupt("a stored job")))
           state.jobs.set(job.jobName, job)
@@ -638,7 +732,10 @@ export const makeJobRepo = Effect.gen(function* () {
   const record = (deploymentId: string, writes: ReadonlyArray<JobRepo.JobWrite>) =>
     (writes.length === 0
       ? Effect.succeed(false)
-      : Effect.zipRight(checkWrites(writes), transaction(recordWrites(deploymentId, writes)) as Effect.Effect<boolean, SqlError.SqlError | JobRepo.JobRepoError>)
+      : Effect.zipRight(
+          checkWrites(writes),
+          transaction(recordWrites(deploymentId, writes)) as Effect.Effect<boolean, SqlError.SqlError | JobRepo.JobRepoError>
+        )
     ).pipe(
       Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error))),
       Effect.flatMap((jobsChanged) => (jobsChanged ? announce([deploymentId]) : Effect.void))
@@ -651,7 +748,13 @@ export const makeJobRepo = Effect.gen(function* () {
         Effect.tap((stored) => announce([stored.deploymentId]))
       ),
     upsertMany: (jobs) =>
-      (jobs.length === 0 ? Effect.succeed<ReadonlyArray<Job.Job>>([]) : Effect.zipRight(checkJobs(jobs), transaction(upsertBatch(jobs))) as Effect.Effect<ReadonlyArray<Job.Job>, SqlError.SqlError | JobRepo.JobRepoError>).pipe(
+      (jobs.length === 0
+        ? Effect.succeed<ReadonlyArray<Job.Job>>([])
+        : (Effect.zipRight(checkJobs(jobs), transaction(upsertBatch(jobs))) as Effect.Effect<
+            ReadonlyArray<Job.Job>,
+            SqlError.SqlError | JobRepo.JobRepoError
+          >)
+      ).pipe(
         Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error))),
         Effect.tap((stored) => announce(stored.map((job) => job.deploymentId)))
       ),
@@ -667,7 +770,9 @@ export const makeJobRepo = Effect.gen(function* () {
         if (Option.isNone(job)) return Option.none<JobRepo.JobWithExecutions>()
         const rows = yield* sql<{ execution: unknown }>`SELECT execution FROM executions
           WHERE deployment_id = ${deploymentId} AND job_name = ${jobName} ORDER BY started_at DESC, id DESC`
-        const executions = yield* Effect.forEach(rows, (row) => decodeExecution(row.execution).pipe(Effect.mapError(corrupt("a stored execution"))))
+        const executions = yield* Effect.forEach(rows, (row) =>
+          decodeExecution(row.execution).pipe(Effect.mapError(corrupt("a stored execution")))
+        )
         return Option.some({ job: job.value, executions })
       }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error)))),
     startExecution: (deploymentId, jobName, executionId, at) =>
@@ -675,7 +780,8 @@ export const makeJobRepo = Effect.gen(function* () {
         Effect.flatMap(() => executionOf(deploymentId, executionId, false)),
         Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error)))
       ),
-    finishExecution: (deploymentId, executionId, status, at) => record(deploymentId, [JobRepo.JobWrite.Finish({ executionId, status, at })]),
+    finishExecution: (deploymentId, executionId, status, at) =>
+      record(deploymentId, [JobRepo.JobWrite.Finish({ executionId, status, at })]),
     appendLog: (deploymentId, executionId, lines) => record(deploymentId, [JobRepo.JobWrite.Log({ executionId, lines })]),
     record,
     logs: (deploymentId, executionId, fromLine, limit) =>
@@ -687,22 +793,27 @@ export const makeJobRepo = Effect.gen(function* () {
           SELECT line_number, at, level, message FROM log_lines
           WHERE execution_id = ${executionId} AND line_number >= ${start} ORDER BY line_number ASC LIMIT ${size}`
         const lines = yield* Effect.forEach(rows, (row) =>
-          Schema.decodeUnknown(Job.LogLine)({ lineNumber: row.line_number, timestamp: row.at, level: row.level, message: row.message }).pipe(
-            Effect.mapError(corrupt("a log line"))
-          )
+          Schema.decodeUnknown(Job.LogLine)({
+            lineNumber: row.line_number,
+            timestamp: row.at,
+            level: row.level,
+            message: row.message
+          }).pipe(Effect.mapError(corrupt("a log line")))
         )
         return { lines, total: execution.lineCount, executionFinished: execution.status !== "running" }
       }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error)))),
     remove: (deploymentId) =>
       transaction(
-          Effect.all([
-            checkFence(sql, jobFenced),
-            sql`DELETE FROM log_lines WHERE execution_id IN (SELECT id FROM executions WHERE deployment_id = ${deploymentId})`,
-            sql`DELETE FROM executions WHERE deployment_id = ${deploymentId}`,
-            sql`DELETE FROM jobs WHERE deployment_id = ${deploymentId}`
-          ])
-        )
-        .pipe(Effect.asVoid, Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error))))
+        Effect.all([
+          checkFence(sql, jobFenced),
+          sql`DELETE FROM log_lines WHERE execution_id IN (SELECT id FROM executions WHERE deployment_id = ${deploymentId})`,
+          sql`DELETE FROM executions WHERE deployment_id = ${deploymentId}`,
+          sql`DELETE FROM jobs WHERE deployment_id = ${deploymentId}`
+        ])
+      ).pipe(
+        Effect.asVoid,
+        Effect.catchTag("SqlError", (error) => Effect.fail(jobUnavailable(error)))
+      )
   }
   return service
 })
@@ -712,14 +823,18 @@ export const makeJobRepo = Effect.gen(function* () {
 
 const flowUnavailable = (error: SqlError.SqlError) => {
   const classified = SqlFaults.classify(error)
-  return new FlowEvents.FlowEventsError({ reason: SqlFaults.reasonOf(classified, "Unknown"), message: `the database failed: ${classified.detail}`, cause: error })
+  return new FlowEvents.FlowEventsError({
+    reason: SqlFaults.reasonOf(classified, "Unknown"),
+    message: `the database failed: ${classified.detail}`,
+    cause: error
+  })
 }
 const flowFenced = (message: string) => new FlowEvents.FlowEventsError({ reason: "Fenced", message })
 
 export const makeFlowEvents = (options: { readonly retention?: number } = {}) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
-  const transaction = SqlFaults.transaction(sql)
+    const transaction = SqlFaults.transaction(sql)
     const announcements = yield* Announcements
     const feed = yield* Changes
     const retention = options.retention ?? FlowEvents.defaultRetention
@@ -736,29 +851,34 @@ export const makeFlowEvents = (options: { readonly retention?: number } = {}) =>
 
     const service: FlowEvents.FlowEventsService = {
       publish: (deploymentId, messages, at) =>
-        Effect.zipRight(checkFlowAt(at), messages.length === 0
-          ? Effect.succeed<ReadonlyArray<FlowEvents.FlowEvent>>([])
-          : (transaction(
-              Effect.gen(function* () {
-                yield* checkFence(sql, flowFenced)
-                const [head] = yield* sql<{ seq: number }>`
+        Effect.zipRight(
+          checkFlowAt(at),
+          messages.length === 0
+            ? Effect.succeed<ReadonlyArray<FlowEvents.FlowEvent>>([])
+            : (transaction(
+                Effect.gen(function* () {
+                  yield* checkFence(sql, flowFenced)
+                  const [head] = yield* sql<{ seq: number }>`
                   INSERT INTO flow_heads (deployment_id, seq) VALUES (${deploymentId}, ${messages.length})
                   ON CONFLICT (deployment_id) DO UPDATE SET seq = flow_heads.seq + ${messages.length}
                   RETURNING seq`
-                const last = head!.seq
-                const published = messages.map(
-                  (message, index): FlowEvents.FlowEvent => ({ seq: last - messages.length + index + 1, deploymentId, at, message })
-                )
-                yield* sql`INSERT INTO flow_events ${sql.insert(
-                  published.map((event) => ({ deployment_id: deploymentId, seq: event.seq, at, message: json(event.message) }))
-                )}`
-                if (last > retention) {
-                  yield* sql`DELETE FROM flow_events WHERE deployment_id = ${deploymentId} AND seq <= ${last - retention}`
-                }
-                yield* feed.notify({ k: "f", d: deploymentId, a: published[0]!.seq })
-                return published
-              })
-            ) as Effect.Effect<ReadonlyArray<FlowEvents.FlowEvent>, SqlError.SqlError>)
+                  const last = head!.seq
+                  const published = messages.map((message, index): FlowEvents.FlowEvent => ({
+                    seq: last - messages.length + index + 1,
+                    deploymentId,
+                    at,
+                    message
+                  }))
+                  yield* sql`INSERT INTO flow_events ${sql.insert(
+                    published.map((event) => ({ deployment_id: deploymentId, seq: event.seq, at, message: json(event.message) }))
+                  )}`
+                  if (last > retention) {
+                    yield* sql`DELETE FROM flow_events WHERE deployment_id = ${deploymentId} AND seq <= ${last - retention}`
+                  }
+                  yield* feed.notify({ k: "f", d: deploymentId, a: published[0]!.seq })
+                  return published
+                })
+              ) as Effect.Effect<ReadonlyArray<FlowEvents.FlowEvent>, SqlError.SqlError>)
         ).pipe(
           Effect.catchTag("SqlError", (error) => Effect.fail(flowUnavailable(error))),
           Effect.tap((published) => feed.announceFlow(deploymentId, published))
@@ -778,13 +898,15 @@ export const makeFlowEvents = (options: { readonly retention?: number } = {}) =>
         ),
       remove: (deploymentId) =>
         transaction(
-            Effect.all([
-              checkFence(sql, flowFenced),
-              sql`DELETE FROM flow_events WHERE deployment_id = ${deploymentId}`,
-              sql`DELETE FROM flow_heads WHERE deployment_id = ${deploymentId}`
-            ])
-          )
-          .pipe(Effect.asVoid, Effect.catchTag("SqlError", (error) => Effect.fail(flowUnavailable(error))))
+          Effect.all([
+            checkFence(sql, flowFenced),
+            sql`DELETE FROM flow_events WHERE deployment_id = ${deploymentId}`,
+            sql`DELETE FROM flow_heads WHERE deployment_id = ${deploymentId}`
+          ])
+        ).pipe(
+          Effect.asVoid,
+          Effect.catchTag("SqlError", (error) => Effect.fail(flowUnavailable(error)))
+        )
     }
     return service
   })
@@ -802,9 +924,13 @@ export const makeKubeconfigs = Effect.gen(function* () {
   /** A stored kubeconfig: announced here, and to the other replicas (a call-back may land on any of them). */
   const arrived = (deploymentId: string, regionKey: string) =>
     Effect.zipRight(
-      feed.notify({ k: "k", d: deploymentId, g: regionKey }).pipe(
-        Effect.catchAll((error) => Effect.logWarning("announcing a kubeconfig to the other replicas failed; they find it at their next resync", error))
-      ),
+      feed
+        .notify({ k: "k", d: deploymentId, g: regionKey })
+        .pipe(
+          Effect.catchAll((error) =>
+            Effect.logWarning("announcing a kubeconfig to the other replicas failed; they find it at their next resync", error)
+          )
+        ),
       PubSub.publish(announcements.kubeconfigs, { deploymentId, regionKey })
     )
   const secrets = yield* Secrets.Secrets
@@ -836,7 +962,9 @@ export const makeKubeconfigs = Effect.gen(function* () {
         if (Redacted.value(kubeconfig).trim() === "") {
           return yield* kubeconfigError("Empty", "the kubeconfig is empty", regionKey)
         }
-        const sealed = yield* secrets.seal(kubeconfig).pipe(Effect.mapError((error) => kubeconfigError("Unknown", error.message, regionKey)))
+        const sealed = yield* secrets
+          .seal(kubeconfig)
+          .pipe(Effect.mapError((error) => kubeconfigError("Unknown", error.message, regionKey)))
         const inserted = yield* sql<{ region: string }>`INSERT INTO kubeconfigs (deployment_id, region, sealed, received_at)
           VALUES (${deploymentId}, ${regionKey}, ${sealed}, ${receivedAt})
           ON CONFLICT (deployment_id, region) DO NOTHING RETURNING region`.pipe(
@@ -853,7 +981,9 @@ export const makeKubeconfigs = Effect.gen(function* () {
         if (Redacted.value(kubeconfig).trim() === "") {
           return yield* kubeconfigError("Empty", "the kubeconfig is empty", regionKey)
         }
-        const sealed = yield* secrets.seal(kubeconfig).pipe(Effect.mapError((error) => kubeconfigError("Unknown", error.message, regionKey)))
+        const sealed = yield* secrets
+          .seal(kubeconfig)
+          .pipe(Effect.mapError((error) => kubeconfigError("Unknown", error.message, regionKey)))
         yield* sql`INSERT INTO kubeconfigs (deployment_id, region, sealed, received_at)
           VALUES (${deploymentId}, ${regionKey}, ${sealed}, ${receivedAt})
           ON CONFLICT (deployment_id, region) DO UPDATE SET sealed = EXCLUDED.sealed, received_at = EXCLUDED.received_at`.pipe(
@@ -879,13 +1009,19 @@ export const makeKubeconfigs = Effect.gen(function* () {
             while (!arrived) {
               const next = yield* Queue.take(subscription)
               // "*": the change feed reconnected and may have missed an arrival; look again.
-              arrived = next.deploymentId === "*" || (next.deploymentId === deploymentId && (next.regionKey === regionKey || next.regionKey === "*"))
+              arrived =
+                next.deploymentId === "*" ||
+                (next.deploymentId === deploymentId && (next.regionKey === regionKey || next.regionKey === "*"))
             }
           }
         })
       ),
     remove: (deploymentId) =>
-      fencedStatement(sql, (message) => kubeconfigError("Fenced", message), sql`DELETE FROM kubeconfigs WHERE deployment_id = ${deploymentId}`).pipe(
+      fencedStatement(
+        sql,
+        (message) => kubeconfigError("Fenced", message),
+        sql`DELETE FROM kubeconfigs WHERE deployment_id = ${deploymentId}`
+      ).pipe(
         Effect.asVoid,
         Effect.catchTag("SqlError", (error) => Effect.fail(unavailableKc(error)))
       )
@@ -894,7 +1030,9 @@ export const makeKubeconfigs = Effect.gen(function* () {
 })
 
 /** Every persistence port on the `SqlClient` in context (with one set of announcements). */
-export const layer = (options: { readonly flowRetention?: number; readonly replica?: string } = {}): Layer.Layer<
+export const layer = (
+  options: { readonly flowRetention?: number; readonly replica?: string } = {}
+): Layer.Layer<
   DeploymentRepo.DeploymentRepo | JobRepo.JobRepo | FlowEvents.FlowEvents | Kubeconfigs.Kubeconfigs | Announcements | Changes,
   never,
   SqlClient.SqlClient | Secrets.Secrets
@@ -902,7 +1040,10 @@ export const layer = (options: { readonly flowRetention?: number; readonly repli
   Layer.mergeAll(
     Layer.effect(DeploymentRepo.DeploymentRepo, makeDeploymentRepo),
     Layer.effect(JobRepo.JobRepo, makeJobRepo),
-    Layer.effect(FlowEvents.FlowEvents, makeFlowEvents({ ...(options.flowRetention === undefined ? {} : { retention: options.flowRetention }) })),
+    Layer.effect(
+      FlowEvents.FlowEvents,
+      makeFlowEvents({ ...(options.flowRetention === undefined ? {} : { retention: options.flowRetention }) })
+    ),
     Layer.effect(Kubeconfigs.Kubeconfigs, makeKubeconfigs)
   ).pipe(
     Layer.provideMerge(layerChanges(options.replica === undefined ? {} : { replica: options.replica })),

@@ -69,7 +69,11 @@ export interface Channel {
    * Registers a client of the key, then runs `start` (so nothing published meanwhile is lost) and answers
    * the response body. `response` is the Node response, watched for disconnects.
    */
-  readonly open: <E>(key: string, start: Effect.Effect<Start, E>, response: Option.Option<Http.ServerResponse>) => Effect.Effect<Readable, E>
+  readonly open: <E>(
+    key: string,
+    start: Effect.Effect<Start, E>,
+    response: Option.Option<Http.ServerResponse>
+  ) => Effect.Effect<Readable, E>
   /** Connected clients (including those still reading their start frames). */
   readonly clients: () => number
 }

@@ -18,8 +18,14 @@ import * as SseFanout from "./SseFanout.js"
 export const deployments = Metric.gauge("sovereign_deployments")
 /** Finished step executions by step and result (`succeeded`, `failed`): one per execution, not per attempt. */
 export const stepTotal = Metric.counter("sovereign_step_total", { incremental: true })
-export const stepDuration = Metric.histogram("sovereign_step_duration_seconds", MetricBoundaries.exponential({ start: 0.005, factor: 2, count: 18 }))
-export const phaseDuration = Metric.histogram("sovereign_phase_duration_seconds", MetricBoundaries.exponential({ start: 0.05, factor: 2, count: 18 }))
+export const stepDuration = Metric.histogram(
+  "sovereign_step_duration_seconds",
+  MetricBoundaries.exponential({ start: 0.005, factor: 2, count: 18 })
+)
+export const phaseDuration = Metric.histogram(
+  "sovereign_phase_duration_seconds",
+  MetricBoundaries.exponential({ start: 0.05, factor: 2, count: 18 })
+)
 export const releaseEvents = Metric.counter("sovereign_release_events_total", { incremental: true })
 export const cloudRequests = Metric.counter("sovereign_cloud_requests_total", { incremental: true })
 export const dnsChanges = Metric.counter("sovereign_dns_changes_total", { incremental: true })
@@ -60,23 +66,33 @@ const eventLoopLag = Metric.gauge("nodejs_eventloop_lag_p99_seconds")
 const activeHandles = Metric.gauge("nodejs_active_handles")
 
 /** Counts a raw event-stream response (the flow fan-out writes to it directly) until its connection closes. */
-export const countSseUntilClosed = (stream: SseFanout.StreamName, response: Option.Option<{ readonly once: (event: "close", listener: () => void) => unknown }>) =>
+export const countSseUntilClosed = (
+  stream: SseFanout.StreamName,
+  response: Option.Option<{ readonly once: (event: "close", listener: () => void) => unknown }>
+) =>
   Option.match(response, {
     onNone: () => Effect.void,
     onSome: (node) =>
       Effect.tap(Metric.increment(Metric.tagged(sseClients, "stream", stream)), () =>
-        Effect.sync(() => void node.once("close", () => Effect.runSync(Metric.incrementBy(Metric.tagged(sseClients, "stream", stream), -1))))
+        Effect.sync(
+          () => void node.once("close", () => Effect.runSync(Metric.incrementBy(Metric.tagged(sseClients, "stream", stream), -1)))
+        )
       )
   })
 
 /** Label values that exist before anything happened, so every family shows from the first scrape. */
-export const initialise = Effect.all([
-  Effect.forEach(DeploymentRepo.Status.literals, (status) => Metric.set(Metric.tagged(deployments, "status", status), 0)),
-  Effect.forEach(SseFanout.streamNames, (stream) => Metric.modify(Metric.tagged(sseClients, "stream", stream), 0)),
-  Effect.forEach(["Unavailable", "Conflict", "VersionConflict", "NotFound"], (reason) => Metric.incrementBy(Metric.tagged(storeErrors, "reason", reason), 0)),
-  Effect.forEach(["create", "update", "delete"], (action) => Metric.incrementBy(Metric.tagged(dnsChanges, "action", action), 0)),
-  Metric.modify(leasesHeld, 0)
-], { discard: true })
+export const initialise = Effect.all(
+  [
+    Effect.forEach(DeploymentRepo.Status.literals, (status) => Metric.set(Metric.tagged(deployments, "status", status), 0)),
+    Effect.forEach(SseFanout.streamNames, (stream) => Metric.modify(Metric.tagged(sseClients, "stream", stream), 0)),
+    Effect.forEach(["Unavailable", "Conflict", "VersionConflict", "NotFound"], (reason) =>
+      Metric.incrementBy(Metric.tagged(storeErrors, "reason", reason), 0)
+    ),
+    Effect.forEach(["create", "update", "delete"], (action) => Metric.incrementBy(Metric.tagged(dnsChanges, "action", action), 0)),
+    Metric.modify(leasesHeld, 0)
+  ],
+  { discard: true }
+)
 
 const loopDelay = (() => {
   const histogram = monitorEventLoopDelay({ resolution: 20 })
@@ -101,24 +117,34 @@ const processFigures = Effect.suspend(() => {
   const memory = process.memoryUsage()
   const fds = openFds()
   const handles = (process as unknown as { readonly _getActiveHandles?: () => ReadonlyArray<unknown> })._getActiveHandles?.().length
-  return Effect.all([
-    Metric.incrementBy(processCpu, cpuDelta),
-    Metric.set(processResident, memory.rss),
-    Metric.set(processStart, Math.round((Date.now() - process.uptime() * 1000) / 1000)),
-    fds === undefined ? Effect.void : Metric.set(processFds, fds),
-    Metric.set(heapUsed, memory.heapUsed),
-    Metric.set(heapTotal, memory.heapTotal),
-    Metric.set(eventLoopLag, loopDelay.percentile(99) / 1e9),
-    handles === undefined ? Effect.void : Metric.set(activeHandles, handles)
-  ], { discard: true })
+  return Effect.all(
+    [
+      Metric.incrementBy(processCpu, cpuDelta),
+      Metric.set(processResident, memory.rss),
+      Metric.set(processStart, Math.round((Date.now() - process.uptime() * 1000) / 1000)),
+      fds === undefined ? Effect.void : Metric.set(processFds, fds),
+      Metric.set(heapUsed, memory.heapUsed),
+      Metric.set(heapTotal, memory.heapTotal),
+      Metric.set(eventLoopLag, loopDelay.percentile(99) / 1e9),
+      handles === undefined ? Effect.void : Metric.set(activeHandles, handles)
+    ],
+    { discard: true }
+  )
 })
 
 /** Counts the stored deployments by status with one grouped query (cheap with any number stored). */
 const deploymentFigures = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
-  const rows = yield* sql<{ readonly status: string; readonly count: number | string }>`SELECT status, count(*) AS count FROM deployments GROUP BY status`
+  const rows = yield* sql<{
+    readonly status: string
+    readonly count: number | string
+  }>`SELECT status, count(*) AS count FROM deployments GROUP BY status`
   const counts = new Map(rows.map((row) => [row.status, Number(row.count)]))
-  yield* Effect.forEach(DeploymentRepo.Status.literals, (status) => Metric.set(Metric.tagged(deployments, "status", status), counts.get(status) ?? 0), { discard: true })
+  yield* Effect.forEach(
+    DeploymentRepo.Status.literals,
+    (status) => Metric.set(Metric.tagged(deployments, "status", status), counts.get(status) ?? 0),
+    { discard: true }
+  )
 })
 
 /** The leases this replica holds, from the orchestrator's lease holder (0 without replicas). */
@@ -183,7 +209,9 @@ export const render = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): str
     } else if (MetricState.isSummaryState(state)) {
       const family = familyOf(name, "summary")
       for (const [quantile, value] of state.quantiles) {
-        family.samples.push(`${name}${labels(tags, ["quantile", String(quantile)])} ${value._tag === "Some" ? formatNumber(value.value) : "NaN"}`)
+        family.samples.push(
+          `${name}${labels(tags, ["quantile", String(quantile)])} ${value._tag === "Some" ? formatNumber(value.value) : "NaN"}`
+        )
       }
       family.samples.push(`${name}_sum${labels(tags)} ${formatNumber(state.sum)}`)
       family.samples.push(`${name}_count${labels(tags)} ${state.count}`)
@@ -204,7 +232,12 @@ export const render = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): str
 /** One scrape: refreshes the figures read on demand, then renders every metric of the process. */
 export const scrape: Effect.Effect<string, never, SqlClient.SqlClient> = Effect.gen(function* () {
   yield* deploymentFigures.pipe(
-    Effect.catchAll((error) => Effect.zipRight(Metric.increment(Metric.tagged(storeErrors, "reason", "Unavailable")), Effect.logWarning("metrics: deployments cannot be counted", error.message)))
+    Effect.catchAll((error) =>
+      Effect.zipRight(
+        Metric.increment(Metric.tagged(storeErrors, "reason", "Unavailable")),
+        Effect.logWarning("metrics: deployments cannot be counted", error.message)
+      )
+    )
   )
   yield* processFigures
   yield* leaseFigures
@@ -215,13 +248,19 @@ export const scrape: Effect.Effect<string, never, SqlClient.SqlClient> = Effect.
 // The metrics listener
 
 /** Where `/metrics` listens (for announcements and tests). */
-export class MetricsAddress extends Context.Tag("@sovereign/server/MetricsAddress")<MetricsAddress, Option.Option<{ readonly url: string }>>() {}
+export class MetricsAddress extends Context.Tag("@sovereign/server/MetricsAddress")<
+  MetricsAddress,
+  Option.Option<{ readonly url: string }>
+>() {}
 
 /**
  * `GET /metrics` on a port of its own (SOVEREIGN_METRICS_PORT): a scraper needs no API token, and a
  * NetworkPolicy can open this port to the monitoring namespace only. Anything else there is a 404.
  */
-export const serverLayer = (listen: { readonly host: string; readonly port: Option.Option<number> }): Layer.Layer<MetricsAddress, Error, SqlClient.SqlClient> =>
+export const serverLayer = (listen: {
+  readonly host: string
+  readonly port: Option.Option<number>
+}): Layer.Layer<MetricsAddress, Error, SqlClient.SqlClient> =>
   Layer.scoped(
     MetricsAddress,
     Effect.gen(function* () {
@@ -242,17 +281,23 @@ export const serverLayer = (listen: { readonly host: string; readonly port: Opti
       })
       const port = yield* Effect.async<number, Error>((resume) => {
         server.once("error", (error: NodeJS.ErrnoException) =>
-          resume(Effect.fail(new Error(`metrics cannot listen on ${listen.host}:${wanted} (SOVEREIGN_METRICS_PORT): ${error.code ?? error.message}`)))
+          resume(
+            Effect.fail(
+              new Error(`metrics cannot listen on ${listen.host}:${wanted} (SOVEREIGN_METRICS_PORT): ${error.code ?? error.message}`)
+            )
+          )
         )
         void server.listen(wanted, listen.host, () => {
           const address = server.address()
           resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : 0))
         })
       })
-      yield* Effect.addFinalizer(() => Effect.async<void>((resume) => {
-        server.close(() => resume(Effect.void))
-        server.closeAllConnections()
-      }))
+      yield* Effect.addFinalizer(() =>
+        Effect.async<void>((resume) => {
+          server.close(() => resume(Effect.void))
+          server.closeAllConnections()
+        })
+      )
       const host = listen.host.includes(":") ? `[${listen.host}]` : listen.host
       return Option.some({ url: `http://${host}:${port}/metrics` })
     })

@@ -17,8 +17,13 @@ export const layer = (options: { readonly endpoint: Option.Option<string>; reado
     onNone: () => Layer.setTracerEnabled(false),
     onSome: (endpoint) =>
       Layer.unwrapEffect(
-        Effect.map(Effect.promise(() => import("./internal/otlp.js")), (otlp) =>
-          otlp.layer({ url: tracesUrl(endpoint), ...(options.serviceVersion === undefined ? {} : { serviceVersion: options.serviceVersion }) })
+        Effect.map(
+          Effect.promise(() => import("./internal/otlp.js")),
+          (otlp) =>
+            otlp.layer({
+              url: tracesUrl(endpoint),
+              ...(options.serviceVersion === undefined ? {} : { serviceVersion: options.serviceVersion })
+            })
         )
       )
   })

@@ -25,7 +25,10 @@ const token = (): string | CliError => {
   try {
     return fs.readFileSync(file, "utf8").trim()
   } catch {
-    return new CliError({ message: `no token: set SOVEREIGN_TOKEN, or run this where the server keeps ${file}`, exitCode: ExitCode.notFound })
+    return new CliError({
+      message: `no token: set SOVEREIGN_TOKEN, or run this where the server keeps ${file}`,
+      exitCode: ExitCode.notFound
+    })
   }
 }
 
@@ -42,7 +45,9 @@ const console_: Commands.Console = {
 /** Every command but `serve`: the exit code is the process's. */
 const main = (argv: ReadonlyArray<string>): Effect.Effect<number> => {
   // Help and completion work without a server or a token.
-  const offline = argv.length === 0 || ["help", "completion", "--help", "-h"].includes(argv.find((arg) => !arg.startsWith("-") || arg === "--help" || arg === "-h") ?? "help")
+  const offline =
+    argv.length === 0 ||
+    ["help", "completion", "--help", "-h"].includes(argv.find((arg) => !arg.startsWith("-") || arg === "--help" || arg === "-h") ?? "help")
   const found = token()
   const target = { baseUrl: serverUrl(), token: found instanceof CliError ? "" : found }
   return Effect.gen(function* () {

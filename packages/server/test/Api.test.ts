@@ -14,7 +14,11 @@ beforeAll(async () => {
 }, 120_000)
 afterAll(() => server.dispose())
 
-const call = async (method: string, path: string, options: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {}) => {
+const call = async (
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown; raw?: string; headers?: Record<string, string> } = {}
+) => {
   const headers: Record<string, string> = { ...(options.headers ?? {}) }
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`
   let body: string | undefined
@@ -34,9 +38,12 @@ const call = async (method: string, path: string, options: { token?: string; bod
   return { status: response.status, headers: response.headers, text, json }
 }
 
-const postback = (id: string, region = "fsn1") => Effect.runSync(SecretBox.makeService(secretKey).postbackToken(id, region).pipe(Effect.map(Redacted.value)))
+const postback = (id: string, region = "fsn1") =>
+  Effect.runSync(SecretBox.makeService(secretKey).postbackToken(id, region).pipe(Effect.map(Redacted.value)))
 
-const pemData = Buffer.from("-----BEGIN CERTIFICATE-----\nMIIBdzCCAR2gAwIBAgIBADAKBggqhkjOPQQDAjAj\n-----END CERTIFICATE-----\n").toString("base64")
+const pemData = Buffer.from("-----BEGIN CERTIFICATE-----\nMIIBdzCCAR2gAwIBAgIBADAKBggqhkjOPQQDAjAj\n-----END CERTIFICATE-----\n").toString(
+  "base64"
+)
 /** A kubeconfig of the accepted shape (the route tests' stand-in checks the shape only). */
 const validKubeconfig = (marker: string) =>
   [
@@ -88,7 +95,8 @@ describe("HTTP API", () => {
     const unprocessable = JSON.stringify(put.responses["422"])
     expect(unprocessable).toContain("KubeconfigRejected")
     const schema = JSON.stringify(doc.json.components.schemas.KubeconfigRejected)
-    for (const code of ["forbidden-field", "unknown-field", "invalid-kubeconfig", "untrusted-authority", "server-not-allowed"]) expect(schema).toContain(code)
+    for (const code of ["forbidden-field", "unknown-field", "invalid-kubeconfig", "untrusted-authority", "server-not-allowed"])
+      expect(schema).toContain(code)
     expect(schema).toContain("allowed")
     expect(JSON.stringify(put.responses["409"])).toContain("Conflict")
     expect(put.description).toContain("not-open")
@@ -108,16 +116,31 @@ describe("HTTP API", () => {
     expect(created.json).toMatchObject({ status: "pending", links: { self: `/api/v1/deployments/${created.json.id}` } })
     const again = await call("POST", "/api/v1/deployments", { token: tokens.bob, body: requestJson("c1.example.com") })
     expect(again.status).toBe(409)
-    const invalid = await call("POST", "/api/v1/deployments", { token: tokens.alice, body: { ...requestJson("c2.example.com"), colour: "blue", regions: [] } })
+    const invalid = await call("POST", "/api/v1/deployments", {
+      token: tokens.alice,
+      body: { ...requestJson("c2.example.com"), colour: "blue", regions: [] }
+    })
     expect(invalid.status).toBe(400)
     expect(invalid.json.error).toBe("invalid-request")
     expect(invalid.json.issues.map((issue: any) => issue.path)).toEqual(expect.arrayContaining(["colour", "regions"]))
     expect(invalid.text).not.toContain("hcloud-secret-token-do-not-leak")
-    const malformed = await call("POST", "/api/v1/deployments", { token: tokens.alice, raw: "{not json", headers: { "content-type": "application/json" } })
+    const malformed = await call("POST", "/api/v1/deployments", {
+      token: tokens.alice,
+      raw: "{not json",
+      headers: { "content-type": "application/json" }
+    })
     expect(malformed.status).toBe(400)
-    const wrongType = await call("POST", "/api/v1/deployments", { token: tokens.alice, raw: "a=b", headers: { "content-type": "application/x-www-form-urlencoded" } })
+    const wrongType = await call("POST", "/api/v1/deployments", {
+      token: tokens.alice,
+      raw: "a=b",
+      headers: { "content-type": "application/x-www-form-urlencoded" }
+    })
     expect(wrongType.status).toBe(415)
-    const huge = await call("POST", "/api/v1/deployments", { token: tokens.alice, raw: JSON.stringify({ pad: "x".repeat(1024 * 1024 + 10) }), headers: { "content-type": "application/json" } })
+    const huge = await call("POST", "/api/v1/deployments", {
+      token: tokens.alice,
+      raw: JSON.stringify({ pad: "x".repeat(1024 * 1024 + 10) }),
+      headers: { "content-type": "application/json" }
+    })
     expect(huge.status).toBe(413)
   })
 
@@ -163,7 +186,13 @@ describe("HTTP API", () => {
     await server.runtime.runPromise(
       Effect.flatMap(DeploymentRepo.DeploymentRepo, (repo) =>
         Effect.flatMap(repo.get(id), (found) =>
-          repo.update(id, Option.getOrThrow(found).version, { status: "ready" }, [{ at: 3, phase: "deployment", level: "info", message: "ready", type: "status", state: "ready" }], 3)
+          repo.update(
+            id,
+            Option.getOrThrow(found).version,
+            { status: "ready" },
+            [{ at: 3, phase: "deployment", level: "info", message: "ready", type: "status", state: "ready" }],
+            3
+          )
         )
       )
     )
@@ -198,7 +227,10 @@ describe("HTTP API", () => {
     expect((await put({ raw: "x".repeat(1024 * 1024 + 1), token: postback(id) })).status).toBe(413)
     const refused = await put({ raw: "clusters: [", token: postback(id) })
     expect([refused.status, refused.json.error]).toEqual([422, "invalid-kubeconfig"])
-    const forbidden = await put({ raw: kubeconfig.replace("{token: secret-kubeconfig-marker}", "{token-file: /etc/shadow}"), token: postback(id) })
+    const forbidden = await put({
+      raw: kubeconfig.replace("{token: secret-kubeconfig-marker}", "{token-file: /etc/shadow}"),
+      token: postback(id)
+    })
     expect([forbidden.status, forbidden.json.error, forbidden.json.field]).toEqual([422, "forbidden-field", "token-file"])
     const ok = await put({ raw: kubeconfig, token: postback(id) })
     expect(ok.status).toBe(204)
@@ -227,7 +259,9 @@ describe("HTTP API", () => {
   it("streams deployment events over SSE, replays after Last-Event-ID and ends with done", async () => {
     const id = await create("sse1.example.com")
     await call("POST", `/api/v1/deployments/${id}/wipe`, { token: tokens.alice })
-    const response = await fetch(`${base}/api/v1/deployments/${id}/events`, { headers: { authorization: `Bearer ${tokens.alice}`, "last-event-id": "1" } })
+    const response = await fetch(`${base}/api/v1/deployments/${id}/events`, {
+      headers: { authorization: `Bearer ${tokens.alice}`, "last-event-id": "1" }
+    })
     expect(response.headers.get("content-type")).toContain("text/event-stream")
     const reader = response.body!.getReader()
     let text = ""
@@ -261,7 +295,14 @@ describe("HTTP API", () => {
     const publish = (count: number) =>
       server.runtime.runPromise(
         Effect.flatMap(FlowEvents.FlowEvents, (flow) =>
-          flow.publish(id, Array.from({ length: count }, (_, index) => ({ type: "upsert-nodes", nodes: [{ id: `${id}:n${index}`, flowId: id, label: "n", status: "running" }] })), 5)
+          flow.publish(
+            id,
+            Array.from({ length: count }, (_, index) => ({
+              type: "upsert-nodes",
+              nodes: [{ id: `${id}:n${index}`, flowId: id, label: "n", status: "running" }]
+            })),
+            5
+          )
         )
       )
     const open = async (lastEventId?: string) => {

@@ -36,7 +36,10 @@ describe("the sovereign CLI", () => {
         execFile(
           process.execPath,
           [bundle, ...args],
-          { env: { ...process.env, SOVEREIGN_URL: server.url, SOVEREIGN_TOKEN: options.token ?? token, NO_COLOR: "1" }, maxBuffer: 16 * 1024 * 1024 },
+          {
+            env: { ...process.env, SOVEREIGN_URL: server.url, SOVEREIGN_TOKEN: options.token ?? token, NO_COLOR: "1" },
+            maxBuffer: 16 * 1024 * 1024
+          },
           (error, stdout, stderr) => resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : 1, stdout, stderr })
         )
       })
@@ -64,7 +67,10 @@ describe("the sovereign CLI", () => {
       // logs: one JSON event per line, in order, handover-ready among them.
       const logs = await cli(["logs", id, "-o", "json"])
       expect(logs.code).toBe(0)
-      const events = logs.stdout.trim().split("\n").map((line) => JSON.parse(line) as { seq: number; type?: string; deploymentId: string })
+      const events = logs.stdout
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as { seq: number; type?: string; deploymentId: string })
       expect(events.map((event) => event.seq)).toEqual(events.map((_, index) => index + 1))
       expect(events.every((event) => event.deploymentId === id)).toBe(true)
       expect(events.some((event) => event.type === "handover-ready")).toBe(true)
@@ -111,7 +117,9 @@ describe("the sovereign CLI", () => {
       const bash = await json(["completion", "bash"])
       expect(bash.script).toContain("complete -F _sovereign sovereign")
       expect((await json(["completion", "zsh"])).script).toContain("#compdef sovereign")
-      expect((await json(["help"])).commands).toEqual(expect.arrayContaining(["deploy", "jobs", "tree", "retry", "finalise", "delete", "dns-plan", "completion"]))
+      expect((await json(["help"])).commands).toEqual(
+        expect.arrayContaining(["deploy", "jobs", "tree", "retry", "finalise", "delete", "dns-plan", "completion"])
+      )
 
       // Exit codes: 2 usage, 3 not found or unauthorised.
       expect((await cli(["bogus"])).code).toBe(2)

@@ -17,7 +17,17 @@ for (const backend of backends) {
             SELECT table_name AS "tableName" FROM information_schema.tables
             WHERE table_schema = current_schema() ORDER BY table_name`
           expect(tables.map((row) => row.tableName)).toEqual(
-            expect.arrayContaining(["deployments", "deployment_events", "jobs", "executions", "log_lines", "flow_events", "kubeconfigs", "step_journal", "simulator_state"])
+            expect.arrayContaining([
+              "deployments",
+              "deployment_events",
+              "jobs",
+              "executions",
+              "log_lines",
+              "flow_events",
+              "kubeconfigs",
+              "step_journal",
+              "simulator_state"
+            ])
           )
           yield* sql`INSERT INTO simulator_state (key, state, updated_at) VALUES ('counter', ${JSON.stringify({ n: 0 })}::jsonb, ${Date.now()})`
           // Twenty concurrent read-modify-write transactions: serialised, none lost.
@@ -41,7 +51,10 @@ for (const backend of backends) {
             )
             .pipe(Effect.flip)
           expect(failed).toBe("abort")
-          const [row] = yield* sql<{ state: { n: number }; updatedAt: number }>`SELECT state, updated_at AS "updatedAt" FROM simulator_state WHERE key = 'counter'`
+          const [row] = yield* sql<{
+            state: { n: number }
+            updatedAt: number
+          }>`SELECT state, updated_at AS "updatedAt" FROM simulator_state WHERE key = 'counter'`
           expect(row!.state.n).toBe(20)
           expect(typeof row!.updatedAt).toBe("number")
         })
@@ -51,17 +64,19 @@ for (const backend of backends) {
 }
 
 describe("PGlite data directory", () => {
-  it.scoped("is used by one server at a time; a crashed owner's lock is taken over", () =>
-    Effect.gen(function* () {
-      const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-lock-")), "pgdata")
-      fs.mkdirSync(path.dirname(dir), { recursive: true })
-      // A lock left by a process that no longer exists does not block.
-      fs.writeFileSync(`${dir}.lock`, "999999999\n")
-      yield* Layer.build(Database.layerPglite(dir))
-      expect(fs.readFileSync(`${dir}.lock`, "utf8").trim()).toBe(String(process.pid))
-      const second = yield* Effect.exit(Effect.scoped(Layer.build(Database.layerPglite(dir))))
-      expect(Exit.isFailure(second) && Cause.pretty(second.cause)).toContain("another Sovereign server")
-    }),
+  it.scoped(
+    "is used by one server at a time; a crashed owner's lock is taken over",
+    () =>
+      Effect.gen(function* () {
+        const dir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-lock-")), "pgdata")
+        fs.mkdirSync(path.dirname(dir), { recursive: true })
+        // A lock left by a process that no longer exists does not block.
+        fs.writeFileSync(`${dir}.lock`, "999999999\n")
+        yield* Layer.build(Database.layerPglite(dir))
+        expect(fs.readFileSync(`${dir}.lock`, "utf8").trim()).toBe(String(process.pid))
+        const second = yield* Effect.exit(Effect.scoped(Layer.build(Database.layerPglite(dir))))
+        expect(Exit.isFailure(second) && Cause.pretty(second.cause)).toContain("another Sovereign server")
+      }),
     { timeout: 120_000 }
   )
 })

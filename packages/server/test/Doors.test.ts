@@ -84,44 +84,56 @@ describe("the brake on failed authentication", () => {
   }, 120_000)
   afterAll(() => server.dispose())
 
-  it("slows a client down after repeated 401/403 answers (the postback PUT included) and logs them without the token", { timeout: 60_000 }, async () => {
-    const lines: Array<string> = []
-    const capture = (...args: ReadonlyArray<unknown>) => void lines.push(args.map(String).join(" "))
-    const spies = (["log", "info", "warn", "error"] as const).map((method) => vi.spyOn(console, method).mockImplementation(capture))
-    const guess = "guessed-token-0f1e2d3c4b5a69788796a5b4c3d2e1f0"
-    const created = await fetch(`${base}/api/v1/deployments`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${tokens.alice}`, "content-type": "application/json" },
-      body: JSON.stringify(requestJson("brake.example.com"))
-    })
-    const { id } = (await created.json()) as { id: string }
-    try {
-      const statuses: Array<number> = []
-      for (let attempt = 0; attempt < 3; attempt++) {
-        statuses.push((await fetch(`${base}/api/v1/deployments`, { headers: { authorization: `Bearer ${guess}` } })).status)
+  it(
+    "slows a client down after repeated 401/403 answers (the postback PUT included) and logs them without the token",
+    { timeout: 60_000 },
+    async () => {
+      const lines: Array<string> = []
+      const capture = (...args: ReadonlyArray<unknown>) => void lines.push(args.map(String).join(" "))
+      const spies = (["log", "info", "warn", "error"] as const).map((method) => vi.spyOn(console, method).mockImplementation(capture))
+      const guess = "guessed-token-0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+      const created = await fetch(`${base}/api/v1/deployments`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${tokens.alice}`, "content-type": "application/json" },
+        body: JSON.stringify(requestJson("brake.example.com"))
+      })
+      const { id } = (await created.json()) as { id: string }
+      try {
+        const statuses: Array<number> = []
+        for (let attempt = 0; attempt < 3; attempt++) {
+          statuses.push((await fetch(`${base}/api/v1/deployments`, { headers: { authorization: `Bearer ${guess}` } })).status)
+        }
+        // The postback door counts too (403 for a wrong token).
+        statuses.push(
+          (
+            await fetch(`${base}/api/v1/deployments/${id}/kubeconfig`, {
+              method: "PUT",
+              headers: { authorization: `Bearer ${guess}` },
+              body: "x"
+            })
+          ).status
+        )
+        const slowed = await fetch(`${base}/api/v1/deployments`, { headers: { authorization: `Bearer ${guess}` } })
+        statuses.push(slowed.status)
+        expect(statuses.slice(0, 4)).toEqual([401, 401, 401, 403])
+        expect(statuses[4]).toBe(429)
+        expect(Number(slowed.headers.get("retry-after"))).toBeGreaterThanOrEqual(1)
+        expect(((await slowed.json()) as { error: string }).error).toBe("too-many-failures")
+        // While slowed down, even a good token from that client waits: guessing gains nothing.
+        expect((await fetch(`${base}/api/v1/deployments`, { headers: { authorization: `Bearer ${tokens.alice}` } })).status).toBe(429)
+        // Health stays outside the brake.
+        expect((await fetch(`${base}/healthz`)).status).toBe(200)
+        await waitUntil(async () => lines.some((line) => line.includes("slowing the client down")), 10_000)
+        const failures = lines.filter((line) => line.includes("authentication failed"))
+        expect(failures.length).toBeGreaterThanOrEqual(3)
+        expect(failures.some((line) => line.includes(`PUT /api/v1/deployments/${id}/kubeconfig`))).toBe(true)
+        expect(lines.join("\n")).not.toContain(guess)
+        expect(lines.join("\n")).not.toContain(tokens.alice)
+      } finally {
+        for (const spy of spies) spy.mockRestore()
       }
-      // The postback door counts too (403 for a wrong token).
-      statuses.push((await fetch(`${base}/api/v1/deployments/${id}/kubeconfig`, { method: "PUT", headers: { authorization: `Bearer ${guess}` }, body: "x" })).status)
-      const slowed = await fetch(`${base}/api/v1/deployments`, { headers: { authorization: `Bearer ${guess}` } })
-      statuses.push(slowed.status)
-      expect(statuses.slice(0, 4)).toEqual([401, 401, 401, 403])
-      expect(statuses[4]).toBe(429)
-      expect(Number(slowed.headers.get("retry-after"))).toBeGreaterThanOrEqual(1)
-      expect(((await slowed.json()) as { error: string }).error).toBe("too-many-failures")
-      // While slowed down, even a good token from that client waits: guessing gains nothing.
-      expect((await fetch(`${base}/api/v1/deployments`, { headers: { authorization: `Bearer ${tokens.alice}` } })).status).toBe(429)
-      // Health stays outside the brake.
-      expect((await fetch(`${base}/healthz`)).status).toBe(200)
-      await waitUntil(async () => lines.some((line) => line.includes("slowing the client down")), 10_000)
-      const failures = lines.filter((line) => line.includes("authentication failed"))
-      expect(failures.length).toBeGreaterThanOrEqual(3)
-      expect(failures.some((line) => line.includes(`PUT /api/v1/deployments/${id}/kubeconfig`))).toBe(true)
-      expect(lines.join("\n")).not.toContain(guess)
-      expect(lines.join("\n")).not.toContain(tokens.alice)
-    } finally {
-      for (const spy of spies) spy.mockRestore()
     }
-  })
+  )
 })
 
 describe("request shapes and the headers of every answer", () => {
@@ -170,7 +182,11 @@ describe("request shapes and the headers of every answer", () => {
       get: await fetch(`${base}/api/v1/deployments/${id}`, { headers: { authorization: `Bearer ${tokens.alice}` } }),
       list: await fetch(`${base}/api/v1/deployments`, { headers: { authorization: `Bearer ${tokens.alice}` } }),
       notFound: await fetch(`${base}/api/v1/deployments/ffffffffffffffff`, { headers: { authorization: `Bearer ${tokens.alice}` } }),
-      postback: await fetch(`${base}/api/v1/deployments/${id}/kubeconfig`, { method: "PUT", headers: { authorization: "Bearer wrong" }, body: "x" }),
+      postback: await fetch(`${base}/api/v1/deployments/${id}/kubeconfig`, {
+        method: "PUT",
+        headers: { authorization: "Bearer wrong" },
+        body: "x"
+      }),
       sse: await fetch(`${base}/api/v1/flows/${id}/stream`, { headers: { authorization: `Bearer ${tokens.alice}` } })
     }
     for (const [name, answer] of Object.entries(answers)) {

@@ -96,7 +96,9 @@ for (const backend of backends) {
                       const lease = leases[step.lease % Math.max(1, leases.length)]
                       if (lease === undefined) break
                       const before = yield* snapshot(sql, id)
-                      const written = yield* Effect.either(write(step.port, id).pipe(Effect.locally(Leases.currentFence, Option.some(lease))))
+                      const written = yield* Effect.either(
+                        write(step.port, id).pipe(Effect.locally(Leases.currentFence, Option.some(lease)))
+                      )
                       const allowed = current !== undefined && current.epoch === lease.epoch
                       if (allowed) {
                         expect(Either.isRight(written)).toBe(true)
@@ -121,7 +123,15 @@ for (const backend of backends) {
                   return yield* repo.update(id, record.version, { results: { regions: [] } }, [], 6)
                 }
                 case "step":
-                  return yield* repo.recordStep({ deploymentId: id, jobName: "network", region: "fsn1", step: "network", status: "running", attempts: 1, at: 7 })
+                  return yield* repo.recordStep({
+                    deploymentId: id,
+                    jobName: "network",
+                    region: "fsn1",
+                    step: "network",
+                    status: "running",
+                    attempts: 1,
+                    at: 7
+                  })
                 case "job":
                   return yield* jobs.upsert(installJob(id, "cilium", "running"))
                 case "flow":
@@ -142,8 +152,9 @@ for (const backend of backends) {
           yield* repo.create(newDeployment(id, { fqdn: `f${id}.omani.works` }), acceptedEvent)
           const old = Option.getOrThrow(yield* a.claim(id))
           // A keeps writing while its lease runs out and B takes the deployment over.
-          const writer = Effect.forEach(Array.from({ length: 40 }, (_, index) => index), (index) =>
-            Effect.either(repo.appendEvents(id, [{ at: 9, phase: "deployment", level: "info", message: `from a ${index}` }]))
+          const writer = Effect.forEach(
+            Array.from({ length: 40 }, (_, index) => index),
+            (index) => Effect.either(repo.appendEvents(id, [{ at: 9, phase: "deployment", level: "info", message: `from a ${index}` }]))
           ).pipe(Effect.locally(Leases.currentFence, Option.some(old)))
           const takeOver = Effect.zipRight(sql`UPDATE leases SET expires_at = 0 WHERE deployment_id = ${id}`, b.claim(id))
           const [results, claimed] = yield* Effect.all([writer, takeOver], { concurrency: "unbounded" })
@@ -151,9 +162,11 @@ for (const backend of backends) {
           const firstRefused = results.findIndex(Either.isLeft)
           const refusedAfter = firstRefused === -1 ? [] : results.slice(firstRefused)
           expect(refusedAfter.every((result) => Either.isLeft(result) && result.left.reason === "Fenced")).toBe(true)
-          const refused = yield* Effect.flip(repo.appendEvents(id, [{ at: 10, phase: "deployment", level: "info", message: "late" }]).pipe(
-            Effect.locally(Leases.currentFence, Option.some(old))
-          ))
+          const refused = yield* Effect.flip(
+            repo
+              .appendEvents(id, [{ at: 10, phase: "deployment", level: "info", message: "late" }])
+              .pipe(Effect.locally(Leases.currentFence, Option.some(old)))
+          )
           expect(refused.reason).toBe("Fenced")
           const stored = (yield* repo.events(id, 0)).filter((event) => event.message.startsWith("from a"))
           expect(stored.length).toBe(firstRefused === -1 ? 40 : firstRefused)

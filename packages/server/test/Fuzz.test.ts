@@ -25,16 +25,45 @@ const secret = requestJson().credentials.hetznerToken
 const body = fc.oneof(
   fc.string({ maxLength: 200 }),
   fc.json({ maxDepth: 3 }),
-  fc.constantFrom("", "{", "[]", "null", "{\"regions\":", "\u0000", "{\"a\":1}".repeat(3), JSON.stringify({ ...requestJson("nul.example.com"), orgName: "a\u0000b" })),
+  fc.constantFrom(
+    "",
+    "{",
+    "[]",
+    "null",
+    '{"regions":',
+    "\u0000",
+    '{"a":1}'.repeat(3),
+    JSON.stringify({ ...requestJson("nul.example.com"), orgName: "a\u0000b" })
+  ),
   fc
     .record({
-      field: fc.constantFrom("sovereignFQDN", "orgEmail", "regions", "topology", "parentDomains", "sshPublicKey", "clusterMesh", "credentials", "haControlPlane", "extra"),
+      field: fc.constantFrom(
+        "sovereignFQDN",
+        "orgEmail",
+        "regions",
+        "topology",
+        "parentDomains",
+        "sshPublicKey",
+        "clusterMesh",
+        "credentials",
+        "haControlPlane",
+        "extra"
+      ),
       value: fc.oneof(fc.anything({ maxDepth: 2 }), fc.string(), fc.integer(), fc.constant(null))
     })
     .map(({ field, value }) => JSON.stringify({ ...requestJson(`f${Math.abs(field.length)}.example.com`), [field]: value }))
 )
 
-const contentType = fc.constantFrom(undefined, "application/json", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/octet-stream", "application/json; charset=utf-16", "")
+const contentType = fc.constantFrom(
+  undefined,
+  "application/json",
+  "text/plain",
+  "application/x-www-form-urlencoded",
+  "multipart/form-data; boundary=x",
+  "application/octet-stream",
+  "application/json; charset=utf-16",
+  ""
+)
 
 const id = fc.oneof(
   fc.constant("EXISTING"),
@@ -51,7 +80,17 @@ const requestArbitrary = fc.record({
   body,
   contentType,
   token,
-  query: fc.constantFrom("", "?force=true", "?force=maybe", "?region=", "?region=%ff", "?region=hel1-1", "?region=nowhere", "?%%%", "?force=true&force=false")
+  query: fc.constantFrom(
+    "",
+    "?force=true",
+    "?force=maybe",
+    "?region=",
+    "?region=%ff",
+    "?region=hel1-1",
+    "?region=nowhere",
+    "?%%%",
+    "?force=true&force=false"
+  )
 })
 
 describe("fuzzing the write endpoints", () => {
@@ -69,7 +108,9 @@ describe("fuzzing the write endpoints", () => {
                 ? ["DELETE", `/api/v1/deployments/${target}`]
                 : ["POST", `/api/v1/deployments/${target}/${request.route}`]
         const headers: Record<string, string> = {}
-        if (request.token !== undefined) headers.authorization = request.route === "kubeconfig" && request.token === tokens.alice ? "Bearer postback-guess" : `Bearer ${request.token}`
+        if (request.token !== undefined)
+          headers.authorization =
+            request.route === "kubeconfig" && request.token === tokens.alice ? "Bearer postback-guess" : `Bearer ${request.token}`
         if (request.contentType !== undefined) headers["content-type"] = request.contentType
         const response = await fetch(`${base}${path}${request.query}`, { method, headers, body: request.body })
         const text = await response.text()

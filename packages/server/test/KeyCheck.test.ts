@@ -19,7 +19,9 @@ const check = (key: Buffer, fromEnvironment: boolean) =>
     Layer.build(
       KeyCheck.layer.pipe(
         Layer.provide(SecretBox.layerKey(key)),
-        Layer.provide(ServerConfig.layerWith({ dataDir, secretKey: fromEnvironment ? Option.some(Redacted.make(key.toString("hex"))) : Option.none() }))
+        Layer.provide(
+          ServerConfig.layerWith({ dataDir, secretKey: fromEnvironment ? Option.some(Redacted.make(key.toString("hex"))) : Option.none() })
+        )
       )
     ).pipe(Effect.scoped)
   )
@@ -55,7 +57,9 @@ for (const backend of backends) {
           yield* sql`INSERT INTO deployments (id, owner, fqdn, status, spec, sealed_credentials, results, version, created_at, updated_at)
             VALUES ('00000000000000aa', 'a@example.com', 'k.omani.works', 'ready', '{}'::jsonb, ${sealed}, '{}'::jsonb, 1, 1, 1)`
           const refused = yield* check(Buffer.alloc(32, 6), true)
-          expect(Exit.isFailure(refused) ? Cause.pretty(refused.cause) : "").toContain("The newest deployment's sealed credentials cannot be opened")
+          expect(Exit.isFailure(refused) ? Cause.pretty(refused.cause) : "").toContain(
+            "The newest deployment's sealed credentials cannot be opened"
+          )
           expect((yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM key_check`)[0]!.n).toBe(0)
           expect(Exit.isSuccess(yield* check(owner, true))).toBe(true)
         })

@@ -19,9 +19,39 @@ import { parseYaml } from "../src/KubeconfigDoor.js"
 const directory = fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-door-property-"))
 const openssl = (...args: Array<string>) => execFileSync("openssl", args, { cwd: directory, stdio: ["ignore", "pipe", "pipe"] })
 // A real CA, a leaf it signed, and the leaf's key: what a k3s kubeconfig carries.
-openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-  "-subj", "/CN=door-ca", "-addext", "basicConstraints=critical,CA:TRUE")
-openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=admin")
+openssl(
+  "req",
+  "-x509",
+  "-newkey",
+  "ec",
+  "-pkeyopt",
+  "ec_paramgen_curve:prime256v1",
+  "-nodes",
+  "-keyout",
+  "ca.key",
+  "-out",
+  "ca.pem",
+  "-days",
+  "2",
+  "-subj",
+  "/CN=door-ca",
+  "-addext",
+  "basicConstraints=critical,CA:TRUE"
+)
+openssl(
+  "req",
+  "-newkey",
+  "ec",
+  "-pkeyopt",
+  "ec_paramgen_curve:prime256v1",
+  "-nodes",
+  "-keyout",
+  "leaf.key",
+  "-out",
+  "leaf.csr",
+  "-subj",
+  "/CN=admin"
+)
 openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "leaf.pem", "-days", "2")
 const b64 = (file: string) => fs.readFileSync(path.join(directory, file)).toString("base64")
 const ca = b64("ca.pem")
@@ -47,10 +77,22 @@ const door = (text: string): Effect.Effect<Either.Either<Kubeconfig.Kubeconfig, 
   })
 
 const forbidden = Object.keys(Kubeconfig.forbiddenFields)
-const forbiddenValue = fc.constantFrom<unknown>(sentinel, true, { command: sentinel }, { name: "oidc", config: { "id-token": "x" } }, "http://127.0.0.1:3128")
+const forbiddenValue = fc.constantFrom<unknown>(
+  sentinel,
+  true,
+  { command: sentinel },
+  { name: "oidc", config: { "id-token": "x" } },
+  "http://127.0.0.1:3128"
+)
 const server = fc.constantFrom(
-  "https://203.0.113.10:6443", "https://198.51.100.20", "https://127.0.0.1:6443", "https://10.0.0.1:6443",
-  "https://evil.example.com:6443", "https://api.t1.omani.works:6443", "http://203.0.113.10:6443", "https://203.0.113.10:6443/path"
+  "https://203.0.113.10:6443",
+  "https://198.51.100.20",
+  "https://127.0.0.1:6443",
+  "https://10.0.0.1:6443",
+  "https://evil.example.com:6443",
+  "https://api.t1.omani.works:6443",
+  "http://203.0.113.10:6443",
+  "https://203.0.113.10:6443/path"
 )
 
 const credential = fc.constantFrom("token" as const, "certificate" as const)
@@ -58,7 +100,9 @@ const anyKubeconfig: fc.Arbitrary<Spec> = fc.record({
   server,
   credential,
   caIsLeaf: fc.boolean(),
-  extras: fc.array(fc.tuple(fc.constantFrom("cluster", "user", "context", "top"), fc.constantFrom(...forbidden), forbiddenValue), { maxLength: 3 }),
+  extras: fc.array(fc.tuple(fc.constantFrom("cluster", "user", "context", "top"), fc.constantFrom(...forbidden), forbiddenValue), {
+    maxLength: 3
+  }),
   unknown: fc.option(fc.constantFrom("extensions", "disable-compression", "preferences-extra"), { nil: undefined }),
   flow: fc.boolean()
 })
@@ -84,7 +128,8 @@ interface Spec {
 
 const render = (spec: Spec) => {
   const cluster: Record<string, unknown> = { server: spec.server, "certificate-authority-data": spec.caIsLeaf ? leaf : ca }
-  const user: Record<string, unknown> = spec.credential === "token" ? { token: "k3s-token.abcdef" } : { "client-certificate-data": leaf, "client-key-data": key }
+  const user: Record<string, unknown> =
+    spec.credential === "token" ? { token: "k3s-token.abcdef" } : { "client-certificate-data": leaf, "client-key-data": key }
   const context: Record<string, unknown> = { cluster: "default", user: "default" }
   const document: Record<string, unknown> = {
     apiVersion: "v1",
@@ -103,57 +148,72 @@ const render = (spec: Spec) => {
 }
 
 describe("the kubeconfig door (property)", () => {
-  it("never accepts a forbidden field or a foreign server, never touches a file, and accepts every clean document", { timeout: 120_000 }, async () => {
-    const touched: Array<string> = []
-    const spies = (["readFileSync", "readFile", "openSync", "open", "createReadStream", "accessSync", "existsSync", "statSync"] as const).map((method) => {
-      const original = fs[method] as (...args: Array<unknown>) => unknown
-      return vi.spyOn(fs, method).mockImplementation(((...args: Array<unknown>) => {
-        if (String(args[0]).startsWith(directory)) touched.push(String(args[0]))
-        return original.apply(fs, args)
-      }) as never)
-    })
-    const outcomes = { accepted: 0, refused: 0 }
-    try {
-      await fc.assert(
-        fc.asyncProperty(arbitraryKubeconfig, async (spec) => {
-          const verdict = await Effect.runPromise(door(render(spec)))
-          const clean =
-            spec.extras.length === 0 && spec.unknown === undefined && !spec.caIsLeaf &&
-            (spec.server === "https://203.0.113.10:6443" || spec.server === "https://198.51.100.20")
-          if (Either.isRight(verdict)) {
-            outcomes.accepted++
-            expect(clean).toBe(true)
-            // What is stored is ours: it decodes to the same kubeconfig and holds no forbidden field.
-            const normalised = Redacted.value(Kubeconfig.render(verdict.right))
-            expect(Kubeconfig.decode(Yaml.load(normalised))).toEqual(Either.right(verdict.right))
-            for (const field of forbidden) expect(normalised).not.toContain(`${field}:`)
-          } else {
-            outcomes.refused++
-            expect(clean).toBe(false)
-            const refusal = verdict.left
-            if (refusal !== "yaml" && spec.extras.length > 0) {
-              expect(refusal.reason).toBe("ForbiddenField")
-              expect(forbidden).toContain(refusal.field)
+  it(
+    "never accepts a forbidden field or a foreign server, never touches a file, and accepts every clean document",
+    { timeout: 120_000 },
+    async () => {
+      const touched: Array<string> = []
+      const spies = (
+        ["readFileSync", "readFile", "openSync", "open", "createReadStream", "accessSync", "existsSync", "statSync"] as const
+      ).map((method) => {
+        const original = fs[method] as (...args: Array<unknown>) => unknown
+        return vi.spyOn(fs, method).mockImplementation(((...args: Array<unknown>) => {
+          if (String(args[0]).startsWith(directory)) touched.push(String(args[0]))
+          return original.apply(fs, args)
+        }) as never)
+      })
+      const outcomes = { accepted: 0, refused: 0 }
+      try {
+        await fc.assert(
+          fc.asyncProperty(arbitraryKubeconfig, async (spec) => {
+            const verdict = await Effect.runPromise(door(render(spec)))
+            const clean =
+              spec.extras.length === 0 &&
+              spec.unknown === undefined &&
+              !spec.caIsLeaf &&
+              (spec.server === "https://203.0.113.10:6443" || spec.server === "https://198.51.100.20")
+            if (Either.isRight(verdict)) {
+              outcomes.accepted++
+              expect(clean).toBe(true)
+              // What is stored is ours: it decodes to the same kubeconfig and holds no forbidden field.
+              const normalised = Redacted.value(Kubeconfig.render(verdict.right))
+              expect(Kubeconfig.decode(Yaml.load(normalised))).toEqual(Either.right(verdict.right))
+              for (const field of forbidden) expect(normalised).not.toContain(`${field}:`)
+            } else {
+              outcomes.refused++
+              expect(clean).toBe(false)
+              const refusal = verdict.left
+              if (refusal !== "yaml" && spec.extras.length > 0) {
+                expect(refusal.reason).toBe("ForbiddenField")
+                expect(forbidden).toContain(refusal.field)
+              }
             }
-          }
-        }),
-        { numRuns: 300, seed: 1616 }
-      )
-    } finally {
-      for (const spy of spies) spy.mockRestore()
+          }),
+          { numRuns: 300, seed: 1616 }
+        )
+      } finally {
+        for (const spy of spies) spy.mockRestore()
+      }
+      expect(touched).toEqual([])
+      // Both sides were exercised.
+      expect(outcomes.accepted).toBeGreaterThan(5)
+      expect(outcomes.refused).toBeGreaterThan(100)
     }
-    expect(touched).toEqual([])
-    // Both sides were exercised.
-    expect(outcomes.accepted).toBeGreaterThan(5)
-    expect(outcomes.refused).toBeGreaterThan(100)
-  })
+  )
 
   it("refuses YAML that is not one plain document: aliases, tags, several documents, deep nesting", async () => {
     const refusedBy = async (text: string) => {
       const verdict = await Effect.runPromise(door(text))
       return Either.isLeft(verdict) ? (verdict.left === "yaml" ? "yaml" : verdict.left.reason) : "accepted"
     }
-    const base = render({ server: "https://203.0.113.10:6443", credential: "token", caIsLeaf: false, extras: [], unknown: undefined, flow: false })
+    const base = render({
+      server: "https://203.0.113.10:6443",
+      credential: "token",
+      caIsLeaf: false,
+      extras: [],
+      unknown: undefined,
+      flow: false
+    })
     expect(await refusedBy(base)).toBe("accepted")
     expect(await refusedBy(`${base}---\n${base}`)).toBe("yaml")
     expect(await refusedBy(base.replace("apiVersion: v1", "apiVersion: !!binary dGVzdA=="))).toBe("yaml")

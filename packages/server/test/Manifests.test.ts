@@ -43,7 +43,9 @@ const models: Record<string, new (data: never) => { validate: () => void }> = {
 const documents = fs
   .readdirSync(folder)
   .filter((file) => file.endsWith(".yaml"))
-  .flatMap((file) => yaml.loadAll(fs.readFileSync(path.join(folder, file), "utf8")).map((document) => ({ file, document: document as Manifest })))
+  .flatMap((file) =>
+    yaml.loadAll(fs.readFileSync(path.join(folder, file), "utf8")).map((document) => ({ file, document: document as Manifest }))
+  )
 
 const one = <A>(kind: string) => {
   const found = documents.filter((entry) => entry.document.kind === kind)
@@ -53,11 +55,19 @@ const one = <A>(kind: string) => {
 
 interface Container {
   readonly ports: ReadonlyArray<{ readonly name: string; readonly containerPort: number }>
-  readonly env: ReadonlyArray<{ readonly name: string; readonly value?: string; readonly valueFrom?: { readonly secretKeyRef?: { readonly name: string; readonly key: string } } }>
+  readonly env: ReadonlyArray<{
+    readonly name: string
+    readonly value?: string
+    readonly valueFrom?: { readonly secretKeyRef?: { readonly name: string; readonly key: string } }
+  }>
   readonly livenessProbe: { readonly httpGet: { readonly path: string; readonly port: string } }
   readonly readinessProbe: { readonly httpGet: { readonly path: string; readonly port: string } }
   readonly startupProbe?: { readonly httpGet: { readonly path: string; readonly port: string } }
-  readonly securityContext: { readonly readOnlyRootFilesystem?: boolean; readonly runAsNonRoot?: boolean; readonly allowPrivilegeEscalation?: boolean }
+  readonly securityContext: {
+    readonly readOnlyRootFilesystem?: boolean
+    readonly runAsNonRoot?: boolean
+    readonly allowPrivilegeEscalation?: boolean
+  }
 }
 
 interface DeploymentShape {
@@ -96,7 +106,9 @@ describe("the Kubernetes manifests", () => {
     expect(deployment.spec.template.spec.securityContext.runAsNonRoot).toBe(true)
     const [container] = deployment.spec.template.spec.containers
     expect(container!.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false })
-    const routes = Object.entries(openApi.paths).filter(([, item]) => (item as { readonly get?: unknown }).get !== undefined).map(([route]) => route)
+    const routes = Object.entries(openApi.paths)
+      .filter(([, item]) => (item as { readonly get?: unknown }).get !== undefined)
+      .map(([route]) => route)
     expect(container!.livenessProbe.httpGet.path).toBe("/livez")
     expect(container!.readinessProbe.httpGet.path).toBe("/readyz")
     for (const probe of [container!.livenessProbe, container!.readinessProbe, container!.startupProbe!]) {
@@ -120,7 +132,10 @@ describe("the Kubernetes manifests", () => {
       })
     )
     for (const name of ["DATABASE_URL", "SOVEREIGN_SECRET_KEY", "SOVEREIGN_API_TOKENS"]) {
-      expect(container!.env.find((variable) => variable.name === name)?.valueFrom?.secretKeyRef, `${name} comes from the Secret`).toBeDefined()
+      expect(
+        container!.env.find((variable) => variable.name === name)?.valueFrom?.secretKeyRef,
+        `${name} comes from the Secret`
+      ).toBeDefined()
     }
     const config = Effect.runSync(Effect.withConfigProvider(ServerConfig.config, ConfigProvider.fromMap(env)))
     const port = (name: string) => container!.ports.find((entry) => entry.name === name)?.containerPort
@@ -133,16 +148,33 @@ describe("the Kubernetes manifests", () => {
     // Service, ServiceMonitor, PodDisruptionBudget and NetworkPolicy select these pods and name these ports.
     const labels = deployment.spec.template.metadata.labels
     expect(labels).toMatchObject(deployment.spec.selector.matchLabels)
-    const service = one<{ readonly spec: { readonly selector: Record<string, string>; readonly ports: ReadonlyArray<{ readonly name: string; readonly targetPort: string }> } }>("Service")
+    const service = one<{
+      readonly spec: {
+        readonly selector: Record<string, string>
+        readonly ports: ReadonlyArray<{ readonly name: string; readonly targetPort: string }>
+      }
+    }>("Service")
     expect(labels).toMatchObject(service.spec.selector)
     for (const entry of service.spec.ports) expect(port(entry.targetPort), entry.name).toBeDefined()
-    const monitor = one<{ readonly spec: { readonly selector: { readonly matchLabels: Record<string, string> }; readonly endpoints: ReadonlyArray<{ readonly port: string; readonly path: string }> } }>("ServiceMonitor")
+    const monitor = one<{
+      readonly spec: {
+        readonly selector: { readonly matchLabels: Record<string, string> }
+        readonly endpoints: ReadonlyArray<{ readonly port: string; readonly path: string }>
+      }
+    }>("ServiceMonitor")
     expect(monitor.spec.endpoints).toEqual([expect.objectContaining({ port: "metrics", path: "/metrics" })])
     expect(service.spec.ports.map((entry) => entry.name)).toContain("metrics")
-    const pdb = one<{ readonly spec: { readonly minAvailable: number; readonly selector: { readonly matchLabels: Record<string, string> } } }>("PodDisruptionBudget")
+    const pdb = one<{
+      readonly spec: { readonly minAvailable: number; readonly selector: { readonly matchLabels: Record<string, string> } }
+    }>("PodDisruptionBudget")
     expect(labels).toMatchObject(pdb.spec.selector.matchLabels)
     expect(pdb.spec.minAvailable).toBeLessThan(deployment.spec.replicas)
-    const policy = one<{ readonly spec: { readonly podSelector: { readonly matchLabels: Record<string, string> }; readonly ingress: ReadonlyArray<{ readonly ports: ReadonlyArray<{ readonly port: string }> }> } }>("NetworkPolicy")
+    const policy = one<{
+      readonly spec: {
+        readonly podSelector: { readonly matchLabels: Record<string, string> }
+        readonly ingress: ReadonlyArray<{ readonly ports: ReadonlyArray<{ readonly port: string }> }>
+      }
+    }>("NetworkPolicy")
     expect(labels).toMatchObject(policy.spec.podSelector.matchLabels)
     for (const rule of policy.spec.ingress) for (const entry of rule.ports) expect(port(entry.port), entry.port).toBeDefined()
   })

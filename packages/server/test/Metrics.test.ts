@@ -64,7 +64,11 @@ describe("metrics and JSON logs of the real server process", () => {
       expect(value(before.get("sovereign_deployments"))).toBe(0)
 
       const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" }
-      const created = await fetch(`${server.url}/api/v1/deployments`, { method: "POST", headers, body: JSON.stringify(requestJson("metrics.omani.works", 3)) })
+      const created = await fetch(`${server.url}/api/v1/deployments`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify(requestJson("metrics.omani.works", 3))
+      })
       expect(created.status).toBe(201)
       const id = ((await created.json()) as { readonly id: string }).id
 
@@ -80,27 +84,37 @@ describe("metrics and JSON logs of the real server process", () => {
       const seen = new Set<string>()
       let sseSeen = 0
       let status = ""
-      await waitUntil(async () => {
-        const scraped = families(await scrape())
-        const gauge = scraped.get("sovereign_deployments")
-        for (const sample of gauge?.metrics ?? []) if (Number(sample.value) > 0) seen.add(sample.labels!.status!)
-        sseSeen = Math.max(sseSeen, value(scraped.get("sovereign_sse_clients"), { stream: "events" }))
-        status = ((await (await fetch(`${server.url}/api/v1/deployments/${id}`, { headers })).json()) as { readonly status: string }).status
-        return status === "ready" || status === "failed" || status === "partial-failure"
-      }, 240_000, () => `the deployment did not finish (${status})`)
+      await waitUntil(
+        async () => {
+          const scraped = families(await scrape())
+          const gauge = scraped.get("sovereign_deployments")
+          for (const sample of gauge?.metrics ?? []) if (Number(sample.value) > 0) seen.add(sample.labels!.status!)
+          sseSeen = Math.max(sseSeen, value(scraped.get("sovereign_sse_clients"), { stream: "events" }))
+          status = ((await (await fetch(`${server.url}/api/v1/deployments/${id}`, { headers })).json()) as { readonly status: string })
+            .status
+          return status === "ready" || status === "failed" || status === "partial-failure"
+        },
+        240_000,
+        () => `the deployment did not finish (${status})`
+      )
       expect(status).toBe("ready")
 
       const text = await scrape()
       const scraped = families(text)
       // The gauge moved through the statuses and now counts the deployment once, as ready.
-      expect([...seen].some((s) => ["pending", "provisioning", "phase1-watching"].includes(s)), [...seen].join(",")).toBe(true)
+      expect(
+        [...seen].some((s) => ["pending", "provisioning", "phase1-watching"].includes(s)),
+        [...seen].join(",")
+      ).toBe(true)
       expect(value(scraped.get("sovereign_deployments"), { status: "ready" })).toBe(1)
       expect(value(scraped.get("sovereign_deployments"))).toBe(1)
 
       // Steps: one count per execution, as many as the deployment's step jobs; a duration for each.
-      const jobs = ((await (await fetch(`${server.url}/api/v1/deployments/${id}/jobs`, { headers })).json()) as {
-        readonly jobs: ReadonlyArray<{ readonly jobName: string; readonly status: string }>
-      }).jobs
+      const jobs = (
+        (await (await fetch(`${server.url}/api/v1/deployments/${id}/jobs`, { headers })).json()) as {
+          readonly jobs: ReadonlyArray<{ readonly jobName: string; readonly status: string }>
+        }
+      ).jobs
       const stepTotal = scraped.get("sovereign_step_total")!
       expect(stepTotal.type).toBe("COUNTER")
       const steps = new Set(stepTotal.metrics.map((sample) => sample.labels!.step!))
@@ -137,7 +151,11 @@ describe("metrics and JSON logs of the real server process", () => {
       expect(text).not.toContain("metrics.omani.works")
 
       events.abort()
-      await waitUntil(async () => value(families(await scrape()).get("sovereign_sse_clients"), { stream: "events" }) === 0, 30_000, () => "the SSE client was not released")
+      await waitUntil(
+        async () => value(families(await scrape()).get("sovereign_sse_clients"), { stream: "events" }) === 0,
+        30_000,
+        () => "the SSE client was not released"
+      )
     } finally {
       events.abort()
       await server.kill("SIGTERM")

@@ -36,7 +36,9 @@ describe("the OpenAPI document", () => {
   it("is clean under Redocly's recommended rules: summaries, descriptions, servers, license", async () => {
     const config = await createConfig({ extends: ["recommended"] })
     const problems = await lintFromString({ source: JSON.stringify(openApi), absoluteRef: "openapi.json", config })
-    expect(problems.map((problem) => `${problem.severity} ${problem.ruleId}: ${problem.message} at ${problem.location[0]?.pointer ?? ""}`)).toEqual([])
+    expect(
+      problems.map((problem) => `${problem.severity} ${problem.ruleId}: ${problem.message} at ${problem.location[0]?.pointer ?? ""}`)
+    ).toEqual([])
   })
 
   it("a document without summaries or servers is not clean (the lint is live)", async () => {

@@ -36,7 +36,11 @@ interface DeploymentEvent {
   readonly message: string
 }
 
-const call = async (server: ServerProcess, route: string, options: { readonly token?: string; readonly method?: string; readonly body?: unknown } = {}) => {
+const call = async (
+  server: ServerProcess,
+  route: string,
+  options: { readonly token?: string; readonly method?: string; readonly body?: unknown } = {}
+) => {
   const response = await fetch(`${server.url}${route}`, {
     method: options.method ?? "GET",
     headers: {
@@ -90,99 +94,125 @@ const eventUntil = async (server: ServerProcess, id: string, wanted: (event: Dep
 }
 
 describe("the server with SOVEREIGN_DNS=powerdns", () => {
-  it("publishes a deployment's 19 names after Phase 0, plans nothing more, and a wipe removes exactly its records", { timeout: 300_000 }, async () => {
-    const scope = Effect.runSync(Scope.make())
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-dns-"))
-    let server: ServerProcess | undefined
-    try {
-      const pdns = await Effect.runPromise(Scope.extend(PowerDnsServer.start({ zones: [zone] }), scope))
-      const pdnsRequest = (method: string, route: string, body?: unknown) => Effect.runPromise(pdns.request(method, route, body))
-      const seeded = await pdnsRequest("PATCH", `/zones/${zone}`, {
-        rrsets: [{ name: unrelated.name, type: unrelated.type, ttl: unrelated.ttl, changetype: "REPLACE", records: [{ content: unrelated.content, disabled: false }] }]
-      })
-      expect(seeded.status).toBe(204)
-      const rrsets = async () => (JSON.parse((await pdnsRequest("GET", `/zones/${zone}`)).body) as { readonly rrsets: ReadonlyArray<RRSet> }).rrsets
-      const before = await rrsets()
-
-      const { SOVEREIGN_DNS_SUBDOMAINS: _subdomains, ...inherited } = process.env
-      server = await start({
-        ...(inherited as Record<string, string>),
-        SOVEREIGN_DATA_DIR: dataDir,
-        SOVEREIGN_API_TOKENS: `${admin}:admin:admin@example.com,${bob}:operator:bob@example.com`,
-        SOVEREIGN_SECRET_KEY: "b".repeat(64),
-        SOVEREIGN_SIM_SPEED: "60",
-        SOVEREIGN_DNS: "powerdns",
-        PDNS_API_URL: pdns.apiUrl,
-        PDNS_API_KEY: Redacted.value(pdns.apiKey),
-        PDNS_SERVER_ID: pdns.serverId
-      })
-
-      const created = await call(server, "/api/v1/deployments", { method: "POST", body: requestJson(fqdn, 1) })
-      expect(created.status).toBe(201)
-      const id = created.body.id as string
-
-      // Before Phase 0 has given the primary a load balancer there is nothing to plan.
-      const early = await call(server, `/api/v1/deployments/${id}/dns/plan`)
-      expect(early.status).toBe(409)
-      expect(early.body.error).toBe("no-load-balancer")
-
-      // Same auth and 404 rules as every deployment route.
-      const unknown = await call(server, "/api/v1/deployments/0123456789abcdef/dns/plan")
-      expect(unknown.status).toBe(404)
-      expect(await call(server, `/api/v1/deployments/${id}/dns/plan`, { token: bob })).toEqual(unknown)
-      expect((await call(server, `/api/v1/deployments/${id}/dns/plan`, { token: "not-a-known-token" })).status).toBe(401)
-
-      const published = await eventUntil(server, id, (event) => event.phase === "dns" && event.type === "dns", 180_000)
-      expect(published.message).toBe("DNS published: 19 created, 0 updated, 0 deleted")
-
-      const state = await call(server, `/api/v1/deployments/${id}`)
-      const primary = (state.body.results.regions as Array<{ primary: boolean; loadBalancerIP?: string; consoleLoadBalancerIP?: string }>).find((region) => region.primary)!
-      expect(primary.loadBalancerIP).toBeDefined()
-      const targetOf = (label: string) =>
-        DnsPlan.consoleSubdomains.includes(label) && primary.consoleLoadBalancerIP !== undefined ? primary.consoleLoadBalancerIP : primary.loadBalancerIP
-
-      const owned = (await rrsets()).filter((rrset) => rrset.comments.some((comment) => comment.account === "sovereign" && comment.content === `owner=${id}`))
-      const expected = ["", ...DnsPlan.defaultSubdomains.map((label) => `${label}.`)].map((prefix) => `${prefix}${fqdn}.`).sort()
-      expect(owned.map((rrset) => rrset.name).sort()).toEqual(expected)
-      expect(owned).toHaveLength(19)
-      for (const rrset of owned) {
-        const label = rrset.name === `${fqdn}.` ? "" : rrset.name.split(".")[0]!
-        expect({ name: rrset.name, type: rrset.type, ttl: rrset.ttl, records: rrset.records.map((record) => record.content) }).toEqual({
-          name: rrset.name, type: "A", ttl: 60, records: [targetOf(label)]
+  it(
+    "publishes a deployment's 19 names after Phase 0, plans nothing more, and a wipe removes exactly its records",
+    { timeout: 300_000 },
+    async () => {
+      const scope = Effect.runSync(Scope.make())
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-dns-"))
+      let server: ServerProcess | undefined
+      try {
+        const pdns = await Effect.runPromise(Scope.extend(PowerDnsServer.start({ zones: [zone] }), scope))
+        const pdnsRequest = (method: string, route: string, body?: unknown) => Effect.runPromise(pdns.request(method, route, body))
+        const seeded = await pdnsRequest("PATCH", `/zones/${zone}`, {
+          rrsets: [
+            {
+              name: unrelated.name,
+              type: unrelated.type,
+              ttl: unrelated.ttl,
+              changetype: "REPLACE",
+              records: [{ content: unrelated.content, disabled: false }]
+            }
+          ]
         })
+        expect(seeded.status).toBe(204)
+        const rrsets = async () =>
+          (JSON.parse((await pdnsRequest("GET", `/zones/${zone}`)).body) as { readonly rrsets: ReadonlyArray<RRSet> }).rrsets
+        const before = await rrsets()
+
+        const { SOVEREIGN_DNS_SUBDOMAINS: _subdomains, ...inherited } = process.env
+        server = await start({
+          ...(inherited as Record<string, string>),
+          SOVEREIGN_DATA_DIR: dataDir,
+          SOVEREIGN_API_TOKENS: `${admin}:admin:admin@example.com,${bob}:operator:bob@example.com`,
+          SOVEREIGN_SECRET_KEY: "b".repeat(64),
+          SOVEREIGN_SIM_SPEED: "60",
+          SOVEREIGN_DNS: "powerdns",
+          PDNS_API_URL: pdns.apiUrl,
+          PDNS_API_KEY: Redacted.value(pdns.apiKey),
+          PDNS_SERVER_ID: pdns.serverId
+        })
+
+        const created = await call(server, "/api/v1/deployments", { method: "POST", body: requestJson(fqdn, 1) })
+        expect(created.status).toBe(201)
+        const id = created.body.id as string
+
+        // Before Phase 0 has given the primary a load balancer there is nothing to plan.
+        const early = await call(server, `/api/v1/deployments/${id}/dns/plan`)
+        expect(early.status).toBe(409)
+        expect(early.body.error).toBe("no-load-balancer")
+
+        // Same auth and 404 rules as every deployment route.
+        const unknown = await call(server, "/api/v1/deployments/0123456789abcdef/dns/plan")
+        expect(unknown.status).toBe(404)
+        expect(await call(server, `/api/v1/deployments/${id}/dns/plan`, { token: bob })).toEqual(unknown)
+        expect((await call(server, `/api/v1/deployments/${id}/dns/plan`, { token: "not-a-known-token" })).status).toBe(401)
+
+        const published = await eventUntil(server, id, (event) => event.phase === "dns" && event.type === "dns", 180_000)
+        expect(published.message).toBe("DNS published: 19 created, 0 updated, 0 deleted")
+
+        const state = await call(server, `/api/v1/deployments/${id}`)
+        const primary = (
+          state.body.results.regions as Array<{ primary: boolean; loadBalancerIP?: string; consoleLoadBalancerIP?: string }>
+        ).find((region) => region.primary)!
+        expect(primary.loadBalancerIP).toBeDefined()
+        const targetOf = (label: string) =>
+          DnsPlan.consoleSubdomains.includes(label) && primary.consoleLoadBalancerIP !== undefined
+            ? primary.consoleLoadBalancerIP
+            : primary.loadBalancerIP
+
+        const owned = (await rrsets()).filter((rrset) =>
+          rrset.comments.some((comment) => comment.account === "sovereign" && comment.content === `owner=${id}`)
+        )
+        const expected = ["", ...DnsPlan.defaultSubdomains.map((label) => `${label}.`)].map((prefix) => `${prefix}${fqdn}.`).sort()
+        expect(owned.map((rrset) => rrset.name).sort()).toEqual(expected)
+        expect(owned).toHaveLength(19)
+        for (const rrset of owned) {
+          const label = rrset.name === `${fqdn}.` ? "" : rrset.name.split(".")[0]!
+          expect({ name: rrset.name, type: rrset.type, ttl: rrset.ttl, records: rrset.records.map((record) => record.content) }).toEqual({
+            name: rrset.name,
+            type: "A",
+            ttl: 60,
+            records: [targetOf(label)]
+          })
+        }
+
+        // A real DNS query reaches the published name.
+        const resolver = new Resolver({ timeout: 2_000, tries: 2 })
+        resolver.setServers([`127.0.0.1:${pdns.dnsPort}`])
+        expect(await resolver.resolve4(`console.${fqdn}`)).toEqual([targetOf("console")])
+
+        // Published: the dry run has nothing left to change, and no warnings.
+        const plan = await call(server, `/api/v1/deployments/${id}/dns/plan`)
+        expect(plan.status).toBe(200)
+        expect(plan.body.warnings).toEqual([])
+        expect(plan.body.plans).toEqual([{ zone, changes: { create: [], update: [], delete: [] }, applied: false }])
+
+        // The wipe removes exactly the deployment's records.
+        const wiped = await call(server, `/api/v1/deployments/${id}/wipe?force=true`, { method: "POST" })
+        expect(wiped.status).toBe(202)
+        await eventUntil(server, id, (event) => event.type === "status" && event.state === "wiped", 180_000)
+        const after = await rrsets()
+        expect(after.filter((rrset) => rrset.comments.some((comment) => comment.content === `owner=${id}`))).toEqual([])
+        // Everything else is as it was (PowerDNS bumps the SOA serial on every change: compared without it).
+        const shape = (list: ReadonlyArray<RRSet>) =>
+          list
+            .filter((rrset) => rrset.type !== "SOA")
+            .map((rrset) => ({ name: rrset.name, type: rrset.type, records: rrset.records.map((record) => record.content) }))
+            .sort((a, b) => `${a.name} ${a.type}`.localeCompare(`${b.name} ${b.type}`))
+        expect(shape(after)).toEqual(shape(before))
+        expect(shape(after)).toContainEqual({ name: unrelated.name, type: "A", records: [unrelated.content] })
+        expect(after.filter((rrset) => rrset.type === "SOA").map((rrset) => rrset.name)).toEqual([zone])
+
+        const planAfterWipe = await call(server, `/api/v1/deployments/${id}/dns/plan`)
+        expect(planAfterWipe.status).toBe(409)
+      } finally {
+        await server?.kill("SIGTERM")
+        await Effect.runPromise(Scope.close(scope, Exit.void))
+        fs.rmSync(dataDir, { recursive: true, force: true })
       }
-
-      // A real DNS query reaches the published name.
-      const resolver = new Resolver({ timeout: 2_000, tries: 2 })
-      resolver.setServers([`127.0.0.1:${pdns.dnsPort}`])
-      expect(await resolver.resolve4(`console.${fqdn}`)).toEqual([targetOf("console")])
-
-      // Published: the dry run has nothing left to change, and no warnings.
-      const plan = await call(server, `/api/v1/deployments/${id}/dns/plan`)
-      expect(plan.status).toBe(200)
-      expect(plan.body.warnings).toEqual([])
-      expect(plan.body.plans).toEqual([{ zone, changes: { create: [], update: [], delete: [] }, applied: false }])
-
-      // The wipe removes exactly the deployment's records.
-      const wiped = await call(server, `/api/v1/deployments/${id}/wipe?force=true`, { method: "POST" })
-      expect(wiped.status).toBe(202)
-      await eventUntil(server, id, (event) => event.type === "status" && event.state === "wiped", 180_000)
-      const after = await rrsets()
-      expect(after.filter((rrset) => rrset.comments.some((comment) => comment.content === `owner=${id}`))).toEqual([])
-      // Everything else is as it was (PowerDNS bumps the SOA serial on every change: compared without it).
-      const shape = (list: ReadonlyArray<RRSet>) => list.filter((rrset) => rrset.type !== "SOA").map((rrset) => ({ name: rrset.name, type: rrset.type, records: rrset.records.map((record) => record.content) })).sort((a, b) => `${a.name} ${a.type}`.localeCompare(`${b.name} ${b.type}`))
-      expect(shape(after)).toEqual(shape(before))
-      expect(shape(after)).toContainEqual({ name: unrelated.name, type: "A", records: [unrelated.content] })
-      expect(after.filter((rrset) => rrset.type === "SOA").map((rrset) => rrset.name)).toEqual([zone])
-
-      const planAfterWipe = await call(server, `/api/v1/deployments/${id}/dns/plan`)
-      expect(planAfterWipe.status).toBe(409)
-    } finally {
-      await server?.kill("SIGTERM")
-      await Effect.runPromise(Scope.close(scope, Exit.void))
-      fs.rmSync(dataDir, { recursive: true, force: true })
     }
-  })
+  )
 
   it("answers dns-disabled with SOVEREIGN_DNS=none, and documents the route in the OpenAPI document", { timeout: 300_000 }, async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "sovereign-dns-none-"))
@@ -201,7 +231,9 @@ describe("the server with SOVEREIGN_DNS=powerdns", () => {
       expect(plan.status).toBe(409)
       expect(plan.body.error).toBe("dns-disabled")
 
-      const document = (await call(server, "/api/v1/openapi.json")).body as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> }
+      const document = (await call(server, "/api/v1/openapi.json")).body as {
+        paths: Record<string, Record<string, { responses: Record<string, unknown> }>>
+      }
       const route = document.paths["/api/v1/deployments/{id}/dns/plan"]?.get
       expect(route).toBeDefined()
       expect(Object.keys(route!.responses)).toEqual(expect.arrayContaining(["200", "401", "404", "409"]))

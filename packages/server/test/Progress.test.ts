@@ -13,7 +13,10 @@ describe("follow view", () => {
       Job.installJob({ deploymentId: id, region: primary, release: "bp-cilium", status: "succeeded" }),
       Job.installJob({ deploymentId: id, region: primary, release: "bp-flux", status: "running" }),
       Job.installJob({ deploymentId: id, region: primary, release: "bp-harbor", status: "pending" }),
-      { ...Job.installJob({ deploymentId: id, region: secondary, release: "bp-cilium", status: "failed" }), reason: "Stalled: RetriesExceeded" },
+      {
+        ...Job.installJob({ deploymentId: id, region: secondary, release: "bp-cilium", status: "failed" }),
+        reason: "Stalled: RetriesExceeded"
+      },
       Job.installJob({ deploymentId: id, region: secondary, release: "bp-flux", status: "succeeded" })
     ]
     const snapshot = FlowGraph.compose({ deploymentId: id, regions: ["fsn1", "hel1-1"], jobs })

@@ -53,11 +53,17 @@ describe("bearer tokens", () => {
   it.effect("without configured tokens, generate one admin token once, stored 0600", () =>
     Effect.gen(function* () {
       const dataDir = tempDir()
-      const first = yield* Effect.provide(Auth.Authenticator, Auth.layer.pipe(Layer.provide(configWith({ dataDir, apiTokens: Option.none() }))))
+      const first = yield* Effect.provide(
+        Auth.Authenticator,
+        Auth.layer.pipe(Layer.provide(configWith({ dataDir, apiTokens: Option.none() })))
+      )
       const generated = Option.getOrThrow(first.generated)
       expect(generated.created).toBe(true)
       expect(fs.statSync(generated.file).mode & 0o777).toBe(0o600)
-      const second = yield* Effect.provide(Auth.Authenticator, Auth.layer.pipe(Layer.provide(configWith({ dataDir, apiTokens: Option.none() }))))
+      const second = yield* Effect.provide(
+        Auth.Authenticator,
+        Auth.layer.pipe(Layer.provide(configWith({ dataDir, apiTokens: Option.none() })))
+      )
       expect(Option.getOrThrow(second.generated).created).toBe(false)
       expect(Redacted.value(Option.getOrThrow(second.generated).token)).toBe(Redacted.value(generated.token))
       expect(second.authenticate(generated.token)).toEqual(Option.some({ email: "admin@localhost", role: "admin" }))

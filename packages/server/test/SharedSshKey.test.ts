@@ -32,7 +32,8 @@ const convergedWatch: ClusterWatch.ClusterWatchService = {
               dependsOn: release.dependsOn,
               resourceVersion: String(index + 1)
             }
-          })),
+          })
+        ),
         ClusterWatch.ReleaseEvent.Synced()
       ]),
       Stream.never
@@ -42,48 +43,60 @@ const convergedWatch: ClusterWatch.ClusterWatchService = {
 const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHdlbGxrbm93bnRlc3RrZXk ops@omani.works"
 
 describe("one SSH key, five deployments, one Hetzner project", () => {
-  it.live("all five reach ready; one key is uploaded; the fake answered no uniqueness_error", () =>
-    Effect.scoped(
-      Effect.gen(function*() {
-        const fake = yield* FakeHetznerApi.make({ token: "hcloud-secret-token-do-not-leak" })
-        const cloud = HetznerCloud.layer({ token: Redacted.make(fake.token), client: { endpoint: fake.endpoint } }).pipe(
-          Layer.provide(Layer.succeed(HttpClient.HttpClient, fake.httpClient))
-        )
-        const world = Layer.mergeAll(cloud, Layer.succeed(ClusterWatch.ClusterWatch, convergedWatch), Orchestrator.layerSettings({}))
-        const layer = Orchestrator.layer.pipe(Layer.provideMerge(world), Layer.provideMerge(Memory.layer(Memory.makeState())))
-        yield* Effect.gen(function*() {
-          const orchestrator = yield* Orchestrator.Orchestrator
-          const repo = yield* DeploymentRepo.DeploymentRepo
-          const kubeconfigs = yield* Kubeconfigs.Kubeconfigs
-          const created = yield* Effect.forEach(
-            [0, 1, 2, 3, 4],
-            (index) => orchestrator.create({ ...requestJson(`key${index}.omani.works`, 3), sshPublicKey: key }, "ops@omani.works"),
-            { concurrency: "unbounded" }
+  it.live(
+    "all five reach ready; one key is uploaded; the fake answered no uniqueness_error",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const fake = yield* FakeHetznerApi.make({ token: "hcloud-secret-token-do-not-leak" })
+          const cloud = HetznerCloud.layer({ token: Redacted.make(fake.token), client: { endpoint: fake.endpoint } }).pipe(
+            Layer.provide(Layer.succeed(HttpClient.HttpClient, fake.httpClient))
           )
-          // Each control plane "calls back" once its region's Phase 0 is done (cloud-init's PUT, here straight into the store).
-          const delivered = new Set<string>()
-          yield* Effect.gen(function*() {
-            const records = yield* Effect.forEach(created, (record) => Effect.map(repo.get(record.id), Option.getOrThrow))
-            for (const record of records) {
-              for (const region of record.results.regions) {
-                const name = `${record.id}/${region.regionKey}`
-                if (region.phase0 !== "succeeded" || delivered.has(name)) continue
-                delivered.add(name)
-                yield* kubeconfigs.put(record.id, region.regionKey, Redacted.make(`apiVersion: v1\nkind: Config\n# ${name}\n`), Date.now())
+          const world = Layer.mergeAll(cloud, Layer.succeed(ClusterWatch.ClusterWatch, convergedWatch), Orchestrator.layerSettings({}))
+          const layer = Orchestrator.layer.pipe(Layer.provideMerge(world), Layer.provideMerge(Memory.layer(Memory.makeState())))
+          yield* Effect.gen(function* () {
+            const orchestrator = yield* Orchestrator.Orchestrator
+            const repo = yield* DeploymentRepo.DeploymentRepo
+            const kubeconfigs = yield* Kubeconfigs.Kubeconfigs
+            const created = yield* Effect.forEach(
+              [0, 1, 2, 3, 4],
+              (index) => orchestrator.create({ ...requestJson(`key${index}.omani.works`, 3), sshPublicKey: key }, "ops@omani.works"),
+              { concurrency: "unbounded" }
+            )
+            // Each control plane "calls back" once its region's Phase 0 is done (cloud-init's PUT, here straight into the store).
+            const delivered = new Set<string>()
+            yield* Effect.gen(function* () {
+              const records = yield* Effect.forEach(created, (record) => Effect.map(repo.get(record.id), Option.getOrThrow))
+              for (const record of records) {
+                for (const region of record.results.regions) {
+                  const name = `${record.id}/${region.regionKey}`
+                  if (region.phase0 !== "succeeded" || delivered.has(name)) continue
+                  delivered.add(name)
+                  yield* kubeconfigs.put(
+                    record.id,
+                    region.regionKey,
+                    Redacted.make(`apiVersion: v1\nkind: Config\n# ${name}\n`),
+                    Date.now()
+                  )
+                }
               }
-            }
-            return records.map((record) => record.status)
-          }).pipe(
-            Effect.repeat({ schedule: Schedule.spaced("200 millis"), until: (now) => now.every((status) => ["ready", "failed", "partial-failure"].includes(status)) }),
-            Effect.timeout("240 seconds")
-          )
-          const records = yield* Effect.forEach(created, (record) => Effect.map(repo.get(record.id), Option.getOrThrow))
-          expect(records.map((record) => [record.status, record.error])).toEqual(records.map(() => ["ready", undefined]))
-          const resources = yield* fake.resources
-          expect(resources.filter((resource) => resource.kind === "ssh_keys")).toHaveLength(1)
-          const requests = yield* fake.requests
-          expect(requests.filter((request) => request.status === 409 && request.path === "/ssh_keys").length).toBe(0)
-        }).pipe(Effect.provide(layer))
-      })
-    ), { timeout: 300_000 })
+              return records.map((record) => record.status)
+            }).pipe(
+              Effect.repeat({
+                schedule: Schedule.spaced("200 millis"),
+                until: (now) => now.every((status) => ["ready", "failed", "partial-failure"].includes(status))
+              }),
+              Effect.timeout("240 seconds")
+            )
+            const records = yield* Effect.forEach(created, (record) => Effect.map(repo.get(record.id), Option.getOrThrow))
+            expect(records.map((record) => [record.status, record.error])).toEqual(records.map(() => ["ready", undefined]))
+            const resources = yield* fake.resources
+            expect(resources.filter((resource) => resource.kind === "ssh_keys")).toHaveLength(1)
+            const requests = yield* fake.requests
+            expect(requests.filter((request) => request.status === 409 && request.path === "/ssh_keys").length).toBe(0)
+          }).pipe(Effect.provide(layer))
+        })
+      ),
+    { timeout: 300_000 }
+  )
 })

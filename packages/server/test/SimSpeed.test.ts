@@ -33,15 +33,24 @@ describe("simulated speeds", () => {
         })
         expect(created.status).toBe(201)
         const id = ((await created.json()) as { readonly id: string }).id
-        const state = async () => (await (await fetch(`${server.url}/api/v1/deployments/${id}`, { headers })).json()) as Record<string, unknown>
+        const state = async () =>
+          (await (await fetch(`${server.url}/api/v1/deployments/${id}`, { headers })).json()) as Record<string, unknown>
         let last: Record<string, unknown> = {}
-        await waitUntil(async () => {
-          last = await state()
-          return ["ready", "failed", "partial-failure"].includes(String(last.status))
-        }, 240_000, () => `a terminal status (now ${JSON.stringify(last).slice(0, 400)}; ${server.output().slice(-2000)})`)
+        await waitUntil(
+          async () => {
+            last = await state()
+            return ["ready", "failed", "partial-failure"].includes(String(last.status))
+          },
+          240_000,
+          () => `a terminal status (now ${JSON.stringify(last).slice(0, 400)}; ${server.output().slice(-2000)})`
+        )
         expect([last.status, last.error]).toEqual(["ready", undefined])
         for (const field of ["createdAt", "updatedAt", "phase1StartedAt", "finishedAt"]) expect(Number.isInteger(last[field])).toBe(true)
-        const jobs = ((await (await fetch(`${server.url}/api/v1/deployments/${id}/jobs`, { headers })).json()) as { jobs: Array<Record<string, unknown>> }).jobs
+        const jobs = (
+          (await (await fetch(`${server.url}/api/v1/deployments/${id}/jobs`, { headers })).json()) as {
+            jobs: Array<Record<string, unknown>>
+          }
+        ).jobs
         for (const job of jobs) {
           for (const field of ["startedAt", "finishedAt", "durationMs"]) {
             if (job[field] !== undefined) expect([job.jobName, field, Number.isInteger(job[field])]).toEqual([job.jobName, field, true])

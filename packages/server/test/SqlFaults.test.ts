@@ -29,12 +29,17 @@ describe("SQLSTATE classification", () => {
       [{ code: "42703", message: "column does not exist" }, "NonRetryable"],
       [{ code: "22P02", message: "invalid input syntax for type bigint" }, "NonRetryable"],
       [{ code: "23502", message: "null value violates not-null constraint" }, "NonRetryable"],
-      [{ message: "Failed to acquire connection", cause: { code: "ECONNREFUSED", message: "connect ECONNREFUSED 127.0.0.1:1" } }, "Retryable"],
+      [
+        { message: "Failed to acquire connection", cause: { code: "ECONNREFUSED", message: "connect ECONNREFUSED 127.0.0.1:1" } },
+        "Retryable"
+      ],
       [{ message: "Failed to execute statement", cause: new Error("Connection terminated unexpectedly") }, "Retryable"],
       [{ message: "Failed to execute statement", cause: new Error("something else entirely") }, "NonRetryable"]
     ]
     for (const [error, fault] of table) expect([error, SqlFaults.classify(error).fault]).toEqual([error, fault])
-    expect(SqlFaults.classify({ message: "Failed", cause: { code: "40P01", message: "deadlock detected" } }).detail).toContain("SQLSTATE 40P01")
+    expect(SqlFaults.classify({ message: "Failed", cause: { code: "40P01", message: "deadlock detected" } }).detail).toContain(
+      "SQLSTATE 40P01"
+    )
   })
 
   for (const backend of backends) {
@@ -48,7 +53,9 @@ describe("SQLSTATE classification", () => {
             expect(SqlFaults.classify(unique)).toMatchObject({ fault: "Conflict", code: "23505" })
             const missing = yield* Effect.flip(sql`SELECT * FROM no_such_table`)
             expect(SqlFaults.classify(missing)).toMatchObject({ fault: "NonRetryable", code: "42P01" })
-            const fraction = yield* Effect.flip(sql`INSERT INTO flow_heads (deployment_id, seq) VALUES ('fault-test-2', ${"1796171589099.5"})`)
+            const fraction = yield* Effect.flip(
+              sql`INSERT INTO flow_heads (deployment_id, seq) VALUES ('fault-test-2', ${"1796171589099.5"})`
+            )
             expect(SqlFaults.classify(fraction)).toMatchObject({ fault: "NonRetryable", code: "22P02" })
           })
         )
@@ -85,37 +92,52 @@ describe("SQLSTATE classification", () => {
     })
   }
 
-  it.live("a refused connection is Retryable, and a port's error keeps the driver's cause", () =>
-    Effect.gen(function* () {
-      const port = yield* Effect.promise(freePort)
-      const sql = yield* Effect.scoped(
-        Layer.build(PgClient.layer({ url: Redacted.make(`postgres://postgres@127.0.0.1:${port}/none`), connectTimeout: "2 seconds" })).pipe(
-          Effect.map((context) => context.unsafeMap.get(SqlClient.SqlClient.key) as SqlClient.SqlClient),
-          Effect.flip
+  it.live(
+    "a refused connection is Retryable, and a port's error keeps the driver's cause",
+    () =>
+      Effect.gen(function* () {
+        const port = yield* Effect.promise(freePort)
+        const sql = yield* Effect.scoped(
+          Layer.build(
+            PgClient.layer({ url: Redacted.make(`postgres://postgres@127.0.0.1:${port}/none`), connectTimeout: "2 seconds" })
+          ).pipe(
+            Effect.map((context) => context.unsafeMap.get(SqlClient.SqlClient.key) as SqlClient.SqlClient),
+            Effect.flip
+          )
         )
-      )
-      expect(SqlFaults.classify(sql)).toMatchObject({ fault: "Retryable" })
-    }), { timeout: 30_000 })
+        expect(SqlFaults.classify(sql)).toMatchObject({ fault: "Retryable" })
+      }),
+    { timeout: 30_000 }
+  )
 
-  it.live("an administrator's termination of the session is Retryable at the port, with its cause", () =>
-    Effect.gen(function* () {
-      const layer = SqlStore.layer().pipe(Layer.provideMerge(SecretBox.layerKey(Buffer.alloc(32, 3))), Layer.provideMerge(backends[0].layer))
-      yield* Effect.scoped(
-        Effect.gen(function* () {
-          const sql = yield* SqlClient.SqlClient
-          const jobs = yield* JobRepo.JobRepo
-          const repo = yield* DeploymentRepo.DeploymentRepo
-          // Inside a transaction the statement runs on the connection the transaction terminates; the
-          // failed ROLLBACK that @effect/sql raises as a defect is a failure again.
-          const error = yield* Effect.flip(SqlFaults.transaction(sql)(Effect.zipRight(sql`SELECT pg_terminate_backend(pg_backend_pid())`, sql`SELECT 1`)))
-          expect(SqlFaults.classify(error).fault).toBe("Retryable")
-          // The pool hands out a fresh connection afterwards: the ports answer.
-          expect(yield* jobs.list("no-such-deployment")).toEqual([])
-          const broken = yield* Effect.flip(repo.list({ statuses: [] }).pipe(Effect.zipRight(repo.events("x".repeat(16), Number.NaN))))
-          expect(broken).toMatchObject({ _tag: "DeploymentRepoError", reason: "Unknown" })
-          expect(broken.message).toContain("SQLSTATE 22P02")
-          expect(SqlFaults.classify(broken.cause).code).toBe("22P02")
-        }).pipe(Effect.provide(layer))
-      )
-    }), { timeout: 60_000 })
+  it.live(
+    "an administrator's termination of the session is Retryable at the port, with its cause",
+    () =>
+      Effect.gen(function* () {
+        const layer = SqlStore.layer().pipe(
+          Layer.provideMerge(SecretBox.layerKey(Buffer.alloc(32, 3))),
+          Layer.provideMerge(backends[0].layer)
+        )
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const sql = yield* SqlClient.SqlClient
+            const jobs = yield* JobRepo.JobRepo
+            const repo = yield* DeploymentRepo.DeploymentRepo
+            // Inside a transaction the statement runs on the connection the transaction terminates; the
+            // failed ROLLBACK that @effect/sql raises as a defect is a failure again.
+            const error = yield* Effect.flip(
+              SqlFaults.transaction(sql)(Effect.zipRight(sql`SELECT pg_terminate_backend(pg_backend_pid())`, sql`SELECT 1`))
+            )
+            expect(SqlFaults.classify(error).fault).toBe("Retryable")
+            // The pool hands out a fresh connection afterwards: the ports answer.
+            expect(yield* jobs.list("no-such-deployment")).toEqual([])
+            const broken = yield* Effect.flip(repo.list({ statuses: [] }).pipe(Effect.zipRight(repo.events("x".repeat(16), Number.NaN))))
+            expect(broken).toMatchObject({ _tag: "DeploymentRepoError", reason: "Unknown" })
+            expect(broken.message).toContain("SQLSTATE 22P02")
+            expect(SqlFaults.classify(broken.cause).code).toBe("22P02")
+          }).pipe(Effect.provide(layer))
+        )
+      }),
+    { timeout: 60_000 }
+  )
 })

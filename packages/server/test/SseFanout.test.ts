@@ -154,7 +154,8 @@ describe("SseFanout", () => {
               for (const client of [...sessions.keys()]) yield* begin(client)
               yield* settle
               yield* settle
-              for (const session of sessions.values()) finished.push({ resumeFrom: session.resumeFrom, frames: parse(session.received!.text) })
+              for (const session of sessions.values())
+                finished.push({ resumeFrom: session.resumeFrom, frames: parse(session.received!.text) })
 
               for (const { resumeFrom, frames } of finished) {
                 const ids = frames.map((frame) => frame.id!)
@@ -319,67 +320,78 @@ describe("SseFanout over HTTP", () => {
   }, 120_000)
   afterAll(() => server.dispose())
 
-  it("drops a flow-stream client whose socket stops reading, keeps the others in order, and lets it resume", { timeout: 120_000 }, async () => {
-    const created = await fetch(`${base}/api/v1/deployments`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${tokens.alice}`, "content-type": "application/json" },
-      body: JSON.stringify(requestJson("slow-client.example.com"))
-    })
-    const { id } = (await created.json()) as { id: string }
-    const fanout = await server.runtime.runPromise(SseFanout.SseFanout)
-    // 10 KiB deltas, 100 per commit.
-    let published = 0
-    const publishBatch = () =>
-      server.runtime.runPromise(
-        Effect.flatMap(FlowEvents.FlowEvents, (flow) =>
-          flow.publish(
-            id,
-            Array.from({ length: 100 }, () => ({ type: "upsert-nodes", nodes: [{ id: `${id}:n${++published}`, flowId: id, label: "x".repeat(10_240), status: "running" }] })),
-            5
+  it(
+    "drops a flow-stream client whose socket stops reading, keeps the others in order, and lets it resume",
+    { timeout: 120_000 },
+    async () => {
+      const created = await fetch(`${base}/api/v1/deployments`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${tokens.alice}`, "content-type": "application/json" },
+        body: JSON.stringify(requestJson("slow-client.example.com"))
+      })
+      const { id } = (await created.json()) as { id: string }
+      const fanout = await server.runtime.runPromise(SseFanout.SseFanout)
+      // 10 KiB deltas, 100 per commit.
+      let published = 0
+      const publishBatch = () =>
+        server.runtime.runPromise(
+          Effect.flatMap(FlowEvents.FlowEvents, (flow) =>
+            flow.publish(
+              id,
+              Array.from({ length: 100 }, () => ({
+                type: "upsert-nodes",
+                nodes: [{ id: `${id}:n${++published}`, flowId: id, label: "x".repeat(10_240), status: "running" }]
+              })),
+              5
+            )
           )
         )
-      )
-    const open = (lastEventId?: number) => {
-      const { hostname, port } = new URL(base)
-      const socket = net.connect({ host: hostname, port: Number(port) })
-      socket.write(
-        `GET /api/v1/flows/${id}/stream HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Bearer ${tokens.alice}\r\n${lastEventId === undefined ? "" : `Last-Event-ID: ${lastEventId}\r\n`}\r\n`
-      )
-      socket.setEncoding("latin1")
-      const state = { text: "", closed: false }
-      socket.on("close", () => (state.closed = true))
-      return { socket, state, ids: () => parse(state.text.replace(/\r\n[0-9a-f]+\r\n/g, "")).flatMap((frame) => (frame.id === undefined ? [] : [frame.id])) }
-    }
-    const reading = open()
-    reading.socket.on("data", (chunk: string) => (reading.state.text += chunk))
-    // This one never reads: the server's socket buffers fill, then 1 MiB waits for it, then it is dropped.
-    const stalled = open()
-    await eventually(() => expect(fanout.clients("flow")).toBe(2))
-    await eventually(() => expect(reading.ids()).toEqual([0]))
-    for (let batch = 0; batch < 60 && fanout.clients("flow") > 1; batch++) {
+      const open = (lastEventId?: number) => {
+        const { hostname, port } = new URL(base)
+        const socket = net.connect({ host: hostname, port: Number(port) })
+        socket.write(
+          `GET /api/v1/flows/${id}/stream HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Bearer ${tokens.alice}\r\n${lastEventId === undefined ? "" : `Last-Event-ID: ${lastEventId}\r\n`}\r\n`
+        )
+        socket.setEncoding("latin1")
+        const state = { text: "", closed: false }
+        socket.on("close", () => (state.closed = true))
+        return {
+          socket,
+          state,
+          ids: () => parse(state.text.replace(/\r\n[0-9a-f]+\r\n/g, "")).flatMap((frame) => (frame.id === undefined ? [] : [frame.id]))
+        }
+      }
+      const reading = open()
+      reading.socket.on("data", (chunk: string) => (reading.state.text += chunk))
+      // This one never reads: the server's socket buffers fill, then 1 MiB waits for it, then it is dropped.
+      const stalled = open()
+      await eventually(() => expect(fanout.clients("flow")).toBe(2))
+      await eventually(() => expect(reading.ids()).toEqual([0]))
+      for (let batch = 0; batch < 60 && fanout.clients("flow") > 1; batch++) {
+        await publishBatch()
+        await new Promise((resolve) => setImmediate(resolve))
+      }
+      await eventually(() => expect(fanout.clients("flow")).toBe(1))
+      // The reader kept up and has every delta, in order, nothing twice.
+      await eventually(() => expect(reading.ids().length).toBe(published + 1))
+      expect(reading.ids()).toEqual(Array.from({ length: published + 1 }, (_, index) => index))
+      // The dropped client reads what reached it, then the end of its connection; it resumes after the
+      // last id it read and gets the rest (the store still holds it), then what follows.
+      stalled.socket.on("data", (chunk: string) => (stalled.state.text += chunk))
+      await eventually(() => expect(stalled.state.closed).toBe(true))
+      const seen = stalled.ids()
+      expect(seen).toEqual(Array.from({ length: seen.length }, (_, index) => index))
+      expect(seen.length).toBeLessThan(published + 1)
+      const resumed = open(seen[seen.length - 1])
+      resumed.socket.on("data", (chunk: string) => (resumed.state.text += chunk))
+      await eventually(() => expect(fanout.clients("flow")).toBe(2))
+      await eventually(() => expect(resumed.ids().length).toBe(published - seen.length + 1))
       await publishBatch()
-      await new Promise((resolve) => setImmediate(resolve))
+      const expected = Array.from({ length: published - seen.length + 1 }, (_, index) => seen.length + index)
+      await eventually(() => expect(resumed.ids()).toEqual(expected))
+      await eventually(() => expect(reading.ids().length).toBe(published + 1))
+      reading.socket.destroy()
+      resumed.socket.destroy()
     }
-    await eventually(() => expect(fanout.clients("flow")).toBe(1))
-    // The reader kept up and has every delta, in order, nothing twice.
-    await eventually(() => expect(reading.ids().length).toBe(published + 1))
-    expect(reading.ids()).toEqual(Array.from({ length: published + 1 }, (_, index) => index))
-    // The dropped client reads what reached it, then the end of its connection; it resumes after the
-    // last id it read and gets the rest (the store still holds it), then what follows.
-    stalled.socket.on("data", (chunk: string) => (stalled.state.text += chunk))
-    await eventually(() => expect(stalled.state.closed).toBe(true))
-    const seen = stalled.ids()
-    expect(seen).toEqual(Array.from({ length: seen.length }, (_, index) => index))
-    expect(seen.length).toBeLessThan(published + 1)
-    const resumed = open(seen[seen.length - 1])
-    resumed.socket.on("data", (chunk: string) => (resumed.state.text += chunk))
-    await eventually(() => expect(fanout.clients("flow")).toBe(2))
-    await eventually(() => expect(resumed.ids().length).toBe(published - seen.length + 1))
-    await publishBatch()
-    const expected = Array.from({ length: published - seen.length + 1 }, (_, index) => seen.length + index)
-    await eventually(() => expect(resumed.ids()).toEqual(expected))
-    await eventually(() => expect(reading.ids().length).toBe(published + 1))
-    reading.socket.destroy()
-    resumed.socket.destroy()
-  })
+  )
 })

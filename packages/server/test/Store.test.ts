@@ -15,10 +15,7 @@ const key = Buffer.alloc(32, 7)
 const stores: ReadonlyArray<{ readonly name: string; readonly layer: Layer.Layer<Ports | Secrets.Secrets, unknown> }> = [
   ...backends.map((backend) => ({
     name: backend.name,
-    layer: SqlStore.layer({ flowRetention: 5 }).pipe(
-      Layer.provideMerge(SecretBox.layerKey(key)),
-      Layer.provide(backend.layer)
-    )
+    layer: SqlStore.layer({ flowRetention: 5 }).pipe(Layer.provideMerge(SecretBox.layerKey(key)), Layer.provide(backend.layer))
   })),
   { name: "memory (reference)", layer: Memory.layer(Memory.makeState({ flowRetention: 5 })) }
 ]
@@ -80,7 +77,10 @@ for (const store of stores) {
           const owner = `owner-${freshId()}@example.com`
           const older = freshId()
           const newer = freshId()
-          yield* repo.create(newDeployment(older, { fqdn: `c${older}.example.com`.replace(/^c(\d)/, "c$1"), owner, createdAt: 10 }), acceptedEvent)
+          yield* repo.create(
+            newDeployment(older, { fqdn: `c${older}.example.com`.replace(/^c(\d)/, "c$1"), owner, createdAt: 10 }),
+            acceptedEvent
+          )
           yield* repo.create(newDeployment(newer, { fqdn: `d${newer}.example.com`, owner, createdAt: 20 }), acceptedEvent)
           const mine = yield* repo.list({ owner })
           expect(mine.map((record) => record.id)).toEqual([newer, older])
@@ -106,7 +106,11 @@ for (const store of stores) {
           yield* repo.appendEvents(id, [{ at: 3, phase: "provisioner", level: "info", message: "three" }])
           yield* repo.appendEvents(id, [{ at: 4, phase: "provisioner", level: "warn", message: "four" }])
           const seen = Chunk.toReadonlyArray(yield* Fiber.join(fiber))
-          expect(seen.map((event) => [event.seq, event.message])).toEqual([[2, "two"], [3, "three"], [4, "four"]])
+          expect(seen.map((event) => [event.seq, event.message])).toEqual([
+            [2, "two"],
+            [3, "three"],
+            [4, "four"]
+          ])
         })
       )
 
@@ -115,12 +119,28 @@ for (const store of stores) {
           const repo = yield* DeploymentRepo.DeploymentRepo
           const id = freshId()
           yield* repo.create(newDeployment(id, { fqdn: "f1.omani.works" }), acceptedEvent)
-          const entry = { deploymentId: id, jobName: "network", region: "fsn1", step: "network", status: "running" as const, attempts: 1, at: 1 }
+          const entry = {
+            deploymentId: id,
+            jobName: "network",
+            region: "fsn1",
+            step: "network",
+            status: "running" as const,
+            attempts: 1,
+            at: 1
+          }
           yield* repo.recordStep(entry)
-          yield* repo.recordStep({ ...entry, status: "succeeded", at: 2, result: { resources: [{ kind: "network", id: "n1", name: "f1-net", region: "fsn1", labels: { a: "b" } }], log: ["created"] } })
+          yield* repo.recordStep({
+            ...entry,
+            status: "succeeded",
+            at: 2,
+            result: { resources: [{ kind: "network", id: "n1", name: "f1-net", region: "fsn1", labels: { a: "b" } }], log: ["created"] }
+          })
           yield* repo.recordStep({ ...entry, jobName: "hel1-1:network", region: "hel1-1", at: 2 })
           const journal = yield* repo.journal(id)
-          expect(journal.map((e) => [e.jobName, e.status])).toEqual([["hel1-1:network", "running"], ["network", "succeeded"]])
+          expect(journal.map((e) => [e.jobName, e.status])).toEqual([
+            ["hel1-1:network", "running"],
+            ["network", "succeeded"]
+          ])
           expect(journal[1]!.result?.resources[0]?.name).toBe("f1-net")
           yield* repo.remove(id)
           expect(yield* repo.get(id)).toEqual(Option.none())
@@ -147,9 +167,19 @@ for (const store of stores) {
           yield* jobs.finishExecution(id, execution.id, "succeeded", 150)
           yield* jobs.finishExecution(id, execution.id, "failed", 160)
           const page = yield* jobs.logs(id, execution.id, 2, 1)
-          expect(page).toEqual({ lines: [{ lineNumber: 2, timestamp: 102, level: "WARN", message: "two" }], total: 3, executionFinished: true })
+          expect(page).toEqual({
+            lines: [{ lineNumber: 2, timestamp: 102, level: "WARN", message: "two" }],
+            total: 3,
+            executionFinished: true
+          })
           const found = Option.getOrThrow(yield* jobs.get(id, `${id}:install-cilium`))
-          expect(found.job).toMatchObject({ status: "succeeded", startedAt: 100, finishedAt: 150, durationMs: 50, latestExecutionId: execution.id })
+          expect(found.job).toMatchObject({
+            status: "succeeded",
+            startedAt: 100,
+            finishedAt: 150,
+            durationMs: 50,
+            latestExecutionId: execution.id
+          })
           expect(found.executions.map((e) => [e.status, e.lineCount])).toEqual([["succeeded", 3]])
           expect((yield* jobs.list(id)).map((job) => job.jobName)).toEqual(["install-cilium", "install-flux"])
           const unknown = yield* Effect.flip(jobs.logs(id, "nope", 1, 10))
@@ -194,7 +224,10 @@ for (const store of stores) {
           const expected = yield* view(single)
           expect(yield* view(batched)).toEqual(expected)
           expect(expected.found.job).toMatchObject({ status: "succeeded", startedAt: 100, finishedAt: 150, latestExecutionId: "b-<id>" })
-          expect(expected.found.executions.map((e: { status: string; lineCount: number }) => [e.status, e.lineCount])).toEqual([["succeeded", 1], ["failed", 2]])
+          expect(expected.found.executions.map((e: { status: string; lineCount: number }) => [e.status, e.lineCount])).toEqual([
+            ["succeeded", 1],
+            ["failed", 2]
+          ])
 
           // One write names an execution that does not exist: NotFound, and nothing of the list is stored.
           const before = yield* view(batched)
@@ -207,7 +240,9 @@ for (const store of stores) {
           )
           expect(refused.reason).toBe("NotFound")
           expect(yield* view(batched)).toEqual(before)
-          expect(yield* Effect.flip(jobs.record(batched, [Start({ jobName: "install-nope", executionId: "c", at: 1 })]))).toMatchObject({ reason: "NotFound" })
+          expect(yield* Effect.flip(jobs.record(batched, [Start({ jobName: "install-nope", executionId: "c", at: 1 })]))).toMatchObject({
+            reason: "NotFound"
+          })
           yield* jobs.record(batched, [])
         })
       )

@@ -53,13 +53,18 @@ const receiver = async () => {
     const chunks: Array<Buffer> = []
     request.on("data", (chunk: Buffer) => chunks.push(chunk))
     request.on("end", () => {
-      if (request.method !== "POST" || request.url !== "/v1/traces" || !String(request.headers["content-type"]).startsWith("application/json")) {
+      if (
+        request.method !== "POST" ||
+        request.url !== "/v1/traces" ||
+        !String(request.headers["content-type"]).startsWith("application/json")
+      ) {
         response.writeHead(415).end()
         return
       }
       const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as OtlpRequest
       for (const resource of body.resourceSpans ?? []) {
-        for (const attribute of resource.resource?.attributes ?? []) if (attribute.key === "service.name") services.add(String(valueOf(attribute.value)))
+        for (const attribute of resource.resource?.attributes ?? [])
+          if (attribute.key === "service.name") services.add(String(valueOf(attribute.value)))
         for (const scope of resource.scopeSpans ?? []) {
           for (const span of scope.spans ?? []) {
             spans.push({
@@ -77,7 +82,12 @@ const receiver = async () => {
   })
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
   const address = server.address() as { readonly port: number }
-  return { url: `http://127.0.0.1:${address.port}`, spans, services, close: () => new Promise<void>((resolve) => server.close(() => resolve())) }
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    spans,
+    services,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve()))
+  }
 }
 
 describe("traces over OTLP", () => {
@@ -92,14 +102,23 @@ describe("traces over OTLP", () => {
     })
     try {
       const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" }
-      const created = await fetch(`${server.url}/api/v1/deployments`, { method: "POST", headers, body: JSON.stringify(requestJson("traced.omani.works", 2)) })
+      const created = await fetch(`${server.url}/api/v1/deployments`, {
+        method: "POST",
+        headers,
+        body: JSON.stringify(requestJson("traced.omani.works", 2))
+      })
       expect(created.status).toBe(201)
       const id = ((await created.json()) as { readonly id: string }).id
       let status = ""
-      await waitUntil(async () => {
-        status = ((await (await fetch(`${server.url}/api/v1/deployments/${id}`, { headers })).json()) as { readonly status: string }).status
-        return ["ready", "failed", "partial-failure"].includes(status)
-      }, 240_000, () => `the deployment did not finish (${status})`)
+      await waitUntil(
+        async () => {
+          status = ((await (await fetch(`${server.url}/api/v1/deployments/${id}`, { headers })).json()) as { readonly status: string })
+            .status
+          return ["ready", "failed", "partial-failure"].includes(status)
+        },
+        240_000,
+        () => `the deployment did not finish (${status})`
+      )
       expect(status).toBe("ready")
 
       const byId = () => new Map(otlp.spans.map((span) => [span.spanId, span]))
@@ -113,7 +132,11 @@ describe("traces over OTLP", () => {
         })
       }
       // Spans are exported in batches: the Phase-0 run span ends when Phase 0 does.
-      await waitUntil(async () => nested().length > 0, 60_000, () => `no run → step → adapter call chain among ${otlp.spans.map((span) => span.name).join(", ")}`)
+      await waitUntil(
+        async () => nested().length > 0,
+        60_000,
+        () => `no run → step → adapter call chain among ${otlp.spans.map((span) => span.name).join(", ")}`
+      )
 
       const spans = byId()
       const applies = nested()
@@ -126,7 +149,11 @@ describe("traces over OTLP", () => {
         expect(new Set([apply.traceId, step.traceId, run.traceId]).size).toBe(1)
       }
       // Every Phase-0 step of the deployment shows up under the run.
-      const stepNames = new Set(otlp.spans.filter((span) => span.name === "deployment.step" && span.attributes["deployment.id"] === id).map((span) => span.attributes.step))
+      const stepNames = new Set(
+        otlp.spans
+          .filter((span) => span.name === "deployment.step" && span.attributes["deployment.id"] === id)
+          .map((span) => span.attributes.step)
+      )
       expect(stepNames.size).toBeGreaterThan(2)
       expect(otlp.spans.some((span) => span.name.startsWith("http.server") && span.attributes["http.request.method"] === "POST")).toBe(true)
       expect([...otlp.services]).toContain("sovereign")

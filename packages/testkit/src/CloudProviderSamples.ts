@@ -37,7 +37,8 @@ export const sampleDeployment = (options: SampleOptions): CloudProvider.CloudDep
   }
   const spec = Either.getOrThrowWith(Deployment.validate(request), (error) => new Error(error.message))
   const regions = Deployment.deriveRegions(spec, options.id)
-  const perRegion = (make: (key: string) => string) => Object.fromEntries(regions.map((region) => [region.key, Redacted.make(make(region.key))]))
+  const perRegion = (make: (key: string) => string) =>
+    Object.fromEntries(regions.map((region) => [region.key, Redacted.make(make(region.key))]))
   return {
     id: options.id,
     spec,
@@ -71,13 +72,22 @@ export const orderSteps = (steps: ReadonlyArray<CloudProvider.CloudStep>): Reado
 
 /** Plans and applies every step (regions in parallel); returns each step's result by `<region>:<step>`. */
 export const applyAll = (deployment: CloudProvider.CloudDeployment, options: { readonly stepsPerRegion?: number } = {}) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const cloud = yield* CloudProvider.CloudProvider
     const plan = yield* cloud.plan(deployment)
     const results = new Map<string, CloudProvider.StepResult>()
-    yield* Effect.forEach(orderSteps(plan), (regionSteps) =>
-      Effect.forEach(regionSteps.slice(0, options.stepsPerRegion ?? regionSteps.length), (step) =>
-        cloud.apply(deployment, step).pipe(Effect.tap((result) => Effect.sync(() => results.set(`${step.region}:${step.name}`, result))))
-      , { discard: true }), { concurrency: "unbounded", discard: true })
+    yield* Effect.forEach(
+      orderSteps(plan),
+      (regionSteps) =>
+        Effect.forEach(
+          regionSteps.slice(0, options.stepsPerRegion ?? regionSteps.length),
+          (step) =>
+            cloud
+              .apply(deployment, step)
+              .pipe(Effect.tap((result) => Effect.sync(() => results.set(`${step.region}:${step.name}`, result)))),
+          { discard: true }
+        ),
+      { concurrency: "unbounded", discard: true }
+    )
     return results
   })

@@ -41,7 +41,12 @@ export class ClusterDriver extends Context.Tag("@sovereign/testkit/ClusterDriver
 // ---------------------------------------------------------------------------------------------
 // A driver for the testkit's fake Kubernetes API server
 
-export const helmReleaseObject = (namespace: string, name: string, state: ReleaseState, generation: number): FakeKubernetesApi.KubeObject => ({
+export const helmReleaseObject = (
+  namespace: string,
+  name: string,
+  state: ReleaseState,
+  generation: number
+): FakeKubernetesApi.KubeObject => ({
   apiVersion: "helm.toolkit.fluxcd.io/v2",
   kind: "HelmRelease",
   metadata: { name, namespace, generation },
@@ -56,8 +61,18 @@ export const helmReleaseObject = (namespace: string, name: string, state: Releas
     conditions: [
       ...(state.ready === undefined
         ? []
-        : [{ type: "Ready", status: state.ready.status, reason: state.ready.reason, message: state.ready.message ?? "", lastTransitionTime: "2026-01-01T00:00:00Z" }]),
-      ...(state.stalled === true ? [{ type: "Stalled", status: "True", reason: "RetriesExceeded", message: "", lastTransitionTime: "2026-01-01T00:00:00Z" }] : [])
+        : [
+            {
+              type: "Ready",
+              status: state.ready.status,
+              reason: state.ready.reason,
+              message: state.ready.message ?? "",
+              lastTransitionTime: "2026-01-01T00:00:00Z"
+            }
+          ]),
+      ...(state.stalled === true
+        ? [{ type: "Stalled", status: "True", reason: "RetriesExceeded", message: "", lastTransitionTime: "2026-01-01T00:00:00Z" }]
+        : [])
     ]
   }
 })
@@ -86,4 +101,7 @@ export const fakeKubernetesDriver = (fake: FakeKubernetesApi.FakeKubernetesApi, 
 
 /** A ClusterDriver layer backed by a fresh FakeKubernetesApi (stopped with the layer). */
 export const fakeKubernetesDriverLayer = (options: FakeKubernetesApi.FakeKubernetesApiOptions = {}): Layer.Layer<ClusterDriver> =>
-  Layer.scoped(ClusterDriver, Effect.map(FakeKubernetesApi.make(options), (fake) => fakeKubernetesDriver(fake)))
+  Layer.scoped(
+    ClusterDriver,
+    Effect.map(FakeKubernetesApi.make(options), (fake) => fakeKubernetesDriver(fake))
+  )

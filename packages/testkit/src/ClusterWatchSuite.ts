@@ -53,7 +53,9 @@ export const stateOf = (observation: Observation): ReleaseState => {
 }
 
 const normalState = (state: ReleaseState): ReleaseState => ({
-  ...(state.ready === undefined ? {} : { ready: { status: state.ready.status, reason: state.ready.reason, message: state.ready.message ?? "" } }),
+  ...(state.ready === undefined
+    ? {}
+    : { ready: { status: state.ready.status, reason: state.ready.reason, message: state.ready.message ?? "" } }),
   ...(state.stalled === true ? { stalled: true } : {}),
   suspend: state.suspend ?? false,
   dependsOn: [...(state.dependsOn ?? [])]
@@ -122,10 +124,13 @@ const attach = (
         Stream.runDrain,
         Effect.timeoutFail({
           duration: timeout ?? defaultTimeout,
-          onTimeout: () => new Error(`timed out waiting for ${what}; last events: ${collected.events.slice(-8).map(describeEvent).join(", ") || "none"}`)
+          onTimeout: () =>
+            new Error(`timed out waiting for ${what}; last events: ${collected.events.slice(-8).map(describeEvent).join(", ") || "none"}`)
         }),
         Effect.flatMap(() =>
-          collected.failure === undefined ? Effect.void : Effect.fail(new Error(`the watch failed while waiting for ${what}: ${collected.failure.message}`))
+          collected.failure === undefined
+            ? Effect.void
+            : Effect.fail(new Error(`the watch failed while waiting for ${what}: ${collected.failure.message}`))
         ),
         Effect.orDie
       )
@@ -146,7 +151,11 @@ const failed = (reason = "InstallFailed", message = ""): ReleaseState => ({ read
  *   import { ClusterWatchSuite } from "@sovereign/testkit"
  *   ClusterWatchSuite.suite("kubernetes", Layer.merge(KubernetesClusterWatch.layer(), ClusterWatchSuite.fakeKubernetesDriverLayer()), { faults: true })
  */
-export const suite = <E>(name: string, watchLayer: Layer.Layer<ClusterWatch.ClusterWatch | ClusterDriver, E>, options: SuiteOptions): void => {
+export const suite = <E>(
+  name: string,
+  watchLayer: Layer.Layer<ClusterWatch.ClusterWatch | ClusterDriver, E>,
+  options: SuiteOptions
+): void => {
   const waitTimeout = Duration.decode(options.waitTimeout ?? Duration.seconds(30))
   const shortResync = Duration.decode(options.shortResync ?? Duration.seconds(1))
   /** Long enough that no re-list happens during a test unless the test asks for one. */
@@ -158,7 +167,9 @@ export const suite = <E>(name: string, watchLayer: Layer.Layer<ClusterWatch.Clus
   const driver = ClusterDriver
   const testTimeout = Duration.toMillis(waitTimeout) * 2
   if (!options.faults) {
-    console.info(`ClusterWatch conformance (${name}): the driver has no fault operations; the 410, dropped-connection and silent-watch checks are not registered`)
+    console.info(
+      `ClusterWatch conformance (${name}): the driver has no fault operations; the 410, dropped-connection and silent-watch checks are not registered`
+    )
   }
 
   layer(watchLayer, { excludeTestServices: true })(`ClusterWatch conformance: ${name}`, (it) => {
@@ -201,16 +212,24 @@ export const suite = <E>(name: string, watchLayer: Layer.Layer<ClusterWatch.Clus
           const session = yield* attach(prefix, longResync, waitTimeout)
           yield* session.until("Synced", (collected) => collected.syncedAfter !== undefined)
           const sequenceA = [progressing(), failed("InstallFailed"), progressing("retry"), failed("UpgradeFailed"), ready()]
-          const sequenceB = [{}, failed("DependencyNotReady", "dependency 'flux-system/x' is not ready"), progressing(), ready("InstallSucceeded")]
+          const sequenceB = [
+            {},
+            failed("DependencyNotReady", "dependency 'flux-system/x' is not ready"),
+            progressing(),
+            ready("InstallSucceeded")
+          ]
           for (let step = 0; step < Math.max(sequenceA.length, sequenceB.length); step++) {
             if (step < sequenceA.length) yield* cluster.apply(`${prefix}a`, sequenceA[step]!)
             if (step < sequenceB.length) yield* cluster.apply(`${prefix}b`, sequenceB[step]!)
           }
           yield* session.until(
             "both releases Ready",
-            (collected) => sameState(collected.latest.get(`${prefix}a`), ready()) && sameState(collected.latest.get(`${prefix}b`), ready("InstallSucceeded"))
+            (collected) =>
+              sameState(collected.latest.get(`${prefix}a`), ready()) &&
+              sameState(collected.latest.get(`${prefix}b`), ready("InstallSucceeded"))
           )
-          const historyOf = (release: string) => (session.collected.history.get(release) ?? []).map((observation) => JSON.stringify(stateOf(observation)))
+          const historyOf = (release: string) =>
+            (session.collected.history.get(release) ?? []).map((observation) => JSON.stringify(stateOf(observation)))
           expect(historyOf(`${prefix}a`)).toEqual(sequenceA.map((state) => JSON.stringify(normalState(state))))
           expect(historyOf(`${prefix}b`)).toEqual(sequenceB.map((state) => JSON.stringify(normalState(state))))
         }),
@@ -231,7 +250,9 @@ export const suite = <E>(name: string, watchLayer: Layer.Layer<ClusterWatch.Clus
           yield* cluster.apply(`${prefix}stalled`, stalled)
           yield* session.until(
             "the suspended and the stalled release",
-            (collected) => sameState(collected.latest.get(`${prefix}suspended`), suspended) && sameState(collected.latest.get(`${prefix}stalled`), stalled)
+            (collected) =>
+              sameState(collected.latest.get(`${prefix}suspended`), suspended) &&
+              sameState(collected.latest.get(`${prefix}stalled`), stalled)
           )
           const observed = session.collected.latest.get(`${prefix}suspended`)
           expect(observed !== "deleted" && observed?.dependsOn).toEqual([`${prefix}base`, `${prefix}other`])
@@ -283,14 +304,20 @@ export const suite = <E>(name: string, watchLayer: Layer.Layer<ClusterWatch.Clus
           yield* step(() => failed("UpgradeFailed", "after the second fault"))
           yield* step((release) => (release.endsWith("e") ? failed("ArtifactFailed", "final") : ready()))
           const final = (release: string) => applied.get(release)![applied.get(release)!.length - 1]!
-          yield* session.until("every release at its final state", (collected) => names.every((release) => sameState(collected.latest.get(release), final(release))))
+          yield* session.until("every release at its final state", (collected) =>
+            names.every((release) => sameState(collected.latest.get(release), final(release)))
+          )
           for (const release of names) {
             const observed = (session.collected.history.get(release) ?? []).map(stateOf)
             expect(isOrderedSubsequence(observed, applied.get(release)!), `${release}: ${JSON.stringify(observed)}`).toBe(true)
           }
         })
 
-      it.scoped("a forced 410 Gone loses no transition (the final state of every release is reported, in order)", () => faultTest("forceGone"), testTimeout)
+      it.scoped(
+        "a forced 410 Gone loses no transition (the final state of every release is reported, in order)",
+        () => faultTest("forceGone"),
+        testTimeout
+      )
       it.scoped("a dropped connection loses no transition", () => faultTest("dropConnections"), testTimeout)
 
       it.scoped(
@@ -309,7 +336,8 @@ export const suite = <E>(name: string, watchLayer: Layer.Layer<ClusterWatch.Clus
             yield* cluster.remove(`${prefix}removed`)
             yield* session.until(
               "the re-list to report the hidden changes",
-              (collected) => sameState(collected.latest.get(`${prefix}quiet`), ready()) && collected.latest.get(`${prefix}removed`) === "deleted"
+              (collected) =>
+                sameState(collected.latest.get(`${prefix}quiet`), ready()) && collected.latest.get(`${prefix}removed`) === "deleted"
             )
           }),
         testTimeout
@@ -339,7 +367,11 @@ export const suite = <E>(name: string, watchLayer: Layer.Layer<ClusterWatch.Clus
             return settled === names.length
           })
           const expected = Array.from({ length: scale.transitions + 1 }, (_, t) => JSON.stringify(normalState(stateAt(t))))
-          const lossy = names.filter((release) => JSON.stringify((session.collected.history.get(release) ?? []).map((observation) => JSON.stringify(stateOf(observation)))) !== JSON.stringify(expected))
+          const lossy = names.filter(
+            (release) =>
+              JSON.stringify((session.collected.history.get(release) ?? []).map((observation) => JSON.stringify(stateOf(observation)))) !==
+              JSON.stringify(expected)
+          )
           expect(lossy).toEqual([])
           yield* Effect.forEach(names, (release) => cluster.remove(release), { discard: true })
         }),

@@ -48,7 +48,9 @@ export const suite = <E>(name: string, providerLayer: Layer.Layer<DnsProvider.Dn
   const within = (prefix: string) =>
     Effect.flatMap(DnsProvider.DnsProvider, (provider) => provider.records(zone)).pipe(
       Effect.map((records) =>
-        records.filter((record) => record.name === prefix || record.name.endsWith(`.${prefix}`)).map(normal)
+        records
+          .filter((record) => record.name === prefix || record.name.endsWith(`.${prefix}`))
+          .map(normal)
           .sort((x, y) => `${x.name} ${x.type}`.localeCompare(`${y.name} ${y.type}`))
       )
     )
@@ -57,37 +59,48 @@ export const suite = <E>(name: string, providerLayer: Layer.Layer<DnsProvider.Dn
 
   const timeout = Duration.toMillis(Duration.decode(options.timeout ?? Duration.seconds(30)))
   // Live services: adapters retry and time out on the real clock.
-  layer(providerLayer, { excludeTestServices: true })(
-    `DnsProvider conformance: ${name}`,
-    (it) => {
-
-      it.effect("lists zones by canonical name, the configured zone among them", () =>
-        Effect.gen(function*() {
+  layer(providerLayer, { excludeTestServices: true })(`DnsProvider conformance: ${name}`, (it) => {
+    it.effect(
+      "lists zones by canonical name, the configured zone among them",
+      () =>
+        Effect.gen(function* () {
           const zones = yield* Effect.flatMap(DnsProvider.DnsProvider, (provider) => provider.zones())
           expect(zones).toContain(zone)
           for (const listed of zones) expect(listed).toBe(DnsPlan.canonical(listed))
-        }), timeout)
+        }),
+      timeout
+    )
 
-      it.effect("records round-trip with their owner, and without one when none was written", () =>
-        Effect.gen(function*() {
+    it.effect(
+      "records round-trip with their owner, and without one when none was written",
+      () =>
+        Effect.gen(function* () {
           const base = fresh("roundtrip")
           const owned = a(`www.${base}`, ["192.0.2.20", "192.0.2.10"], owner)
           const unowned = a(`plain.${base}`, ["192.0.2.30"])
           yield* apply({ create: [owned, unowned] })
           expect(yield* within(base)).toEqual([normal(unowned), normal(owned)])
-        }), timeout)
+        }),
+      timeout
+    )
 
-      it.effect("update replaces content and TTL under the same owner; delete removes the rrset", () =>
-        Effect.gen(function*() {
+    it.effect(
+      "update replaces content and TTL under the same owner; delete removes the rrset",
+      () =>
+        Effect.gen(function* () {
           const base = fresh("update")
           yield* apply({ create: [a(`x.${base}`, ["192.0.2.1"], owner), a(`y.${base}`, ["192.0.2.2"], owner)] })
           const changed: RecordSet = { ...a(`x.${base}`, ["192.0.2.9"], owner), ttl: 120 }
           yield* apply({ update: [changed], delete: [a(`y.${base}`, ["192.0.2.2"], owner)] })
           expect(yield* within(base)).toEqual([changed])
-        }), timeout)
+        }),
+      timeout
+    )
 
-      it.effect("apply is atomic: a batch with one invalid record fails as Rejected and changes nothing", () =>
-        Effect.gen(function*() {
+    it.effect(
+      "apply is atomic: a batch with one invalid record fails as Rejected and changes nothing",
+      () =>
+        Effect.gen(function* () {
           const base = fresh("atomic")
           const kept = a(`kept.${base}`, ["192.0.2.1"], owner)
           const doomed = a(`doomed.${base}`, ["192.0.2.2"], owner)
@@ -102,10 +115,14 @@ export const suite = <E>(name: string, providerLayer: Layer.Layer<DnsProvider.Dn
           expect(error.reason).toBe("Rejected")
           expect(error.isRetryable).toBe(false)
           expect(yield* within(base)).toEqual(before)
-        }), timeout)
+        }),
+      timeout
+    )
 
-      it.effect("records of another owner survive creates, updates and deletes of ours", () =>
-        Effect.gen(function*() {
+    it.effect(
+      "records of another owner survive creates, updates and deletes of ours",
+      () =>
+        Effect.gen(function* () {
           const base = fresh("owners")
           const theirs = a(`theirs.${base}`, ["198.51.100.7"], otherOwner)
           const unowned = a(`unowned.${base}`, ["198.51.100.8"])
@@ -119,27 +136,40 @@ export const suite = <E>(name: string, providerLayer: Layer.Layer<DnsProvider.Dn
           expect(after).toContainEqual(normal(theirs))
           expect(after).toContainEqual(normal(unowned))
           expect(after.map((record) => record.name)).toEqual([`more.${base}`, `ours.${base}`, `theirs.${base}`, `unowned.${base}`])
-        }), timeout)
+        }),
+      timeout
+    )
 
-      it.effect("an empty apply succeeds and changes nothing", () =>
-        Effect.gen(function*() {
+    it.effect(
+      "an empty apply succeeds and changes nothing",
+      () =>
+        Effect.gen(function* () {
           const before = yield* within(zone)
           yield* apply({})
           expect(yield* within(zone)).toEqual(before)
-        }), timeout)
+        }),
+      timeout
+    )
 
-      it.effect("a missing zone fails with ZoneNotFound, for reads and for writes", () =>
-        Effect.gen(function*() {
+    it.effect(
+      "a missing zone fails with ZoneNotFound, for reads and for writes",
+      () =>
+        Effect.gen(function* () {
           const provider = yield* DnsProvider.DnsProvider
           const readError = yield* provider.records(missingZone).pipe(Effect.flip)
           expect(readError.reason).toBe("ZoneNotFound")
-          const writeError = yield* provider.apply(missingZone, { ...none, create: [a(`www.${missingZone}`, ["192.0.2.1"], owner)] })
+          const writeError = yield* provider
+            .apply(missingZone, { ...none, create: [a(`www.${missingZone}`, ["192.0.2.1"], owner)] })
             .pipe(Effect.flip)
           expect(writeError.reason).toBe("ZoneNotFound")
-        }), timeout)
+        }),
+      timeout
+    )
 
-      it.effect("publish writes 19 names, a second publish changes nothing, unpublish removes exactly ours", () =>
-        Effect.gen(function*() {
+    it.effect(
+      "publish writes 19 names, a second publish changes nothing, unpublish removes exactly ours",
+      () =>
+        Effect.gen(function* () {
           const fqdn = fresh("sovereign")
           const theirs = a(`theirs.${fqdn}`, ["198.51.100.7"], otherOwner)
           yield* apply({ create: [theirs] })
@@ -151,7 +181,8 @@ export const suite = <E>(name: string, providerLayer: Layer.Layer<DnsProvider.Dn
           expect(second.plans.every((plan) => !plan.applied && DnsPlan.isEmpty(plan.changes))).toBe(true)
           yield* DnsPublish.unpublish(owner)
           expect(yield* within(fqdn)).toEqual([normal(theirs)])
-        }), timeout)
-    }
-  )
+        }),
+      timeout
+    )
+  })
 }

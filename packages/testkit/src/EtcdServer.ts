@@ -41,18 +41,29 @@ export const start = (options: { readonly serverCert: string; readonly serverKey
     const peerUrl = `http://127.0.0.1:${peerPort}`
     const clientUrl = `https://127.0.0.1:${clientPort}`
     const args = [
-      "--name", "mesh",
-      "--data-dir", join(directory, "data"),
-      "--listen-client-urls", clientUrl,
-      "--advertise-client-urls", clientUrl,
-      "--listen-peer-urls", peerUrl,
-      "--initial-advertise-peer-urls", peerUrl,
-      "--initial-cluster", `mesh=${peerUrl}`,
-      "--cert-file", file("server.crt", options.serverCert),
-      "--key-file", file("server.key", options.serverKey),
-      "--trusted-ca-file", file("ca.crt", options.trustedCa),
+      "--name",
+      "mesh",
+      "--data-dir",
+      join(directory, "data"),
+      "--listen-client-urls",
+      clientUrl,
+      "--advertise-client-urls",
+      clientUrl,
+      "--listen-peer-urls",
+      peerUrl,
+      "--initial-advertise-peer-urls",
+      peerUrl,
+      "--initial-cluster",
+      `mesh=${peerUrl}`,
+      "--cert-file",
+      file("server.crt", options.serverCert),
+      "--key-file",
+      file("server.key", options.serverKey),
+      "--trusted-ca-file",
+      file("ca.crt", options.trustedCa),
       "--client-cert-auth",
-      "--logger", "zap"
+      "--logger",
+      "zap"
     ]
     const child = yield* Effect.acquireRelease(
       Effect.sync(() => spawn("etcd", args, { stdio: ["ignore", "pipe", "pipe"] })),
@@ -117,7 +128,9 @@ export const call = (
         let text = ""
         response.on("data", (chunk: Buffer) => (text += chunk.toString()))
         response.on("end", () =>
-          response.statusCode === 200 ? resume(Effect.succeed(JSON.parse(text))) : resume(Effect.fail(new Error(`HTTP ${response.statusCode}: ${text}`)))
+          response.statusCode === 200
+            ? resume(Effect.succeed(JSON.parse(text)))
+            : resume(Effect.fail(new Error(`HTTP ${response.statusCode}: ${text}`)))
         )
       }
     )
@@ -128,8 +141,13 @@ export const call = (
 
 const base64 = (text: string) => Buffer.from(text).toString("base64")
 
-export const put = (address: { readonly host: string; readonly port: number }, servername: string, identity: TlsIdentity, key: string, value: string) =>
-  Effect.asVoid(call(address, servername, identity, "/v3/kv/put", { key: base64(key), value: base64(value) }))
+export const put = (
+  address: { readonly host: string; readonly port: number },
+  servername: string,
+  identity: TlsIdentity,
+  key: string,
+  value: string
+) => Effect.asVoid(call(address, servername, identity, "/v3/kv/put", { key: base64(key), value: base64(value) }))
 
 /** The value of `key`, or undefined when it is absent. */
 export const get = (address: { readonly host: string; readonly port: number }, servername: string, identity: TlsIdentity, key: string) =>

@@ -85,7 +85,10 @@ export interface FakeHetznerApi {
   /** Requests that arrived while the budget was exhausted: a well-behaved client causes none. */
   readonly violations: Effect.Effect<number>
   /** Adds a resource directly (no budget, no log): neighbours, unlabelled leftovers. */
-  readonly seed: (kind: Collection, fields: { readonly name: string; readonly labels?: Record<string, string>; readonly [key: string]: unknown }) => Effect.Effect<number>
+  readonly seed: (
+    kind: Collection,
+    fields: { readonly name: string; readonly labels?: Record<string, string>; readonly [key: string]: unknown }
+  ) => Effect.Effect<number>
   readonly inject: (...faults: ReadonlyArray<Fault>) => Effect.Effect<void>
   /**
    * Processes request number `call` (its effect on the resources happens) but never answers it, as if
@@ -113,18 +116,26 @@ interface PendingAction {
 }
 
 class ApiFailure {
-  constructor(readonly status: number, readonly code: string, readonly message: string) {}
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly message: string
+  ) {}
 }
 
 const matchesSelector = (labels: Readonly<Record<string, string>>, selector: string): boolean =>
-  selector.split(",").map((term) => term.trim()).filter((term) => term.length > 0).every((term) => {
-    const unequal = term.match(/^([^!=]+)!=(.*)$/)
-    if (unequal) return labels[unequal[1]!.trim()] !== unequal[2]!.trim()
-    const equal = term.match(/^([^!=]+)==?(.*)$/)
-    if (equal) return labels[equal[1]!.trim()] === equal[2]!.trim()
-    if (term.startsWith("!")) return !(term.slice(1) in labels)
-    return term in labels
-  })
+  selector
+    .split(",")
+    .map((term) => term.trim())
+    .filter((term) => term.length > 0)
+    .every((term) => {
+      const unequal = term.match(/^([^!=]+)!=(.*)$/)
+      if (unequal) return labels[unequal[1]!.trim()] !== unequal[2]!.trim()
+      const equal = term.match(/^([^!=]+)==?(.*)$/)
+      if (equal) return labels[equal[1]!.trim()] === equal[2]!.trim()
+      if (term.startsWith("!")) return !(term.slice(1) in labels)
+      return term in labels
+    })
 
 const fingerprintOf = (publicKey: string): string | undefined => {
   const parts = publicKey.trim().split(/\s+/)
@@ -132,10 +143,11 @@ const fingerprintOf = (publicKey: string): string | undefined => {
   return createHash("md5").update(Buffer.from(parts[1]!, "base64")).digest("hex").match(/../g)!.join(":")
 }
 
-const validName = (name: unknown): name is string => typeof name === "string" && /^[a-zA-Z0-9]([a-zA-Z0-9._-]{0,61}[a-zA-Z0-9])?$/.test(name)
+const validName = (name: unknown): name is string =>
+  typeof name === "string" && /^[a-zA-Z0-9]([a-zA-Z0-9._-]{0,61}[a-zA-Z0-9])?$/.test(name)
 
 export const make = (options: FakeHetznerOptions = {}): Effect.Effect<FakeHetznerApi, never, Scope.Scope> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const clock = yield* Effect.clock
     const now = () => clock.unsafeCurrentTimeMillis()
     const token = options.token ?? "fake-token"
@@ -145,7 +157,11 @@ export const make = (options: FakeHetznerOptions = {}): Effect.Effect<FakeHetzne
     const actionDurationMs = Duration.toMillis(Duration.decode(options.actionDuration ?? Duration.seconds(3)))
 
     const store: Record<Collection, Map<number, Record<string, unknown>>> = {
-      servers: new Map(), networks: new Map(), firewalls: new Map(), ssh_keys: new Map(), load_balancers: new Map()
+      servers: new Map(),
+      networks: new Map(),
+      firewalls: new Map(),
+      ssh_keys: new Map(),
+      load_balancers: new Map()
     }
     const actions = new Map<number, PendingAction>()
     const firewallInUse = new Map<number, number>()
@@ -230,7 +246,11 @@ export const make = (options: FakeHetznerOptions = {}): Effect.Effect<FakeHetzne
       // Kubernetes-style labels: an optional DNS prefix and a name of at most 63 characters, short plain values.
       const validKey = (key: string) => /^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$/.test(key)
       const validValue = (value: unknown) => typeof value === "string" && /^([A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?$/.test(value)
-      if (typeof labels !== "object" || labels === null || Object.entries(labels).some(([key, value]) => !validKey(key) || !validValue(value))) {
+      if (
+        typeof labels !== "object" ||
+        labels === null ||
+        Object.entries(labels).some(([key, value]) => !validKey(key) || !validValue(value))
+      ) {
         throw new ApiFailure(400, "invalid_input", "invalid input in field 'labels'")
       }
       return labels as Record<string, string>
@@ -243,17 +263,36 @@ export const make = (options: FakeHetznerOptions = {}): Effect.Effect<FakeHetzne
       switch (kind) {
         case "networks": {
           const ipRange = requireString(body, "ip_range")
-          const subnets = Array.isArray(body.subnets) ? body.subnets as Array<Record<string, unknown>> : []
-          const network = { id, name, labels, ip_range: ipRange, subnets: subnets.map((subnet) => ({ ...subnet, gateway: "10.0.0.1" })), servers: [], load_balancers: [], routes: [], created: timestamp() }
+          const subnets = Array.isArray(body.subnets) ? (body.subnets as Array<Record<string, unknown>>) : []
+          const network = {
+            id,
+            name,
+            labels,
+            ip_range: ipRange,
+            subnets: subnets.map((subnet) => ({ ...subnet, gateway: "10.0.0.1" })),
+            servers: [],
+            load_balancers: [],
+            routes: [],
+            created: timestamp()
+          }
           store.networks.set(id, network)
           return { network }
         }
         case "firewalls": {
-          const applyTo = Array.isArray(body.apply_to) ? body.apply_to as Array<Record<string, unknown>> : []
-          const firewall = { id, name, labels, rules: body.rules ?? [], applied_to: [] as Array<Record<string, unknown>>, created: timestamp() }
+          const applyTo = Array.isArray(body.apply_to) ? (body.apply_to as Array<Record<string, unknown>>) : []
+          const firewall = {
+            id,
+            name,
+            labels,
+            rules: body.rules ?? [],
+            applied_to: [] as Array<Record<string, unknown>>,
+            created: timestamp()
+          }
           store.firewalls.set(id, firewall)
           const applied = applyTo.map((target) =>
-            startAction("apply_firewall", [{ id, type: "firewall" }], () => { firewall.applied_to.push(target) })
+            startAction("apply_firewall", [{ id, type: "firewall" }], () => {
+              firewall.applied_to.push(target)
+            })
           )
           return { firewall, actions: applied }
         }
@@ -279,29 +318,41 @@ export const make = (options: FakeHetznerOptions = {}): Effect.Effect<FakeHetzne
             const found = typeof key === "number" ? store.ssh_keys.get(key) : byName("ssh_keys", String(key))
             if (found === undefined) throw new ApiFailure(400, "invalid_input", `ssh key ${String(key)} not found`)
           }
-          const networks = Array.isArray(body.networks) ? body.networks as Array<number> : []
+          const networks = Array.isArray(body.networks) ? (body.networks as Array<number>) : []
           for (const networkId of networks) {
             if (!store.networks.has(networkId)) throw new ApiFailure(400, "invalid_input", `network ${networkId} not found`)
           }
           const server = {
-            id, name, labels, status: "initializing", created: timestamp(),
-            server_type: { name: body.server_type }, datacenter: { location: { name: location } }, image: { name: body.image },
+            id,
+            name,
+            labels,
+            status: "initializing",
+            created: timestamp(),
+            server_type: { name: body.server_type },
+            datacenter: { location: { name: location } },
+            image: { name: body.image },
             public_net: { ipv4: { ip: publicIp() }, ipv6: { ip: `2001:db8:${id.toString(16)}::/64` } },
             private_net: networks.map((networkId) => ({ network: networkId, ip: privateIp(networkId) }))
           }
           store.servers.set(id, server)
           for (const networkId of networks) (store.networks.get(networkId)!.servers as Array<number>).push(id)
           const resources = [{ id, type: "server" }]
-          const action = startAction("create_server", resources, () => { server.status = "running" })
+          const action = startAction("create_server", resources, () => {
+            server.status = "running"
+          })
           return { server, action, next_actions: [startAction("start_server", resources)], root_password: null }
         }
         case "load_balancers": {
           requireString(body, "load_balancer_type")
           requireString(body, "location")
           const networkId = typeof body.network === "number" ? body.network : undefined
-          if (networkId !== undefined && !store.networks.has(networkId)) throw new ApiFailure(400, "invalid_input", `network ${networkId} not found`)
+          if (networkId !== undefined && !store.networks.has(networkId))
+            throw new ApiFailure(400, "invalid_input", `network ${networkId} not found`)
           const loadBalancer = {
-            id, name, labels, created: timestamp(),
+            id,
+            name,
+            labels,
+            created: timestamp(),
             public_net: { enabled: true, ipv4: { ip: publicIp() }, ipv6: { ip: null } },
             private_net: networkId === undefined ? [] : [{ network: networkId, ip: privateIp(networkId) }],
             services: body.services ?? [],
@@ -331,7 +382,9 @@ export const make = (options: FakeHetznerOptions = {}): Effect.Effect<FakeHetzne
       if (item === undefined) throw new ApiFailure(404, "not_found", `${itemKey[kind]} with ID '${id}' not found`)
       switch (kind) {
         case "servers": {
-          const pending = [...actions.values()].find((action) => action.wire.command === "delete_server" && action.wire.resources[0]?.id === id)
+          const pending = [...actions.values()].find(
+            (action) => action.wire.command === "delete_server" && action.wire.resources[0]?.id === id
+          )
           if (pending !== undefined) return { status: 200, body: { action: pending.wire } }
           item.status = "deleting"
           // The server (and its network attachment) goes away only when the action finishes.
@@ -374,26 +427,38 @@ export const make = (options: FakeHetznerOptions = {}): Effect.Effect<FakeHetzne
       if (item === undefined) throw new ApiFailure(404, "not_found", `${itemKey[kind]} with ID '${id}' not found`)
       const resources = [{ id, type: itemKey[kind] }]
       if (kind === "firewalls" && name === "remove_from_resources") {
-        const removeFrom = Array.isArray(body.remove_from) ? body.remove_from as Array<Record<string, unknown>> : []
+        const removeFrom = Array.isArray(body.remove_from) ? (body.remove_from as Array<Record<string, unknown>>) : []
         const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
         // Still applied until the action finishes, as on the real API.
         return {
-          actions: removeFrom.map((target) => startAction("remove_firewall", resources, () => {
-            item.applied_to = (item.applied_to as Array<Record<string, unknown>>).filter((applied) =>
-              !(applied.type === target.type && same(applied.server, target.server) && same(applied.label_selector, target.label_selector))
-            )
-          }))
+          actions: removeFrom.map((target) =>
+            startAction("remove_firewall", resources, () => {
+              item.applied_to = (item.applied_to as Array<Record<string, unknown>>).filter(
+                (applied) =>
+                  !(
+                    applied.type === target.type &&
+                    same(applied.server, target.server) &&
+                    same(applied.label_selector, target.label_selector)
+                  )
+              )
+            })
+          )
         }
       }
       if (kind === "networks" && name === "add_subnet") {
-        return { action: startAction("add_subnet", resources, () => { (item.subnets as Array<unknown>).push({ ...body, gateway: "10.0.0.1" }) }) }
+        return {
+          action: startAction("add_subnet", resources, () => {
+            ;(item.subnets as Array<unknown>).push({ ...body, gateway: "10.0.0.1" })
+          })
+        }
       }
       throw new ApiFailure(404, "not_found", `action ${name} not found`)
     }
 
     const list = (kind: Collection, query: Record<string, string>) => {
       let items = [...store[kind].values()].sort((a, b) => (a.id as number) - (b.id as number))
-      if (query.label_selector !== undefined) items = items.filter((item) => matchesSelector(item.labels as Record<string, string>, query.label_selector!))
+      if (query.label_selector !== undefined)
+        items = items.filter((item) => matchesSelector(item.labels as Record<string, string>, query.label_selector!))
       if (query.name !== undefined) items = items.filter((item) => item.name === query.name)
       if (query.fingerprint !== undefined) items = items.filter((item) => item.fingerprint === query.fingerprint)
       const perPage = Math.min(50, Math.max(1, Number(query.per_page ?? 25) || 25))
@@ -403,7 +468,8 @@ export const make = (options: FakeHetznerOptions = {}): Effect.Effect<FakeHetzne
         [kind]: items.slice((page - 1) * perPage, page * perPage),
         meta: {
           pagination: {
-            page, per_page: perPage,
+            page,
+            per_page: perPage,
             previous_page: page > 1 ? page - 1 : null,
             next_page: page < lastPage ? page + 1 : null,
             last_page: lastPage,
@@ -416,7 +482,12 @@ export const make = (options: FakeHetznerOptions = {}): Effect.Effect<FakeHetzne
     // -----------------------------------------------------------------------------------------
     // HTTP
 
-    const route = (method: string, path: string, query: Record<string, string>, body: Record<string, unknown>): { status: number; body?: unknown } => {
+    const route = (
+      method: string,
+      path: string,
+      query: Record<string, string>,
+      body: Record<string, unknown>
+    ): { status: number; body?: unknown } => {
       const segments = path.split("/").filter((segment) => segment.length > 0)
       if (segments[0] === "actions" && segments.length === 2 && method === "GET") {
         const action = actions.get(Number(segments[1]))
@@ -436,7 +507,8 @@ export const make = (options: FakeHetznerOptions = {}): Effect.Effect<FakeHetzne
         return { status: 200, body: { [itemKey[kind]]: item } }
       }
       if (segments.length === 2 && method === "DELETE") return remove(kind, id)
-      if (segments.length === 4 && segments[2] === "actions" && method === "POST") return { status: 201, body: runAction(kind, id, segments[3]!, body) }
+      if (segments.length === 4 && segments[2] === "actions" && method === "POST")
+        return { status: 201, body: runAction(kind, id, segments[3]!, body) }
       throw new ApiFailure(404, "not_found", `no route ${method} ${path}`)
     }
 
@@ -517,7 +589,9 @@ export const make = (options: FakeHetznerOptions = {}): Effect.Effect<FakeHetzne
       const raw = request.body._tag === "Uint8Array" ? decoder.decode(request.body.body) : ""
       const answer = handle(request.method, url, request.headers["authorization"] ?? "", raw)
       if (answer === "held") return Effect.never
-      return Effect.succeed(HttpClientResponse.fromWeb(request, new Response(answer.body ?? null, { status: answer.status, headers: answer.headers })))
+      return Effect.succeed(
+        HttpClientResponse.fromWeb(request, new Response(answer.body ?? null, { status: answer.status, headers: answer.headers }))
+      )
     })
 
     const server = createServer((request, response) => {
@@ -562,15 +636,22 @@ export const make = (options: FakeHetznerOptions = {}): Effect.Effect<FakeHetzne
       resources: Effect.sync(() =>
         collections.flatMap((kind) =>
           [...store[kind].values()].map((item): FakeResource => ({
-            kind, id: item.id as number, name: item.name as string, labels: { ...(item.labels as Record<string, string>) }, body: item
+            kind,
+            id: item.id as number,
+            name: item.name as string,
+            labels: { ...(item.labels as Record<string, string>) },
+            body: item
           }))
         )
       ),
       violations: Effect.sync(() => violations),
       seed,
-      inject: (...more) => Effect.sync(() => { faults.push(...more) }),
+      inject: (...more) =>
+        Effect.sync(() => {
+          faults.push(...more)
+        }),
       crashAt: (call) =>
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const deferred = yield* Deferred.make<void>()
           crashes.set(call, deferred)
           return deferred
@@ -586,4 +667,3 @@ export const make = (options: FakeHetznerOptions = {}): Effect.Effect<FakeHetzne
 
 /** Requests that are action polls (`GET /actions/{id}`), which the call budget of a step excludes. */
 export const isActionPoll = (request: RecordedRequest): boolean => request.method === "GET" && request.path.startsWith("/actions/")
-

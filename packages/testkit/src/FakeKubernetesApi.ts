@@ -106,7 +106,10 @@ export interface FakeKubernetesApi {
   /** Reads, transforms and writes back an object; `None` when it does not exist. */
   readonly modify: (ref: ObjectRef, update: (object: KubeObject) => KubeObject) => Effect.Effect<Option.Option<KubeObject>>
   readonly get: (ref: ObjectRef) => Effect.Effect<Option.Option<KubeObject>>
-  readonly list: (type: { readonly apiVersion: string; readonly kind: string }, namespace?: string) => Effect.Effect<ReadonlyArray<KubeObject>>
+  readonly list: (
+    type: { readonly apiVersion: string; readonly kind: string },
+    namespace?: string
+  ) => Effect.Effect<ReadonlyArray<KubeObject>>
   /** Deletes an object; emits DELETED. True when it existed. */
   readonly remove: (ref: ObjectRef) => Effect.Effect<boolean>
   /** The current global resourceVersion. */
@@ -150,7 +153,9 @@ export const make = (options: FakeKubernetesApiOptions = {}): Effect.Effect<Fake
 
 const toYamlString = (value: string): string => JSON.stringify(value)
 
-const start = async (options: FakeKubernetesApiOptions): Promise<{ readonly api: FakeKubernetesApi; readonly close: () => Promise<void> }> => {
+const start = async (
+  options: FakeKubernetesApiOptions
+): Promise<{ readonly api: FakeKubernetesApi; readonly close: () => Promise<void> }> => {
   const token = options.token ?? randomBytes(24).toString("hex")
   const authority = options.authority ?? makeCertificateAuthority("fake-kubernetes-ca")
   const serverCertificate = makeServerCertificate(authority, {
@@ -188,7 +193,11 @@ const start = async (options: FakeKubernetesApiOptions): Promise<{ readonly api:
     const caPem = overrides.caPem === undefined ? authority.certPem : overrides.caPem
     const clusterLines = [
       `    server: ${toYamlString(overrides.server ?? url)}`,
-      ...(overrides.caFile !== undefined ? [`    certificate-authority: ${toYamlString(overrides.caFile)}`] : caPem === null ? [] : [`    certificate-authority-data: ${Buffer.from(caPem).toString("base64")}`]),
+      ...(overrides.caFile !== undefined
+        ? [`    certificate-authority: ${toYamlString(overrides.caFile)}`]
+        : caPem === null
+          ? []
+          : [`    certificate-authority-data: ${Buffer.from(caPem).toString("base64")}`]),
       ...(overrides.tlsServerName === undefined ? [] : [`    tls-server-name: ${toYamlString(overrides.tlsServerName)}`]),
       ...(overrides.insecureSkipTlsVerify === undefined ? [] : [`    insecure-skip-tls-verify: ${overrides.insecureSkipTlsVerify}`])
     ]
@@ -234,7 +243,12 @@ const start = async (options: FakeKubernetesApiOptions): Promise<{ readonly api:
         const type = refType(object)
         const namespace = type.namespaced ? (object.metadata.namespace ?? "default") : undefined
         const previous = store.get(type, namespace, object.metadata.name)
-        return store.write(type, { ...object, metadata: { ...object.metadata, ...(namespace === undefined ? {} : { namespace }) } }, previous, true)
+        return store.write(
+          type,
+          { ...object, metadata: { ...object.metadata, ...(namespace === undefined ? {} : { namespace }) } },
+          previous,
+          true
+        )
       }),
     modify: (ref, transform) =>
       Effect.sync(() => {

@@ -55,7 +55,11 @@ const deploymentId = "0123456789abcdef"
 /** fsn1 → t1-mesh, hel1-1 → t1-hel, nbg1-2 → t1-nbg, with ids from the one derivation. */
 export const suiteRegions = Deployment.deriveRegions(spec, deploymentId)
 const [primary, helsinki, nuremberg] = suiteRegions as [Deployment.Region, Deployment.Region, Deployment.Region]
-const addresses: Readonly<Record<string, string>> = { [primary.key]: "203.0.113.10", [helsinki.key]: "203.0.113.20", [nuremberg.key]: "203.0.113.30" }
+const addresses: Readonly<Record<string, string>> = {
+  [primary.key]: "203.0.113.10",
+  [helsinki.key]: "203.0.113.20",
+  [nuremberg.key]: "203.0.113.30"
+}
 const movedAddress = "198.51.100.7"
 
 interface Material {
@@ -149,7 +153,13 @@ const parseConfig = (text: string): EtcdConfig => {
  * older Cilium ignores that key) or the pod's hostAliases, a Service name through the cluster's own
  * Service; the address must be one a load balancer serves now. Returns the cluster name the etcd holds.
  */
-const dial = (from: Deployment.Region, cell: CiliumSeed, view: ComponentView | undefined, file: string, balancers: Readonly<Record<string, string | undefined>>) =>
+const dial = (
+  from: Deployment.Region,
+  cell: CiliumSeed,
+  view: ComponentView | undefined,
+  file: string,
+  balancers: Readonly<Record<string, string | undefined>>
+) =>
   Effect.gen(function* () {
     const text = view?.files[file]
     if (text === undefined) return yield* Effect.fail(new Error(`no config file ${file} in ${MeshPlan.configDirectory}`))
@@ -168,7 +178,9 @@ const dial = (from: Deployment.Region, cell: CiliumSeed, view: ComponentView | u
     if (host === `clustermesh-apiserver.${MeshPlan.namespace}.svc` && port === MeshPlan.defaultApiserverPort) {
       target = etcds[from.key]?.port
     } else {
-      const inConfig = MeshPlan.aliasesInConfig(versionOf(cell)) ? config["cilium-host-aliases"]?.find((alias) => alias.hostname === host)?.ips?.[0] : undefined
+      const inConfig = MeshPlan.aliasesInConfig(versionOf(cell))
+        ? config["cilium-host-aliases"]?.find((alias) => alias.hostname === host)?.ips?.[0]
+        : undefined
       const ip = inConfig ?? view?.hostAliases.find((alias) => alias.hostnames.includes(host))?.ip
       if (ip === undefined) return yield* Effect.fail(new Error(`${host} does not resolve in ${from.key} (no alias names it)`))
       const region = suiteRegions.find((each) => balancers[each.key] === ip && port === MeshPlan.defaultApiserverPort)
@@ -180,7 +192,11 @@ const dial = (from: Deployment.Region, cell: CiliumSeed, view: ComponentView | u
   })
 
 /** Every region reaches every peer from its dialling component, and (with KVStoreMesh) its agents reach the local KVStoreMesh. */
-const expectMeshed = (cell: CiliumSeed, observed: Record<string, MeshRegionObservation>, balancers: Readonly<Record<string, string | undefined>>) =>
+const expectMeshed = (
+  cell: CiliumSeed,
+  observed: Record<string, MeshRegionObservation>,
+  balancers: Readonly<Record<string, string | undefined>>
+) =>
   Effect.gen(function* () {
     for (const region of suiteRegions) {
       const observation = observed[region.key]!
@@ -191,7 +207,9 @@ const expectMeshed = (cell: CiliumSeed, observed: Record<string, MeshRegionObser
         expect(Either.getOrElse(reached, (error) => `${region.key} → ${peer.clusterName} failed: ${error.message}`)).toBe(peer.clusterName)
         if (cell.kvstoreMesh) {
           const local = yield* Effect.either(dial(region, cell, observation.agent, peer.clusterName, balancers))
-          expect(Either.getOrElse(local, (error) => `${region.key} agents → ${peer.clusterName} failed: ${error.message}`)).toBe(region.clusterName)
+          expect(Either.getOrElse(local, (error) => `${region.key} agents → ${peer.clusterName} failed: ${error.message}`)).toBe(
+            region.clusterName
+          )
         }
       }
     }
@@ -203,7 +221,11 @@ const expectMeshed = (cell: CiliumSeed, observed: Record<string, MeshRegionObser
  * Registers the suite. `layer` is built afresh for every test and provides the provider under test
  * together with the driver of its world. Three real etcds (one per region) serve every test.
  */
-export const suite = <E>(name: string, layer: Layer.Layer<MeshProvider.MeshProvider | MeshWorld, E>, options: MeshProviderSuiteOptions): void => {
+export const suite = <E>(
+  name: string,
+  layer: Layer.Layer<MeshProvider.MeshProvider | MeshWorld, E>,
+  options: MeshProviderSuiteOptions
+): void => {
   describe(`MeshProvider conformance: ${name}`, () => {
     const scope = Effect.runSync(Scope.make())
     beforeAll(() =>
@@ -213,13 +235,22 @@ export const suite = <E>(name: string, layer: Layer.Layer<MeshProvider.MeshProvi
             suiteRegions,
             (region) => {
               const { ca, server } = materialOf(region)
-              return Effect.map(EtcdServer.start({ serverCert: server.cert, serverKey: server.key, trustedCa: ca.cert }), (etcd) => [region, etcd] as const)
+              return Effect.map(
+                EtcdServer.start({ serverCert: server.cert, serverKey: server.key, trustedCa: ca.cert }),
+                (etcd) => [region, etcd] as const
+              )
             },
             { concurrency: "unbounded" }
           )
           for (const [region, etcd] of started) {
             const { ca, remote } = materialOf(region)
-            yield* EtcdServer.put({ host: "127.0.0.1", port: etcd.port }, `${region.clusterName}.${MeshPlan.meshDomain}`, { ca: ca.cert, ...remote }, markerKey, region.clusterName)
+            yield* EtcdServer.put(
+              { host: "127.0.0.1", port: etcd.port },
+              `${region.clusterName}.${MeshPlan.meshDomain}`,
+              { ca: ca.cert, ...remote },
+              markerKey,
+              region.clusterName
+            )
           }
           etcds = Object.fromEntries(started.map(([region, etcd]) => [region.key, { port: etcd.port }]))
         }).pipe(Scope.extend(scope))
@@ -233,7 +264,9 @@ export const suite = <E>(name: string, layer: Layer.Layer<MeshProvider.MeshProvi
       it.live(title, () => run(self()), 120_000)
 
     const seedAll = (cell: CiliumSeed, overrides: Partial<Record<string, Partial<MeshRegionSeed>>> = {}) =>
-      Effect.flatMap(MeshWorld, (world) => Effect.forEach(suiteRegions, (region) => world.seed(region, { ...seedOf(region, cell), ...overrides[region.key] })))
+      Effect.flatMap(MeshWorld, (world) =>
+        Effect.forEach(suiteRegions, (region) => world.seed(region, { ...seedOf(region, cell), ...overrides[region.key] }))
+      )
 
     for (const cell of options.matrix ?? matrix) {
       const version = versionOf(cell)
@@ -259,15 +292,25 @@ export const suite = <E>(name: string, layer: Layer.Layer<MeshProvider.MeshProvi
               expect(observation.kvstoremesh === undefined).toBe(!cell.kvstoreMesh)
               const dialler = diallerOf(cell, observation)!
               for (const peer of othersOf(region)) {
-                expect(peerOf(status, peer)).toEqual({ name: peer.clusterName, loadBalancerIP: addresses[peer.key], configured: true, configuredIn: expectedConfiguredIn(cell) })
-                expect(dialler.files[peer.clusterName]?.includes("cilium-host-aliases"), `${peer.clusterName} config carries its address`).toBe(inConfig)
+                expect(peerOf(status, peer)).toEqual({
+                  name: peer.clusterName,
+                  loadBalancerIP: addresses[peer.key],
+                  configured: true,
+                  configuredIn: expectedConfiguredIn(cell)
+                })
+                expect(
+                  dialler.files[peer.clusterName]?.includes("cilium-host-aliases"),
+                  `${peer.clusterName} config carries its address`
+                ).toBe(inConfig)
                 if (cell.kvstoreMesh) {
                   // the agents reach the peer only through the local KVStoreMesh, never with its certificates
                   expect(observation.agent.files[peer.clusterName]).toContain(MeshPlan.localEndpoint)
                   expect(observation.agent.files[`${peer.clusterName}.etcd-client.key`]).toBeUndefined()
                 }
               }
-              const peersAliased = othersOf(region).map((peer) => `${addresses[peer.key]} ${MeshPlan.peerHostname(peer.clusterName)}`).sort()
+              const peersAliased = othersOf(region)
+                .map((peer) => `${addresses[peer.key]} ${MeshPlan.peerHostname(peer.clusterName)}`)
+                .sort()
               expect(aliased(dialler)).toEqual(inConfig ? [] : peersAliased)
               if (cell.kvstoreMesh) expect(aliased(observation.agent)).toEqual([])
               const restarted = inConfig ? [] : [diallingWorkload(cell)]
@@ -276,8 +319,7 @@ export const suite = <E>(name: string, layer: Layer.Layer<MeshProvider.MeshProvi
               }
             }
             yield* expectMeshed(cell, observed, addresses)
-          })
-        )
+          }))
 
         test("a second pass writes nothing and restarts nothing", () =>
           Effect.gen(function* () {
@@ -291,8 +333,7 @@ export const suite = <E>(name: string, layer: Layer.Layer<MeshProvider.MeshProvi
               expect(after[region.key]!.restarts, `${region.key} restarts`).toEqual(before[region.key]!.restarts)
               expect(statusOf(statuses, region).readyAt).toBeTypeOf("number")
             }
-          })
-        )
+          }))
 
         test("a Flux reconcile right after the mesh is established leaves every region meshed", () =>
           Effect.gen(function* () {
@@ -303,7 +344,8 @@ export const suite = <E>(name: string, layer: Layer.Layer<MeshProvider.MeshProvi
             yield* Effect.forEach(suiteRegions, (region) => world.reconcile(region.key), { discard: true })
             const after = yield* observeAll
             yield* expectMeshed(cell, after, addresses)
-            for (const region of suiteRegions) expect(after[region.key]!.restarts, `${region.key} restarts`).toEqual(before[region.key]!.restarts)
+            for (const region of suiteRegions)
+              expect(after[region.key]!.restarts, `${region.key} restarts`).toEqual(before[region.key]!.restarts)
             // and nothing needs redoing
             const statuses = yield* establish(regions)
             const again = yield* observeAll
@@ -311,8 +353,7 @@ export const suite = <E>(name: string, layer: Layer.Layer<MeshProvider.MeshProvi
               expect(statusOf(statuses, region).readyAt).toBeTypeOf("number")
               expect(again[region.key]!.writes, `${region.key} writes after the reconcile`).toBe(after[region.key]!.writes)
             }
-          })
-        )
+          }))
 
         test(
           inConfig
@@ -332,13 +373,20 @@ export const suite = <E>(name: string, layer: Layer.Layer<MeshProvider.MeshProvi
                 expect(peerOf(statusOf(statuses, region), helsinki)).toMatchObject({ configured: true, loadBalancerIP: movedAddress })
                 const dialler = diallerOf(cell, after[region.key]!)
                 expect(aliased(dialler)).toEqual(
-                  inConfig ? [] : othersOf(region).map((peer) => `${moved[peer.key]} ${MeshPlan.peerHostname(peer.clusterName)}`).sort()
+                  inConfig
+                    ? []
+                    : othersOf(region)
+                        .map((peer) => `${moved[peer.key]} ${MeshPlan.peerHostname(peer.clusterName)}`)
+                        .sort()
                 )
               }
               for (const region of suiteRegions) {
                 for (const workload of ["cilium", "cilium-operator", "clustermesh-apiserver"] as const) {
                   const restartedNow = !inConfig && region.key !== helsinki.key && workload === diallingWorkload(cell)
-                  expect(after[region.key]!.restarts[workload] - before[region.key]!.restarts[workload], `${region.key} ${workload} restarts`).toBe(restartedNow ? 1 : 0)
+                  expect(
+                    after[region.key]!.restarts[workload] - before[region.key]!.restarts[workload],
+                    `${region.key} ${workload} restarts`
+                  ).toBe(restartedNow ? 1 : 0)
                 }
               }
               yield* expectMeshed(cell, after, moved)
@@ -349,7 +397,9 @@ export const suite = <E>(name: string, layer: Layer.Layer<MeshProvider.MeshProvi
 
     // Failures and certificate handling do not depend on the version; they run on a cell of each way of writing.
     const failureCells = (options.matrix ?? matrix).filter(
-      (cell) => (cell.version === "1.16.5" && cell.kvstoreMesh && !cell.chartRendersConfig) || (cell.version === "1.20.1" && !cell.kvstoreMesh && cell.chartRendersConfig)
+      (cell) =>
+        (cell.version === "1.16.5" && cell.kvstoreMesh && !cell.chartRendersConfig) ||
+        (cell.version === "1.20.1" && !cell.kvstoreMesh && cell.chartRendersConfig)
     )
     for (const cell of failureCells) {
       describe(`${cellName(cell)}: failures`, () => {
@@ -401,7 +451,12 @@ export const suite = <E>(name: string, layer: Layer.Layer<MeshProvider.MeshProvi
                 // the healthy pair is wired regardless
                 const other = region.key === primary.key ? nuremberg : primary
                 expect(peerOf(status, other).configured).toBe(true)
-                expect(Either.getOrElse(yield* Effect.either(dial(region, cell, dialler, other.clusterName, addresses)), (error) => error.message)).toBe(other.clusterName)
+                expect(
+                  Either.getOrElse(
+                    yield* Effect.either(dial(region, cell, dialler, other.clusterName, addresses)),
+                    (error) => error.message
+                  )
+                ).toBe(other.clusterName)
               }
               const own = statusOf(statuses, helsinki)
               // a region its peers cannot use is not meshed, whatever it reaches itself
@@ -426,8 +481,7 @@ export const suite = <E>(name: string, layer: Layer.Layer<MeshProvider.MeshProvi
             const statuses = yield* establish([only!])
             expect(statuses).toEqual([])
             expect((yield* observeAll)[primary.key]!.writes).toBe(0)
-          })
-        )
+          }))
 
         if (options.mintsRemoteCertificates) {
           test("a region without a remote cert gets a CN=remote cert signed by its own CA, kept for later passes, and its peers reach it with it", () =>
@@ -444,14 +498,18 @@ export const suite = <E>(name: string, layer: Layer.Layer<MeshProvider.MeshProvi
               for (const region of [primary, nuremberg]) {
                 const dialler = diallerOf(cell, observed[region.key]!)
                 expect(dialler?.files[MeshPlan.peerKeys(helsinki.clusterName).cert]).toBe(minted)
-                expect(Either.getOrElse(yield* Effect.either(dial(region, cell, dialler, helsinki.clusterName, addresses)), (error) => error.message)).toBe(helsinki.clusterName)
+                expect(
+                  Either.getOrElse(
+                    yield* Effect.either(dial(region, cell, dialler, helsinki.clusterName, addresses)),
+                    (error) => error.message
+                  )
+                ).toBe(helsinki.clusterName)
               }
               yield* establish(regions)
               const again = yield* observeAll
               expect(again[primary.key]!.writes).toBe(observed[primary.key]!.writes)
               expect(again[helsinki.key]!.remote?.cert).toBe(minted)
-            })
-          )
+            }))
 
           test("a remote cert signed by another CA is refused, and its key never appears in an error", () =>
             Effect.gen(function* () {
@@ -462,8 +520,7 @@ export const suite = <E>(name: string, layer: Layer.Layer<MeshProvider.MeshProvi
               expect(peer.error).toMatch(/not signed/)
               expect(JSON.stringify(statuses)).not.toContain("PRIVATE KEY")
               expect(diallerOf(cell, (yield* observeAll)[primary.key]!)?.files[helsinki.clusterName]).toBeUndefined()
-            })
-          )
+            }))
         }
       })
     }

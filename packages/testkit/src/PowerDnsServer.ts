@@ -97,7 +97,7 @@ const fail = (what: string) => (cause: unknown) =>
 
 /** Starts one pdns_server and stops it (and removes its directory) when the scope closes, also on failure. */
 export const start = (options: StartOptions = {}): Effect.Effect<PowerDnsServer, PowerDnsServerError, Scope.Scope> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const schema = schemaCandidates.find((path) => existsSync(path))
     if (schema === undefined) {
       return yield* new PowerDnsServerError({
@@ -115,7 +115,7 @@ export const start = (options: StartOptions = {}): Effect.Effect<PowerDnsServer,
       catch: fail("creating the sqlite database")
     })
     // A port taken between probing and binding makes pdns_server exit at once: try again on new ports.
-    const launch = Effect.gen(function*() {
+    const launch = Effect.gen(function* () {
       const [dnsPort, webPort] = yield* Effect.tryPromise({
         try: async () => [await freeDnsPort(), await freeTcpPort()] as const,
         catch: fail("finding free ports")
@@ -144,9 +144,13 @@ export const start = (options: StartOptions = {}): Effect.Effect<PowerDnsServer,
       const child = yield* Effect.acquireRelease(
         Effect.try({
           try: () => {
-            const process = spawn("pdns_server", [`--config-dir=${directory}`, "--daemon=no", "--guardian=no", `--socket-dir=${directory}`], {
-              stdio: ["ignore", "pipe", "pipe"]
-            })
+            const process = spawn(
+              "pdns_server",
+              [`--config-dir=${directory}`, "--daemon=no", "--guardian=no", `--socket-dir=${directory}`],
+              {
+                stdio: ["ignore", "pipe", "pipe"]
+              }
+            )
             const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4_000))
             process.stdout?.on("data", keep)
             process.stderr?.on("data", keep)
@@ -177,8 +181,11 @@ export const start = (options: StartOptions = {}): Effect.Effect<PowerDnsServer,
         child.exitCode !== null || child.signalCode !== null
           ? Effect.fail(new PowerDnsServerError({ message: `pdns_server exited early:\n${output}` }))
           : request("GET", "").pipe(
-            Effect.filterOrFail((answer) => answer.status === 200, () => new PowerDnsServerError({ message: "API not ready" }))
-          )
+              Effect.filterOrFail(
+                (answer) => answer.status === 200,
+                () => new PowerDnsServerError({ message: "API not ready" })
+              )
+            )
       ).pipe(
         Effect.retry({
           schedule: Schedule.spaced(Duration.millis(50)),

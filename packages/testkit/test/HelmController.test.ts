@@ -10,9 +10,18 @@ const daemonSet = ref("apps/v1", "DaemonSet", "cilium")
 const apiserver = ref("apps/v1", "Deployment", "clustermesh-apiserver")
 const b64 = (text: string) => Buffer.from(text).toString("base64")
 const text = (data: unknown) =>
-  Object.fromEntries(Object.entries((data ?? {}) as Record<string, string>).map(([key, value]) => [key, Buffer.from(value, "base64").toString("utf8")]))
+  Object.fromEntries(
+    Object.entries((data ?? {}) as Record<string, string>).map(([key, value]) => [key, Buffer.from(value, "base64").toString("utf8")])
+  )
 
-type Pod = { spec: { template: { metadata: { annotations?: Record<string, string> }; spec: Record<string, unknown> & { containers: Array<{ image: string }> } } } }
+type Pod = {
+  spec: {
+    template: {
+      metadata: { annotations?: Record<string, string> }
+      spec: Record<string, unknown> & { containers: Array<{ image: string }> }
+    }
+  }
+}
 const podOf = (object: FakeKubernetesApi.KubeObject) => (object as unknown as Pod).spec.template
 
 const release = (version: string, values: object, valuesFrom: ReadonlyArray<object> = []) => ({
@@ -24,7 +33,11 @@ const release = (version: string, values: object, valuesFrom: ReadonlyArray<obje
 
 const kit = (configEnabled: boolean, kvstoreMesh = true) => ({
   cluster: { name: "t1-mesh", id: 42 },
-  clustermesh: { useAPIServer: true, config: { enabled: configEnabled }, apiserver: { kvstoremesh: { enabled: kvstoreMesh }, service: { type: "LoadBalancer" } } }
+  clustermesh: {
+    useAPIServer: true,
+    config: { enabled: configEnabled },
+    apiserver: { kvstoremesh: { enabled: kvstoreMesh }, service: { type: "LoadBalancer" } }
+  }
 })
 
 const peerValues = {
@@ -46,7 +59,11 @@ const started = Effect.gen(function* () {
       const current = Option.getOrThrow(yield* api.get(releaseRef))
       const status = (current["status"] ?? {}) as Record<string, unknown>
       const requested = current.metadata.annotations?.[HelmController.requestedAtAnnotation]
-      if (status["observedGeneration"] === current.metadata.generation && (requested === undefined || status["lastHandledReconcileAt"] === requested)) return
+      if (
+        status["observedGeneration"] === current.metadata.generation &&
+        (requested === undefined || status["lastHandledReconcileAt"] === requested)
+      )
+        return
       yield* Effect.sleep("10 millis")
     }
   })
@@ -55,14 +72,21 @@ const started = Effect.gen(function* () {
 
 describe("Helm values and three-way merge", () => {
   it("merges maps key by key and replaces everything else, lists included", () => {
-    expect(HelmController.mergeValues({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, e: 2 })).toEqual({ a: { b: 1, c: [3] }, d: 1, e: 2 })
+    expect(HelmController.mergeValues({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, e: 2 })).toEqual({
+      a: { b: 1, c: [3] },
+      d: 1,
+      e: 2
+    })
   })
 
   it("puts back what the chart renders, drops what it stopped rendering, and leaves what it never rendered", () => {
     const previous = { spec: { image: "v1", hostAliases: [{ ip: "1" }] } }
     const rendered = { spec: { image: "v2" } }
     const live = { spec: { image: "patched", hostAliases: [{ ip: "1" }], nodeName: "kept" }, status: { ready: 1 } }
-    expect(HelmController.threeWayMerge(previous, rendered, live)).toEqual({ spec: { image: "v2", nodeName: "kept" }, status: { ready: 1 } })
+    expect(HelmController.threeWayMerge(previous, rendered, live)).toEqual({
+      spec: { image: "v2", nodeName: "kept" },
+      status: { ready: 1 }
+    })
   })
 })
 
@@ -77,71 +101,87 @@ describe("helm-controller stand-in", () => {
       const agents = Option.getOrThrow(yield* api.get(daemonSet))
       expect(agents.metadata.annotations?.["meta.helm.sh/release-name"]).toBe("cilium")
       expect(podOf(agents).spec.containers[0]!.image).toBe("quay.io/cilium/cilium:v1.16.5")
-      expect(podOf(Option.getOrThrow(yield* api.get(apiserver))).spec.containers.map((container) => (container as unknown as { name: string }).name)).toEqual([
-        "etcd",
-        "apiserver",
-        "kvstoremesh"
-      ])
+      expect(
+        podOf(Option.getOrThrow(yield* api.get(apiserver))).spec.containers.map(
+          (container) => (container as unknown as { name: string }).name
+        )
+      ).toEqual(["etcd", "apiserver", "kvstoremesh"])
       // the chart leaves the clustermesh config to others
       expect(Option.isNone(yield* api.get(ref("v1", "Secret", "cilium-clustermesh")))).toBe(true)
     })
   )
 
-  it.scopedLive("a reconcile reverts a patched rendered field, keeps fields the chart never rendered, and rolls nothing when nothing changed", () =>
-    Effect.gen(function* () {
-      const { api, controller, settled } = yield* started
-      yield* api.put(release("1.19.2", kit(false, false)))
-      yield* settled
-      yield* api.modify(daemonSet, (object) => {
-        const patched = structuredClone(object) as unknown as Pod
-        patched.spec.template.spec.containers[0]!.image = "quay.io/cilium/cilium:v9.9.9"
-        patched.spec.template.spec["hostAliases"] = [{ ip: "203.0.113.20", hostnames: ["t1-hel.mesh.cilium.io"] }]
-        patched.spec.template.metadata.annotations = { "kubectl.kubernetes.io/restartedAt": "now" }
-        return patched as unknown as FakeKubernetesApi.KubeObject
+  it.scopedLive(
+    "a reconcile reverts a patched rendered field, keeps fields the chart never rendered, and rolls nothing when nothing changed",
+    () =>
+      Effect.gen(function* () {
+        const { api, controller, settled } = yield* started
+        yield* api.put(release("1.19.2", kit(false, false)))
+        yield* settled
+        yield* api.modify(daemonSet, (object) => {
+          const patched = structuredClone(object) as unknown as Pod
+          patched.spec.template.spec.containers[0]!.image = "quay.io/cilium/cilium:v9.9.9"
+          patched.spec.template.spec["hostAliases"] = [{ ip: "203.0.113.20", hostnames: ["t1-hel.mesh.cilium.io"] }]
+          patched.spec.template.metadata.annotations = { "kubectl.kubernetes.io/restartedAt": "now" }
+          return patched as unknown as FakeKubernetesApi.KubeObject
+        })
+        yield* controller.reconcile("flux-system", "bp-cilium")
+        const reconciled = podOf(Option.getOrThrow(yield* api.get(daemonSet)))
+        expect(reconciled.spec.containers[0]!.image).toBe("quay.io/cilium/cilium:v1.19.2")
+        expect(reconciled.spec["hostAliases"]).toEqual([{ ip: "203.0.113.20", hostnames: ["t1-hel.mesh.cilium.io"] }])
+        expect(reconciled.metadata.annotations).toEqual({ "kubectl.kubernetes.io/restartedAt": "now" })
+        const generation = Option.getOrThrow(yield* api.get(daemonSet)).metadata.generation
+        yield* controller.reconcile("flux-system", "bp-cilium")
+        expect(Option.getOrThrow(yield* api.get(daemonSet)).metadata.generation).toBe(generation)
       })
-      yield* controller.reconcile("flux-system", "bp-cilium")
-      const reconciled = podOf(Option.getOrThrow(yield* api.get(daemonSet)))
-      expect(reconciled.spec.containers[0]!.image).toBe("quay.io/cilium/cilium:v1.19.2")
-      expect(reconciled.spec["hostAliases"]).toEqual([{ ip: "203.0.113.20", hostnames: ["t1-hel.mesh.cilium.io"] }])
-      expect(reconciled.metadata.annotations).toEqual({ "kubectl.kubernetes.io/restartedAt": "now" })
-      const generation = Option.getOrThrow(yield* api.get(daemonSet)).metadata.generation
-      yield* controller.reconcile("flux-system", "bp-cilium")
-      expect(Option.getOrThrow(yield* api.get(daemonSet)).metadata.generation).toBe(generation)
-    })
   )
 
-  it.scopedLive("with the config enabled, renders the peers from a valuesFrom Secret on request and owns the dialling workload's aliases", () =>
-    Effect.gen(function* () {
-      const { api, statusOf, settled } = yield* started
-      yield* api.put({ apiVersion: "v1", kind: "Secret", metadata: { name: "peers", namespace: "flux-system" }, data: { "values.yaml": b64(JSON.stringify(peerValues)) } })
-      yield* api.put(release("1.19.2", kit(true), [{ kind: "Secret", name: "peers" }]))
-      yield* settled
-      const kvstoremesh = text(Option.getOrThrow(yield* api.get(ref("v1", "Secret", "cilium-kvstoremesh")))["data"])
-      expect(kvstoremesh).toEqual({
-        "t1-hel":
-          "endpoints:\n- https://t1-hel.mesh.cilium.io:2379\ntrusted-ca-file: /var/lib/cilium/clustermesh/t1-hel.etcd-client-ca.crt\n" +
-          "key-file: /var/lib/cilium/clustermesh/t1-hel.etcd-client.key\ncert-file: /var/lib/cilium/clustermesh/t1-hel.etcd-client.crt\n",
-        "t1-hel.etcd-client-ca.crt": "CA",
-        "t1-hel.etcd-client.key": "KEY",
-        "t1-hel.etcd-client.crt": "CERT"
+  it.scopedLive(
+    "with the config enabled, renders the peers from a valuesFrom Secret on request and owns the dialling workload's aliases",
+    () =>
+      Effect.gen(function* () {
+        const { api, statusOf, settled } = yield* started
+        yield* api.put({
+          apiVersion: "v1",
+          kind: "Secret",
+          metadata: { name: "peers", namespace: "flux-system" },
+          data: { "values.yaml": b64(JSON.stringify(peerValues)) }
+        })
+        yield* api.put(release("1.19.2", kit(true), [{ kind: "Secret", name: "peers" }]))
+        yield* settled
+        const kvstoremesh = text(Option.getOrThrow(yield* api.get(ref("v1", "Secret", "cilium-kvstoremesh")))["data"])
+        expect(kvstoremesh).toEqual({
+          "t1-hel":
+            "endpoints:\n- https://t1-hel.mesh.cilium.io:2379\ntrusted-ca-file: /var/lib/cilium/clustermesh/t1-hel.etcd-client-ca.crt\n" +
+            "key-file: /var/lib/cilium/clustermesh/t1-hel.etcd-client.key\ncert-file: /var/lib/cilium/clustermesh/t1-hel.etcd-client.crt\n",
+          "t1-hel.etcd-client-ca.crt": "CA",
+          "t1-hel.etcd-client.key": "KEY",
+          "t1-hel.etcd-client.crt": "CERT"
+        })
+        expect(text(Option.getOrThrow(yield* api.get(ref("v1", "Secret", "cilium-clustermesh")))["data"])["t1-hel"]).toContain(
+          "- https://clustermesh-apiserver.kube-system.svc:2379\ntrusted-ca-file: /var/lib/cilium/clustermesh/local-etcd-client-ca.crt"
+        )
+        expect(podOf(Option.getOrThrow(yield* api.get(apiserver))).spec["hostAliases"]).toEqual([
+          { ip: "203.0.113.20", hostnames: ["t1-hel.mesh.cilium.io"] }
+        ])
+        expect(podOf(Option.getOrThrow(yield* api.get(daemonSet))).spec["hostAliases"]).toBeUndefined()
+        // A changed values Secret alone is not seen; a reconcile request is.
+        const moved = structuredClone(peerValues)
+        moved.clustermesh.config.clusters[0]!.ips = ["198.51.100.7"]
+        yield* api.modify({ apiVersion: "v1", kind: "Secret", namespace: "flux-system", name: "peers" }, (secret) => ({
+          ...secret,
+          data: { "values.yaml": b64(JSON.stringify(moved)) }
+        }))
+        yield* api.modify(releaseRef, (object) => ({
+          ...object,
+          metadata: { ...object.metadata, annotations: { [HelmController.requestedAtAnnotation]: "2026-12-01T10:00:00Z" } }
+        }))
+        yield* settled
+        expect((yield* statusOf)["lastHandledReconcileAt"]).toBe("2026-12-01T10:00:00Z")
+        expect(podOf(Option.getOrThrow(yield* api.get(apiserver))).spec["hostAliases"]).toEqual([
+          { ip: "198.51.100.7", hostnames: ["t1-hel.mesh.cilium.io"] }
+        ])
       })
-      expect(text(Option.getOrThrow(yield* api.get(ref("v1", "Secret", "cilium-clustermesh")))["data"])["t1-hel"]).toContain(
-        "- https://clustermesh-apiserver.kube-system.svc:2379\ntrusted-ca-file: /var/lib/cilium/clustermesh/local-etcd-client-ca.crt"
-      )
-      expect(podOf(Option.getOrThrow(yield* api.get(apiserver))).spec["hostAliases"]).toEqual([{ ip: "203.0.113.20", hostnames: ["t1-hel.mesh.cilium.io"] }])
-      expect(podOf(Option.getOrThrow(yield* api.get(daemonSet))).spec["hostAliases"]).toBeUndefined()
-      // A changed values Secret alone is not seen; a reconcile request is.
-      const moved = structuredClone(peerValues)
-      moved.clustermesh.config.clusters[0]!.ips = ["198.51.100.7"]
-      yield* api.modify({ apiVersion: "v1", kind: "Secret", namespace: "flux-system", name: "peers" }, (secret) => ({ ...secret, data: { "values.yaml": b64(JSON.stringify(moved)) } }))
-      yield* api.modify(releaseRef, (object) => ({
-        ...object,
-        metadata: { ...object.metadata, annotations: { [HelmController.requestedAtAnnotation]: "2026-12-01T10:00:00Z" } }
-      }))
-      yield* settled
-      expect((yield* statusOf)["lastHandledReconcileAt"]).toBe("2026-12-01T10:00:00Z")
-      expect(podOf(Option.getOrThrow(yield* api.get(apiserver))).spec["hostAliases"]).toEqual([{ ip: "198.51.100.7", hostnames: ["t1-hel.mesh.cilium.io"] }])
-    })
   )
 
   for (const [version, values, why] of [
@@ -152,7 +192,16 @@ describe("helm-controller stand-in", () => {
       Effect.gen(function* () {
         const { api, settled } = yield* started
         const kitValues = kit(true)
-        yield* api.put(release(version, { ...kitValues, clustermesh: { ...kitValues.clustermesh, ...values, config: { enabled: true, clusters: peerValues.clustermesh.config.clusters } } }))
+        yield* api.put(
+          release(version, {
+            ...kitValues,
+            clustermesh: {
+              ...kitValues.clustermesh,
+              ...values,
+              config: { enabled: true, clusters: peerValues.clustermesh.config.clusters }
+            }
+          })
+        )
         yield* settled
         const config = text(Option.getOrThrow(yield* api.get(ref("v1", "Secret", "cilium-kvstoremesh")))["data"])["t1-hel"]
         expect(config).toContain('cilium-host-aliases:\n- hostname: t1-hel.mesh.cilium.io\n  ips:\n  - "203.0.113.20"\n')
@@ -164,7 +213,12 @@ describe("helm-controller stand-in", () => {
   it.scopedLive("a missing values source fails the reconcile with Flux's message; an optional one is skipped", () =>
     Effect.gen(function* () {
       const { api, statusOf, settled } = yield* started
-      yield* api.put(release("1.16.5", kit(false), [{ kind: "Secret", name: "optional-one", optional: true }, { kind: "ConfigMap", name: "absent" }]))
+      yield* api.put(
+        release("1.16.5", kit(false), [
+          { kind: "Secret", name: "optional-one", optional: true },
+          { kind: "ConfigMap", name: "absent" }
+        ])
+      )
       yield* settled
       expect((yield* statusOf)["conditions"]).toEqual([
         expect.objectContaining({

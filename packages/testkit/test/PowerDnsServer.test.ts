@@ -5,7 +5,7 @@ import { start } from "../src/PowerDnsServer.js"
 
 describe("PowerDnsServer", () => {
   it.live("serves the API with the zones asked for, and is gone (process and files) once its scope closes", () =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const scope = yield* Scope.make()
       const server = yield* start({ zones: ["one.test."] }).pipe(Scope.extend(scope))
       const zones = yield* server.request("GET", "/zones")
@@ -16,5 +16,6 @@ describe("PowerDnsServer", () => {
       const after = yield* Effect.either(server.request("GET", "/zones"))
       expect(after._tag).toBe("Left")
       expect(existsSync(server.directory)).toBe(false)
-    }))
+    })
+  )
 })

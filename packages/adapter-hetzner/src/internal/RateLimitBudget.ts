@@ -55,7 +55,7 @@ const makeTracked = () => {
 
   // Holding the mutex while sleeping makes waiters queue in order instead of racing for tokens.
   const acquire = mutex.withPermits(1)(
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       while (true) {
         const now = yield* Clock.currentTimeMillis
         refill(now)
@@ -71,7 +71,7 @@ const makeTracked = () => {
   )
 
   const observe = (headers: RateLimitHeaders | undefined) =>
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
       state.inFlight = Math.max(0, state.inFlight - 1)
       refill(now)
@@ -140,7 +140,7 @@ export const idleEviction = Duration.hours(1)
  * Budgets for as long as the scope lives (a client layer's): one per project, kept while in use and
  * swept when idle, so a long-running server does not keep a budget for every token it ever saw.
  */
-export const scoped: Effect.Effect<Budgets, never, Scope.Scope> = Effect.gen(function*() {
+export const scoped: Effect.Effect<Budgets, never, Scope.Scope> = Effect.gen(function* () {
   const budgets = makeBudgets()
   const idleMs = Duration.toMillis(idleEviction)
   yield* Effect.forkScoped(

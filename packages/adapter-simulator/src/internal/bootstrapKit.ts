@@ -22,7 +22,12 @@ export const bootstrapKit: ReadonlyArray<KitRelease> = [
   { name: "bp-external-dns", namespace: "flux-system", targetNamespace: "external-dns", dependsOn: ["bp-cert-manager", "bp-powerdns"] },
   { name: "bp-catalyst-platform", namespace: "flux-system", targetNamespace: "catalyst-system", dependsOn: ["bp-gitea"] },
   { name: "bp-crossplane-claims", namespace: "flux-system", targetNamespace: "crossplane-system", dependsOn: ["bp-crossplane"] },
-  { name: "bp-external-secrets", namespace: "flux-system", targetNamespace: "external-secrets-system", dependsOn: ["bp-openbao", "bp-cert-manager"] },
+  {
+    name: "bp-external-secrets",
+    namespace: "flux-system",
+    targetNamespace: "external-secrets-system",
+    dependsOn: ["bp-openbao", "bp-cert-manager"]
+  },
   { name: "bp-cnpg", namespace: "flux-system", targetNamespace: "cnpg-system", dependsOn: ["bp-flux"] },
   { name: "bp-valkey", namespace: "flux-system", targetNamespace: "valkey", dependsOn: ["bp-flux"] },
   { name: "bp-seaweedfs", namespace: "flux-system", targetNamespace: "seaweedfs", dependsOn: ["bp-flux", "bp-cert-manager"] },
@@ -32,7 +37,12 @@ export const bootstrapKit: ReadonlyArray<KitRelease> = [
   { name: "bp-loki", namespace: "flux-system", targetNamespace: "loki", dependsOn: ["bp-seaweedfs"] },
   { name: "bp-mimir", namespace: "flux-system", targetNamespace: "mimir", dependsOn: ["bp-seaweedfs"] },
   { name: "bp-tempo", namespace: "flux-system", targetNamespace: "tempo", dependsOn: ["bp-seaweedfs"] },
-  { name: "bp-grafana", namespace: "flux-system", targetNamespace: "grafana", dependsOn: ["bp-cnpg", "bp-loki", "bp-mimir", "bp-tempo", "bp-keycloak"] },
+  {
+    name: "bp-grafana",
+    namespace: "flux-system",
+    targetNamespace: "grafana",
+    dependsOn: ["bp-cnpg", "bp-loki", "bp-mimir", "bp-tempo", "bp-keycloak"]
+  },
   { name: "bp-langfuse", namespace: "flux-system", targetNamespace: "langfuse", dependsOn: ["bp-cnpg", "bp-keycloak", "bp-cert-manager"] },
   { name: "bp-kyverno", namespace: "flux-system", targetNamespace: "kyverno", dependsOn: ["bp-cilium"] },
   { name: "bp-reloader", namespace: "flux-system", targetNamespace: "reloader", dependsOn: [] },

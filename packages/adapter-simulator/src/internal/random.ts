@@ -16,8 +16,7 @@ const hash32 = (text: string): number => {
 }
 
 /** A number in [0, 1) named by `parts`. */
-export const draw = (seed: number, ...parts: ReadonlyArray<string | number>): number =>
-  hash32(`${seed}|${parts.join("|")}`) / 4294967296
+export const draw = (seed: number, ...parts: ReadonlyArray<string | number>): number => hash32(`${seed}|${parts.join("|")}`) / 4294967296
 
 /** An integer in [min, max]. */
 export const drawInt = (seed: number, min: number, max: number, ...parts: ReadonlyArray<string | number>): number =>
@@ -30,6 +29,9 @@ export const drawIp = (prefix: "203.0.113" | "198.51.100" | "192.0.2", ...parts:
 export const drawHex = (length: number, ...parts: ReadonlyArray<string | number>): string => {
   let out = ""
   let counter = 0
-  while (out.length < length) out += hash32(`${parts.join("|")}#${counter++}`).toString(16).padStart(8, "0")
+  while (out.length < length)
+    out += hash32(`${parts.join("|")}#${counter++}`)
+      .toString(16)
+      .padStart(8, "0")
   return out.slice(0, length)
 }

@@ -60,9 +60,13 @@ const describe = (model: FlowModel, id: string): string => {
   const reason = reasonOf(model, id)
   const what = model.children.has(id) ? `${labelOf(model, id)} (group)` : labelOf(model, id)
   const state =
-    status === "failed" ? `failed${reason === undefined ? "" : `: ${reason}`}` :
-    status === "running" ? `running${reason === undefined ? "" : ` (${reason})`}` :
-    status === "pending" ? `pending${reason === undefined ? "" : ` (${reason})`}` : status
+    status === "failed"
+      ? `failed${reason === undefined ? "" : `: ${reason}`}`
+      : status === "running"
+        ? `running${reason === undefined ? "" : ` (${reason})`}`
+        : status === "pending"
+          ? `pending${reason === undefined ? "" : ` (${reason})`}`
+          : status
   return `${what} — ${state}`
 }
 
@@ -70,7 +74,10 @@ const describe = (model: FlowModel, id: string): string => {
  * The chain that holds `id`: each step one unmet dependency, indented by depth, down to root causes
  * (a failed or running job, or a pending one with nothing left to wait for).
  */
-export const blockingChain = (model: FlowModel, id: string): { readonly steps: ReadonlyArray<ChainStep>; readonly ids: ReadonlySet<string>; readonly summary: string } => {
+export const blockingChain = (
+  model: FlowModel,
+  id: string
+): { readonly steps: ReadonlyArray<ChainStep>; readonly ids: ReadonlySet<string>; readonly summary: string } => {
   const steps: Array<ChainStep> = []
   const ids = new Set<string>([id])
   const roots: Array<string> = []
@@ -103,12 +110,15 @@ export const blockingChain = (model: FlowModel, id: string): { readonly steps: R
       return `${labelOf(model, root)} (${status === "failed" ? "failed" : status === "running" ? "running" : "pending"}${reason === undefined ? "" : `: ${reason}`})`
     })
   const summary =
-    status === "succeeded" ? `${labelOf(model, id)} is done.` :
-    steps.length === 0
-      ? status === "failed"
-        ? `${labelOf(model, id)} failed${reasonOf(model, id) === undefined ? "" : `: ${reasonOf(model, id)}`}`
-        : status === "running" ? `${labelOf(model, id)} is running; nothing holds it.` : `${labelOf(model, id)} waits for nothing; it is queued.`
-      : `${labelOf(model, id)} is ${status}: waiting for ${rootText.length > 0 ? rootText.join(", ") : describe(model, steps[0]!.id)}`
+    status === "succeeded"
+      ? `${labelOf(model, id)} is done.`
+      : steps.length === 0
+        ? status === "failed"
+          ? `${labelOf(model, id)} failed${reasonOf(model, id) === undefined ? "" : `: ${reasonOf(model, id)}`}`
+          : status === "running"
+            ? `${labelOf(model, id)} is running; nothing holds it.`
+            : `${labelOf(model, id)} waits for nothing; it is queued.`
+        : `${labelOf(model, id)} is ${status}: waiting for ${rootText.length > 0 ? rootText.join(", ") : describe(model, steps[0]!.id)}`
   return { steps, ids, summary }
 }
 
@@ -119,7 +129,8 @@ export const blockingChain = (model: FlowModel, id: string): { readonly steps: R
  */
 export const criticalPath = (model: FlowModel): ReadonlySet<string> => {
   const unfinished: Array<string> = []
-  for (const [id, node] of model.nodes) if (!model.children.has(id) && node.status !== "succeeded" && node.family !== "group") unfinished.push(id)
+  for (const [id, node] of model.nodes)
+    if (!model.children.has(id) && node.status !== "succeeded" && node.family !== "group") unfinished.push(id)
   if (unfinished.length === 0) return new Set()
   const index = new Map(unfinished.map((id, i) => [id, i]))
   const preds: Array<Array<number>> = unfinished.map(() => [])

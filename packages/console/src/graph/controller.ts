@@ -35,7 +35,11 @@ export class FlowController {
   private analysisTimer: ReturnType<typeof setTimeout> | undefined
   selected: string | undefined
 
-  constructor(root: HTMLElement, readonly deploymentId: string, private readonly listener: ControllerListener) {
+  constructor(
+    root: HTMLElement,
+    readonly deploymentId: string,
+    private readonly listener: ControllerListener
+  ) {
     this.view = new GraphView(root, {
       select: (id) => this.select(id),
       toggle: (id) => {

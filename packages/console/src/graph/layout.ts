@@ -215,12 +215,14 @@ export const layout = (model: FlowModel, folded: (id: string) => boolean): Layou
         list.push(child)
       }
     }
-    return new Map(bandKeys.map((key) => {
-      const items = byBand.get(key) ?? []
-      // Each band of a phase is its own scope: orders only what is in that band.
-      const size = layered(phase, items)
-      return [key, { items, size }] as const
-    }))
+    return new Map(
+      bandKeys.map((key) => {
+        const items = byBand.get(key) ?? []
+        // Each band of a phase is its own scope: orders only what is in that band.
+        const size = layered(phase, items)
+        return [key, { items, size }] as const
+      })
+    )
   })
   const columnWidths = phases.map((_, p) => {
     let width = jobWidth + 2 * groupPad

@@ -30,7 +30,12 @@ export interface FlowInstance {
 }
 
 export type FlowMessage =
-  | { readonly type: "snapshot"; readonly flow: FlowInstance; readonly nodes?: ReadonlyArray<FlowNode>; readonly relationships?: ReadonlyArray<Relationship> }
+  | {
+      readonly type: "snapshot"
+      readonly flow: FlowInstance
+      readonly nodes?: ReadonlyArray<FlowNode>
+      readonly relationships?: ReadonlyArray<Relationship>
+    }
   | { readonly type: "upsert-flow"; readonly flow: FlowInstance }
   | { readonly type: "upsert-nodes"; readonly nodes: ReadonlyArray<FlowNode> }
   | { readonly type: "upsert-rels"; readonly relationships: ReadonlyArray<Relationship> }
@@ -83,7 +88,8 @@ export class FlowModel {
           const before = this.nodes.get(node.id)
           this.nodes.set(node.id, node)
           if (before !== undefined && before.status !== node.status && node.family !== "group") change.jobStatusChanges++
-          if (before === undefined || before.label !== node.label || before.family !== node.family || before.region !== node.region) change.structure = true
+          if (before === undefined || before.label !== node.label || before.family !== node.family || before.region !== node.region)
+            change.structure = true
           else change.changed.add(node.id)
         }
         return

@@ -23,7 +23,10 @@ export class GraphView {
   private edgeElements = new Map<string, Array<SVGPathElement>>()
   private marked = new Map<string, Set<string>>()
 
-  constructor(readonly root: HTMLElement, private readonly handlers: { readonly select: (id: string) => void; readonly toggle: (id: string) => void }) {
+  constructor(
+    readonly root: HTMLElement,
+    private readonly handlers: { readonly select: (id: string) => void; readonly toggle: (id: string) => void }
+  ) {
     this.canvas = document.createElement("div")
     this.canvas.className = "canvas"
     root.appendChild(this.canvas)
@@ -50,7 +53,9 @@ export class GraphView {
   render(model: FlowModel, layout: Layout): void {
     const parts: Array<string> = []
     for (const band of layout.bands) {
-      parts.push(`<div class="band" style="top:${band.y - 9}px;height:${band.h + 18}px;width:${layout.width}px"><span>${escape(band.label)}</span></div>`)
+      parts.push(
+        `<div class="band" style="top:${band.y - 9}px;height:${band.h + 18}px;width:${layout.width}px"><span>${escape(band.label)}</span></div>`
+      )
     }
     const jobs: Array<string> = []
     for (const box of layout.boxes) {
@@ -73,9 +78,7 @@ export class GraphView {
         )
       }
     }
-    const paths = layout.edges.map(
-      (edge) => `<path data-from="${escape(edge.from)}" data-to="${escape(edge.to)}" d="${edge.d}"/>`
-    )
+    const paths = layout.edges.map((edge) => `<path data-from="${escape(edge.from)}" data-to="${escape(edge.to)}" d="${edge.d}"/>`)
     parts.push(`<svg class="edges" width="${layout.width}" height="${layout.height}" aria-hidden="true">${paths.join("")}</svg>`)
     this.canvas.style.width = `${layout.width}px`
     this.canvas.style.height = `${layout.height}px`

@@ -27,7 +27,11 @@ export const freePort = (): Promise<number> =>
   })
 
 /** Polls `condition` with a short pause between checks (no fixed sleeps). */
-export const waitUntil = async (condition: () => Promise<boolean>, timeoutMs: number, describe: () => string = () => "condition"): Promise<void> => {
+export const waitUntil = async (
+  condition: () => Promise<boolean>,
+  timeoutMs: number,
+  describe: () => string = () => "condition"
+): Promise<void> => {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (await condition()) return
@@ -66,11 +70,15 @@ const startOnce = async (env: Record<string, string>, captured: { text: string }
   child.stderr!.on("data", (chunk) => (captured.text += chunk.toString()))
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
   const url = `http://127.0.0.1:${port}`
-  await waitUntil(async () => {
-    if (child.exitCode !== null) throw new Error(`the server exited (${child.exitCode}):\n${captured.text}`)
-    const response = await fetch(`${url}/readyz`).catch(() => undefined)
-    return response?.status === 200
-  }, 180_000, () => `the server did not become ready:\n${captured.text}`)
+  await waitUntil(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`the server exited (${child.exitCode}):\n${captured.text}`)
+      const response = await fetch(`${url}/readyz`).catch(() => undefined)
+      return response?.status === 200
+    },
+    180_000,
+    () => `the server did not become ready:\n${captured.text}`
+  )
   return {
     url,
     child,

@@ -17,7 +17,17 @@ import type { ComposeInput, FlowMeta } from "../FlowGraph.js"
 import type { FlowInstance, FlowNode, Relationship, Snapshot } from "../FlowMessage.js"
 import * as Job from "../Job.js"
 import {
-  compareStrings, type Mutable, parseRegionGroupName, phaseCount, place, readJobs, statusNames, statusPending, statusSucceeded, statusFailed, type Table
+  compareStrings,
+  type Mutable,
+  parseRegionGroupName,
+  phaseCount,
+  place,
+  readJobs,
+  statusNames,
+  statusPending,
+  statusSucceeded,
+  statusFailed,
+  type Table
 } from "./flowTable.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -46,7 +56,8 @@ const order = (table: Table, regions: ReadonlyArray<string>): { readonly order: 
     slot[index] = at >= jobEnd ? slot[at]! : 0
   }
 
-  const bucketOf = (index: number): number => (phaseOf[index]! * slotCount + slot[index]!) * 2 + (index < jobStart || index >= jobEnd ? 0 : 1)
+  const bucketOf = (index: number): number =>
+    (phaseOf[index]! * slotCount + slot[index]!) * 2 + (index < jobStart || index >= jobEnd ? 0 : 1)
   const bucketCount = phaseCount * slotCount * 2
   const bucketStart = new Int32Array(bucketCount + 1)
   for (let index = 0; index < count; index++) bucketStart[bucketOf(index) + 1]!++
@@ -139,7 +150,21 @@ const rollUp = (table: Table): Totals => {
       if (ended > endedAt[at]!) endedAt[at] = ended
     }
   }
-  return { hasChildren, total, failed, succeeded, pending, terminal, startedAt, endedAt, leafTotal, leafTerminal, leafFailed, flowStartedAt, flowEndedAt }
+  return {
+    hasChildren,
+    total,
+    failed,
+    succeeded,
+    pending,
+    terminal,
+    startedAt,
+    endedAt,
+    leafTotal,
+    leafTerminal,
+    leafFailed,
+    flowStartedAt,
+    flowEndedAt
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -156,11 +181,15 @@ const nodes = (table: Table, ordered: Int32Array, totals: Totals): Array<FlowNod
     if (isGroup[index] === 1) {
       const all = totals.total[index]!
       const status =
-        all === 0 ? "pending"
-        : totals.failed[index]! > 0 ? "failed"
-        : totals.succeeded[index] === all ? "succeeded"
-        : totals.pending[index] === all ? "pending"
-        : "running"
+        all === 0
+          ? "pending"
+          : totals.failed[index]! > 0
+            ? "failed"
+            : totals.succeeded[index] === all
+              ? "succeeded"
+              : totals.pending[index] === all
+                ? "pending"
+                : "running"
       node = { id: ids[index]!, flowId: deploymentId, label: labels[index]!, status }
       if (family !== "") node.family = family
       if (region !== "") node.region = region
@@ -258,11 +287,18 @@ const relationships = (
 /** Decided by the job leaves; `running` while the deployment is in flight. */
 const flow = (deploymentId: string, totals: Totals, inFlight: boolean, meta: FlowMeta): FlowInstance => {
   const status =
-    totals.leafTotal === 0 ? "pending"
-    : totals.leafTerminal < totals.leafTotal || inFlight ? "running"
-    : totals.leafFailed > 0 ? "failed"
-    : "succeeded"
-  const result: Mutable<FlowInstance> = { id: deploymentId, status, startedAt: totals.flowStartedAt === Infinity ? 0 : totals.flowStartedAt }
+    totals.leafTotal === 0
+      ? "pending"
+      : totals.leafTerminal < totals.leafTotal || inFlight
+        ? "running"
+        : totals.leafFailed > 0
+          ? "failed"
+          : "succeeded"
+  const result: Mutable<FlowInstance> = {
+    id: deploymentId,
+    status,
+    startedAt: totals.flowStartedAt === Infinity ? 0 : totals.flowStartedAt
+  }
   if ((status === "failed" || status === "succeeded") && totals.flowEndedAt !== -Infinity) result.endedAt = totals.flowEndedAt
   result.meta = { omittedDependencies: meta.omittedDependencies, crossRegionDependencies: meta.crossRegionDependencies }
   return result

@@ -186,8 +186,27 @@ export const readJobs = (input: ComposeInput): Table => {
   }
   for (let row = 0; row < rowCount; row++) isGroup[jobStart + row] = rowGroup[row]!
   return {
-    deploymentId, idPrefix, ids, names, labels, families, regionOf, nameIndex, regionGroupRows, regionGroups: new Map(),
-    jobStart, jobEnd, parentIds, dependencies, reasons, status, started, finished, isGroup, parent, phaseOf
+    deploymentId,
+    idPrefix,
+    ids,
+    names,
+    labels,
+    families,
+    regionOf,
+    nameIndex,
+    regionGroupRows,
+    regionGroups: new Map(),
+    jobStart,
+    jobEnd,
+    parentIds,
+    dependencies,
+    reasons,
+    status,
+    started,
+    finished,
+    isGroup,
+    parent,
+    phaseOf
   }
 }
 
@@ -242,7 +261,13 @@ export const place = (table: Table, phaseOfChart: (chart: string) => Job.Phase):
       } else if (regionGroupOfParent !== undefined) {
         phaseOf[index] = regionGroupOfParent.phase
         parent[index] = regionGroup(table, regionGroupOfParent.regionKey, regionGroupOfParent.phase)
-      } else if (parentIndex !== undefined && parentIndex >= jobStart && parentIndex < jobEnd && isGroup[parentIndex] === 1 && state[parentIndex] !== 1) {
+      } else if (
+        parentIndex !== undefined &&
+        parentIndex >= jobStart &&
+        parentIndex < jobEnd &&
+        isGroup[parentIndex] === 1 &&
+        state[parentIndex] !== 1
+      ) {
         resolve(parentIndex)
         phaseOf[index] = phaseOf[parentIndex]!
         parent[index] = parentIndex
@@ -256,4 +281,3 @@ export const place = (table: Table, phaseOfChart: (chart: string) => Job.Phase):
   }
   for (let index = jobStart; index < jobEnd; index++) resolve(index)
 }
-

@@ -57,16 +57,21 @@ const shortRetry = Schedule.exponential(Duration.millis(200)).pipe(Schedule.inte
  * no control plane of the region yet.
  */
 export const regionAddresses = (env: Environment, record: DeploymentRecord, region: Region) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const recorded = record.results.regions.find((r) => r.regionKey === region.key)
     const fromRecord = [...(recorded?.controlPlaneIPs ?? []), ...(recorded?.loadBalancerIP === undefined ? [] : [recorded.loadBalancerIP])]
     const live = yield* cloudDeployment(env, record).pipe(
-      Effect.flatMap((deployment) => env.cloud.outputs(deployment).pipe(Effect.retry({ schedule: shortRetry, while: (error) => error.isRetryable }))),
+      Effect.flatMap((deployment) =>
+        env.cloud.outputs(deployment).pipe(Effect.retry({ schedule: shortRetry, while: (error) => error.isRetryable }))
+      ),
       Effect.either
     )
     if (live._tag === "Left") {
       if (fromRecord.length > 0) return Option.some(fromRecord)
-      return yield* Effect.fail<CallbackRefusal>({ _tag: "Unavailable", message: `the cloud could not report the addresses of ${region.key}: ${live.left.message}` })
+      return yield* Effect.fail<CallbackRefusal>({
+        _tag: "Unavailable",
+        message: `the cloud could not report the addresses of ${region.key}: ${live.left.message}`
+      })
     }
     const output = live.right.find((o) => o.regionKey === region.key)
     if (output === undefined || output.controlPlaneIPs.length === 0) return Option.none<ReadonlyArray<string>>()
@@ -85,13 +90,15 @@ export const arrive = (
   document: Redacted.Redacted<unknown>,
   options: { readonly replace: boolean }
 ) =>
-  Effect.gen(function*() {
-    if (closedStatuses.has(record.status)) return yield* Effect.fail<CallbackRefusal>({ _tag: "Closed", message: `the deployment is ${record.status}` })
+  Effect.gen(function* () {
+    if (closedStatuses.has(record.status))
+      return yield* Effect.fail<CallbackRefusal>({ _tag: "Closed", message: `the deployment is ${record.status}` })
     if (!options.replace) {
-      const stored = yield* env.kubeconfigs.get(record.id, region.key).pipe(
-        Effect.mapError((error): CallbackRefusal => ({ _tag: "Unavailable", message: error.message }))
-      )
-      if (Option.isSome(stored)) return yield* Effect.fail<CallbackRefusal>({ _tag: "AlreadySet", message: `region ${region.key} already delivered its kubeconfig` })
+      const stored = yield* env.kubeconfigs
+        .get(record.id, region.key)
+        .pipe(Effect.mapError((error): CallbackRefusal => ({ _tag: "Unavailable", message: error.message })))
+      if (Option.isSome(stored))
+        return yield* Effect.fail<CallbackRefusal>({ _tag: "AlreadySet", message: `region ${region.key} already delivered its kubeconfig` })
       const window = callbackWindow(record, region.key)
       if (window._tag === "Closed") return yield* Effect.fail<CallbackRefusal>({ _tag: "Closed", message: window.message })
       if (window._tag !== "Open") return yield* Effect.fail<CallbackRefusal>({ _tag: "NotOpen", message: window.message })
@@ -100,7 +107,10 @@ export const arrive = (
     if (Option.isNone(addresses)) {
       return yield* Effect.fail<CallbackRefusal>({ _tag: "NotOpen", message: `the control plane of ${region.key} does not exist yet` })
     }
-    const kubeconfig = yield* Kubeconfig.admit(Redacted.value(document), { addresses: addresses.value, fqdn: record.spec.sovereignFQDN }).pipe(
+    const kubeconfig = yield* Kubeconfig.admit(Redacted.value(document), {
+      addresses: addresses.value,
+      fqdn: record.spec.sovereignFQDN
+    }).pipe(
       Effect.mapError((refused): CallbackRefusal => ({ _tag: "Refused", refused })),
       Effect.provideService(Kubeconfig.KubeconfigInspector, env.inspector)
     )
@@ -114,10 +124,18 @@ export const arrive = (
         error.reason === "AlreadySet" ? { _tag: "AlreadySet", message: error.message } : { _tag: "Unavailable", message: error.message }
       )
     )
-    yield* env.repo.appendEvents(record.id, [{
-      at, phase: "kubeconfig", level: "info", type: "kubeconfig", region: region.key,
-      message: options.replace
-        ? `The owner replaced the kubeconfig of ${region.key} (server ${kubeconfig.cluster.server})`
-        : `The control plane of ${region.key} called back with its kubeconfig (server ${kubeconfig.cluster.server})`
-    }]).pipe(Effect.mapError((error): CallbackRefusal => ({ _tag: "Unavailable", message: error.message })))
+    yield* env.repo
+      .appendEvents(record.id, [
+        {
+          at,
+          phase: "kubeconfig",
+          level: "info",
+          type: "kubeconfig",
+          region: region.key,
+          message: options.replace
+            ? `The owner replaced the kubeconfig of ${region.key} (server ${kubeconfig.cluster.server})`
+            : `The control plane of ${region.key} called back with its kubeconfig (server ${kubeconfig.cluster.server})`
+        }
+      ])
+      .pipe(Effect.mapError((error): CallbackRefusal => ({ _tag: "Unavailable", message: error.message })))
   })

@@ -50,13 +50,19 @@ export class DnsPlanError extends Schema.TaggedError<DnsPlanError>()("DnsPlanErr
 
 /** The dry run of `publishDns`: what a publish would change now, zone by zone, and its warnings. Changes nothing. */
 export const planDns = (env: Environment, id: string): Effect.Effect<DnsPublish.PublishResult, DnsPlanError> =>
-  Effect.gen(function*() {
-    if (Option.isNone(env.dns)) return yield* new DnsPlanError({ reason: "Disabled", message: "DNS publishing is switched off (SOVEREIGN_DNS=none)" })
-    const found = yield* env.repo.get(id).pipe(Effect.mapError((error) => new DnsPlanError({ reason: "Unavailable", message: error.message })))
+  Effect.gen(function* () {
+    if (Option.isNone(env.dns))
+      return yield* new DnsPlanError({ reason: "Disabled", message: "DNS publishing is switched off (SOVEREIGN_DNS=none)" })
+    const found = yield* env.repo
+      .get(id)
+      .pipe(Effect.mapError((error) => new DnsPlanError({ reason: "Unavailable", message: error.message })))
     if (Option.isNone(found)) return yield* new DnsPlanError({ reason: "NotFound", message: `deployment ${id} not found` })
     const record = found.value
     if (record.status === "wiping" || record.status === "wiped") {
-      return yield* new DnsPlanError({ reason: "Withdrawn", message: `the deployment is ${record.status}: its DNS records are removed, not published` })
+      return yield* new DnsPlanError({
+        reason: "Withdrawn",
+        message: `the deployment is ${record.status}: its DNS records are removed, not published`
+      })
     }
     const input = publishInputOf(record, env.settings.dnsSubdomains)
     if (Option.isNone(input)) {
@@ -78,14 +84,14 @@ export const planDns = (env: Environment, id: string): Effect.Effect<DnsPublish.
  * deployment. The results are stored before the job finishes, so a restart in between finds them.
  */
 export const publishDns = (env: Environment, id: string, flow: FlowPublisher) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     if (Option.isNone(env.dns)) return
     const dns = env.dns.value
     const record = yield* load(env, id)
     const primary = regionsOf(record)[0]!
     const job = Lifecycle.job({ deploymentId: id, region: primary, step: "cutover-dns" })
     yield* runStep(env, record, flow, job, (log) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const input = publishInputOf(record, env.settings.dnsSubdomains)
         if (Option.isNone(input)) {
           const reason = "DNS not published: the primary load balancer has no IP yet"
@@ -93,8 +99,10 @@ export const publishDns = (env: Environment, id: string, flow: FlowPublisher) =>
           yield* log.error(reason)
           return { status: "failed", reason } satisfies StepOutcome
         }
-        yield* log.info(`Publishing the names of ${record.spec.sovereignFQDN} to ${input.value.loadBalancers.primary}` +
-          (input.value.loadBalancers.console === undefined ? "" : ` (console, api, marketplace to ${input.value.loadBalancers.console})`))
+        yield* log.info(
+          `Publishing the names of ${record.spec.sovereignFQDN} to ${input.value.loadBalancers.primary}` +
+            (input.value.loadBalancers.console === undefined ? "" : ` (console, api, marketplace to ${input.value.loadBalancers.console})`)
+        )
         let attempts = 0
         const result = yield* DnsPublish.publish(input.value).pipe(
           Effect.provideService(DnsProvider, dns),
@@ -110,15 +118,26 @@ export const publishDns = (env: Environment, id: string, flow: FlowPublisher) =>
         )
         const at = yield* now
         if (result._tag === "Left") {
-          yield* announce(env, id, [{
-            phase: "dns", level: "warn", type: "dns-warning",
-            message: `DNS was not published (${result.left.message}); the deployment continues. Publish the records by hand or retry later.`
-          }])
+          yield* announce(env, id, [
+            {
+              phase: "dns",
+              level: "warn",
+              type: "dns-warning",
+              message: `DNS was not published (${result.left.message}); the deployment continues. Publish the records by hand or retry later.`
+            }
+          ])
           yield* log.error(`DNS was not published: ${result.left.message}`)
           return { status: "failed", reason: `DNS was not published: ${result.left.message}` } satisfies StepOutcome
         }
-        const count = (kind: "create" | "update" | "delete") => result.right.plans.reduce((n, plan) => n + (plan.applied ? plan.changes[kind].length : 0), 0)
-        const published = { at, created: count("create"), updated: count("update"), deleted: count("delete"), warnings: result.right.warnings.map((w) => w.message) }
+        const count = (kind: "create" | "update" | "delete") =>
+          result.right.plans.reduce((n, plan) => n + (plan.applied ? plan.changes[kind].length : 0), 0)
+        const published = {
+          at,
+          created: count("create"),
+          updated: count("update"),
+          deleted: count("delete"),
+          warnings: result.right.warnings.map((w) => w.message)
+        }
         for (const plan of result.right.plans) {
           const changes = `${plan.changes.create.length} to create, ${plan.changes.update.length} to update, ${plan.changes.delete.length} to delete`
           yield* log.info(`zone ${plan.zone}: ${plan.applied ? changes : "already up to date"}`)
@@ -128,11 +147,20 @@ export const publishDns = (env: Environment, id: string, flow: FlowPublisher) =>
           changes: { results: { ...current.results, dns: published } },
           events: [
             {
-              at, phase: "dns", level: "info", type: "dns",
+              at,
+              phase: "dns",
+              level: "info",
+              type: "dns",
               message: `DNS published: ${published.created} created, ${published.updated} updated, ${published.deleted} deleted`
             },
             ...result.right.warnings.map((warning) => ({
-              at, phase: "dns" as const, level: "warn" as const, type: "dns-warning", component: warning.name, state: warning.reason, message: warning.message
+              at,
+              phase: "dns" as const,
+              level: "warn" as const,
+              type: "dns-warning",
+              component: warning.name,
+              state: warning.reason,
+              message: warning.message
             }))
           ]
         }))
@@ -141,12 +169,13 @@ export const publishDns = (env: Environment, id: string, flow: FlowPublisher) =>
           status: "succeeded",
           reason: warnings === 0 ? undefined : `published with ${warnings} warning(s): ${result.right.warnings[0]!.message}`
         } satisfies StepOutcome
-      }))
+      })
+    )
   })
 
 /** Deletes exactly the records this deployment owns. Returns an error text, or undefined when done. */
 export const unpublishDns = (env: Environment, id: string) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     if (Option.isNone(env.dns)) return undefined
     const result = yield* DnsPublish.unpublish(id).pipe(
       Effect.provideService(DnsProvider, env.dns.value),
@@ -155,6 +184,8 @@ export const unpublishDns = (env: Environment, id: string) =>
     )
     if (result._tag === "Left") return `DNS records could not be removed: ${result.left.message}`
     const deleted = result.right.plans.reduce((n, plan) => n + plan.changes.delete.length, 0)
-    yield* announce(env, id, [{ phase: "wipe", level: "info", type: "dns", message: `Removed ${deleted} DNS record set(s) owned by this deployment` }])
+    yield* announce(env, id, [
+      { phase: "wipe", level: "info", type: "dns", message: `Removed ${deleted} DNS record set(s) owned by this deployment` }
+    ])
     return undefined
   })

@@ -3,13 +3,7 @@ import { Data, Duration, Effect, Either, Option, Redacted, Schedule, Stream } fr
 import type { CloudDeployment, CloudProviderService } from "../CloudProvider.js"
 import type { ClusterAccessService, ClusterWatchService, WatchOptions } from "../ClusterWatch.js"
 import { deriveRegions, type DeploymentId, type DeploymentSpec, type Region } from "../Deployment.js"
-import type {
-  DeploymentChanges,
-  DeploymentRecord,
-  DeploymentRepoService,
-  NewDeploymentEvent,
-  RegionResult
-} from "../DeploymentRepo.js"
+import type { DeploymentChanges, DeploymentRecord, DeploymentRepoService, NewDeploymentEvent, RegionResult } from "../DeploymentRepo.js"
 import { describeEvent, failureReason, transition, type StatusEvent } from "../DeploymentStatus.js"
 import type { DnsProviderService } from "../DnsProvider.js"
 import type { FlowEventsService } from "../FlowEvents.js"
@@ -105,28 +99,32 @@ export const regionsOf = (record: DeploymentRecord): ReadonlyArray<Region> => de
 
 /** The record, or a defect: a run only exists for a stored deployment. */
 export const load = (env: Environment, id: DeploymentId) =>
-  Effect.flatMap(storeCall(env, `reading deployment ${id}`, env.repo.get(id)), Option.match({ onNone: () => Effect.die(`deployment ${id} vanished`), onSome: Effect.succeed }))
+  Effect.flatMap(
+    storeCall(env, `reading deployment ${id}`, env.repo.get(id)),
+    Option.match({ onNone: () => Effect.die(`deployment ${id} vanished`), onSome: Effect.succeed })
+  )
 
-export type Mutation =
-  | { readonly changes: DeploymentChanges; readonly events: ReadonlyArray<NewDeploymentEvent> }
-  | undefined
+export type Mutation = { readonly changes: DeploymentChanges; readonly events: ReadonlyArray<NewDeploymentEvent> } | undefined
 
 /**
  * Read-modify-write with the optimistic version, retried on a concurrent change. `f` sees the
  * latest record and returns the changes and events to persist (undefined: nothing to do).
  */
 export const mutate = (env: Environment, id: DeploymentId, f: (record: DeploymentRecord) => Mutation) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     for (let attempt = 0; ; attempt++) {
       const record = yield* load(env, id)
       const mutation = f(record)
       if (mutation === undefined) return record
       const at = yield* now
       const result = yield* Effect.either(
-        env.repo.update(id, record.version, mutation.changes, mutation.events, at).pipe(waitOutOutages(env.settings, `updating deployment ${id}`))
+        env.repo
+          .update(id, record.version, mutation.changes, mutation.events, at)
+          .pipe(waitOutOutages(env.settings, `updating deployment ${id}`))
       )
       if (Either.isRight(result)) return result.right.record
-      if (result.left.reason !== "VersionConflict" || attempt > 20) return yield* Effect.die(new StoreInvariantBroken(`updating deployment ${id}`, result.left))
+      if (result.left.reason !== "VersionConflict" || attempt > 20)
+        return yield* Effect.die(new StoreInvariantBroken(`updating deployment ${id}`, result.left))
     }
   })
 
@@ -151,7 +149,7 @@ export const applyStatus = (
   extra: (record: DeploymentRecord, at: number) => DeploymentChanges = () => ({}),
   extraEvents: ReadonlyArray<NewDeploymentEvent> = []
 ) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const at = yield* now
     let applied = false
     const record = yield* mutate(env, id, (current) => {
@@ -183,9 +181,11 @@ export const applyStatus = (
             level,
             type: "status",
             state: status,
-            message: reason ?? (event._tag === "Resumed"
-              ? `Resumed after a server restart: continuing ${event.phase === "phase0" ? "Phase 0 from its step journal" : event.phase === "phase1" ? "Phase 1 (watches re-attached)" : "the wipe"}`
-              : statusMessages[status] ?? `${describeEvent(event)}: ${status}`)
+            message:
+              reason ??
+              (event._tag === "Resumed"
+                ? `Resumed after a server restart: continuing ${event.phase === "phase0" ? "Phase 0 from its step journal" : event.phase === "phase1" ? "Phase 1 (watches re-attached)" : "the wipe"}`
+                : (statusMessages[status] ?? `${describeEvent(event)}: ${status}`))
           }
         ]
       }
@@ -194,7 +194,16 @@ export const applyStatus = (
   })
 
 export const announce = (env: Environment, id: DeploymentId, events: ReadonlyArray<Omit<NewDeploymentEvent, "at">>) =>
-  Effect.flatMap(now, (at) => storeCall(env, `appending events of deployment ${id}`, env.repo.appendEvents(id, events.map((event) => ({ ...event, at })))))
+  Effect.flatMap(now, (at) =>
+    storeCall(
+      env,
+      `appending events of deployment ${id}`,
+      env.repo.appendEvents(
+        id,
+        events.map((event) => ({ ...event, at }))
+      )
+    )
+  )
 
 /** Updates one region's result (persisted without an event). */
 export const patchRegion = (env: Environment, id: DeploymentId, regionKey: string, patch: (region: RegionResult) => RegionResult) =>
@@ -206,7 +215,7 @@ export const patchRegion = (env: Environment, id: DeploymentId, regionKey: strin
 
 /** The spec with its credentials unsealed, for the adapters only (never stored or logged). */
 export const cloudDeployment = (env: Environment, record: DeploymentRecord) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const sealed = yield* unsealDeploymentSecrets(record.sealedCredentials).pipe(Effect.provideService(Secrets, env.secrets))
     const spec: DeploymentSpec = { ...record.spec, credentials: sealed.credentials }
     const regions = deriveRegions(spec, record.id)
@@ -242,7 +251,7 @@ export interface FlowPublisher {
 }
 
 export const makeFlowPublisher = (env: Environment, record: DeploymentRecord) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const regions = regionsOf(record).map((region) => region.key)
     const lock = yield* Effect.makeSemaphore(1)
     const compose = (jobs: ReadonlyArray<Job.Job>, inFlight: boolean): Snapshot =>
@@ -253,17 +262,25 @@ export const makeFlowPublisher = (env: Environment, record: DeploymentRecord) =>
     const replayed = Option.flatMap(published, (events) => {
       const messages = events.map((event) => FlowMessage.decode(event.message))
       return messages.every(Either.isRight)
-        ? Option.some(FlowGraph.applyAll(compose([], true), messages.map((message) => message.right)))
+        ? Option.some(
+            FlowGraph.applyAll(
+              compose([], true),
+              messages.map((message) => message.right)
+            )
+          )
         : Option.none()
     })
-    let previous = Option.isSome(replayed) ? replayed.value : compose(yield* storeCall(env, `reading the jobs of deployment ${record.id}`, env.jobs.list(record.id)), true)
+    let previous = Option.isSome(replayed)
+      ? replayed.value
+      : compose(yield* storeCall(env, `reading the jobs of deployment ${record.id}`, env.jobs.list(record.id)), true)
     const publish = lock.withPermits(1)(
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const stored = yield* storeCall(env, `reading the jobs of deployment ${record.id}`, env.jobs.list(record.id))
         // A job whose dependency failed can never run: fail it now, with the reason (SPEC 2.4).
         const cascaded = Job.cascadeFailures(stored)
         const changed = cascaded.filter((job, index) => job !== stored[index])
-        if (changed.length > 0) yield* storeCall(env, `failing the jobs behind a failed dependency of deployment ${record.id}`, env.jobs.upsertMany(changed))
+        if (changed.length > 0)
+          yield* storeCall(env, `failing the jobs behind a failed dependency of deployment ${record.id}`, env.jobs.upsertMany(changed))
         const current = yield* storeCall(env, `reading deployment ${record.id}`, env.repo.get(record.id))
         const inFlight = Option.match(current, {
           onNone: () => false,
@@ -284,17 +301,23 @@ export const makeFlowPublisher = (env: Environment, record: DeploymentRecord) =>
 
 /** Completes when the deployment's status is no longer one of `statuses` (e.g. a wipe was requested). */
 export const statusLeaves = (env: Environment, id: DeploymentId, statuses: ReadonlyArray<string>) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const record = yield* load(env, id)
     if (!statuses.includes(record.status)) return record.status
     const events = yield* storeCall(env, `reading the events of deployment ${id}`, env.repo.events(id, 0))
     const lastSeq = events.length > 0 ? events[events.length - 1]!.seq : 0
     const again = yield* load(env, id)
     if (!statuses.includes(again.status)) return again.status
-    const changed = yield* storeCall(env, `following the status of deployment ${id}`, env.repo.tail(id, lastSeq).pipe(
-      Stream.filter((event) => event.type === "status" && event.state !== undefined && !statuses.includes(event.state)),
-      Stream.runHead
-    ))
-    return Option.getOrElse(Option.flatMapNullable(changed, (event) => event.state), () => "unknown")
+    const changed = yield* storeCall(
+      env,
+      `following the status of deployment ${id}`,
+      env.repo.tail(id, lastSeq).pipe(
+        Stream.filter((event) => event.type === "status" && event.state !== undefined && !statuses.includes(event.state)),
+        Stream.runHead
+      )
+    )
+    return Option.getOrElse(
+      Option.flatMapNullable(changed, (event) => event.state),
+      () => "unknown"
+    )
   })
-

@@ -40,7 +40,7 @@ const doneBefore = (record: DeploymentRecord, step: Lifecycle.Step): number | un
  * finished, so nothing a stopped process left behind stays running (the step itself runs again).
  */
 export const prepare = (env: Environment, deployment: DeploymentRecord, flow: FlowPublisher, options: { readonly plan: boolean }) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const stored = yield* jobsOf(env, deployment.id)
     const byName = new Map(stored.map((job) => [job.jobName, job]))
     const at = yield* now
@@ -51,20 +51,35 @@ export const prepare = (env: Environment, deployment: DeploymentRecord, flow: Fl
       const outcome = outcomeAfterRestart(deployment, step)
       writes.push(
         Lifecycle.logWrite(job.latestExecutionId, at, outcome.status === "failed" ? "WARN" : "INFO", outcome.message),
-        ...Lifecycle.finishWrites(job, job.latestExecutionId, outcome.status, at, outcome.status === "failed" ? "interrupted by a restart of the server" : undefined)
+        ...Lifecycle.finishWrites(
+          job,
+          job.latestExecutionId,
+          outcome.status,
+          at,
+          outcome.status === "failed" ? "interrupted by a restart of the server" : undefined
+        )
       )
     }
     if (options.plan) {
       for (const job of Lifecycle.planned(deployment.id, regionsOf(deployment), capabilitiesOf(env))) {
         const existing = byName.get(job.jobName)
-        const neverRan = existing !== undefined && existing.status === "failed" && existing.startedAt === undefined && existing.latestExecutionId === undefined
+        const neverRan =
+          existing !== undefined &&
+          existing.status === "failed" &&
+          existing.startedAt === undefined &&
+          existing.latestExecutionId === undefined
         const doneAt = existing === undefined ? doneBefore(deployment, Lifecycle.stepOf(job.jobName)!) : undefined
         if (doneAt !== undefined) {
           // A deployment from before its steps were jobs: what its results say was done shows as done.
           const executionId = yield* env.ids.executionId
           writes.push(
             ...Lifecycle.startWrites(job, executionId, doneAt),
-            Lifecycle.logWrite(executionId, doneAt, "INFO", "done before this step was recorded as a job (the deployment's results say so)"),
+            Lifecycle.logWrite(
+              executionId,
+              doneAt,
+              "INFO",
+              "done before this step was recorded as a job (the deployment's results say so)"
+            ),
             ...Lifecycle.finishWrites(job, executionId, "succeeded", doneAt)
           )
         } else if (existing === undefined || neverRan) {
@@ -83,12 +98,16 @@ export const prepare = (env: Environment, deployment: DeploymentRecord, flow: Fl
  * ends too, instead of waiting for ever.
  */
 export const abandon = (env: Environment, deployment: DeploymentRecord, flow: FlowPublisher) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const stored = yield* jobsOf(env, deployment.id)
     const at = yield* now
     const writes = stored
       .filter((job) => Lifecycle.stepOf(job.jobName) !== undefined && job.status === "pending")
-      .map((job) => JobWrite.Upsert({ job: { ...job, status: "failed", finishedAt: at, reason: `not run: the deployment is ${deployment.status}; a retry runs it` } }))
+      .map((job) =>
+        JobWrite.Upsert({
+          job: { ...job, status: "failed", finishedAt: at, reason: `not run: the deployment is ${deployment.status}; a retry runs it` }
+        })
+      )
     if (writes.length === 0) return
     yield* record(env, deployment.id, writes)
     yield* flow.publish
@@ -96,12 +115,15 @@ export const abandon = (env: Environment, deployment: DeploymentRecord, flow: Fl
 
 /** Finishes, `failed` with `message`, every running execution of the lifecycle jobs `which` selects (best effort: on the way out). */
 export const closeRunning = (env: Environment, id: string, which: (job: Job.Job) => boolean, message: string) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const stored = yield* jobsOf(env, id)
     const at = yield* now
     const writes = stored.flatMap((job) =>
       job.status === "running" && job.latestExecutionId !== undefined && Lifecycle.stepOf(job.jobName) !== undefined && which(job)
-        ? [Lifecycle.logWrite(job.latestExecutionId, at, "WARN", message), ...Lifecycle.finishWrites(job, job.latestExecutionId, "failed", at, "interrupted")]
+        ? [
+            Lifecycle.logWrite(job.latestExecutionId, at, "WARN", message),
+            ...Lifecycle.finishWrites(job, job.latestExecutionId, "failed", at, "interrupted")
+          ]
         : []
     )
     yield* record(env, id, writes)
@@ -131,7 +153,7 @@ export const runStep = <R>(
   job: Job.Job,
   body: (log: StepLog) => Effect.Effect<StepOutcome, never, R>
 ): Effect.Effect<StepOutcome, never, R> =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const executionId = yield* env.ids.executionId
     const startedAt = yield* now
     yield* record(env, deployment.id, Lifecycle.startWrites(job, executionId, startedAt))
@@ -141,9 +163,15 @@ export const runStep = <R>(
     const log: StepLog = { info: line("INFO"), warn: line("WARN"), error: line("ERROR") }
     const interrupted = Effect.flatMap(now, (at) =>
       record(env, deployment.id, [
-        Lifecycle.logWrite(executionId, at, "WARN", "interrupted before it finished (the deployment changed status or the server is stopping)"),
+        Lifecycle.logWrite(
+          executionId,
+          at,
+          "WARN",
+          "interrupted before it finished (the deployment changed status or the server is stopping)"
+        ),
         ...Lifecycle.finishWrites(job, executionId, "failed", at, "interrupted")
-      ])).pipe(Effect.catchAllCause(() => Effect.void))
+      ])
+    ).pipe(Effect.catchAllCause(() => Effect.void))
     const outcome = yield* Effect.onInterrupt(body(log), () => interrupted)
     const finishedAt = yield* now
     yield* record(env, deployment.id, Lifecycle.finishWrites(job, executionId, outcome.status, finishedAt, outcome.reason))
@@ -153,7 +181,7 @@ export const runStep = <R>(
 
 /** The finalisation as a job, once: recorded by the run that finds the deployment `adopted`. */
 export const recordFinalise = (env: Environment, deployment: DeploymentRecord, flow: FlowPublisher) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const primary = regionsOf(deployment)[0]!
     const job = Lifecycle.job({ deploymentId: deployment.id, region: primary, step: "handover-finalise" })
     const stored = yield* jobsOf(env, deployment.id)
@@ -162,7 +190,12 @@ export const recordFinalise = (env: Environment, deployment: DeploymentRecord, f
     const at = deployment.adoptedAt ?? (yield* now)
     yield* record(env, deployment.id, [
       ...Lifecycle.startWrites(job, executionId, at),
-      Lifecycle.logWrite(executionId, at, "INFO", `${deployment.owner} finalised the deployment: it is adopted, and Sovereign changes nothing of it any more`),
+      Lifecycle.logWrite(
+        executionId,
+        at,
+        "INFO",
+        `${deployment.owner} finalised the deployment: it is adopted, and Sovereign changes nothing of it any more`
+      ),
       ...Lifecycle.finishWrites(job, executionId, "succeeded", at)
     ])
     yield* flow.publish

@@ -18,13 +18,19 @@ export type RegionVerdict =
   | { readonly _tag: "WatchFailed"; readonly message: string }
 
 const levelOf = (state: HelmRelease.ComponentState): EventLevel => (state === "failed" ? "error" : state === "retrying" ? "warn" : "info")
-const logLevelOf = (state: HelmRelease.ComponentState) => (state === "failed" ? "ERROR" as const : state === "retrying" ? "WARN" as const : "INFO" as const)
+const logLevelOf = (state: HelmRelease.ComponentState) =>
+  state === "failed" ? ("ERROR" as const) : state === "retrying" ? ("WARN" as const) : ("INFO" as const)
 
 const healthOf = (gate: HelmRelease.Phase1Gate): RegionHealth => {
   const summary = HelmRelease.summarise(gate)
-  const state = gate.outcome === undefined
-    ? "watching"
-    : gate.outcome._tag === "Ready" ? "ready" : gate.outcome._tag === "Failed" ? "failed" : "degraded"
+  const state =
+    gate.outcome === undefined
+      ? "watching"
+      : gate.outcome._tag === "Ready"
+        ? "ready"
+        : gate.outcome._tag === "Failed"
+          ? "failed"
+          : "degraded"
   return { installed: summary.installed, total: summary.total, failed: summary.failed.length, state }
 }
 
@@ -117,17 +123,27 @@ const project = (
   const running = change._tag !== "Unchanged" || stored.latestExecution?.status === "running"
   if (executionOf !== undefined && running && notice.status.state !== "pending") {
     const prefix = notice.first ? "[observed] " : ""
-    writes.push(JobRepo.JobWrite.Log({
-      executionId: executionOf,
-      lines: [{ timestamp: at, level: logLevelOf(notice.status.state), message: `${prefix}[${notice.status.state}] ${notice.status.message || notice.name}` }]
-    }))
+    writes.push(
+      JobRepo.JobWrite.Log({
+        executionId: executionOf,
+        lines: [
+          {
+            timestamp: at,
+            level: logLevelOf(notice.status.state),
+            message: `${prefix}[${notice.status.state}] ${notice.status.message || notice.name}`
+          }
+        ]
+      })
+    )
   }
   if (change._tag === "Finished" || change._tag === "StartedAndFinished") {
-    writes.push(JobRepo.JobWrite.Finish({
-      executionId: change.execution.id,
-      status: change.execution.status === "failed" ? "failed" : "succeeded",
-      at: change.execution.finishedAt ?? at
-    }))
+    writes.push(
+      JobRepo.JobWrite.Finish({
+        executionId: change.execution.id,
+        status: change.execution.status === "failed" ? "failed" : "succeeded",
+        at: change.execution.finishedAt ?? at
+      })
+    )
   }
   write(record, projection, batch, writes)
   const component = Job.appId(region, Job.chartOf(notice.name))
@@ -157,7 +173,10 @@ const logLine = (
   const { latestExecution } = cachedJob(projection, jobNameOfRelease(region, event.release))
   if (latestExecution === undefined || latestExecution.status !== "running") return
   write(record, projection, batch, [
-    JobRepo.JobWrite.Log({ executionId: latestExecution.id, lines: [{ timestamp: event.timestamp, level: event.level, message: event.message.trimEnd() }] })
+    JobRepo.JobWrite.Log({
+      executionId: latestExecution.id,
+      lines: [{ timestamp: event.timestamp, level: event.level, message: event.message.trimEnd() }]
+    })
   ])
 }
 
@@ -190,25 +209,35 @@ export const watchRegion = (
   flow: FlowPublisher,
   kubeconfigWait: Duration.Duration
 ) =>
-  Effect.gen(function*() {
-    const kubeconfig = yield* env.kubeconfigs.await(record.id, region.key).pipe((effect) => storeCall(env, `awaiting the kubeconfig of ${record.id}/${region.key}`, effect), Effect.timeoutOption(kubeconfigWait))
+  Effect.gen(function* () {
+    const kubeconfig = yield* env.kubeconfigs
+      .await(record.id, region.key)
+      .pipe(
+        (effect) => storeCall(env, `awaiting the kubeconfig of ${record.id}/${region.key}`, effect),
+        Effect.timeoutOption(kubeconfigWait)
+      )
     if (Option.isNone(kubeconfig)) {
       const minutes = Math.round(Duration.toMinutes(env.settings.kubeconfigArrivalTimeout))
       return {
         _tag: "NoKubeconfig",
-        message: `The control plane of region ${region.key} never called back with its kubeconfig within ${minutes} min ` +
+        message:
+          `The control plane of region ${region.key} never called back with its kubeconfig within ${minutes} min ` +
           `(PUT ${env.settings.publicUrl}/api/v1/deployments/${record.id}/kubeconfig?region=${region.key}); ` +
           `check that the URL is reachable from ${region.cloudRegion}. A late call-back re-attaches the region.`
       } satisfies RegionVerdict
     }
-    const arrivals = yield* storeCall(env, `reading the kubeconfig arrivals of deployment ${record.id}`, env.kubeconfigs.arrivals(record.id))
+    const arrivals = yield* storeCall(
+      env,
+      `reading the kubeconfig arrivals of deployment ${record.id}`,
+      env.kubeconfigs.arrivals(record.id)
+    )
     const arrivedAt = arrivals.find((a) => a.regionKey === region.key)?.receivedAt
     yield* patchRegion(env, record.id, region.key, (r) => ({ ...r, ...(arrivedAt === undefined ? {} : { kubeconfigAt: arrivedAt }) }))
     return yield* attach(env, record, region, flow, kubeconfig.value)
   })
 
 const attach = (env: Environment, record: DeploymentRecord, region: Region, flow: FlowPublisher, kubeconfig: Redacted.Redacted<string>) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     // The gate and the projection belong to this watch's one fiber: plain state, read and written
     // synchronously for every event; only the end of a batch touches the store.
     let gate = HelmRelease.makeGate(gateOptions(env), yield* now)
@@ -222,7 +251,7 @@ const attach = (env: Environment, record: DeploymentRecord, region: Region, flow
       work.push(...notices)
       return next.outcome !== undefined
     }
-    const afterBatch = Effect.gen(function*() {
+    const afterBatch = Effect.gen(function* () {
       yield* flow.publish
       const health = healthOf(gate)
       const key = JSON.stringify(health)
@@ -234,7 +263,7 @@ const attach = (env: Environment, record: DeploymentRecord, region: Region, flow
     // A batch of events is derived and projected in memory, then stored as one list of job writes
     // (one transaction) and one append of deployment events, however many events it held.
     const processBatch = (events: Chunk.Chunk<ReleaseEvent | "tick">) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         const at = yield* now
         // First the gate, for every event (most of a busy watch's events change nothing and stop here).
         const work: Array<Work> = []
@@ -250,9 +279,18 @@ const attach = (env: Environment, record: DeploymentRecord, region: Region, flow
         }
         // Then the projection of what changed: the jobs it touches are read once per watch, and an
         // execution id is drawn for each reported release (each starts at most one execution).
-        const reported = work.filter((item): item is Extract<HelmRelease.GateNotice, { _tag: "ReleaseReported" }> => item._tag === "ReleaseReported")
-        const named = work.flatMap((item) => (item._tag === "ReleaseReported" ? [item.name] : item._tag === "Log" && item.release !== undefined ? [item.release] : []))
-        yield* preload(env, record, projection, named.map((release) => jobNameOfRelease(region, release)))
+        const reported = work.filter(
+          (item): item is Extract<HelmRelease.GateNotice, { _tag: "ReleaseReported" }> => item._tag === "ReleaseReported"
+        )
+        const named = work.flatMap((item) =>
+          item._tag === "ReleaseReported" ? [item.name] : item._tag === "Log" && item.release !== undefined ? [item.release] : []
+        )
+        yield* preload(
+          env,
+          record,
+          projection,
+          named.map((release) => jobNameOfRelease(region, release))
+        )
         const ids = yield* Effect.all(reported.map(() => env.ids.executionId))
         let used = 0
         const batch: Batch = { writes: [], events: [] }
@@ -261,19 +299,28 @@ const attach = (env: Environment, record: DeploymentRecord, region: Region, flow
           else if (item._tag === "Log") logLine(record, region, projection, batch, item)
           else if (item._tag === "DeadlineDeferred") {
             batch.events.push({
-              phase: "phase1", level: "info", type: "deadline-deferred", region: region.key,
+              phase: "phase1",
+              level: "info",
+              type: "deadline-deferred",
+              region: region.key,
               message: `Region ${region.key}: still installing (${item.installed}/${item.total}); the Phase-1 deadline is deferred`
             })
           }
         }
-        if (batch.writes.length > 0) yield* storeCall(env, `recording the jobs of deployment ${record.id}`, env.jobs.record(record.id, batch.writes))
+        if (batch.writes.length > 0)
+          yield* storeCall(env, `recording the jobs of deployment ${record.id}`, env.jobs.record(record.id, batch.writes))
         if (batch.events.length > 0) yield* announce(env, record.id, batch.events)
         forgetFinishedExecutions(projection)
         yield* afterBatch
         return Chunk.of(done)
       })
     const events = env.watch.watch(kubeconfig, env.settings.watch).pipe(
-      Stream.retry(Schedule.exponential(Duration.seconds(2)).pipe(Schedule.union(Schedule.spaced(Duration.minutes(1))), Schedule.whileInput((error: { isRetryable: boolean }) => error.isRetryable)))
+      Stream.retry(
+        Schedule.exponential(Duration.seconds(2)).pipe(
+          Schedule.union(Schedule.spaced(Duration.minutes(1))),
+          Schedule.whileInput((error: { isRetryable: boolean }) => error.isRetryable)
+        )
+      )
     )
     const ticks = Stream.tick(env.settings.gateTick).pipe(Stream.map(() => "tick" as const))
     // Whatever the watch delivered while the previous batch was being stored is taken as the next
@@ -286,7 +333,8 @@ const attach = (env: Environment, record: DeploymentRecord, region: Region, flow
           Stream.mapChunksEffect(processBatch),
           Stream.takeUntil((done) => done),
           Stream.runDrain
-        ))
+        )
+      )
     ).pipe(Effect.either)
     if (watched._tag === "Left") {
       return {
@@ -295,7 +343,8 @@ const attach = (env: Environment, record: DeploymentRecord, region: Region, flow
       } satisfies RegionVerdict
     }
     const outcome = gate.outcome
-    if (outcome === undefined) return { _tag: "WatchFailed", message: `Region ${region.key}: the watch ended without an outcome; retry.` } satisfies RegionVerdict
+    if (outcome === undefined)
+      return { _tag: "WatchFailed", message: `Region ${region.key}: the watch ended without an outcome; retry.` } satisfies RegionVerdict
     return { _tag: "Outcome", outcome } satisfies RegionVerdict
   })
 
@@ -304,23 +353,36 @@ const nextSteps = (record: DeploymentRecord) =>
 
 /** Records a secondary region's verdict as its health, with an event that says what happened and what to do. */
 export const reportSecondary = (env: Environment, record: DeploymentRecord, region: Region, verdict: RegionVerdict) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     if (verdict._tag === "Outcome" && verdict.outcome._tag === "Ready") {
-      yield* announce(env, record.id, [{ phase: "phase1", level: "info", type: "region-ready", region: region.key, message: `Region ${region.key} is ready` }])
+      yield* announce(env, record.id, [
+        { phase: "phase1", level: "info", type: "region-ready", region: region.key, message: `Region ${region.key} is ready` }
+      ])
       return
     }
-    const message = verdict._tag !== "Outcome"
-      ? verdict.message
-      : `Region ${region.key}: ${"message" in verdict.outcome ? verdict.outcome.message : "not ready"}`
+    const message =
+      verdict._tag !== "Outcome"
+        ? verdict.message
+        : `Region ${region.key}: ${"message" in verdict.outcome ? verdict.outcome.message : "not ready"}`
     yield* patchRegion(env, record.id, region.key, (r) => ({
       ...r,
-      phase1: { installed: r.phase1?.installed ?? 0, total: r.phase1?.total ?? 0, failed: r.phase1?.failed ?? 0, state: verdict._tag === "Outcome" && verdict.outcome._tag === "TimedOut" ? "degraded" : "failed" },
+      phase1: {
+        installed: r.phase1?.installed ?? 0,
+        total: r.phase1?.total ?? 0,
+        failed: r.phase1?.failed ?? 0,
+        state: verdict._tag === "Outcome" && verdict.outcome._tag === "TimedOut" ? "degraded" : "failed"
+      },
       error: message
     }))
-    yield* announce(env, record.id, [{
-      phase: "phase1", level: "error", type: "region-degraded", region: region.key,
-      message: `${message}. The primary decides the deployment; this region is reported degraded.${nextSteps(record)}`
-    }])
+    yield* announce(env, record.id, [
+      {
+        phase: "phase1",
+        level: "error",
+        type: "region-degraded",
+        region: region.key,
+        message: `${message}. The primary decides the deployment; this region is reported degraded.${nextSteps(record)}`
+      }
+    ])
   })
 
 /** Secondary regions whose Phase 1 has not concluded (no ready/failed/degraded health yet). */
@@ -338,7 +400,8 @@ export const watchSecondaries = (env: Environment, record: DeploymentRecord, flo
     unfinishedSecondaries(record),
     (region) =>
       Effect.flatMap(watchRegion(env, record, region, flow, env.settings.kubeconfigArrivalTimeout), (verdict) =>
-        reportSecondary(env, record, region, verdict)),
+        reportSecondary(env, record, region, verdict)
+      ),
     { concurrency: "unbounded", discard: true }
   )
 
@@ -347,7 +410,7 @@ export const watchSecondaries = (env: Environment, record: DeploymentRecord, flo
  * after a ready outcome (by the ready phase); their health never changes the deployment's status.
  */
 export const phase1 = (env: Environment, initial: DeploymentRecord, flow: FlowPublisher) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const record = yield* load(env, initial.id)
     const primary = regionsOf(record)[0]!
     // A process that died between Phase 0 and its DNS publication publishes now (best effort, in the background of the watch).
@@ -357,19 +420,33 @@ export const phase1 = (env: Environment, initial: DeploymentRecord, flow: FlowPu
       Effect.zipRight(Effect.all([watchSecondaries(env, record, flow), dns], { concurrency: "unbounded", discard: true }), Effect.never)
     )
     const at = yield* now
-    const outcomeName = verdict._tag === "Outcome"
-      ? verdict.outcome._tag === "Ready" ? "ready" : verdict.outcome._tag === "Failed" ? "failed" : "timeout"
-      : verdict._tag === "NoKubeconfig" ? "kubeconfig-missing" : "watcher-start-failed"
-    const event = verdict._tag === "Outcome"
-      ? phase1Event(verdict.outcome, primary.key)
-      : StatusEvent.Phase1Failed({ reason: verdict.message })
-    const withAdvice = event._tag === "Phase1Failed"
-      ? StatusEvent.Phase1Failed({ reason: `${event.reason}.${nextSteps(record)}` })
-      : event._tag === "Phase1TimedOut"
-      ? StatusEvent.Phase1TimedOut({ reason: `${event.reason}.${nextSteps(record)}` })
-      : event
-    yield* applyStatus(env, record.id, withAdvice, (r) => ({ results: { ...r.results, phase1Outcome: outcomeName } }), [{
-      at, phase: "phase1", level: outcomeName === "ready" ? "info" : "error", type: "phase1-outcome", region: primary.key, state: outcomeName,
-      message: `Phase 1 of the primary region ${primary.key}: ${outcomeName}`
-    }])
+    const outcomeName =
+      verdict._tag === "Outcome"
+        ? verdict.outcome._tag === "Ready"
+          ? "ready"
+          : verdict.outcome._tag === "Failed"
+            ? "failed"
+            : "timeout"
+        : verdict._tag === "NoKubeconfig"
+          ? "kubeconfig-missing"
+          : "watcher-start-failed"
+    const event =
+      verdict._tag === "Outcome" ? phase1Event(verdict.outcome, primary.key) : StatusEvent.Phase1Failed({ reason: verdict.message })
+    const withAdvice =
+      event._tag === "Phase1Failed"
+        ? StatusEvent.Phase1Failed({ reason: `${event.reason}.${nextSteps(record)}` })
+        : event._tag === "Phase1TimedOut"
+          ? StatusEvent.Phase1TimedOut({ reason: `${event.reason}.${nextSteps(record)}` })
+          : event
+    yield* applyStatus(env, record.id, withAdvice, (r) => ({ results: { ...r.results, phase1Outcome: outcomeName } }), [
+      {
+        at,
+        phase: "phase1",
+        level: outcomeName === "ready" ? "info" : "error",
+        type: "phase1-outcome",
+        region: primary.key,
+        state: outcomeName,
+        message: `Phase 1 of the primary region ${primary.key}: ${outcomeName}`
+      }
+    ])
   })

@@ -17,9 +17,7 @@ import { storeCall } from "./StoreWait.js"
 
 /** Whether a `ready` deployment still has work after a restart (its run is resumed). */
 export const needsWork = (env: Environment, record: DeploymentRecord): boolean =>
-  record.results.handoverAt === undefined ||
-  regionsOf(record).length >= 2 ||
-  (record.results.dns === undefined && Option.isSome(env.dns))
+  record.results.handoverAt === undefined || regionsOf(record).length >= 2 || (record.results.dns === undefined && Option.isSome(env.dns))
 
 /**
  * The owner's access object in one region (the `handover-access` job of that region): waits for the
@@ -27,13 +25,18 @@ export const needsWork = (env: Environment, record: DeploymentRecord): boolean =
  * A failure is a warning event too: the handover link works without it.
  */
 export const ownerAccess = (env: Environment, record: DeploymentRecord, flow: FlowPublisher, region: Region) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     if (Option.isNone(env.access)) return
     const access = env.access.value
-    const kubeconfig = yield* env.kubeconfigs.await(record.id, region.key).pipe((effect) => storeCall(env, `awaiting the kubeconfig of ${record.id}/${region.key}`, effect), Effect.timeoutOption(env.settings.kubeconfigArrivalTimeout))
+    const kubeconfig = yield* env.kubeconfigs
+      .await(record.id, region.key)
+      .pipe(
+        (effect) => storeCall(env, `awaiting the kubeconfig of ${record.id}/${region.key}`, effect),
+        Effect.timeoutOption(env.settings.kubeconfigArrivalTimeout)
+      )
     const job = Lifecycle.job({ deploymentId: record.id, region, step: "handover-access" })
     yield* runStep(env, record, flow, job, (log) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         if (Option.isNone(kubeconfig)) {
           const reason = `region ${region.key} never called back with its kubeconfig: the owner has no access object there`
           yield* log.error(reason)
@@ -41,27 +44,40 @@ export const ownerAccess = (env: Environment, record: DeploymentRecord, flow: Fl
         }
         yield* log.info(`Granting ${record.owner} the role sovereign-admin in the cluster of ${region.key}`)
         let attempts = 0
-        const granted = yield* access.grantOwner(kubeconfig.value, { email: record.owner, role: "sovereign-admin", deploymentId: record.id }).pipe(
-          Effect.tapError((error) =>
-            Effect.zipRight(
-              Effect.sync(() => void attempts++),
-              error.isRetryable ? log.warn(`attempt ${attempts}: ${error.reason}: ${error.message} (will retry with backoff)`) : Effect.void
-            )
-          ),
-          Effect.retry({ schedule: retrySchedule(env.settings), while: (error) => error.isRetryable }),
-          Effect.either
-        )
+        const granted = yield* access
+          .grantOwner(kubeconfig.value, { email: record.owner, role: "sovereign-admin", deploymentId: record.id })
+          .pipe(
+            Effect.tapError((error) =>
+              Effect.zipRight(
+                Effect.sync(() => void attempts++),
+                error.isRetryable
+                  ? log.warn(`attempt ${attempts}: ${error.reason}: ${error.message} (will retry with backoff)`)
+                  : Effect.void
+              )
+            ),
+            Effect.retry({ schedule: retrySchedule(env.settings), while: (error) => error.isRetryable }),
+            Effect.either
+          )
         if (granted._tag === "Left") {
-          yield* announce(env, record.id, [{
-            phase: "handover", level: "warn", type: "handover-warning", region: region.key,
-            message: `The owner's access object could not be created in ${region.key} (${granted.left.message}); the handover link still works.`
-          }])
+          yield* announce(env, record.id, [
+            {
+              phase: "handover",
+              level: "warn",
+              type: "handover-warning",
+              region: region.key,
+              message: `The owner's access object could not be created in ${region.key} (${granted.left.message}); the handover link still works.`
+            }
+          ])
           yield* log.error(`${granted.left.reason}: ${granted.left.message}`)
-          return { status: "failed", reason: `the owner's access object could not be created: ${granted.left.message}` } satisfies StepOutcome
+          return {
+            status: "failed",
+            reason: `the owner's access object could not be created: ${granted.left.message}`
+          } satisfies StepOutcome
         }
         yield* log.info(`The owner's access object exists in ${region.key}`)
         return { status: "succeeded" } satisfies StepOutcome
-      }))
+      })
+    )
   })
 
 /**
@@ -70,24 +86,25 @@ export const ownerAccess = (env: Environment, record: DeploymentRecord, flow: Fl
  * `handover-ready`. Returns whether it ran (false when it had happened before).
  */
 export const handover = (env: Environment, record: DeploymentRecord, flow: FlowPublisher) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     if (record.results.handoverAt !== undefined) return false
     const primary = regionsOf(record)[0]!
     yield* ownerAccess(env, record, flow, primary)
     const job = Lifecycle.job({ deploymentId: record.id, region: primary, step: "handover-token" })
     const consoleUrl = `https://console.${record.spec.sovereignFQDN}`
     yield* runStep(env, record, flow, job, (log) =>
-      Effect.gen(function*() {
+      Effect.gen(function* () {
         yield* log.info(`Preparing the handover of ${record.spec.sovereignFQDN} to ${record.owner}`)
         let problem: string | undefined
         if (Option.isSome(env.handover)) {
-          const prepared = yield* env.handover.value.prepare(record).pipe(
-            Effect.retry({ schedule: retrySchedule(env.settings), while: (error) => error.isRetryable }),
-            Effect.either
-          )
+          const prepared = yield* env.handover.value
+            .prepare(record)
+            .pipe(Effect.retry({ schedule: retrySchedule(env.settings), while: (error) => error.isRetryable }), Effect.either)
           if (prepared._tag === "Left") {
             problem = prepared.left.message
-            yield* announce(env, record.id, [{ phase: "handover", level: "warn", type: "handover-warning", message: `Handover preparation failed: ${problem}` }])
+            yield* announce(env, record.id, [
+              { phase: "handover", level: "warn", type: "handover-warning", message: `Handover preparation failed: ${problem}` }
+            ])
             yield* log.error(`Handover preparation failed: ${problem}`)
           }
         }
@@ -96,17 +113,25 @@ export const handover = (env: Environment, record: DeploymentRecord, flow: FlowP
           current.results.handoverAt !== undefined || current.status !== "ready"
             ? undefined
             : {
-              changes: { results: { ...current.results, handoverAt: at } },
-              events: [{
-                at, phase: "handover", level: "info", type: "handover-ready", component: consoleUrl,
-                message: `Ready for handover: ${consoleUrl}/auth/handover (the link with its short-lived token is minted on request)`
-              }]
-            })
+                changes: { results: { ...current.results, handoverAt: at } },
+                events: [
+                  {
+                    at,
+                    phase: "handover",
+                    level: "info",
+                    type: "handover-ready",
+                    component: consoleUrl,
+                    message: `Ready for handover: ${consoleUrl}/auth/handover (the link with its short-lived token is minted on request)`
+                  }
+                ]
+              }
+        )
         yield* log.info(`Ready for handover: ${consoleUrl}/auth/handover (the link with its short-lived token is minted on request)`)
         return problem === undefined
-          ? { status: "succeeded" } satisfies StepOutcome
-          : { status: "failed", reason: `handover preparation failed: ${problem}; the handover link still works` } satisfies StepOutcome
-      }))
+          ? ({ status: "succeeded" } satisfies StepOutcome)
+          : ({ status: "failed", reason: `handover preparation failed: ${problem}; the handover link still works` } satisfies StepOutcome)
+      })
+    )
     return true
   })
 
@@ -126,7 +151,12 @@ const eligibility = (record: DeploymentRecord, region: Region): Eligibility => {
 }
 
 const overallSummary = (statuses: ReadonlyArray<MeshRegionStatus>) =>
-  statuses.map((s) => `${s.regionKey}: ${s.peers.filter((p) => p.configured).length}/${s.peers.length} peers${s.error === undefined ? "" : ` (${s.error})`}`).join("; ")
+  statuses
+    .map(
+      (s) =>
+        `${s.regionKey}: ${s.peers.filter((p) => p.configured).length}/${s.peers.length} peers${s.error === undefined ? "" : ` (${s.error})`}`
+    )
+    .join("; ")
 
 const fingerprintOf = (statuses: ReadonlyArray<MeshRegionStatus> | undefined) =>
   (statuses ?? []).map((status) => Lifecycle.meshFingerprint(status)).join("\n")
@@ -138,7 +168,7 @@ const fingerprintOf = (statuses: ReadonlyArray<MeshRegionStatus> | undefined) =>
  * (`Lifecycle.meshStep`); each change of the per-region picture is persisted and announced.
  */
 export const meshLoop = (env: Environment, id: string, flow: FlowPublisher, joined: Queue.Dequeue<void>) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     if (Option.isNone(env.mesh)) return
     const mesh = env.mesh.value
     const attempts = Lifecycle.meshAttempts(env.settings.meshRetryBase, env.settings.meshRetryCap)
@@ -169,11 +199,15 @@ export const meshLoop = (env: Environment, id: string, flow: FlowPublisher, join
         if (waiting === 0) {
           const others = verdicts.flatMap((v) => (v.eligibility._tag === "Excluded" ? [v.eligibility.reason] : []))
           for (const { region } of eligible) {
-            observations.set(region.key, { _tag: "Excluded", reason: `no other region can join the mesh (${others.join("; ") || "none is left"})` })
+            observations.set(region.key, {
+              _tag: "Excluded",
+              reason: `no other region can join the mesh (${others.join("; ") || "none is left"})`
+            })
           }
         }
       } else if (pass._tag === "Left") {
-        for (const { region } of eligible) observations.set(region.key, { _tag: "Retrying", reason: `the mesh pass could not run: ${pass.left.message}` })
+        for (const { region } of eligible)
+          observations.set(region.key, { _tag: "Retrying", reason: `the mesh pass could not run: ${pass.left.message}` })
       } else {
         for (const { region } of eligible) {
           const status = pass.right.find((s) => s.regionKey === region.key)
@@ -224,10 +258,20 @@ export const meshLoop = (env: Environment, id: string, flow: FlowPublisher, join
           yield* mutate(env, id, (current) => ({
             changes: { results: { ...current.results, mesh: statuses } },
             events: announceIt
-              ? [{
-                at, phase: "mesh", level: settled ? "info" : "warn", type: "mesh", state: complete ? "connected" : "connecting",
-                message: complete ? `ClusterMesh connected: ${summary}` : settled ? `ClusterMesh connected so far: ${summary}` : `ClusterMesh not complete yet, retrying: ${summary}`
-              }]
+              ? [
+                  {
+                    at,
+                    phase: "mesh",
+                    level: settled ? "info" : "warn",
+                    type: "mesh",
+                    state: complete ? "connected" : "connecting",
+                    message: complete
+                      ? `ClusterMesh connected: ${summary}`
+                      : settled
+                        ? `ClusterMesh connected so far: ${summary}`
+                        : `ClusterMesh not complete yet, retrying: ${summary}`
+                  }
+                ]
               : []
           }))
         }
@@ -235,7 +279,15 @@ export const meshLoop = (env: Environment, id: string, flow: FlowPublisher, join
         const summary = `error: ${pass.left.message}`
         if (summary !== lastSummary) {
           lastSummary = summary
-          yield* announce(env, id, [{ phase: "mesh", level: "warn", type: "mesh", state: "error", message: `ClusterMesh pass failed (${pass.left.message}); retrying with backoff` }])
+          yield* announce(env, id, [
+            {
+              phase: "mesh",
+              level: "warn",
+              type: "mesh",
+              state: "error",
+              message: `ClusterMesh pass failed (${pass.left.message}); retrying with backoff`
+            }
+          ])
         }
       } else {
         settled = true // nothing to mesh yet, or nothing left to mesh with
@@ -249,7 +301,12 @@ export const meshLoop = (env: Environment, id: string, flow: FlowPublisher, join
   }).pipe(
     // Stopped (the owner finalised, a wipe, a shutdown): no mesh execution of this process stays running.
     Effect.onInterrupt(() =>
-      closeRunning(env, id, (job) => Lifecycle.stepOf(job.jobName) === "cutover-mesh", "interrupted: the mesh loop stopped (the deployment changed status or the server is stopping)")
+      closeRunning(
+        env,
+        id,
+        (job) => Lifecycle.stepOf(job.jobName) === "cutover-mesh",
+        "interrupted: the mesh loop stopped (the deployment changed status or the server is stopping)"
+      )
     )
   )
 
@@ -258,7 +315,7 @@ export const meshLoop = (env: Environment, id: string, flow: FlowPublisher, join
  * mesh-less, every region watched, every lifecycle step done).
  */
 export const whileReady = (env: Environment, record: DeploymentRecord, flow: FlowPublisher) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const handedOver = yield* handover(env, record, flow)
     const current = yield* load(env, record.id)
     const regions = regionsOf(current)

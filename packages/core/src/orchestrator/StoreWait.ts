@@ -21,8 +21,13 @@ export const isOutage = (error: StoreFailure): boolean => error.reason === "Unav
 /** A store error that is not an outage reached a run: the defect that ends it, with the store's words and cause. */
 export class StoreInvariantBroken extends Error {
   readonly _tag = "StoreInvariantBroken"
-  constructor(readonly what: string, readonly error: StoreFailure) {
-    super(`${what}: the store refused (${error._tag} ${error.reason}): ${error.message}${describeCause(error.cause, error.message)}`, { cause: error })
+  constructor(
+    readonly what: string,
+    readonly error: StoreFailure
+  ) {
+    super(`${what}: the store refused (${error._tag} ${error.reason}): ${error.message}${describeCause(error.cause, error.message)}`, {
+      cause: error
+    })
     this.name = "StoreInvariantBroken"
   }
 }
@@ -38,37 +43,38 @@ const describeCause = (cause: unknown, message = ""): string => {
     innermost = next
   }
   const text = typeof innermost === "object" && innermost !== null && "message" in innermost ? String(innermost.message) : String(innermost)
-  const code = typeof innermost === "object" && innermost !== null && "code" in innermost && typeof innermost.code === "string" ? `${innermost.code} ` : ""
+  const code =
+    typeof innermost === "object" && innermost !== null && "code" in innermost && typeof innermost.code === "string"
+      ? `${innermost.code} `
+      : ""
   return message.includes(text) ? "" : ` (cause: ${code}${text})`
 }
 
 /** Capped (`storeRetryCap`), jittered exponential backoff from `storeRetryBase`, for as long as the store is out. */
 export const outageSchedule = (settings: Pick<OrchestratorSettings, "storeRetryBase" | "storeRetryCap">) =>
-  Schedule.exponential(settings.storeRetryBase).pipe(
-    Schedule.union(Schedule.spaced(settings.storeRetryCap)),
-    Schedule.jittered
-  )
+  Schedule.exponential(settings.storeRetryBase).pipe(Schedule.union(Schedule.spaced(settings.storeRetryCap)), Schedule.jittered)
 
 /**
  * Retries `effect` while its error is a store outage, logging each wait with its cause; any other
  * error is left to the caller (e.g. `VersionConflict`, which `mutate` answers by reading again).
  */
-export const waitOutOutages = <E extends StoreFailure>(settings: Pick<OrchestratorSettings, "storeRetryBase" | "storeRetryCap">, what: string) =>
-<A, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  Effect.suspend(() => {
-  let waits = 0
-  return effect.pipe(
-    Effect.tapError((error) =>
-      isOutage(error)
-        ? Effect.logWarning(
-          `the store is unavailable while ${what}; waiting (wait ${++waits}, backoff up to ${Duration.format(settings.storeRetryCap)}) before trying again: ${error.message}${describeCause(error.cause, error.message)}`
-        )
-        : Effect.void
-    ),
-    Effect.retry({ schedule: outageSchedule(settings), while: isOutage }),
-    Effect.tap(() => (waits > 0 ? Effect.logInfo(`the store answers again while ${what}, after ${waits} wait(s)`) : Effect.void))
-  )
-  })
+export const waitOutOutages =
+  <E extends StoreFailure>(settings: Pick<OrchestratorSettings, "storeRetryBase" | "storeRetryCap">, what: string) =>
+  <A, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.suspend(() => {
+      let waits = 0
+      return effect.pipe(
+        Effect.tapError((error) =>
+          isOutage(error)
+            ? Effect.logWarning(
+                `the store is unavailable while ${what}; waiting (wait ${++waits}, backoff up to ${Duration.format(settings.storeRetryCap)}) before trying again: ${error.message}${describeCause(error.cause, error.message)}`
+              )
+            : Effect.void
+        ),
+        Effect.retry({ schedule: outageSchedule(settings), while: isOutage }),
+        Effect.tap(() => (waits > 0 ? Effect.logInfo(`the store answers again while ${what}, after ${waits} wait(s)`) : Effect.void))
+      )
+    })
 
 /**
  * A store call of a run: outages are waited out; any other store error is a broken invariant, a

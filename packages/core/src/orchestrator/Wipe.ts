@@ -7,7 +7,7 @@ import { announce, applyStatus, cloudDeployment, retrySchedule, type Environment
 import { storeCall } from "./StoreWait.js"
 
 export const wipe = (env: Environment, record: DeploymentRecord) =>
-  Effect.gen(function*() {
+  Effect.gen(function* () {
     const fail = (reason: string) =>
       applyStatus(
         env,
@@ -17,21 +17,24 @@ export const wipe = (env: Environment, record: DeploymentRecord) =>
       )
     const deployment = yield* Effect.either(cloudDeployment(env, record))
     if (deployment._tag === "Left") return yield* fail(`The deployment's credentials cannot be read (${deployment.left.message}).`)
-    const purged = yield* env.cloud.purge(deployment.right).pipe(
-      Effect.retry({ schedule: retrySchedule(env.settings), while: (error) => error.isRetryable }),
-      Effect.either
-    )
+    const purged = yield* env.cloud
+      .purge(deployment.right)
+      .pipe(Effect.retry({ schedule: retrySchedule(env.settings), while: (error) => error.isRetryable }), Effect.either)
     if (purged._tag === "Left") return yield* fail(`The cloud purge failed (${purged.left.reason}: ${purged.left.message}).`)
-    yield* announce(env, record.id, [{
-      phase: "wipe", level: purged.right.errors.length > 0 ? "warn" : "info", type: "purge",
-      message: `Deleted ${purged.right.deleted.length} cloud resource(s)` +
-        (purged.right.errors.length > 0 ? `; errors: ${purged.right.errors.join("; ")}` : "")
-    }])
+    yield* announce(env, record.id, [
+      {
+        phase: "wipe",
+        level: purged.right.errors.length > 0 ? "warn" : "info",
+        type: "purge",
+        message:
+          `Deleted ${purged.right.deleted.length} cloud resource(s)` +
+          (purged.right.errors.length > 0 ? `; errors: ${purged.right.errors.join("; ")}` : "")
+      }
+    ])
     const dnsProblem = yield* unpublishDns(env, record.id)
-    const left = yield* env.cloud.inventory(deployment.right).pipe(
-      Effect.retry({ schedule: retrySchedule(env.settings), while: (error) => error.isRetryable }),
-      Effect.either
-    )
+    const left = yield* env.cloud
+      .inventory(deployment.right)
+      .pipe(Effect.retry({ schedule: retrySchedule(env.settings), while: (error) => error.isRetryable }), Effect.either)
     if (left._tag === "Left") return yield* fail(`Could not verify that nothing is left (${left.left.message}).`)
     const remaining = [...purged.right.remaining, ...left.right.filter((r) => !purged.right.remaining.some((p) => p.id === r.id))]
     if (remaining.length > 0) {

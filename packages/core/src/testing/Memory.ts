@@ -73,7 +73,7 @@ const replayThenLive = <A extends { readonly seq: number; readonly deploymentId:
   replay: () => ReadonlyArray<A>
 ): Stream.Stream<A> =>
   Stream.unwrapScoped(
-    Effect.gen(function*() {
+    Effect.gen(function* () {
       const subscription = yield* PubSub.subscribe(pubsub)
       const stored = replay().filter((event) => event.seq > afterSeq)
       let last = stored.length > 0 ? stored[stored.length - 1]!.seq : afterSeq
@@ -156,9 +156,7 @@ export const deploymentRepo = (state: MemoryState): Layer.Layer<DeploymentRepo> 
         getOrCreate(state.journal, entry.deploymentId, () => new Map()).set(entry.jobName, entry)
       }),
     journal: (id) =>
-      Effect.sync(() =>
-        [...(state.journal.get(id)?.values() ?? [])].sort((a, b) => a.at - b.at || a.jobName.localeCompare(b.jobName))
-      ),
+      Effect.sync(() => [...(state.journal.get(id)?.values() ?? [])].sort((a, b) => a.at - b.at || a.jobName.localeCompare(b.jobName))),
     remove: (id) =>
       Effect.sync(() => {
         state.deployments.delete(id)
@@ -292,7 +290,11 @@ export const kubeconfigs = (state: MemoryState): Layer.Layer<Kubeconfigs> => {
         const regions = regionsOf(deploymentId)
         if (regions.has(regionKey)) {
           return Effect.fail(
-            new KubeconfigError({ reason: "AlreadySet", message: `region ${regionKey} already delivered its kubeconfig`, region: regionKey })
+            new KubeconfigError({
+              reason: "AlreadySet",
+              message: `region ${regionKey} already delivered its kubeconfig`,
+              region: regionKey
+            })
           )
         }
         regions.set(regionKey, { value, arrival: { regionKey, receivedAt } })
@@ -311,7 +313,7 @@ export const kubeconfigs = (state: MemoryState): Layer.Layer<Kubeconfigs> => {
     arrivals: (deploymentId) => Effect.sync(() => [...regionsOf(deploymentId).values()].map((stored) => stored.arrival)),
     await: (deploymentId, regionKey) =>
       Effect.scoped(
-        Effect.gen(function*() {
+        Effect.gen(function* () {
           const subscription = yield* PubSub.subscribe(state.kubeconfigAnnouncements)
           while (true) {
             const found = lookup(deploymentId, regionKey)

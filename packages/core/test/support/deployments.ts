@@ -186,7 +186,15 @@ export const generate = (model: Model): Generated => {
     }
     updates.push(lifecycle(publish))
     // deployment-wide steps (no region) may depend on each other
-    updates.push(lifecycle({ ...publish, id: Job.jobId(deploymentId, "handover-owner"), jobName: "handover-owner", displayName: "Hand over", dependsOn: ["dns-publish"] }))
+    updates.push(
+      lifecycle({
+        ...publish,
+        id: Job.jobId(deploymentId, "handover-owner"),
+        jobName: "handover-owner",
+        displayName: "Hand over",
+        dependsOn: ["dns-publish"]
+      })
+    )
   }
   if (model.withLifecycle) {
     const capabilities = { dns: next() < 0.8, mesh: next() < 0.8, access: next() < 0.8 }
@@ -200,8 +208,7 @@ export const generate = (model: Model): Generated => {
 }
 
 /** The stored jobs after every update arrived in the interleaving chosen by `seed`. */
-export const arrive = (generated: Generated, seed: number): ReadonlyArray<Job.Job> =>
-  Job.mergeAll([], interleave(generated.updates, seed))
+export const arrive = (generated: Generated, seed: number): ReadonlyArray<Job.Job> => Job.mergeAll([], interleave(generated.updates, seed))
 
 /**
  * A synthetic kit of `chartsPerRegion` charts for `regionCount` regions: the 35 real releases, then

@@ -67,7 +67,19 @@ export const compose = (input: ComposeInput): Snapshot => {
   const phaseGroups = new Map<Phase, Entry>(
     Job.phases.map((phase) => [
       phase,
-      { id: prefix + phase, name: phase, label: labelOr(rowOfPhase(phase), Job.phaseLabel[phase]), group: true, kind: "phase", family: "group", region: "", job: undefined, phase, parent: undefined, children: [] }
+      {
+        id: prefix + phase,
+        name: phase,
+        label: labelOr(rowOfPhase(phase), Job.phaseLabel[phase]),
+        group: true,
+        kind: "phase",
+        family: "group",
+        region: "",
+        job: undefined,
+        phase,
+        parent: undefined,
+        children: []
+      }
     ])
   )
 
@@ -96,7 +108,19 @@ export const compose = (input: ComposeInput): Snapshot => {
     const name = Job.regionGroupJobName(regionKey, phase)
     let entry = regionGroups.get(name)
     if (entry === undefined) {
-      entry = { id: prefix + name, name, label: labelOr(rowOfRegionGroup(name), `${Job.phaseLabel[phase]} (${regionKey})`), group: true, kind: "region", family: "group", region: regionKey, job: undefined, phase, parent: undefined, children: [] }
+      entry = {
+        id: prefix + name,
+        name,
+        label: labelOr(rowOfRegionGroup(name), `${Job.phaseLabel[phase]} (${regionKey})`),
+        group: true,
+        kind: "region",
+        family: "group",
+        region: regionKey,
+        job: undefined,
+        phase,
+        parent: undefined,
+        children: []
+      }
       regionGroups.set(name, entry)
       attach(entry, phaseGroups.get(phase)!)
     }
@@ -151,7 +175,8 @@ export const compose = (input: ComposeInput): Snapshot => {
   regions.forEach((key) => regionRank.has(key) || regionRank.set(key, regionRank.size + 1))
   const others = [...regionGroups.values()].map((entry) => entry.region).filter((key) => !regionRank.has(key))
   ;[...new Set(others)].sort(byCodeUnits).forEach((key) => regionRank.set(key, regionRank.size + 1))
-  const topBelowPhase = (entry: Entry): Entry => (entry.parent === undefined || entry.parent.kind === "phase" ? entry : topBelowPhase(entry.parent))
+  const topBelowPhase = (entry: Entry): Entry =>
+    entry.parent === undefined || entry.parent.kind === "phase" ? entry : topBelowPhase(entry.parent)
   const rankOf = (entry: Entry): number => {
     if (entry.kind === "phase") return 0
     if (entry.kind === "region") return regionRank.get(entry.region)!
@@ -191,11 +216,15 @@ export const compose = (input: ComposeInput): Snapshot => {
       const leaves = entry.kind === "phase" && entry.children.length === 0 ? [] : leavesOf(entry)
       const statuses = leaves.map(statusOfLeaf)
       const status: Job.JobStatus =
-        leaves.length === 0 ? "pending"
-        : statuses.includes("failed") ? "failed"
-        : statuses.every((s) => s === "succeeded") ? "succeeded"
-        : statuses.every((s) => s === "pending") ? "pending"
-        : "running"
+        leaves.length === 0
+          ? "pending"
+          : statuses.includes("failed")
+            ? "failed"
+            : statuses.every((s) => s === "succeeded")
+              ? "succeeded"
+              : statuses.every((s) => s === "pending")
+                ? "pending"
+                : "running"
       const node = extras({ id: entry.id, flowId: deploymentId, label: entry.label, status })
       const started = min(leaves.map(startedOf))
       const ended = max(leaves.map(endedOf))
@@ -215,10 +244,13 @@ export const compose = (input: ComposeInput): Snapshot => {
   // Relationships: the phase chain, `contains` in node order, then each job's in-region dependencies
   // (a phase names the job's own region's group of it), sources in node order.
   const relationships: Array<Relationship> = []
-  Job.phases.slice(1).forEach((phase, index) =>
-    relationships.push({ fromId: phaseGroups.get(Job.phases[index]!)!.id, toId: phaseGroups.get(phase)!.id, type: "finish-to-start" })
-  )
-  for (const entry of ordered) if (entry.parent !== undefined) relationships.push({ fromId: entry.id, toId: entry.parent.id, type: "contains" })
+  Job.phases
+    .slice(1)
+    .forEach((phase, index) =>
+      relationships.push({ fromId: phaseGroups.get(Job.phases[index]!)!.id, toId: phaseGroups.get(phase)!.id, type: "finish-to-start" })
+    )
+  for (const entry of ordered)
+    if (entry.parent !== undefined) relationships.push({ fromId: entry.id, toId: entry.parent.id, type: "contains" })
   const isAncestor = (candidate: Entry, entry: Entry): boolean =>
     entry.parent !== undefined && (entry.parent === candidate || isAncestor(candidate, entry.parent))
   let omittedDependencies = 0
@@ -263,10 +295,13 @@ export const compose = (input: ComposeInput): Snapshot => {
   const jobLeaves = [...jobs.values()].filter((entry) => !entry.group)
   const done = (entry: Entry) => entry.job!.status === "succeeded" || entry.job!.status === "failed"
   const status =
-    jobLeaves.length === 0 ? "pending"
-    : !jobLeaves.every(done) || input.inFlight === true ? "running"
-    : jobLeaves.some((entry) => entry.job!.status === "failed") ? "failed"
-    : "succeeded"
+    jobLeaves.length === 0
+      ? "pending"
+      : !jobLeaves.every(done) || input.inFlight === true
+        ? "running"
+        : jobLeaves.some((entry) => entry.job!.status === "failed")
+          ? "failed"
+          : "succeeded"
   const flow: Record<string, unknown> = { id: deploymentId, status, startedAt: min(jobLeaves.map(startedOf)) ?? 0 }
   const ended = max(jobLeaves.map(endedOf))
   if ((status === "failed" || status === "succeeded") && ended !== undefined) flow["endedAt"] = ended

@@ -37,7 +37,10 @@ export class SovereignClient extends Context.Tag("@sovereign/server/cli/Sovereig
 
 /** The client over `fetch`, for `target`. */
 export const layer = (target: Target): Layer.Layer<SovereignClient | CliTarget | HttpClient.HttpClient> =>
-  Layer.effect(SovereignClient, makeClient).pipe(Layer.provideMerge(Layer.succeed(CliTarget, target)), Layer.provideMerge(FetchHttpClient.layer))
+  Layer.effect(SovereignClient, makeClient).pipe(
+    Layer.provideMerge(Layer.succeed(CliTarget, target)),
+    Layer.provideMerge(FetchHttpClient.layer)
+  )
 
 interface ApiErrorBody {
   readonly _tag?: string
@@ -63,15 +66,23 @@ export const explain = (error: unknown, baseUrl: string): CliError => {
     })
   }
   if (
-    error instanceof Api.Conflict || error instanceof Api.Unprocessable || error instanceof Api.Unavailable || error instanceof Api.PayloadTooLarge ||
-    error instanceof Api.UnsupportedMediaType || error instanceof Api.TooManyRequests || error instanceof Api.KubeconfigRejected
+    error instanceof Api.Conflict ||
+    error instanceof Api.Unprocessable ||
+    error instanceof Api.Unavailable ||
+    error instanceof Api.PayloadTooLarge ||
+    error instanceof Api.UnsupportedMediaType ||
+    error instanceof Api.TooManyRequests ||
+    error instanceof Api.KubeconfigRejected
   ) {
     return new CliError({ message: `${error.error}: ${error.message}`, exitCode: ExitCode.failed })
   }
   if (!hasTag(error)) return new CliError({ message: String(error), exitCode: ExitCode.failed })
   switch (error._tag) {
     case "RequestError":
-      return new CliError({ message: `cannot reach the server at ${baseUrl} (is \`npm start\` running?): ${error.message ?? ""}`, exitCode: ExitCode.failed })
+      return new CliError({
+        message: `cannot reach the server at ${baseUrl} (is \`npm start\` running?): ${error.message ?? ""}`,
+        exitCode: ExitCode.failed
+      })
     case "ResponseError":
       return new CliError({ message: `the server at ${baseUrl} answered unexpectedly: ${error.message ?? ""}`, exitCode: ExitCode.failed })
     case "ParseError":
@@ -91,7 +102,12 @@ const frames = (path: string): Stream.Stream<SseFrame, CliError, CliTarget | Htt
       const target = yield* CliTarget
       const client = yield* HttpClient.HttpClient
       const response = yield* client
-        .execute(HttpClientRequest.get(`${target.baseUrl}${path}`).pipe(HttpClientRequest.bearerToken(target.token), HttpClientRequest.accept("text/event-stream")))
+        .execute(
+          HttpClientRequest.get(`${target.baseUrl}${path}`).pipe(
+            HttpClientRequest.bearerToken(target.token),
+            HttpClientRequest.accept("text/event-stream")
+          )
+        )
         .pipe(Effect.mapError((error) => explain(error, target.baseUrl)))
       if (response.status !== 200) {
         const body = yield* response.text.pipe(Effect.orElseSucceed(() => ""))
@@ -117,8 +133,7 @@ export const EventFrame = Schema.Struct({ ...DeploymentRepo.DeploymentEvent.fiel
 export type EventFrame = typeof EventFrame.Type
 
 export type DeploymentStreamItem =
-  | { readonly _tag: "Event"; readonly event: EventFrame }
-  | { readonly _tag: "Done"; readonly state: typeof DeploymentState.Type }
+  { readonly _tag: "Event"; readonly event: EventFrame } | { readonly _tag: "Done"; readonly state: typeof DeploymentState.Type }
 
 const decodeJson = <A, I>(schema: Schema.Schema<A, I>) => Schema.decodeUnknownOption(Schema.parseJson(schema))
 

@@ -10,7 +10,20 @@ import type * as Api from "../Api.js"
 import { CliError, CliTarget, deploymentEvents, ExitCode, explain, flowMessages, SovereignClient, type EventFrame } from "./Client.js"
 import * as Progress from "./Progress.js"
 
-export const commands = ["deploy", "status", "logs", "jobs", "tree", "retry", "wipe", "finalise", "delete", "dns-plan", "completion", "help"] as const
+export const commands = [
+  "deploy",
+  "status",
+  "logs",
+  "jobs",
+  "tree",
+  "retry",
+  "wipe",
+  "finalise",
+  "delete",
+  "dns-plan",
+  "completion",
+  "help"
+] as const
 
 export const usage = `Usage: sovereign <command> [--output json]
 
@@ -57,7 +70,8 @@ export const parse = (argv: ReadonlyArray<string>): Invocation | CliError => {
     else if (arg.startsWith("-")) flags.add(arg)
     else args.push(arg)
   }
-  if (output !== "json" && output !== "text") return new CliError({ message: `--output ${output}: use json or text`, exitCode: ExitCode.usage })
+  if (output !== "json" && output !== "text")
+    return new CliError({ message: `--output ${output}: use json or text`, exitCode: ExitCode.usage })
   const [command, ...rest] = args
   return { command, args: rest, flags, json: output === "json" }
 }
@@ -75,7 +89,12 @@ const time = (ms: number | undefined) => (ms === undefined ? "" : new Date(ms).t
 
 const needId = (invocation: Invocation) =>
   invocation.args[0] === undefined
-    ? Effect.fail(new CliError({ message: `${invocation.command} needs a deployment id: sovereign ${invocation.command} <id>`, exitCode: ExitCode.usage }))
+    ? Effect.fail(
+        new CliError({
+          message: `${invocation.command} needs a deployment id: sovereign ${invocation.command} <id>`,
+          exitCode: ExitCode.usage
+        })
+      )
     : Effect.succeed(invocation.args[0])
 
 // ---------------------------------------------------------------------------------------------
@@ -86,10 +105,14 @@ type DeploymentState = typeof Api.DeploymentState.Type
 const printDeployment = (console: Console, state: DeploymentState) => {
   const { style } = console
   console.out(`${style.bold(state.request.sovereignFQDN)}  ${state.id}  ${state.status}`)
-  console.out(`  owner ${state.owner}  created ${time(state.createdAt)}${state.finishedAt === undefined ? "" : `  finished ${time(state.finishedAt)}`}`)
+  console.out(
+    `  owner ${state.owner}  created ${time(state.createdAt)}${state.finishedAt === undefined ? "" : `  finished ${time(state.finishedAt)}`}`
+  )
   for (const region of state.results.regions) {
     const health = region.phase1 === undefined ? "" : `  phase1 ${region.phase1.installed}/${region.phase1.total} ${region.phase1.state}`
-    console.out(`  ${region.regionKey.padEnd(10)} ${region.provider}/${region.cloudRegion}  phase0 ${region.phase0}${health}${region.error === undefined ? "" : style.red(`  ${region.error}`)}`)
+    console.out(
+      `  ${region.regionKey.padEnd(10)} ${region.provider}/${region.cloudRegion}  phase0 ${region.phase0}${health}${region.error === undefined ? "" : style.red(`  ${region.error}`)}`
+    )
   }
   if (state.error !== undefined) console.out(style.red(`  error: ${state.error}`))
   if (state.handoverURL !== undefined) console.out(`  handover: ${state.handoverURL}`)
@@ -134,7 +157,13 @@ export const treeOf = (snapshot: FlowMessage.Snapshot): ReadonlyArray<TreeNode> 
 export const renderTree = (roots: ReadonlyArray<TreeNode>, style: Progress.Style = Progress.plain): ReadonlyArray<string> => {
   const lines: Array<string> = []
   const paint = (status: string) =>
-    ["succeeded", "installed", "ready", "done"].includes(status) ? style.green(status) : ["failed", "error"].includes(status) ? style.red(status) : ["running", "installing", "retrying"].includes(status) ? style.yellow(status) : style.dim(status)
+    ["succeeded", "installed", "ready", "done"].includes(status)
+      ? style.green(status)
+      : ["failed", "error"].includes(status)
+        ? style.red(status)
+        : ["running", "installing", "retrying"].includes(status)
+          ? style.yellow(status)
+          : style.dim(status)
   const walk = (node: TreeNode, prefix: string, last: boolean, root: boolean) => {
     lines.push(`${root ? "" : `${prefix}${last ? "└── " : "├── "}`}${node.label} [${paint(node.status)}]`)
     const nextPrefix = root ? "" : `${prefix}${last ? "    " : "│   "}`
@@ -253,8 +282,10 @@ const follow = (console: Console, initial: DeploymentState) =>
           const event = item.event
           if (event.type === "handover-ready" && event.handoverURL !== undefined) view = { ...view, handoverURL: event.handoverURL }
           if (event.type === "status" && event.state !== undefined) view = { ...view, status: event.state }
-          if (event.level === "warn" || event.level === "error") view = { ...view, problems: [...view.problems, { level: event.level, message: event.message }].slice(-3) }
-          if (!console.tty && (event.type === "status" || event.level !== "info")) console.out(`${time(event.at)}  ${event.level.padEnd(5)} ${event.message}`)
+          if (event.level === "warn" || event.level === "error")
+            view = { ...view, problems: [...view.problems, { level: event.level, message: event.message }].slice(-3) }
+          if (!console.tty && (event.type === "status" || event.level !== "info"))
+            console.out(`${time(event.at)}  ${event.level.padEnd(5)} ${event.message}`)
         })
       )
     )
@@ -271,7 +302,8 @@ const follow = (console: Console, initial: DeploymentState) =>
 const readRequest = (file: string) =>
   Effect.try({
     try: () => JSON.parse(fs.readFileSync(path.resolve(file), "utf8")) as unknown,
-    catch: (error) => new CliError({ message: `cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`, exitCode: ExitCode.usage })
+    catch: (error) =>
+      new CliError({ message: `cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`, exitCode: ExitCode.usage })
   })
 
 const printJson = (console: Console, value: unknown) => console.out(JSON.stringify(value, null, 2))
@@ -288,7 +320,8 @@ export const run = (argv: ReadonlyArray<string>, console: Console) =>
     switch (invocation.flags.has("--help") || invocation.flags.has("-h") ? "help" : invocation.command) {
       case "deploy": {
         const file = invocation.args[0]
-        if (file === undefined) return yield* new CliError({ message: "deploy needs a request file: sovereign deploy <request.json>", exitCode: ExitCode.usage })
+        if (file === undefined)
+          return yield* new CliError({ message: "deploy needs a request file: sovereign deploy <request.json>", exitCode: ExitCode.usage })
         const request = yield* readRequest(file)
         const created = yield* api(client.deployments.create({ payload: request }))
         // The web console's page of the new deployment (served by the same server, issue 12).
@@ -300,7 +333,12 @@ export const run = (argv: ReadonlyArray<string>, console: Console) =>
         }
         if (!json) console.out(`Deployment ${created.id} accepted (${created.status})\nConsole: ${consolePage}`)
         const initial = yield* api(client.deployments.get({ path: { id: created.id } }))
-        const final = json ? yield* Stream.runLast(deploymentEvents(created.id)).pipe(Effect.map(Option.flatMap((item) => (item._tag === "Done" ? Option.some(item.state) : Option.none()))), Effect.map(Option.getOrElse(() => initial))) : yield* follow(console, initial)
+        const final = json
+          ? yield* Stream.runLast(deploymentEvents(created.id)).pipe(
+              Effect.map(Option.flatMap((item) => (item._tag === "Done" ? Option.some(item.state) : Option.none()))),
+              Effect.map(Option.getOrElse(() => initial))
+            )
+          : yield* follow(console, initial)
         if (json) printJson(console, final)
         return finishedOk(final.status) ? ExitCode.ok : ExitCode.failed
       }
@@ -317,7 +355,9 @@ export const run = (argv: ReadonlyArray<string>, console: Console) =>
         else {
           if (list.deployments.length === 0) console.out("No deployments.")
           for (const entry of list.deployments) {
-            console.out(`${entry.id}  ${entry.status.padEnd(16)} ${entry.sovereignFQDN.padEnd(30)} ${entry.regions.join(",")}  ${time(entry.createdAt)}`)
+            console.out(
+              `${entry.id}  ${entry.status.padEnd(16)} ${entry.sovereignFQDN.padEnd(30)} ${entry.regions.join(",")}  ${time(entry.createdAt)}`
+            )
           }
         }
         return ExitCode.ok
@@ -351,14 +391,19 @@ export const run = (argv: ReadonlyArray<string>, console: Console) =>
       case "retry":
       case "finalise": {
         const id = yield* needId(invocation)
-        const answer = invocation.command === "retry" ? yield* api(client.deployments.retry({ path: { id } })) : yield* api(client.deployments.finalise({ path: { id } }))
+        const answer =
+          invocation.command === "retry"
+            ? yield* api(client.deployments.retry({ path: { id } }))
+            : yield* api(client.deployments.finalise({ path: { id } }))
         if (json) printJson(console, answer)
         else console.out(`${answer.id}: ${answer.status}${"message" in answer ? ` — ${answer.message}` : ""}`)
         return ExitCode.ok
       }
       case "wipe": {
         const id = yield* needId(invocation)
-        const answer = yield* api(client.deployments.wipe({ path: { id }, urlParams: invocation.flags.has("--force") ? { force: "true" } : {} }))
+        const answer = yield* api(
+          client.deployments.wipe({ path: { id }, urlParams: invocation.flags.has("--force") ? { force: "true" } : {} })
+        )
         if (json) printJson(console, answer)
         else console.out(`${answer.id}: ${answer.status} — ${answer.message}`)
         return ExitCode.ok
@@ -371,8 +416,12 @@ export const run = (argv: ReadonlyArray<string>, console: Console) =>
             if (state.status !== "wiping") yield* api(client.deployments.wipe({ path: { id }, urlParams: { force: "true" } }))
             if (!json) console.out(`${id}: wiping…`)
             const final = yield* Stream.runLast(deploymentEvents(id))
-            const status = Option.match(final, { onNone: () => "unknown", onSome: (item) => (item._tag === "Done" ? item.state.status : "unknown") })
-            if (status !== "wiped") return yield* new CliError({ message: `${id}: the wipe ended ${status}; the record is kept`, exitCode: ExitCode.failed })
+            const status = Option.match(final, {
+              onNone: () => "unknown",
+              onSome: (item) => (item._tag === "Done" ? item.state.status : "unknown")
+            })
+            if (status !== "wiped")
+              return yield* new CliError({ message: `${id}: the wipe ended ${status}; the record is kept`, exitCode: ExitCode.failed })
           }
         }
         const answer = yield* api(client.deployments.remove({ path: { id } }))
@@ -387,19 +436,25 @@ export const run = (argv: ReadonlyArray<string>, console: Console) =>
         else {
           for (const zone of plan.plans) {
             console.out(`zone ${zone.zone}`)
-            for (const [action, sets] of [["create", zone.changes.create], ["update", zone.changes.update], ["delete", zone.changes.delete]] as const) {
+            for (const [action, sets] of [
+              ["create", zone.changes.create],
+              ["update", zone.changes.update],
+              ["delete", zone.changes.delete]
+            ] as const) {
               for (const set of sets) console.out(`  ${action.padEnd(7)} ${set.name} ${set.type} ${set.records.join(",")}`)
             }
             if (zone.changes.create.length + zone.changes.update.length + zone.changes.delete.length === 0) console.out("  (no changes)")
           }
-          for (const warning of plan.warnings) console.out(console.style.yellow(`  warning ${warning.name} ${warning.type}: ${warning.message}`))
+          for (const warning of plan.warnings)
+            console.out(console.style.yellow(`  warning ${warning.name} ${warning.type}: ${warning.message}`))
         }
         return ExitCode.ok
       }
       case "completion": {
         const shell = invocation.args[0] ?? ""
         const script = completion(shell)
-        if (script === undefined) return yield* new CliError({ message: "completion needs a shell: sovereign completion bash|zsh", exitCode: ExitCode.usage })
+        if (script === undefined)
+          return yield* new CliError({ message: "completion needs a shell: sovereign completion bash|zsh", exitCode: ExitCode.usage })
         if (json) printJson(console, { shell, script })
         else console.out(script.trimEnd())
         return ExitCode.ok

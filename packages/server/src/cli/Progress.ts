@@ -112,7 +112,12 @@ export interface View {
 /** The lines of the live view. */
 export const render = (view: View, style: Style, width = 100): ReadonlyArray<string> => {
   const lines: Array<string> = []
-  const statusText = view.status === "ready" ? style.green(view.status) : view.status === "failed" || view.status === "partial-failure" ? style.red(view.status) : style.yellow(view.status)
+  const statusText =
+    view.status === "ready"
+      ? style.green(view.status)
+      : view.status === "failed" || view.status === "partial-failure"
+        ? style.red(view.status)
+        : style.yellow(view.status)
   lines.push(`${style.bold(view.fqdn)}  ${style.dim(view.id)}  ${statusText}`)
   let lastPhase = ""
   for (const entry of view.progress) {
@@ -121,20 +126,28 @@ export const render = (view: View, style: Style, width = 100): ReadonlyArray<str
       lastPhase = entry.phase
     }
     const counts = `${entry.done}/${entry.total}`.padStart(7)
-    const state = entry.failed.length > 0 ? style.red(` ${entry.failed.length} failed`) : entry.done === entry.total && entry.total > 0 ? style.green(" done") : ""
+    const state =
+      entry.failed.length > 0
+        ? style.red(` ${entry.failed.length} failed`)
+        : entry.done === entry.total && entry.total > 0
+          ? style.green(" done")
+          : ""
     lines.push(`  ${entry.region.padEnd(10)} ${bar(entry.done, entry.total)} ${counts}${state}`)
     if (entry.running.length > 0) {
       lines.push(style.dim(`             running: ${truncate(entry.running.join(", "), width - 22)}`))
     }
     for (const failure of entry.failed) {
-      lines.push(style.red(`             ✗ ${truncate(`${failure.label}${failure.reason === undefined ? "" : `: ${failure.reason}`}`, width - 15)}`))
+      lines.push(
+        style.red(`             ✗ ${truncate(`${failure.label}${failure.reason === undefined ? "" : `: ${failure.reason}`}`, width - 15)}`)
+      )
     }
   }
   for (const problem of view.problems.slice(-3)) {
     const text = truncate(problem.message, width - 4)
     lines.push(problem.level === "error" ? style.red(`  ✗ ${text}`) : style.yellow(`  ! ${text}`))
   }
-  if (view.error !== undefined && (view.status === "failed" || view.status === "partial-failure")) lines.push(style.red(`Error: ${view.error}`))
+  if (view.error !== undefined && (view.status === "failed" || view.status === "partial-failure"))
+    lines.push(style.red(`Error: ${view.error}`))
   if (view.handoverURL !== undefined) lines.push(`${style.green("Ready.")} Hand over: ${view.handoverURL}`)
   return lines
 }

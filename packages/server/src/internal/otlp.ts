@@ -46,7 +46,9 @@ class SkippedSpan implements Tracer.Span {
 const skipping = (tracer: Tracer.Tracer): Tracer.Tracer =>
   Tracer.make({
     span: (name, parent, context, links, startTime, kind, options) =>
-      unexported.has(name) ? new SkippedSpan(name, parent, context, startTime, kind) : tracer.span(name, parent, context, links, startTime, kind, options),
+      unexported.has(name)
+        ? new SkippedSpan(name, parent, context, startTime, kind)
+        : tracer.span(name, parent, context, links, startTime, kind, options),
     // The OpenTelemetry tracer makes every fiber step run inside an OTel context (for OTel's own
     // instrumentations of Node modules); the server uses none, and that wrapping was most of tracing's cost.
     context: (f) => f()
@@ -57,7 +59,10 @@ export const layer = (options: { readonly url: string; readonly serviceVersion?:
     Layer.provide(
       Layer.discard(
         NodeSdk.layer(() => ({
-          resource: { serviceName: "sovereign", ...(options.serviceVersion === undefined ? {} : { serviceVersion: options.serviceVersion }) },
+          resource: {
+            serviceName: "sovereign",
+            ...(options.serviceVersion === undefined ? {} : { serviceVersion: options.serviceVersion })
+          },
           spanProcessor: new BatchSpanProcessor(new OTLPTraceExporter({ url: options.url }), { scheduledDelayMillis: 1000 })
         }))
       )

@@ -35,9 +35,16 @@ const controlLayer = Layer.effect(
       Effect.gen(function* () {
         const record = Option.getOrThrow(yield* Effect.orDie(repo.get(id)))
         if (record.status === "adopted") return yield* new ControlError({ reason: "Adopted", message: "handed over" })
-        if (!allowed.includes(record.status)) return yield* new ControlError({ reason: "Conflict", message: `cannot from ${record.status}`, status: record.status })
+        if (!allowed.includes(record.status))
+          return yield* new ControlError({ reason: "Conflict", message: `cannot from ${record.status}`, status: record.status })
         const { record: next } = yield* Effect.orDie(
-          repo.update(id, record.version, { status }, [{ at: 2, phase: "deployment", level: "info", message: status, type: "status", state: status }], 2)
+          repo.update(
+            id,
+            record.version,
+            { status },
+            [{ at: 2, phase: "deployment", level: "info", message: status, type: "status", state: status }],
+            2
+          )
         )
         return next
       })
@@ -45,34 +52,67 @@ const controlLayer = Layer.effect(
       submit: (input, owner) =>
         Effect.gen(function* () {
           const validated = Deployment.validate(input)
-          if (Either.isLeft(validated)) return yield* new ControlError({ reason: "Invalid", message: validated.left.message, issues: validated.left.issues })
+          if (Either.isLeft(validated))
+            return yield* new ControlError({ reason: "Invalid", message: validated.left.message, issues: validated.left.issues })
           const spec = validated.right
           const id = (0xa000000000000000n + BigInt(++counter)).toString(16)
-          const sealedCredentials = yield* Effect.orDie(Secrets.sealCredentials(spec.credentials).pipe(Effect.provideService(Secrets.Secrets, secrets)))
+          const sealedCredentials = yield* Effect.orDie(
+            Secrets.sealCredentials(spec.credentials).pipe(Effect.provideService(Secrets.Secrets, secrets))
+          )
           return yield* repo
             .create(
-              { id, owner, status: "pending", spec: Deployment.publicSpec(spec), sealedCredentials, results: { regions: [] }, createdAt: 1 },
+              {
+                id,
+                owner,
+                status: "pending",
+                spec: Deployment.publicSpec(spec),
+                sealedCredentials,
+                results: { regions: [] },
+                createdAt: 1
+              },
               { at: 1, phase: "deployment", level: "info", message: "accepted", type: "status", state: "pending" }
             )
-            .pipe(Effect.mapError((error) => new ControlError({ reason: error.reason === "Conflict" ? "Conflict" : "Unavailable", message: error.message })))
+            .pipe(
+              Effect.mapError(
+                (error) => new ControlError({ reason: error.reason === "Conflict" ? "Conflict" : "Unavailable", message: error.message })
+              )
+            )
         }),
       // Our Schema decides (no CA or server checks here: the orchestrator's door is tested with the runtime).
       kubeconfigArrived: (id, regionKey, document, options) =>
         Effect.gen(function* () {
           const decoded = Kubeconfig.decode(Redacted.value(document))
           if (Either.isLeft(decoded)) {
-            return yield* new ControlError({ reason: "Refused", refusal: decoded.left.reason, message: decoded.left.message, ...(decoded.left.field === undefined ? {} : { field: decoded.left.field }) })
+            return yield* new ControlError({
+              reason: "Refused",
+              refusal: decoded.left.reason,
+              message: decoded.left.message,
+              ...(decoded.left.field === undefined ? {} : { field: decoded.left.field })
+            })
           }
           const rendered = Kubeconfig.render(decoded.right)
-          yield* (options.replace ? kubeconfigs.replace(id, regionKey ?? "fsn1", rendered, 3) : kubeconfigs.put(id, regionKey ?? "fsn1", rendered, 3)).pipe(
-            Effect.mapError((error) => new ControlError({ reason: error.reason === "AlreadySet" ? "AlreadySet" : error.reason === "Empty" ? "Empty" : "Unavailable", message: error.message }))
+          yield* (
+            options.replace
+              ? kubeconfigs.replace(id, regionKey ?? "fsn1", rendered, 3)
+              : kubeconfigs.put(id, regionKey ?? "fsn1", rendered, 3)
+          ).pipe(
+            Effect.mapError(
+              (error) =>
+                new ControlError({
+                  reason: error.reason === "AlreadySet" ? "AlreadySet" : error.reason === "Empty" ? "Empty" : "Unavailable",
+                  message: error.message
+                })
+            )
           )
         }),
       retry: (id) => move(id, "provisioning", ["failed", "partial-failure"]),
       wipe: (id) => move(id, "wiping", ["pending", "provisioning", "phase1-watching", "ready", "failed", "partial-failure"]),
       finalise: (id) => move(id, "adopted", ["ready"]),
-      inventory: Option.some(Effect.succeed([{ kind: "server", name: "t1-fsn1-cp-0", region: "fsn1", labels: { "sovereign.dev/deployment": "x" } }])),
-      dnsPlan: () => Effect.fail(new Orchestrator.DnsPlanError({ reason: "Disabled", message: "DNS publishing is switched off (SOVEREIGN_DNS=none)" })),
+      inventory: Option.some(
+        Effect.succeed([{ kind: "server", name: "t1-fsn1-cp-0", region: "fsn1", labels: { "sovereign.dev/deployment": "x" } }])
+      ),
+      dnsPlan: () =>
+        Effect.fail(new Orchestrator.DnsPlanError({ reason: "Disabled", message: "DNS publishing is switched off (SOVEREIGN_DNS=none)" })),
       ready: Effect.succeed(true)
     }
     return service
@@ -93,12 +133,11 @@ export const makeServer = (
     Layer.provideMerge(Database.layerPglite(undefined))
   )
   const handover = HandoverSigner.layerHandover.pipe(Layer.provideMerge(HandoverSigner.layerEphemeral))
-  const app = HttpServer.layer({ host: "127.0.0.1", port: 0 }, { authFailureLimit: Number.MAX_SAFE_INTEGER, ...options.guards }, options.consoleDir).pipe(
-    Layer.provideMerge(controlLayer),
-    Layer.provideMerge(handover),
-    Layer.provideMerge(authLayer),
-    Layer.provideMerge(base)
-  )
+  const app = HttpServer.layer(
+    { host: "127.0.0.1", port: 0 },
+    { authFailureLimit: Number.MAX_SAFE_INTEGER, ...options.guards },
+    options.consoleDir
+  ).pipe(Layer.provideMerge(controlLayer), Layer.provideMerge(handover), Layer.provideMerge(authLayer), Layer.provideMerge(base))
   const runtime = ManagedRuntime.make(app)
   return {
     runtime,

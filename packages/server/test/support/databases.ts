@@ -12,9 +12,8 @@ export const postgresAdminUrl = process.env.SOVEREIGN_TEST_DATABASE_URL ?? "post
 
 const withAdmin = <A>(f: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>) =>
   Effect.scoped(
-    Effect.flatMap(
-      Layer.build(PgClient.layer({ url: Redacted.make(postgresAdminUrl), maxConnections: 1 })),
-      (context) => f(context.unsafeMap.get(SqlClient.SqlClient.key) as SqlClient.SqlClient)
+    Effect.flatMap(Layer.build(PgClient.layer({ url: Redacted.make(postgresAdminUrl), maxConnections: 1 })), (context) =>
+      f(context.unsafeMap.get(SqlClient.SqlClient.key) as SqlClient.SqlClient)
     )
   )
 

@@ -21,7 +21,10 @@ export const spec = (fqdn = "t1.omani.works") => {
   return validated.right
 }
 
-export const newDeployment = (id: string, options: { readonly fqdn?: string; readonly owner?: string; readonly createdAt?: number; readonly status?: DeploymentRepo.Status } = {}): DeploymentRepo.NewDeployment => ({
+export const newDeployment = (
+  id: string,
+  options: { readonly fqdn?: string; readonly owner?: string; readonly createdAt?: number; readonly status?: DeploymentRepo.Status } = {}
+): DeploymentRepo.NewDeployment => ({
   id,
   owner: options.owner ?? "ops@omani.works",
   status: options.status ?? "pending",

@@ -64,16 +64,24 @@ const startOnce = async (env: Record<string, string>, captured: { text: string }
       await exited
     }
   }
-  await waitUntil(async () => {
-    if (child.exitCode !== null) throw new Error(`the server exited (${child.exitCode}):\n${captured.text}`)
-    const response = await fetch(`${url}/readyz`).catch(() => undefined)
-    return response?.status === 200
-  }, 180_000, () => `the server did not become ready:\n${captured.text}`)
+  await waitUntil(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`the server exited (${child.exitCode}):\n${captured.text}`)
+      const response = await fetch(`${url}/readyz`).catch(() => undefined)
+      return response?.status === 200
+    },
+    180_000,
+    () => `the server did not become ready:\n${captured.text}`
+  )
   return server
 }
 
 /** Polls `condition` (no fixed sleeps: it re-checks as soon as the previous check finished, with a short pause). */
-export const waitUntil = async (condition: () => Promise<boolean>, timeoutMs: number, describe: () => string = () => "condition"): Promise<void> => {
+export const waitUntil = async (
+  condition: () => Promise<boolean>,
+  timeoutMs: number,
+  describe: () => string = () => "condition"
+): Promise<void> => {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (await condition()) return

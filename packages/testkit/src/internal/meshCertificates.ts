@@ -20,7 +20,10 @@ const forgeCertificate = (key: string, commonName: string, usage: Usage, dnsName
   cert.setSubject([{ name: "commonName", value: commonName }])
   cert.setExtensions(
     usage === "authority"
-      ? [{ name: "basicConstraints", cA: true, critical: true }, { name: "keyUsage", keyCertSign: true, cRLSign: true, critical: true }]
+      ? [
+          { name: "basicConstraints", cA: true, critical: true },
+          { name: "keyUsage", keyCertSign: true, cRLSign: true, critical: true }
+        ]
       : [
           { name: "basicConstraints", cA: false },
           { name: "keyUsage", digitalSignature: true, keyEncipherment: true },

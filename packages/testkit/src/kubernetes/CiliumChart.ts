@@ -9,7 +9,8 @@ export type Values = { readonly [key: string]: unknown }
 
 const at = (values: Values, path: ReadonlyArray<string>): unknown => {
   let current: unknown = values
-  for (const segment of path) current = typeof current === "object" && current !== null && !Array.isArray(current) ? (current as Values)[segment] : undefined
+  for (const segment of path)
+    current = typeof current === "object" && current !== null && !Array.isArray(current) ? (current as Values)[segment] : undefined
   return current
 }
 
@@ -67,7 +68,8 @@ const etcdConfig = (cluster: Cluster, domain: string, version: ChartVersion, loc
   const hasOwnTls = cluster.tls?.cert !== undefined && cluster.tls.cert !== "" && cluster.tls.key !== undefined && cluster.tls.key !== ""
   const prefix = localOverride !== undefined ? "local-" : hasOwnTls ? `${cluster.name}.` : "common-"
   const endpoint =
-    localOverride ?? (cluster.ips.length > 0 ? `https://${cluster.name}.${domain}:${cluster.port}` : `https://${cluster.address ?? ""}:${cluster.port}`)
+    localOverride ??
+    (cluster.ips.length > 0 ? `https://${cluster.name}.${domain}:${cluster.port}` : `https://${cluster.address ?? ""}:${cluster.port}`)
   const caPrefix = localOverride !== undefined || (cluster.tls?.caCert !== undefined && cluster.tls.caCert !== "") ? prefix : "common-"
   const lines = [
     "endpoints:",
@@ -78,7 +80,12 @@ const etcdConfig = (cluster: Cluster, domain: string, version: ChartVersion, loc
   ]
   // 1.20 (cilium PR #44425): the addresses of a cluster given by IP ride in its config.
   if (minorAtLeast(version, 20) && localOverride === undefined && cluster.ips.length > 0) {
-    lines.push("cilium-host-aliases:", `- hostname: ${cluster.name}.${domain}`, "  ips:", ...cluster.ips.map((ip) => `  - ${JSON.stringify(ip)}`))
+    lines.push(
+      "cilium-host-aliases:",
+      `- hostname: ${cluster.name}.${domain}`,
+      "  ips:",
+      ...cluster.ips.map((ip) => `  - ${JSON.stringify(ip)}`)
+    )
   }
   return lines.join("\n") + "\n"
 }
@@ -86,7 +93,13 @@ const etcdConfig = (cluster: Cluster, domain: string, version: ChartVersion, loc
 const base64 = (text: string) => Buffer.from(text, "utf8").toString("base64")
 
 /** Secret `data` for the clusters: the config per cluster, and its own TLS material (already base64 in the values). */
-const clusterData = (clusters: ReadonlyArray<Cluster>, domain: string, version: ChartVersion, localOverride: string | undefined, withTls: boolean) => {
+const clusterData = (
+  clusters: ReadonlyArray<Cluster>,
+  domain: string,
+  version: ChartVersion,
+  localOverride: string | undefined,
+  withTls: boolean
+) => {
   const data: Record<string, string> = {}
   for (const cluster of clusters) {
     data[cluster.name] = base64(etcdConfig(cluster, domain, version, localOverride))
@@ -134,7 +147,9 @@ export const render = (input: Rendering): ReadonlyArray<KubeObject> => {
   // Before 1.21 the chart aliases the dialling workload when it renders the config; 1.20 can be told
   // not to (clustermesh.disableKubernetesHostAliases, PR #44425); 1.21 no longer does (PR #47190).
   const podAliases =
-    configEnabled && !minorAtLeast(version, 21) && !(minorAtLeast(version, 20) && flag(values, ["clustermesh", "disableKubernetesHostAliases"], false))
+    configEnabled &&
+    !minorAtLeast(version, 21) &&
+    !(minorAtLeast(version, 20) && flag(values, ["clustermesh", "disableKubernetesHostAliases"], false))
   const metadata = (name: string) => ({
     name,
     namespace,

@@ -33,7 +33,9 @@ const workloadRefs: Record<Workload, FakeKubernetesApi.ObjectRef> = {
 const base64 = (data: Readonly<Record<string, string>>) =>
   Object.fromEntries(Object.entries(data).map(([key, value]) => [key, Buffer.from(value, "utf8").toString("base64")]))
 const decoded = (data: unknown): Record<string, string> =>
-  Object.fromEntries(Object.entries((data ?? {}) as Record<string, string>).map(([key, value]) => [key, Buffer.from(value, "base64").toString("utf8")]))
+  Object.fromEntries(
+    Object.entries((data ?? {}) as Record<string, string>).map(([key, value]) => [key, Buffer.from(value, "base64").toString("utf8")])
+  )
 
 /** The values the bootstrap kit gives the chart for this region (Sovereign's own values come through `valuesFrom`). */
 const kitValues = (seed: MeshRegionSeed) => ({
@@ -49,15 +51,25 @@ interface PodTemplate {
   readonly spec?: {
     readonly template?: {
       readonly spec?: {
-        readonly containers?: ReadonlyArray<{ readonly name: string; readonly volumeMounts?: ReadonlyArray<{ readonly name: string; readonly mountPath: string }> }>
-        readonly volumes?: ReadonlyArray<{ readonly name: string; readonly projected?: { readonly sources?: ReadonlyArray<ProjectedSource> } }>
+        readonly containers?: ReadonlyArray<{
+          readonly name: string
+          readonly volumeMounts?: ReadonlyArray<{ readonly name: string; readonly mountPath: string }>
+        }>
+        readonly volumes?: ReadonlyArray<{
+          readonly name: string
+          readonly projected?: { readonly sources?: ReadonlyArray<ProjectedSource> }
+        }>
         readonly hostAliases?: ReadonlyArray<{ readonly ip: string; readonly hostnames: ReadonlyArray<string> }>
       }
     }
   }
 }
 interface ProjectedSource {
-  readonly secret?: { readonly name: string; readonly optional?: boolean; readonly items?: ReadonlyArray<{ readonly key: string; readonly path: string }> }
+  readonly secret?: {
+    readonly name: string
+    readonly optional?: boolean
+    readonly items?: ReadonlyArray<{ readonly key: string; readonly path: string }>
+  }
 }
 
 interface Region {
@@ -69,7 +81,9 @@ interface Region {
 export interface CiliumWorld {
   readonly world: MeshWorldService
   /** A region's API server and helm-controller, for tests that tamper beyond what seeds express. */
-  readonly server: (regionKey: string) => Effect.Effect<{ readonly api: FakeKubernetesApi.FakeKubernetesApi; readonly controller: HelmController.HelmController }>
+  readonly server: (
+    regionKey: string
+  ) => Effect.Effect<{ readonly api: FakeKubernetesApi.FakeKubernetesApi; readonly controller: HelmController.HelmController }>
 }
 
 let sharedAuthority: FakeKubernetesApi.CertificateAuthority | undefined
@@ -113,15 +127,38 @@ export const make = (scope: Scope.Scope): Effect.Effect<CiliumWorld> =>
         const { api } = state
         const caData = seed.ca === undefined ? {} : { "ca.crt": seed.ca.cert }
         yield* putSecret(api, "cilium-ca", "Opaque", seed.ca === undefined ? undefined : { "ca.crt": seed.ca.cert, "ca.key": seed.ca.key })
-        yield* putSecret(api, "clustermesh-apiserver-remote-cert", "kubernetes.io/tls", seed.remote === undefined ? undefined : { "tls.crt": seed.remote.cert, "tls.key": seed.remote.key, ...caData })
-        yield* putSecret(api, "clustermesh-apiserver-local-cert", "kubernetes.io/tls", seed.local === undefined ? undefined : { "tls.crt": seed.local.cert, "tls.key": seed.local.key, ...caData })
-        const spec = { releaseName: "cilium", targetNamespace: namespace, interval: "10m", chart: { spec: { chart: "cilium", version: seed.cilium.version } } }
+        yield* putSecret(
+          api,
+          "clustermesh-apiserver-remote-cert",
+          "kubernetes.io/tls",
+          seed.remote === undefined ? undefined : { "tls.crt": seed.remote.cert, "tls.key": seed.remote.key, ...caData }
+        )
+        yield* putSecret(
+          api,
+          "clustermesh-apiserver-local-cert",
+          "kubernetes.io/tls",
+          seed.local === undefined ? undefined : { "tls.crt": seed.local.cert, "tls.key": seed.local.key, ...caData }
+        )
+        const spec = {
+          releaseName: "cilium",
+          targetNamespace: namespace,
+          interval: "10m",
+          chart: { spec: { chart: "cilium", version: seed.cilium.version } }
+        }
         const existing = yield* api.get(releaseRef)
         if (Option.isNone(existing)) {
-          yield* api.put({ apiVersion: "helm.toolkit.fluxcd.io/v2", kind: "HelmRelease", metadata: { name: releaseName, namespace: releaseNamespace }, spec: { ...spec, values: kitValues(seed) } })
+          yield* api.put({
+            apiVersion: "helm.toolkit.fluxcd.io/v2",
+            kind: "HelmRelease",
+            metadata: { name: releaseName, namespace: releaseNamespace },
+            spec: { ...spec, values: kitValues(seed) }
+          })
         } else {
           // Keep what others added to the release (Sovereign's valuesFrom); the kit owns the chart and its values.
-          yield* api.modify(releaseRef, (current) => ({ ...current, spec: { ...(current["spec"] as object), ...spec, values: kitValues(seed) } }))
+          yield* api.modify(releaseRef, (current) => ({
+            ...current,
+            spec: { ...(current["spec"] as object), ...spec, values: kitValues(seed) }
+          }))
         }
         yield* state.controller.reconcile(releaseNamespace, releaseName)
         // The cloud's load balancer, not Helm, gives the Service its address.
@@ -138,7 +175,9 @@ export const make = (scope: Scope.Scope): Effect.Effect<CiliumWorld> =>
         const found = yield* api.get(workload)
         if (Option.isNone(found)) return undefined
         const pod = (found.value as unknown as PodTemplate).spec?.template?.spec
-        const mount = pod?.containers?.find((each) => each.name === container)?.volumeMounts?.find((each) => each.mountPath === clustermeshDirectory)
+        const mount = pod?.containers
+          ?.find((each) => each.name === container)
+          ?.volumeMounts?.find((each) => each.mountPath === clustermeshDirectory)
         if (pod === undefined || mount === undefined) return undefined
         const files: Record<string, string> = {}
         for (const source of pod.volumes?.find((volume) => volume.name === mount.name)?.projected?.sources ?? []) {
@@ -148,7 +187,10 @@ export const make = (scope: Scope.Scope): Effect.Effect<CiliumWorld> =>
           if (source.secret.items === undefined) Object.assign(files, data)
           else for (const item of source.secret.items) if (data[item.key] !== undefined) files[item.path] = data[item.key]!
         }
-        return { files, hostAliases: (pod.hostAliases ?? []).map((alias) => ({ ip: alias.ip, hostnames: [...alias.hostnames] })) } satisfies ComponentView
+        return {
+          files,
+          hostAliases: (pod.hostAliases ?? []).map((alias) => ({ ip: alias.ip, hostnames: [...alias.hostnames] }))
+        } satisfies ComponentView
       })
 
     const observe = (regionKey: string) =>
@@ -156,7 +198,9 @@ export const make = (scope: Scope.Scope): Effect.Effect<CiliumWorld> =>
         const { api, baseline } = yield* regionOf(regionKey)
         const agent = yield* view(api, workloadRefs.cilium, "cilium-agent")
         const kvstoremesh = yield* view(api, workloadRefs["clustermesh-apiserver"], "kvstoremesh")
-        const remote = Option.map(yield* api.get(ref("v1", "Secret", "clustermesh-apiserver-remote-cert")), (secret) => decoded(secret["data"]))
+        const remote = Option.map(yield* api.get(ref("v1", "Secret", "clustermesh-apiserver-remote-cert")), (secret) =>
+          decoded(secret["data"])
+        )
         const now = yield* generations(api)
         const writes = (yield* api.requests).filter((request) => request.method !== "GET").length
         return {
@@ -172,7 +216,8 @@ export const make = (scope: Scope.Scope): Effect.Effect<CiliumWorld> =>
         } satisfies MeshRegionObservation
       })
 
-    const reconcile = (regionKey: string) => Effect.flatMap(regionOf(regionKey), (state) => state.controller.reconcile(releaseNamespace, releaseName))
+    const reconcile = (regionKey: string) =>
+      Effect.flatMap(regionOf(regionKey), (state) => state.controller.reconcile(releaseNamespace, releaseName))
 
     return { world: { seed, observe, reconcile }, server: regionOf }
   })

@@ -56,7 +56,8 @@ export const mergeValues = (base: unknown, overlay: unknown): unknown => {
 export const threeWayMerge = (previous: unknown, rendered: unknown, live: unknown): unknown => {
   if (!isObject(rendered) || !isObject(live)) return rendered
   const merged: JsonObject = { ...live }
-  for (const [key, value] of Object.entries(rendered)) merged[key] = key in live ? threeWayMerge(isObject(previous) ? previous[key] : undefined, value, live[key]) : value
+  for (const [key, value] of Object.entries(rendered))
+    merged[key] = key in live ? threeWayMerge(isObject(previous) ? previous[key] : undefined, value, live[key]) : value
   if (isObject(previous)) for (const key of Object.keys(previous)) if (!(key in rendered)) delete merged[key]
   return merged
 }
@@ -113,7 +114,9 @@ export const make = (options: HelmControllerOptions): Effect.Effect<HelmControll
           }
           const parsed = yaml.load(text)
           if (parsed !== undefined && parsed !== null && !isObject(parsed)) {
-            return { error: `unable to read values from key '${valuesKey}' in ${reference.kind} '${namespace}/${reference.name}': not a map` }
+            return {
+              error: `unable to read values from key '${valuesKey}' in ${reference.kind} '${namespace}/${reference.name}': not a map`
+            }
           }
           values = mergeValues(values, parsed ?? {})
         }
@@ -143,7 +146,16 @@ export const make = (options: HelmControllerOptions): Effect.Effect<HelmControll
           yield* writeStatus(ref, (current) =>
             handled({
               ...((current["status"] ?? {}) as JsonObject),
-              conditions: [{ type: "Ready", status: "False", reason: "InitFailed", message: composed.error, observedGeneration: generation, lastTransitionTime: now }]
+              conditions: [
+                {
+                  type: "Ready",
+                  status: "False",
+                  reason: "InitFailed",
+                  message: composed.error,
+                  observedGeneration: generation,
+                  lastTransitionTime: now
+                }
+              ]
             })
           )
           completed++
@@ -168,7 +180,8 @@ export const make = (options: HelmControllerOptions): Effect.Effect<HelmControll
         const renderedKeys = new Set(rendered.map(keyOf))
         for (const [key, object] of previous) if (!renderedKeys.has(key)) yield* api.remove(refOf(object))
         lastRendered.set(releaseKey, new Map(rendered.map((object) => [keyOf(object), object])))
-        const revision = (((release["status"] as JsonObject | undefined)?.["history"] as ReadonlyArray<unknown> | undefined)?.length ?? 0) + 1
+        const revision =
+          (((release["status"] as JsonObject | undefined)?.["history"] as ReadonlyArray<unknown> | undefined)?.length ?? 0) + 1
         const digest = `sha256:${createHash("sha256").update(JSON.stringify(composed.values)).digest("hex")}`
         yield* writeStatus(ref, () =>
           handled({
@@ -192,7 +205,10 @@ export const make = (options: HelmControllerOptions): Effect.Effect<HelmControll
     const needsReconcile = (release: KubeObject): boolean => {
       const status = (release["status"] ?? {}) as JsonObject
       const requestedAt = release.metadata.annotations?.[requestedAtAnnotation]
-      return status["observedGeneration"] !== release.metadata.generation || (requestedAt !== undefined && status["lastHandledReconcileAt"] !== requestedAt)
+      return (
+        status["observedGeneration"] !== release.metadata.generation ||
+        (requestedAt !== undefined && status["lastHandledReconcileAt"] !== requestedAt)
+      )
     }
 
     // --- the watch, over HTTPS like the real controller -------------------------------------------
@@ -206,31 +222,35 @@ export const make = (options: HelmControllerOptions): Effect.Effect<HelmControll
     const watch = (): void => {
       if (stopped) return
       const path = `/apis/helm.toolkit.fluxcd.io/v2/helmreleases?watch=true&allowWatchBookmarks=true${resourceVersion === "" ? "" : `&resourceVersion=${resourceVersion}`}`
-      const outgoing = request(new URL(path, api.url), { ca: api.caPem, headers: { authorization: `Bearer ${api.token}` }, agent: false }, (response) => {
-        let buffer = ""
-        response.on("data", (chunk: Buffer) => {
-          buffer += chunk.toString("utf8")
-          let newline = buffer.indexOf("\n")
-          while (newline >= 0) {
-            const line = buffer.slice(0, newline)
-            buffer = buffer.slice(newline + 1)
-            newline = buffer.indexOf("\n")
-            if (line.trim() === "") continue
-            const event = JSON.parse(line) as { readonly type: string; readonly object: KubeObject }
-            if (event.type === "ERROR") {
-              resourceVersion = ""
-              continue
+      const outgoing = request(
+        new URL(path, api.url),
+        { ca: api.caPem, headers: { authorization: `Bearer ${api.token}` }, agent: false },
+        (response) => {
+          let buffer = ""
+          response.on("data", (chunk: Buffer) => {
+            buffer += chunk.toString("utf8")
+            let newline = buffer.indexOf("\n")
+            while (newline >= 0) {
+              const line = buffer.slice(0, newline)
+              buffer = buffer.slice(newline + 1)
+              newline = buffer.indexOf("\n")
+              if (line.trim() === "") continue
+              const event = JSON.parse(line) as { readonly type: string; readonly object: KubeObject }
+              if (event.type === "ERROR") {
+                resourceVersion = ""
+                continue
+              }
+              resourceVersion = event.object.metadata.resourceVersion ?? resourceVersion
+              if ((event.type === "ADDED" || event.type === "MODIFIED") && needsReconcile(event.object)) {
+                const namespace = event.object.metadata.namespace ?? "default"
+                run(FiberSet.run(fibers, reconcileNow(namespace, event.object.metadata.name)))
+              }
             }
-            resourceVersion = event.object.metadata.resourceVersion ?? resourceVersion
-            if ((event.type === "ADDED" || event.type === "MODIFIED") && needsReconcile(event.object)) {
-              const namespace = event.object.metadata.namespace ?? "default"
-              run(FiberSet.run(fibers, reconcileNow(namespace, event.object.metadata.name)))
-            }
-          }
-        })
-        response.on("end", () => setTimeout(watch, 20).unref())
-        response.on("error", () => undefined)
-      })
+          })
+          response.on("end", () => setTimeout(watch, 20).unref())
+          response.on("error", () => undefined)
+        }
+      )
       outgoing.on("error", () => setTimeout(watch, 50).unref())
       outgoing.end()
       current = outgoing

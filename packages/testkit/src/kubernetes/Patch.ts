@@ -3,8 +3,7 @@
 export type Json = null | boolean | number | string | ReadonlyArray<Json> | { readonly [key: string]: Json }
 type JsonObject = { [key: string]: Json }
 
-const isObject = (value: unknown): value is JsonObject =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
+const isObject = (value: unknown): value is JsonObject => typeof value === "object" && value !== null && !Array.isArray(value)
 
 const clone = <A>(value: A): A => structuredClone(value)
 
@@ -29,7 +28,10 @@ export const jsonMergePatch = (target: Json | undefined, patch: Json): Json => {
 const decodePointer = (pointer: string): Array<string> => {
   if (pointer === "") return []
   if (!pointer.startsWith("/")) throw new PatchError(`invalid JSON pointer ${pointer}`)
-  return pointer.slice(1).split("/").map((token) => token.replace(/~1/g, "/").replace(/~0/g, "~"))
+  return pointer
+    .slice(1)
+    .split("/")
+    .map((token) => token.replace(/~1/g, "/").replace(/~0/g, "~"))
 }
 
 const locate = (document: Json, tokens: ReadonlyArray<string>): Json => {
@@ -47,7 +49,12 @@ const deepEqual = (left: unknown, right: unknown): boolean => JSON.stringify(can
 
 const canonical = (value: unknown): unknown => {
   if (Array.isArray(value)) return value.map(canonical)
-  if (isObject(value)) return Object.fromEntries(Object.keys(value).sort().map((key) => [key, canonical(value[key])]))
+  if (isObject(value))
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((key) => [key, canonical(value[key])])
+    )
   return value
 }
 
@@ -200,7 +207,10 @@ const reorder = (list: ReadonlyArray<Json>, order: ReadonlyArray<Json>, mergeKey
     const index = order.findIndex((entry) => deepEqual(identity(entry), identity(item)))
     return index === -1 ? order.length : index
   }
-  return list.map((item, index) => ({ item, index })).sort((a, b) => position(a.item) - position(b.item) || a.index - b.index).map(({ item }) => item)
+  return list
+    .map((item, index) => ({ item, index }))
+    .sort((a, b) => position(a.item) - position(b.item) || a.index - b.index)
+    .map(({ item }) => item)
 }
 
 const stripDirectives = (value: Json, path: string): Json => {
@@ -211,7 +221,9 @@ const stripDirectives = (value: Json, path: string): Json => {
 
 const mergeList = (original: Json | undefined, patch: ReadonlyArray<Json>, path: string): Array<Json> => {
   const replace = patch.some((item) => isObject(item) && item["$patch"] === "replace")
-  const items = patch.filter((item) => !(isObject(item) && (item["$patch"] === "replace" || item["$patch"] === "merge") && Object.keys(item).length === 1))
+  const items = patch.filter(
+    (item) => !(isObject(item) && (item["$patch"] === "replace" || item["$patch"] === "merge") && Object.keys(item).length === 1)
+  )
   const mergeKey = mergeKeys[path]
   const elementPath = `${path}[]`
   if (replace || !Array.isArray(original)) {
@@ -244,4 +256,3 @@ export const strategicMergePatch = (target: Json, patch: Json): Json => {
   if (!isObject(patch)) throw new PatchError("a strategic merge patch is an object")
   return mergeMap(isObject(target) ? target : {}, patch, "")
 }
-

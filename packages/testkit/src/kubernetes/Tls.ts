@@ -87,10 +87,7 @@ const signServerCertificate = (authority: CertificateAuthority, options: ServerC
     { name: "extKeyUsage", serverAuth: true, clientAuth: options.clientAuth === true },
     {
       name: "subjectAltName",
-      altNames: [
-        ...options.dnsNames.map((value) => ({ type: 2, value })),
-        ...options.ipAddresses.map((ip) => ({ type: 7, ip }))
-      ]
+      altNames: [...options.dnsNames.map((value) => ({ type: 2, value })), ...options.ipAddresses.map((ip) => ({ type: 7, ip }))]
     }
   ])
   certificate.sign(caKey, forge.md.sha256.create())

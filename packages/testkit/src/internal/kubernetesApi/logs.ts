@@ -13,7 +13,8 @@ export class PodLogs {
     const lines = this.lines.get(key) ?? []
     lines.push({ at: Date.now(), line })
     this.lines.set(key, lines)
-    for (const follower of this.followers) if (follower.key === key && !follower.response.writableEnded) follower.response.write(line + "\n")
+    for (const follower of this.followers)
+      if (follower.key === key && !follower.response.writableEnded) follower.response.write(line + "\n")
   }
 
   /** Writes the pod's lines since `sinceTime`; with `follow=true` keeps the response open for new ones. */

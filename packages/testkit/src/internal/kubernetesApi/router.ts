@@ -12,7 +12,18 @@ import { type Json, jsonMergePatch, jsonPatch, PatchError, strategicMergePatch }
 import type { PodLogs } from "./logs.js"
 import { selectorOf } from "./selectors.js"
 import { Signal } from "./signal.js"
-import { alreadyExists, badRequest, conflict, expired, type JsonObject, methodNotAllowed, noSuchResource, notFound, reasonOfCode, StatusFailure } from "./status.js"
+import {
+  alreadyExists,
+  badRequest,
+  conflict,
+  expired,
+  type JsonObject,
+  methodNotAllowed,
+  noSuchResource,
+  notFound,
+  reasonOfCode,
+  StatusFailure
+} from "./status.js"
 import { apiVersionOf, keyOf, type ObjectStore, type ResourceType, resourceTypes, withoutGeneration, withoutKeys } from "./store.js"
 import type { Watches } from "./watch.js"
 
@@ -39,7 +50,8 @@ const route = (segments: ReadonlyArray<string>): Route | "version" | "discovery"
     version = segments[2]!
     rest = segments.slice(3)
   } else return undefined
-  const find = (plural: string | undefined) => resourceTypes.find((type) => type.group === group && type.version === version && type.plural === plural)
+  const find = (plural: string | undefined) =>
+    resourceTypes.find((type) => type.group === group && type.version === version && type.plural === plural)
   if (rest[0] === "namespaces" && rest.length >= 3) {
     const resource = find(rest[2])
     if (resource === undefined || !resource.namespaced || rest.length > 5) return undefined
@@ -88,8 +100,10 @@ const asObject = (value: Json): KubeObject => {
 /** The body's object checked against the URL (apiVersion, kind, namespace, name) and completed from it. */
 const objectFromBody = (route: Route, body: KubeObject, name: string | undefined): KubeObject => {
   const apiVersion = apiVersionOf(route.resource)
-  if (body.apiVersion !== undefined && body.apiVersion !== apiVersion) throw badRequest(`apiVersion ${String(body.apiVersion)} does not match ${apiVersion}`)
-  if (body.kind !== undefined && body.kind !== route.resource.kind) throw badRequest(`kind ${String(body.kind)} does not match ${route.resource.kind}`)
+  if (body.apiVersion !== undefined && body.apiVersion !== apiVersion)
+    throw badRequest(`apiVersion ${String(body.apiVersion)} does not match ${apiVersion}`)
+  if (body.kind !== undefined && body.kind !== route.resource.kind)
+    throw badRequest(`kind ${String(body.kind)} does not match ${route.resource.kind}`)
   if (route.resource.namespaced && body.metadata.namespace !== undefined && body.metadata.namespace !== route.namespace) {
     throw badRequest("the namespace of the provided object does not match the namespace sent on the request")
   }
@@ -100,7 +114,11 @@ const objectFromBody = (route: Route, body: KubeObject, name: string | undefined
     ...body,
     apiVersion,
     kind: route.resource.kind,
-    metadata: { ...body.metadata, name: name ?? body.metadata.name, ...(route.resource.namespaced && route.namespace !== undefined ? { namespace: route.namespace } : {}) }
+    metadata: {
+      ...body.metadata,
+      name: name ?? body.metadata.name,
+      ...(route.resource.namespaced && route.namespace !== undefined ? { namespace: route.namespace } : {})
+    }
   }
 }
 
@@ -114,11 +132,19 @@ const applyPatch = (route: Route, existing: KubeObject, contentType: string, pat
         return jsonMergePatch(existing as unknown as Json, patch) as unknown as KubeObject
       case "application/strategic-merge-patch+json":
         if (route.resource.custom) {
-          throw new StatusFailure(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`)
+          throw new StatusFailure(
+            415,
+            "UnsupportedMediaType",
+            `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml`
+          )
         }
         return strategicMergePatch(existing as unknown as Json, patch) as unknown as KubeObject
       default:
-        throw new StatusFailure(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`)
+        throw new StatusFailure(
+          415,
+          "UnsupportedMediaType",
+          `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json`
+        )
     }
   } catch (error) {
     if (error instanceof PatchError) throw new StatusFailure(422, "Invalid", error.message)
@@ -200,14 +226,23 @@ export class Router {
       }
       record(await this.handleResource(target, method, url.searchParams, request, response))
     } catch (error) {
-      const failure = error instanceof StatusFailure ? error : new StatusFailure(500, "InternalError", error instanceof Error ? error.message : String(error))
+      const failure =
+        error instanceof StatusFailure
+          ? error
+          : new StatusFailure(500, "InternalError", error instanceof Error ? error.message : String(error))
       if (!response.headersSent) sendJson(response, failure.code, failure.toStatus())
       else response.end()
       record(failure.code)
     }
   }
 
-  private async handleResource(route: Route, method: string, query: URLSearchParams, request: IncomingMessage, response: ServerResponse): Promise<number> {
+  private async handleResource(
+    route: Route,
+    method: string,
+    query: URLSearchParams,
+    request: IncomingMessage,
+    response: ServerResponse
+  ): Promise<number> {
     const { resource, namespace, name } = route
     if (route.subresource === "log" && resource.plural === "pods" && name !== undefined && method === "GET") {
       if (!this.store.has(resource, namespace, name)) throw notFound(resource, name)
@@ -256,7 +291,13 @@ export class Router {
         await readBody(request)
         if (existing === undefined) throw notFound(resource, name)
         this.store.remove(resource, namespace, name)
-        const body = { kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", details: { name, group: resource.group, kind: resource.plural, uid: existing.metadata.uid } }
+        const body = {
+          kind: "Status",
+          apiVersion: "v1",
+          metadata: {},
+          status: "Success",
+          details: { name, group: resource.group, kind: resource.plural, uid: existing.metadata.uid }
+        }
         sendJson(response, 200, body)
         return 200
       }
@@ -283,7 +324,9 @@ export class Router {
         throw badRequest("invalid continue token")
       }
       if (decoded.rv < compacted) {
-        throw expired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
+        throw expired(
+          "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter."
+        )
       }
       listResourceVersion = decoded.rv
       items = items.filter((object) => keyOf(route.resource, object.metadata.namespace, object.metadata.name) > decoded.after)
@@ -293,7 +336,9 @@ export class Router {
     if (limit > 0 && items.length > limit) {
       items = items.slice(0, limit)
       const last = items[items.length - 1]!
-      next = Buffer.from(JSON.stringify({ rv: listResourceVersion, after: keyOf(route.resource, last.metadata.namespace, last.metadata.name) })).toString("base64url")
+      next = Buffer.from(
+        JSON.stringify({ rv: listResourceVersion, after: keyOf(route.resource, last.metadata.namespace, last.metadata.name) })
+      ).toString("base64url")
     }
     return {
       apiVersion: apiVersionOf(route.resource),
@@ -311,7 +356,8 @@ export class Router {
     if ((objectName === undefined || objectName === "") && typeof body.metadata["generateName"] === "string") {
       objectName = `${body.metadata["generateName"]}${randomBytes(3).toString("hex").slice(0, 5)}`
     }
-    if (objectName === undefined || objectName === "") throw new StatusFailure(422, "Invalid", "metadata.name: Required value: name or generateName is required")
+    if (objectName === undefined || objectName === "")
+      throw new StatusFailure(422, "Invalid", "metadata.name: Required value: name or generateName is required")
     if (this.store.has(resource, namespace, objectName)) throw alreadyExists(resource, objectName)
     const fresh = resource.statusSubresource ? (withoutKeys(body, ["status"]) as KubeObject) : body
     const metadata = { ...fresh.metadata, name: objectName }
@@ -323,7 +369,8 @@ export class Router {
   /** Writes `candidate` over `existing` with the rules of the main resource or of `/status`. */
   private update(route: Route, existing: KubeObject, candidate: KubeObject): KubeObject {
     const requested = candidate.metadata.resourceVersion
-    if (requested !== undefined && requested !== "" && requested !== existing.metadata.resourceVersion) throw conflict(route.resource, existing.metadata.name)
+    if (requested !== undefined && requested !== "" && requested !== existing.metadata.resourceVersion)
+      throw conflict(route.resource, existing.metadata.name)
     let next: KubeObject
     if (route.subresource === "status") {
       const kept = withoutKeys(existing, ["status"]) as KubeObject

@@ -28,7 +28,9 @@ export const parseLabelSelector = (selector: string | undefined): Requirement =>
     if (setMatch !== null) {
       const key = setMatch[1]!
       const values = setMatch[3]!.split(",").map((value) => value.trim())
-      return setMatch[2] === "in" ? (labels) => values.includes(labels[key] ?? "\u0000") : (labels) => !values.includes(labels[key] ?? "\u0000")
+      return setMatch[2] === "in"
+        ? (labels) => values.includes(labels[key] ?? "\u0000")
+        : (labels) => !values.includes(labels[key] ?? "\u0000")
     }
     const inequality = /^([^\s!=]+)\s*!=\s*(.*)$/.exec(part)
     if (inequality !== null) return (labels) => labels[inequality[1]!] !== inequality[2]!.trim()
@@ -50,7 +52,8 @@ export const parseFieldSelector = (selector: string | undefined): ((object: Kube
     const value = match[3]!.trim()
     return (object: KubeObject) => {
       let current: unknown = object
-      for (const segment of field.split(".")) current = typeof current === "object" && current !== null ? (current as Record<string, unknown>)[segment] : undefined
+      for (const segment of field.split("."))
+        current = typeof current === "object" && current !== null ? (current as Record<string, unknown>)[segment] : undefined
       const matches = String(current ?? "") === value
       return negate ? !matches : matches
     }

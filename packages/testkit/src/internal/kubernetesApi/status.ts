@@ -28,12 +28,29 @@ export class StatusFailure extends Error {
 }
 
 export const reasonOfCode = (code: number): string =>
-  ({ 400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict", 410: "Expired", 415: "UnsupportedMediaType", 422: "Invalid", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable", 504: "Timeout" })[code] ?? "Unknown"
+  ({
+    400: "BadRequest",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "NotFound",
+    409: "Conflict",
+    410: "Expired",
+    415: "UnsupportedMediaType",
+    422: "Invalid",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+    504: "Timeout"
+  })[code] ?? "Unknown"
 
 export const notFound = (type: ResourceType, name: string) =>
   new StatusFailure(404, "NotFound", `${qualifiedPlural(type)} "${name}" not found`, { name, group: type.group, kind: type.plural })
 export const alreadyExists = (type: ResourceType, name: string) =>
-  new StatusFailure(409, "AlreadyExists", `${qualifiedPlural(type)} "${name}" already exists`, { name, group: type.group, kind: type.plural })
+  new StatusFailure(409, "AlreadyExists", `${qualifiedPlural(type)} "${name}" already exists`, {
+    name,
+    group: type.group,
+    kind: type.plural
+  })
 export const conflict = (type: ResourceType, name: string) =>
   new StatusFailure(
     409,

@@ -21,19 +21,127 @@ export interface ResourceType {
 }
 
 export const resourceTypes: ReadonlyArray<ResourceType> = [
-  { group: "", version: "v1", kind: "Namespace", plural: "namespaces", namespaced: false, statusSubresource: true, generation: false, custom: false },
-  { group: "", version: "v1", kind: "Secret", plural: "secrets", namespaced: true, statusSubresource: false, generation: false, custom: false },
-  { group: "", version: "v1", kind: "ConfigMap", plural: "configmaps", namespaced: true, statusSubresource: false, generation: false, custom: false },
-  { group: "", version: "v1", kind: "Service", plural: "services", namespaced: true, statusSubresource: true, generation: false, custom: false },
+  {
+    group: "",
+    version: "v1",
+    kind: "Namespace",
+    plural: "namespaces",
+    namespaced: false,
+    statusSubresource: true,
+    generation: false,
+    custom: false
+  },
+  {
+    group: "",
+    version: "v1",
+    kind: "Secret",
+    plural: "secrets",
+    namespaced: true,
+    statusSubresource: false,
+    generation: false,
+    custom: false
+  },
+  {
+    group: "",
+    version: "v1",
+    kind: "ConfigMap",
+    plural: "configmaps",
+    namespaced: true,
+    statusSubresource: false,
+    generation: false,
+    custom: false
+  },
+  {
+    group: "",
+    version: "v1",
+    kind: "Service",
+    plural: "services",
+    namespaced: true,
+    statusSubresource: true,
+    generation: false,
+    custom: false
+  },
   { group: "", version: "v1", kind: "Pod", plural: "pods", namespaced: true, statusSubresource: true, generation: false, custom: false },
-  { group: "", version: "v1", kind: "ServiceAccount", plural: "serviceaccounts", namespaced: true, statusSubresource: false, generation: false, custom: false },
-  { group: "apps", version: "v1", kind: "Deployment", plural: "deployments", namespaced: true, statusSubresource: true, generation: true, custom: false },
-  { group: "apps", version: "v1", kind: "DaemonSet", plural: "daemonsets", namespaced: true, statusSubresource: true, generation: true, custom: false },
-  { group: "apps", version: "v1", kind: "StatefulSet", plural: "statefulsets", namespaced: true, statusSubresource: true, generation: true, custom: false },
-  { group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRoleBinding", plural: "clusterrolebindings", namespaced: false, statusSubresource: false, generation: false, custom: false },
-  { group: "rbac.authorization.k8s.io", version: "v1", kind: "ClusterRole", plural: "clusterroles", namespaced: false, statusSubresource: false, generation: false, custom: false },
-  { group: "rbac.authorization.k8s.io", version: "v1", kind: "RoleBinding", plural: "rolebindings", namespaced: true, statusSubresource: false, generation: false, custom: false },
-  { group: "helm.toolkit.fluxcd.io", version: "v2", kind: "HelmRelease", plural: "helmreleases", namespaced: true, statusSubresource: true, generation: true, custom: true }
+  {
+    group: "",
+    version: "v1",
+    kind: "ServiceAccount",
+    plural: "serviceaccounts",
+    namespaced: true,
+    statusSubresource: false,
+    generation: false,
+    custom: false
+  },
+  {
+    group: "apps",
+    version: "v1",
+    kind: "Deployment",
+    plural: "deployments",
+    namespaced: true,
+    statusSubresource: true,
+    generation: true,
+    custom: false
+  },
+  {
+    group: "apps",
+    version: "v1",
+    kind: "DaemonSet",
+    plural: "daemonsets",
+    namespaced: true,
+    statusSubresource: true,
+    generation: true,
+    custom: false
+  },
+  {
+    group: "apps",
+    version: "v1",
+    kind: "StatefulSet",
+    plural: "statefulsets",
+    namespaced: true,
+    statusSubresource: true,
+    generation: true,
+    custom: false
+  },
+  {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    kind: "ClusterRoleBinding",
+    plural: "clusterrolebindings",
+    namespaced: false,
+    statusSubresource: false,
+    generation: false,
+    custom: false
+  },
+  {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    kind: "ClusterRole",
+    plural: "clusterroles",
+    namespaced: false,
+    statusSubresource: false,
+    generation: false,
+    custom: false
+  },
+  {
+    group: "rbac.authorization.k8s.io",
+    version: "v1",
+    kind: "RoleBinding",
+    plural: "rolebindings",
+    namespaced: true,
+    statusSubresource: false,
+    generation: false,
+    custom: false
+  },
+  {
+    group: "helm.toolkit.fluxcd.io",
+    version: "v2",
+    kind: "HelmRelease",
+    plural: "helmreleases",
+    namespaced: true,
+    statusSubresource: true,
+    generation: true,
+    custom: true
+  }
 ]
 
 export const apiVersionOf = (type: ResourceType): string => (type.group === "" ? type.version : `${type.group}/${type.version}`)
@@ -97,7 +205,10 @@ export class ObjectStore {
   /** The objects of a type (in a namespace, if given), in key order. */
   list(type: ResourceType, namespace: string | undefined): Array<KubeObject> {
     return [...this.objects.entries()]
-      .filter(([, object]) => typeByKind(object.apiVersion, object.kind) === type && (namespace === undefined || object.metadata.namespace === namespace))
+      .filter(
+        ([, object]) =>
+          typeByKind(object.apiVersion, object.kind) === type && (namespace === undefined || object.metadata.namespace === namespace)
+      )
       .sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0))
       .map(([, object]) => object)
   }
@@ -125,7 +236,10 @@ export class ObjectStore {
     const existing = this.objects.get(key)
     if (existing === undefined) return undefined
     this.objects.delete(key)
-    const tombstone: KubeObject = structuredClone({ ...existing, metadata: { ...existing.metadata, resourceVersion: String(++this.current) } })
+    const tombstone: KubeObject = structuredClone({
+      ...existing,
+      metadata: { ...existing.metadata, resourceVersion: String(++this.current) }
+    })
     this.publish("DELETED", type, tombstone)
     return tombstone
   }

@@ -27,7 +27,9 @@ const writeEvent = (watcher: Watcher, event: JsonObject): void => {
 }
 
 const sees = (watcher: Watcher, resource: ResourceType, object: KubeObject): boolean =>
-  watcher.resource === resource && (watcher.namespace === undefined || watcher.namespace === object.metadata.namespace) && watcher.matches(object)
+  watcher.resource === resource &&
+  (watcher.namespace === undefined || watcher.namespace === object.metadata.namespace) &&
+  watcher.matches(object)
 
 export class Watches {
   private readonly watchers = new Set<Watcher>()
@@ -62,14 +64,22 @@ export class Watches {
       if (watcher.bookmarks) {
         writeEvent(watcher, {
           type: "BOOKMARK",
-          object: { kind: watcher.resource.kind, apiVersion: apiVersionOf(watcher.resource), metadata: { resourceVersion: String(this.store.resourceVersion) } }
+          object: {
+            kind: watcher.resource.kind,
+            apiVersion: apiVersionOf(watcher.resource),
+            metadata: { resourceVersion: String(this.store.resourceVersion) }
+          }
         })
       }
     }
   }
 
   /** Serves `GET …?watch=true` on `response`. */
-  open(target: { readonly resource: ResourceType; readonly namespace: string | undefined }, query: URLSearchParams, response: ServerResponse): void {
+  open(
+    target: { readonly resource: ResourceType; readonly namespace: string | undefined },
+    query: URLSearchParams,
+    response: ServerResponse
+  ): void {
     const store = this.store
     const watcher: Watcher = {
       resource: target.resource,
@@ -96,13 +106,17 @@ export class Watches {
         return
       }
       if (since < store.compactedResourceVersion) {
-        writeEvent(watcher, { type: "ERROR", object: expired(`too old resource version: ${since} (${store.compactedResourceVersion})`).toStatus() })
+        writeEvent(watcher, {
+          type: "ERROR",
+          object: expired(`too old resource version: ${since} (${store.compactedResourceVersion})`).toStatus()
+        })
         response.end()
         return
       }
       if (!this.silent) {
         for (const event of store.eventsAfter(since)) {
-          if (sees(watcher, event.resource, event.object)) writeEvent(watcher, { type: event.type, object: event.object as unknown as Json })
+          if (sees(watcher, event.resource, event.object))
+            writeEvent(watcher, { type: event.type, object: event.object as unknown as Json })
         }
       }
     }
@@ -132,7 +146,9 @@ export class Watches {
 
   /** Completes once at least `count` watches are open (of the given resource plural, if any). */
   awaitOpen(count: number, plural?: string): Effect.Effect<void> {
-    return this.opened.until(() => [...this.watchers].filter((watcher) => plural === undefined || watcher.resource.plural === plural).length >= count)
+    return this.opened.until(
+      () => [...this.watchers].filter((watcher) => plural === undefined || watcher.resource.plural === plural).length >= count
+    )
   }
 
   close(): void {
