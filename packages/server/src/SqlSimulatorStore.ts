@@ -34,12 +34,11 @@ export const layer = (options: { readonly shared: boolean }): Layer.Layer<Simula
     SimulatorStore,
     Effect.map(SqlClient.SqlClient, (sql) => ({
       shared: options.shared,
-      exclusively: <A, E>(key: string, effect: Effect.Effect<A, E>) =>
-        options.shared
-          ? SqlFaults.transaction(sql)(Effect.zipRight(sql`SELECT pg_advisory_xact_lock(hashtext(${`simulator/${key}`}))`, effect)).pipe(
-              Effect.catchIf(SqlFaults.isSqlError, (error) => Effect.fail(failed("holding the simulated world failed")(error)))
-            )
-          : effect,
+      // A change is not wrapped in a transaction: a statement retried inside one whose connection died
+      // would retry forever (a deployment stranded by a database restart). Only the lease holder's run
+      // changes a deployment's document; reading through (\`shared\`) is what keeps replicas from
+      // showing or writing back a stale copy.
+      exclusively: <A, E>(_key: string, effect: Effect.Effect<A, E>) => effect,
       load: (key: string) =>
         ridesOutOutages(
           "loading the world",
