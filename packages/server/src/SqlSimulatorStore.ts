@@ -25,9 +25,9 @@ const ridesOutOutages = <A, R>(what: string, effect: Effect.Effect<A, import("@e
   )
 
 /**
- * `shared` when other server processes use the same database (PostgreSQL with replicas): a change
- * then runs in a transaction holding an advisory lock on its key, so two replicas never write a
- * document from the same stale read (a wipe on one replica undone by another's stale copy).
+ * `shared` when other server processes use the same database (PostgreSQL with replicas): the world
+ * then reads every document through instead of keeping a copy, so no replica shows or writes back a
+ * stale one (a wipe on one replica undone by another's cached copy).
  */
 export const layer = (options: { readonly shared: boolean }): Layer.Layer<SimulatorStore, never, SqlClient.SqlClient> =>
   Layer.effect(
